@@ -1,0 +1,365 @@
+//! BraTS-layout cases: find the four modalities (and the optional segmentation) in a folder,
+//! list the cases of a dataset, load a case and check that its volumes share one grid.
+//!
+//! | modality | BraTS 2017–2021 suffix | BraTS 2023+ suffix |
+//! |---|---|---|
+//! | FLAIR | `_flair` | `-t2f` |
+//! | T1 | `_t1` | `-t1n` |
+//! | T1ce | `_t1ce` | `-t1c` |
+//! | T2 | `_t2` | `-t2w` |
+//! | segmentation | `_seg` | `-seg` |
+//!
+//! Each suffix is followed by `.nii.gz` or `.nii`. Channel order everywhere in this
+//! workspace is FLAIR, T1, T1ce, T2.
+//!
+//! ```no_run
+//! use brats_io::{find_case, NiftiReader};
+//! # fn main() -> brats_io::Result<()> {
+//! let paths = find_case("BraTS2021_00000")?;
+//! let case = paths.load(&NiftiReader::new())?;
+//! println!("{} {:?} seg: {}", case.id, case.geometry().dim(), case.seg.is_some());
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::nifti::NiftiReader;
+use crate::volume::{Geometry, Volume, AFFINE_TOLERANCE};
+
+/// An MRI sequence of a BraTS case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Modality {
+    /// T2 fluid-attenuated inversion recovery (`_flair`, `-t2f`).
+    Flair,
+    /// Native T1 (`_t1`, `-t1n`).
+    T1,
+    /// Contrast-enhanced T1 (`_t1ce`, `-t1c`).
+    T1ce,
+    /// T2 (`_t2`, `-t2w`).
+    T2,
+}
+
+impl Modality {
+    /// The channel order used everywhere: FLAIR, T1, T1ce, T2.
+    pub const ALL: [Modality; 4] = [Modality::Flair, Modality::T1, Modality::T1ce, Modality::T2];
+
+    /// Lower-case name (`"flair"`, `"t1"`, `"t1ce"`, `"t2"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Modality::Flair => "flair",
+            Modality::T1 => "t1",
+            Modality::T1ce => "t1ce",
+            Modality::T2 => "t2",
+        }
+    }
+
+    /// The file-name suffix (without extension) under a naming convention.
+    pub fn suffix(self, naming: Naming) -> &'static str {
+        match (naming, self) {
+            (Naming::Brats2021, Modality::Flair) => "_flair",
+            (Naming::Brats2021, Modality::T1) => "_t1",
+            (Naming::Brats2021, Modality::T1ce) => "_t1ce",
+            (Naming::Brats2021, Modality::T2) => "_t2",
+            (Naming::Brats2023, Modality::Flair) => "-t2f",
+            (Naming::Brats2023, Modality::T1) => "-t1n",
+            (Naming::Brats2023, Modality::T1ce) => "-t1c",
+            (Naming::Brats2023, Modality::T2) => "-t2w",
+        }
+    }
+}
+
+/// A file-naming convention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Naming {
+    /// `ID_flair.nii.gz`, `ID_t1.nii.gz`, `ID_t1ce.nii.gz`, `ID_t2.nii.gz`, `ID_seg.nii.gz`.
+    Brats2021,
+    /// `ID-t2f.nii.gz`, `ID-t1n.nii.gz`, `ID-t1c.nii.gz`, `ID-t2w.nii.gz`, `ID-seg.nii.gz`.
+    Brats2023,
+}
+
+impl Naming {
+    /// The segmentation suffix.
+    pub fn seg_suffix(self) -> &'static str {
+        match self {
+            Naming::Brats2021 => "_seg",
+            Naming::Brats2023 => "-seg",
+        }
+    }
+}
+
+/// The files of one case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CasePaths {
+    /// Case id: the file names' common prefix (e.g. `BraTS2021_00000`).
+    pub id: String,
+    /// The folder.
+    pub dir: PathBuf,
+    /// Naming convention found.
+    pub naming: Naming,
+    /// FLAIR, T1, T1ce, T2.
+    pub images: [PathBuf; 4],
+    /// The ground-truth segmentation, when present.
+    pub seg: Option<PathBuf>,
+}
+
+/// The stem of a NIfTI file name (`.nii` or `.nii.gz` removed), or `None` for other files.
+fn nifti_stem(name: &str) -> Option<&str> {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".nii.gz") {
+        Some(&name[..name.len() - 7])
+    } else if lower.ends_with(".nii") {
+        Some(&name[..name.len() - 4])
+    } else {
+        None
+    }
+}
+
+fn nifti_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        if !path.is_file() {
+            continue;
+        }
+        if let Some(stem) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(nifti_stem)
+        {
+            out.push((stem.to_string(), path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Finds the modalities and the optional segmentation in a case folder.
+///
+/// # Errors
+/// [`Error::Io`] when the folder cannot be read; [`Error::CaseLayout`] when a modality is
+/// missing, found twice, or the two naming conventions are mixed.
+pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
+    let dir = dir.as_ref();
+    let files = nifti_files(dir)?;
+    let layout = |problem: String| Error::CaseLayout {
+        dir: dir.to_path_buf(),
+        problem,
+    };
+    let mut best: Option<(Naming, usize)> = None;
+    for naming in [Naming::Brats2021, Naming::Brats2023] {
+        let n = Modality::ALL
+            .iter()
+            .filter(|m| files.iter().any(|(s, _)| s.ends_with(m.suffix(naming))))
+            .count();
+        if n > 0 && best.is_none_or(|(_, b)| n > b) {
+            best = Some((naming, n));
+        }
+    }
+    let Some((naming, _)) = best else {
+        return Err(layout(format!(
+            "no BraTS modality files (*_flair/_t1/_t1ce/_t2 or *-t2f/-t1n/-t1c/-t2w .nii[.gz]) among {} NIfTI file(s)",
+            files.len()
+        )));
+    };
+    let mut images: Vec<PathBuf> = Vec::with_capacity(4);
+    let mut id: Option<String> = None;
+    for m in Modality::ALL {
+        let suffix = m.suffix(naming);
+        let hits: Vec<&(String, PathBuf)> =
+            files.iter().filter(|(s, _)| s.ends_with(suffix)).collect();
+        match hits.as_slice() {
+            [] => {
+                return Err(layout(format!(
+                    "missing modality {} (a file ending in {suffix}.nii.gz or {suffix}.nii)",
+                    m.name()
+                )))
+            }
+            [(stem, path)] => {
+                let this_id = &stem[..stem.len() - suffix.len()];
+                match &id {
+                    Some(prev) if prev != this_id => {
+                        return Err(layout(format!(
+                            "files of two cases mixed: {prev:?} and {this_id:?}"
+                        )))
+                    }
+                    _ => id = Some(this_id.to_string()),
+                }
+                images.push(path.clone());
+            }
+            many => {
+                return Err(layout(format!(
+                    "modality {} found {} times: {}",
+                    m.name(),
+                    many.len(),
+                    many.iter()
+                        .map(|(_, p)| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+        }
+    }
+    let seg_suffix = naming.seg_suffix();
+    let segs: Vec<&(String, PathBuf)> = files
+        .iter()
+        .filter(|(s, _)| s.ends_with(seg_suffix))
+        .collect();
+    if segs.len() > 1 {
+        return Err(layout(format!(
+            "{} segmentation files ({seg_suffix})",
+            segs.len()
+        )));
+    }
+    let images: [PathBuf; 4] = images
+        .try_into()
+        .map_err(|_| layout("internal: expected four modalities".into()))?;
+    Ok(CasePaths {
+        id: id.unwrap_or_default(),
+        dir: dir.to_path_buf(),
+        naming,
+        images,
+        seg: segs.first().map(|(_, p)| p.clone()),
+    })
+}
+
+/// The cases of a dataset folder: every sub-folder holding NIfTI files, sorted by name.
+///
+/// # Errors
+/// [`Error::Io`] when the folder cannot be read; the first sub-folder that holds NIfTI files
+/// but is not a valid case gives its [`Error::CaseLayout`].
+pub fn list_cases(dataset: impl AsRef<Path>) -> Result<Vec<CasePaths>> {
+    let dataset = dataset.as_ref();
+    let entries = std::fs::read_dir(dataset).map_err(|e| Error::io(dataset, e))?;
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| Error::io(dataset, e))?.path();
+        if path.is_dir() {
+            dirs.push(path);
+        }
+    }
+    dirs.sort();
+    let mut cases = Vec::new();
+    for dir in dirs {
+        if nifti_files(&dir)?.is_empty() {
+            continue;
+        }
+        cases.push(find_case(&dir)?);
+    }
+    Ok(cases)
+}
+
+/// A loaded case: four co-registered images and the optional ground truth.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// Case id.
+    pub id: String,
+    /// FLAIR, T1, T1ce, T2 as `f32`, each of array shape `[k, j, i]`.
+    pub images: [Volume<f32>; 4],
+    /// Ground-truth label values (not yet checked against a scheme).
+    pub seg: Option<Volume<u8>>,
+}
+
+impl Case {
+    /// The shared grid (the FLAIR's, with its header).
+    pub fn geometry(&self) -> &Geometry {
+        self.images[0].geometry()
+    }
+
+    /// The image of one modality.
+    pub fn image(&self, m: Modality) -> &Volume<f32> {
+        &self.images[Modality::ALL.iter().position(|x| *x == m).unwrap_or(0)]
+    }
+}
+
+impl CasePaths {
+    /// Loads the four images (in parallel) and the segmentation, and checks that they share
+    /// one grid: same dims and affines within [`AFFINE_TOLERANCE`].
+    ///
+    /// # Errors
+    /// Any reading error, naming its file; [`Error::GridMismatch`] naming the two files and
+    /// what differs.
+    pub fn load(&self, reader: &NiftiReader) -> Result<Case> {
+        let results: Vec<Result<Volume<f32>>> =
+            self.images.par_iter().map(|p| reader.read_f32(p)).collect();
+        let mut images = Vec::with_capacity(4);
+        for r in results {
+            images.push(r?);
+        }
+        let seg = self
+            .seg
+            .as_ref()
+            .map(|p| reader.read_labels(p))
+            .transpose()?;
+        let reference = images[0].geometry();
+        for (i, img) in images.iter().enumerate().skip(1) {
+            check_same_grid(&self.images[0], reference, &self.images[i], img.geometry())?;
+        }
+        if let (Some(seg), Some(path)) = (&seg, &self.seg) {
+            check_same_grid(&self.images[0], reference, path, seg.geometry())?;
+        }
+        let images: [Volume<f32>; 4] = images.try_into().map_err(|_| Error::CaseLayout {
+            dir: self.dir.clone(),
+            problem: "internal: expected four images".into(),
+        })?;
+        Ok(Case {
+            id: self.id.clone(),
+            images,
+            seg,
+        })
+    }
+
+    /// Reads only the headers and lists every way the case's files disagree (dims, spacing
+    /// or affine beyond [`AFFINE_TOLERANCE`]); empty when consistent.
+    ///
+    /// # Errors
+    /// Header reading errors, naming the file.
+    pub fn consistency_problems(&self, reader: &NiftiReader) -> Result<Vec<String>> {
+        let mut all: Vec<&PathBuf> = self.images.iter().collect();
+        all.extend(self.seg.iter());
+        let infos = all
+            .iter()
+            .map(|p| reader.read_info(p))
+            .collect::<Result<Vec<_>>>()?;
+        let mut problems = Vec::new();
+        for (p, info) in all.iter().zip(&infos).skip(1) {
+            if let Err(e) = check_same_grid(all[0], &infos[0].geometry, p, &info.geometry) {
+                problems.push(e.to_string());
+            }
+        }
+        Ok(problems)
+    }
+}
+
+/// Checks that two grids match (dims equal, affines within [`AFFINE_TOLERANCE`]).
+///
+/// # Errors
+/// [`Error::GridMismatch`] naming both files and what differs.
+pub fn check_same_grid(a_path: &Path, a: &Geometry, b_path: &Path, b: &Geometry) -> Result<()> {
+    let what = format!("{} vs {}", a_path.display(), b_path.display());
+    if a.dim() != b.dim() {
+        return Err(Error::GridMismatch {
+            what,
+            detail: format!("dims differ: {:?} vs {:?}", a.dim(), b.dim()),
+        });
+    }
+    let diff = a.max_affine_difference(b);
+    if diff > AFFINE_TOLERANCE {
+        return Err(Error::GridMismatch {
+            what,
+            detail: format!(
+                "affines differ by up to {diff:.4} (tolerance {AFFINE_TOLERANCE}): {:?} vs {:?}",
+                a.affine(),
+                b.affine()
+            ),
+        });
+    }
+    Ok(())
+}

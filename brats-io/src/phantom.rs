@@ -1,0 +1,799 @@
+//! Synthetic BraTS-like cases: a skull-stripped brain with a glioma, four modalities, labels
+//! and a JSON of ground-truth facts — for tests, examples, benches and the quick-start.
+//!
+//! # What is modelled
+//! Anatomy is defined in world millimetres relative to the brain centre (so left/right is
+//! right whatever the stored orientation; the default affine is BraTS/SRI24's LPS one):
+//! - cerebrum: an ellipsoid with an irregular surface, a folded cortical ribbon (grey
+//!   matter 2.5–5 mm thick whose depth follows a folding field), sulci (thin CSF sheets lined
+//!   with grey matter), a thin surface CSF layer and an interhemispheric fissure;
+//! - lateral ventricles (curved), the third ventricle, thalami and basal ganglia (deep grey);
+//! - cerebellum with folia and a white-matter core, and the brainstem.
+//!
+//! The tumour (glioma) sits anywhere in either hemisphere (or, one time in ten, in a
+//! cerebellar hemisphere): an irregular core (radial shape from random harmonics) with a
+//! necrotic centre and an enhancing rim that is sometimes patchy (the rest labelled
+//! necrotic/non-enhancing core), surrounded by finger-like edema that spreads through white
+//! matter and spares CSF. Sizes vary per seed.
+//!
+//! Intensities follow the sequences' relative contrasts: FLAIR (CSF dark, edema bright),
+//! T1 (white matter bright, tumour dark), T1ce (enhancing rim bright), T2 (CSF, edema and
+//! necrosis bright). Texture, partial-volume blur, a smooth multiplicative bias field per
+//! modality and Rician noise are added; outside the brain every voxel is exactly 0, as in
+//! skull-stripped BraTS data. Spacing is 1 mm; anatomy scales with the requested shape.
+//!
+//! ```
+//! use brats_io::phantom::PhantomConfig;
+//! # fn main() -> brats_io::Result<()> {
+//! let case = PhantomConfig { shape: [64, 64, 48], ..Default::default() }.check()?.generate(3)?;
+//! assert!(case.truth.volumes_cm3["WT"] > 0.0);
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::f64::consts::PI;
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array3, Axis};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::case::{Modality, Naming};
+use crate::error::{Error, Result};
+use crate::labels::{Compartment, LabelScheme};
+use crate::nifti::{atomic_write, NiftiWriter};
+use crate::volume::{Geometry, Volume};
+
+/// How the phantom's voxel axes point in the world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PhantomOrientation {
+    /// BraTS (SRI24) storage: i → Left, j → Posterior, k → Superior (affine diag(−1, −1, 1)).
+    #[default]
+    Lps,
+    /// i → Right, j → Anterior, k → Superior.
+    Ras,
+}
+
+/// Unchecked phantom parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhantomConfig {
+    /// Grid size `(ni, nj, nk)`, NIfTI order (default 240×240×155, BraTS's).
+    pub shape: [usize; 3],
+    /// Label values written in the seg.
+    pub scheme: LabelScheme,
+    /// Stored orientation.
+    pub orientation: PhantomOrientation,
+    /// Rician noise σ as a fraction of white matter's T1 intensity (default 0.03).
+    pub noise: f32,
+    /// Strength of the multiplicative bias field (default 0.15: about ±15 % across the brain).
+    pub bias: f32,
+    /// Range of the tumour core's mean radius in mm at full size (default 8–22 mm); scaled
+    /// with the grid.
+    pub core_radius_mm: (f64, f64),
+    /// Generate a tumour (false: a healthy brain with an all-zero seg).
+    pub tumour: bool,
+}
+
+impl Default for PhantomConfig {
+    fn default() -> Self {
+        PhantomConfig {
+            shape: [240, 240, 155],
+            scheme: LabelScheme::brats2021(),
+            orientation: PhantomOrientation::Lps,
+            noise: 0.03,
+            bias: 0.15,
+            core_radius_mm: (8.0, 22.0),
+            tumour: true,
+        }
+    }
+}
+
+/// Checked parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedPhantom(PhantomConfig);
+
+impl PhantomConfig {
+    /// Validates every field.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the field: a grid axis under 16 or over 1024, a negative or
+    /// non-finite noise or bias, a radius range that is empty or not positive.
+    pub fn check(self) -> Result<CheckedPhantom> {
+        if self.shape.iter().any(|&n| !(16..=1024).contains(&n)) {
+            return Err(Error::config(
+                "shape",
+                format!("every axis must be in 16..=1024, got {:?}", self.shape),
+            ));
+        }
+        for (name, v) in [("noise", self.noise), ("bias", self.bias)] {
+            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+                return Err(Error::config(name, format!("must be in [0, 1], got {v}")));
+            }
+        }
+        let (lo, hi) = self.core_radius_mm;
+        if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi && hi <= 40.0) {
+            return Err(Error::config(
+                "core_radius_mm",
+                format!("need 0 < low ≤ high ≤ 40, got ({lo}, {hi})"),
+            ));
+        }
+        Ok(CheckedPhantom(self))
+    }
+}
+
+/// Facts about a generated case, written beside it as `truth.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroundTruth {
+    /// Case id.
+    pub id: String,
+    /// The seed that made it.
+    pub seed: u64,
+    /// Grid `(ni, nj, nk)`.
+    pub shape: [usize; 3],
+    /// Orientation code of the stored grid (e.g. `"LPS"`).
+    pub orientation: String,
+    /// Label scheme name.
+    pub scheme: String,
+    /// Whether there is a tumour.
+    pub has_tumour: bool,
+    /// Mean voxel index `(i, j, k)` of the whole tumour (`null` without one).
+    pub centroid_voxel: Option<[f64; 3]>,
+    /// The same point in world RAS millimetres.
+    pub centroid_mm: Option<[f64; 3]>,
+    /// `"left"` or `"right"` from the world x of the centroid relative to the brain's
+    /// midline (x of the brain centre); `null` without a tumour.
+    pub hemisphere: Option<String>,
+    /// The generator's own site for the tumour centre: `frontal_lobe`, `parietal_lobe`,
+    /// `temporal_lobe`, `occipital_lobe` or `cerebellum` (see [`site_of`]).
+    pub site: Option<String>,
+    /// The brain centre in world mm (the midline is its x).
+    pub brain_centre_mm: [f64; 3],
+    /// cm³ per label name (e.g. `NCR`, `ED`, `ET`) and per region (`WT`, `TC`, `ET`).
+    pub volumes_cm3: BTreeMap<String, f64>,
+}
+
+/// A generated case.
+#[derive(Debug, Clone)]
+pub struct PhantomCase {
+    /// FLAIR, T1, T1ce, T2, integer-valued `f32`, shape `[k, j, i]`.
+    pub images: [Volume<f32>; 4],
+    /// Labels in the configured scheme.
+    pub seg: Volume<u8>,
+    /// The facts.
+    pub truth: GroundTruth,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+enum Tissue {
+    Background = 0,
+    Csf,
+    Grey,
+    White,
+    DeepGrey,
+}
+
+/// Intensities [FLAIR, T1, T1ce, T2] per tissue (white matter T1 = 1000).
+const TISSUE: [[f32; 4]; 5] = [
+    [0.0, 0.0, 0.0, 0.0],
+    [150.0, 350.0, 380.0, 1800.0],
+    [620.0, 650.0, 690.0, 950.0],
+    [480.0, 1000.0, 1020.0, 650.0],
+    [580.0, 780.0, 800.0, 820.0],
+];
+const EDEMA: [f32; 4] = [1150.0, 560.0, 590.0, 1500.0];
+const NECROSIS: [f32; 4] = [500.0, 380.0, 420.0, 1650.0];
+const ENHANCING: [f32; 4] = [900.0, 700.0, 1600.0, 1100.0];
+
+/// A smooth random field: a sum of plane waves `sin(f · (d·p) + φ)`.
+#[derive(Debug, Clone)]
+struct Waves(Vec<([f64; 3], f64, f64, f64)>);
+
+impl Waves {
+    fn new(rng: &mut ChaCha8Rng, n: usize, wavelength: (f64, f64)) -> Self {
+        Waves(
+            (0..n)
+                .map(|_| {
+                    let d = unit(rng);
+                    let wl = rng.random_range(wavelength.0..=wavelength.1);
+                    let phase = rng.random_range(0.0..2.0 * PI);
+                    let amp = rng.random_range(0.5..1.0);
+                    (d, 2.0 * PI / wl, phase, amp)
+                })
+                .collect(),
+        )
+    }
+
+    /// Value in about [-1, 1].
+    fn at(&self, p: [f64; 3]) -> f64 {
+        let (mut s, mut w) = (0.0, 0.0);
+        for (d, f, ph, a) in &self.0 {
+            s += a * (f * (d[0] * p[0] + d[1] * p[1] + d[2] * p[2]) + ph).sin();
+            w += a;
+        }
+        if w > 0.0 {
+            s / w * 1.6
+        } else {
+            0.0
+        }
+    }
+}
+
+fn unit(rng: &mut ChaCha8Rng) -> [f64; 3] {
+    loop {
+        let v = [0, 1, 2].map(|_| rng.random_range(-1.0..1.0f64));
+        let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+        if n > 0.1 && n <= 1.0 {
+            return v.map(|x| x / n);
+        }
+    }
+}
+
+/// An irregular blob: radius `r0 · (1 + amp · waves(direction))`.
+#[derive(Debug, Clone)]
+struct Blob {
+    centre: [f64; 3],
+    r0: f64,
+    amp: f64,
+    shape: Waves,
+}
+
+impl Blob {
+    /// Normalised radius: < 1 inside.
+    fn rho(&self, p: [f64; 3]) -> f64 {
+        let d = [
+            p[0] - self.centre[0],
+            p[1] - self.centre[1],
+            p[2] - self.centre[2],
+        ];
+        let r = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+        if r < 1e-9 {
+            return 0.0;
+        }
+        let dir = d.map(|x| x / r);
+        let m = (1.0 + self.amp * self.shape.at(dir.map(|x| x * 10.0))).max(0.35);
+        r / (self.r0 * m)
+    }
+}
+
+struct Tumour {
+    core: Blob,
+    necrosis: Option<Blob>,
+    edema: Blob,
+    patchy: Waves,
+    patchy_threshold: f64,
+}
+
+struct Anatomy {
+    s: f64,
+    surface: Waves,
+    folds: Waves,
+    texture: Waves,
+    cerebellum_folds: f64,
+}
+
+/// Centre and semi-axes (full-size mm, anatomical frame) of the cerebellum.
+const CEREBELLUM: ([f64; 3], [f64; 3]) = ([0.0, -52.0, -34.0], [50.0, 27.0, 21.0]);
+
+fn ellipsoid(p: [f64; 3], c: [f64; 3], a: [f64; 3]) -> f64 {
+    let d = [0, 1, 2].map(|i| (p[i] - c[i]) / a[i]);
+    (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt()
+}
+
+impl Anatomy {
+    /// Tissue at anatomical point `p = (u, v, w)` mm from the brain centre (u → right,
+    /// v → anterior, w → superior), plus whether the point is in the cerebellum.
+    fn tissue(&self, p: [f64; 3]) -> (Tissue, bool) {
+        let s = self.s;
+        let q = p.map(|x| x / s); // full-size coordinates
+                                  // Cerebellum and brainstem first (they sit below the tentorium).
+        let rc = ellipsoid(q, CEREBELLUM.0, CEREBELLUM.1);
+        if rc < 1.0 {
+            let depth = (1.0 - rc) * 22.0;
+            if depth < 1.0 {
+                return (Tissue::Csf, true);
+            }
+            if rc < 0.45 && q[0].abs() > 6.0 {
+                return (Tissue::White, true);
+            }
+            // Folia: concentric leaves around the cerebellar centre, gently warped.
+            let r = ellipsoid(q, CEREBELLUM.0, [1.0, 1.0, 1.0]);
+            let folia =
+                (r * self.cerebellum_folds + 1.5 * self.surface.at(q.map(|x| x / 30.0))).sin();
+            return (
+                if folia > 0.75 {
+                    Tissue::Csf
+                } else if folia > -0.2 || depth < 4.0 {
+                    Tissue::Grey
+                } else {
+                    Tissue::White
+                },
+                true,
+            );
+        }
+        let bs = ((q[0] / 11.0).powi(2) + ((q[1] + 20.0) / 13.0).powi(2)).sqrt();
+        if bs < 1.0 - 0.004 * (-q[2] - 8.0).max(0.0) && q[2] < -8.0 && q[2] > -70.0 {
+            return (
+                if bs > 0.85 {
+                    Tissue::Csf
+                } else if bs > 0.7 {
+                    Tissue::DeepGrey
+                } else {
+                    Tissue::White
+                },
+                false,
+            );
+        }
+        // Cerebrum: narrower frontal pole, irregular surface.
+        let narrowing = 1.0 - 0.12 * (q[1] / 86.0).max(0.0);
+        let rho = ellipsoid(q, [0.0, 0.0, 8.0], [68.0 * narrowing, 86.0, 58.0]);
+        let dirn = q.map(|x| x / 40.0);
+        let rho = rho / (1.0 + 0.03 * self.surface.at(dirn));
+        if rho >= 1.0 {
+            return (Tissue::Background, false);
+        }
+        let depth = (1.0 - rho) * 62.0; // ≈ mm below the surface
+        if depth < 1.0 {
+            return (Tissue::Csf, false);
+        }
+        // Interhemispheric fissure above the corpus callosum.
+        if q[0].abs() < 1.5 && q[2] > 22.0 {
+            return (Tissue::Csf, false);
+        }
+        // Ventricles: curved lateral bodies and the third ventricle.
+        for side in [-1.0, 1.0] {
+            let c = [side * 8.5, 2.0, 16.0 - 0.006 * q[1] * q[1]];
+            if ellipsoid(q, c, [4.5, 30.0, 6.0]) < 1.0 {
+                return (Tissue::Csf, false);
+            }
+        }
+        if q[0].abs() < 1.6 && q[1].abs() < 12.0 && q[2] > -8.0 && q[2] < 9.0 {
+            return (Tissue::Csf, false);
+        }
+        // Deep grey: thalami and basal ganglia.
+        for side in [-1.0, 1.0] {
+            if ellipsoid(q, [side * 11.0, -9.0, 3.0], [8.0, 12.0, 8.0]) < 1.0
+                || ellipsoid(q, [side * 23.0, 7.0, 4.0], [5.5, 15.0, 10.0]) < 1.0
+            {
+                return (Tissue::DeepGrey, false);
+            }
+        }
+        // Cortex: ribbon of varying thickness, sulci lined with grey matter.
+        let f = self.folds.at(q);
+        let ribbon = 2.5 + 2.5 * (0.5 + 0.5 * f);
+        if f.abs() < 0.07 && depth < 15.0 {
+            return (Tissue::Csf, false);
+        }
+        if depth < ribbon || (f.abs() < 0.22 && depth < 17.0) {
+            return (Tissue::Grey, false);
+        }
+        (Tissue::White, false)
+    }
+}
+
+/// The generator's rule for a tumour centre's site, from anatomical coordinates in
+/// full-size mm (u → right, v → anterior, w → superior from the brain centre):
+/// `cerebellum` inside the cerebellar ellipsoid; else `occipital_lobe` when v < −55;
+/// `frontal_lobe` when v > 5; `temporal_lobe` when w < −2 and |u| > 28;
+/// `parietal_lobe` otherwise.
+pub fn site_of(q: [f64; 3]) -> &'static str {
+    if ellipsoid(q, CEREBELLUM.0, CEREBELLUM.1) < 1.0 {
+        "cerebellum"
+    } else if q[1] < -55.0 {
+        "occipital_lobe"
+    } else if q[1] > 5.0 {
+        "frontal_lobe"
+    } else if q[2] < -2.0 && q[0].abs() > 28.0 {
+        "temporal_lobe"
+    } else {
+        "parietal_lobe"
+    }
+}
+
+impl CheckedPhantom {
+    /// The parameters.
+    pub fn config(&self) -> &PhantomConfig {
+        &self.0
+    }
+
+    /// The grid of every phantom of this configuration: 1 mm, BraTS-like affine.
+    ///
+    /// # Errors
+    /// Only if the configuration's shape were invalid (checked already).
+    pub fn geometry(&self) -> Result<Geometry> {
+        let [ni, nj, _] = self.0.shape;
+        let affine = match self.0.orientation {
+            PhantomOrientation::Lps => [
+                [-1.0, 0.0, 0.0, 0.0],
+                [0.0, -1.0, 0.0, (nj - 1) as f64],
+                [0.0, 0.0, 1.0, 0.0],
+                [0.0, 0.0, 0.0, 1.0],
+            ],
+            PhantomOrientation::Ras => [
+                [1.0, 0.0, 0.0, -((ni - 1) as f64)],
+                [0.0, 1.0, 0.0, 0.0],
+                [0.0, 0.0, 1.0, 0.0],
+                [0.0, 0.0, 0.0, 1.0],
+            ],
+        };
+        Geometry::new(self.0.shape, affine)
+    }
+
+    /// Generates the case for `seed` (same seed, same voxels, on any machine and thread
+    /// count).
+    ///
+    /// # Errors
+    /// Only configuration errors (none once checked); kept fallible for future options.
+    pub fn generate(&self, seed: u64) -> Result<PhantomCase> {
+        let cfg = &self.0;
+        let geometry = self.geometry()?;
+        let [ni, nj, nk] = cfg.shape;
+        let s = (ni as f64 / 240.0)
+            .min(nj as f64 / 240.0)
+            .min(nk as f64 / 155.0);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // Brain centre in world mm: the grid centre, nudged.
+        let mid = geometry.voxel_to_world([
+            (ni as f64 - 1.0) / 2.0,
+            (nj as f64 - 1.0) / 2.0,
+            (nk as f64 - 1.0) / 2.0,
+        ]);
+        let jitter = [0, 1, 2].map(|_| rng.random_range(-3.0..3.0) * s);
+        let centre = [
+            mid[0] + jitter[0],
+            mid[1] + jitter[1],
+            mid[2] + jitter[2] - 2.0 * s,
+        ];
+        let anatomy = Anatomy {
+            s,
+            surface: Waves::new(&mut rng, 6, (1.0, 3.0)),
+            folds: Waves::new(&mut rng, 7, (18.0, 32.0)),
+            texture: Waves::new(&mut rng, 5, (8.0, 25.0)),
+            cerebellum_folds: rng.random_range(1.1..1.4),
+        };
+        let tumour = cfg.tumour.then(|| make_tumour(&mut rng, &anatomy, cfg));
+        let bias: Vec<[f64; 7]> = (0..4)
+            .map(|_| [0; 7].map(|_| rng.random_range(-1.0..1.0)))
+            .collect();
+
+        // Label and intensity maps, slice-parallel over k (deterministic: no RNG inside).
+        let (value_core, value_edema, value_et) = (
+            cfg.scheme.value_of(Compartment::Core),
+            cfg.scheme.value_of(Compartment::Edema),
+            cfg.scheme.value_of(Compartment::Enhancing),
+        );
+        let shape = [nk, nj, ni];
+        let mut seg = Array3::<u8>::zeros(shape);
+        let mut chans: [Array3<f32>; 4] = std::array::from_fn(|_| Array3::zeros(shape));
+        {
+            let [c0, c1, c2, c3] = &mut chans;
+            seg.axis_iter_mut(Axis(0))
+                .into_par_iter()
+                .zip(c0.axis_iter_mut(Axis(0)))
+                .zip(c1.axis_iter_mut(Axis(0)))
+                .zip(c2.axis_iter_mut(Axis(0)))
+                .zip(c3.axis_iter_mut(Axis(0)))
+                .enumerate()
+                .for_each(|(k, ((((mut sg, mut f), mut t1), mut t1c), mut t2))| {
+                    for j in 0..nj {
+                        for i in 0..ni {
+                            let w = geometry.voxel_to_world([i as f64, j as f64, k as f64]);
+                            let p = [w[0] - centre[0], w[1] - centre[1], w[2] - centre[2]];
+                            let (tissue, _) = anatomy.tissue(p);
+                            if tissue == Tissue::Background {
+                                continue;
+                            }
+                            let mut val = TISSUE[tissue as usize];
+                            let tex = 1.0 + 0.04 * anatomy.texture.at(p.map(|x| x / s)) as f32;
+                            val = val.map(|v| v * tex);
+                            let mut label = 0u8;
+                            if let Some(t) = &tumour {
+                                let (l, v) = tumour_voxel(t, p, tissue, val);
+                                label = match l {
+                                    1 => value_core,
+                                    2 => value_edema,
+                                    3 => value_et,
+                                    _ => 0,
+                                };
+                                val = v;
+                            }
+                            sg[[j, i]] = label;
+                            f[[j, i]] = val[0];
+                            t1[[j, i]] = val[1];
+                            t1c[[j, i]] = val[2];
+                            t2[[j, i]] = val[3];
+                        }
+                    }
+                });
+        }
+        let brain: Array3<bool> = chans[1].mapv(|v| v > 0.0);
+
+        // Partial volume, bias field and Rician noise, per modality.
+        let sigma = cfg.noise * TISSUE[Tissue::White as usize][1];
+        let half = [ni, nj, nk].map(|n| n as f64 / 2.0);
+        for (m, ch) in chans.iter_mut().enumerate() {
+            blur_121(ch);
+            let b = bias[m];
+            let strength = f64::from(cfg.bias);
+            ch.axis_iter_mut(Axis(0))
+                .into_par_iter()
+                .zip(brain.axis_iter(Axis(0)).into_par_iter())
+                .enumerate()
+                .for_each(|(k, (mut plane, bplane))| {
+                    let mut prng = ChaCha8Rng::seed_from_u64(
+                        seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul((m * 4096 + k + 1) as u64)),
+                    );
+                    for ((j, i), v) in plane.indexed_iter_mut() {
+                        if !bplane[[j, i]] {
+                            *v = 0.0;
+                            continue;
+                        }
+                        let (x, y, z) = (
+                            (i as f64 - half[0]) / half[0],
+                            (j as f64 - half[1]) / half[1],
+                            (k as f64 - half[2]) / half[2],
+                        );
+                        let field = (strength
+                            * (b[0] * x
+                                + b[1] * y
+                                + b[2] * z
+                                + 0.5 * (b[3] * x * y + b[4] * y * z + b[5] * x * z)
+                                + 0.5 * b[6] * (x * x - y * y)))
+                            .exp() as f32;
+                        let clean = *v * field;
+                        let n1: f32 = prng.sample(StandardNormal);
+                        let n2: f32 = prng.sample(StandardNormal);
+                        let noisy = ((clean + sigma * n1).powi(2) + (sigma * n2).powi(2)).sqrt();
+                        // Integer-valued like scanner data; never 0 inside the brain.
+                        *v = noisy.round().max(1.0);
+                    }
+                });
+        }
+
+        let [c0, c1, c2, c3] = chans;
+        let images = [
+            Volume::new(c0, geometry.clone())?,
+            Volume::new(c1, geometry.clone())?,
+            Volume::new(c2, geometry.clone())?,
+            Volume::new(c3, geometry.clone())?,
+        ];
+        let id = format!("Phantom_{seed:05}");
+        let truth = ground_truth(&id, seed, cfg, &geometry, &seg, centre, tumour.as_ref(), s);
+        let seg = Volume::new(seg, geometry)?;
+        Ok(PhantomCase { images, seg, truth })
+    }
+}
+
+fn make_tumour(rng: &mut ChaCha8Rng, anatomy: &Anatomy, cfg: &PhantomConfig) -> Tumour {
+    let s = anatomy.s;
+    let cerebellar = rng.random::<f64>() < 0.1;
+    let r_core = rng.random_range(cfg.core_radius_mm.0..=cfg.core_radius_mm.1);
+    let r_core = if cerebellar { r_core.min(14.0) } else { r_core };
+    let centre_q = loop {
+        let q = if cerebellar {
+            let side = if rng.random::<bool>() { 1.0 } else { -1.0 };
+            [
+                side * rng.random_range(12.0..32.0),
+                rng.random_range(-62.0..-44.0),
+                rng.random_range(-40.0..-28.0),
+            ]
+        } else {
+            let side = if rng.random::<bool>() { 1.0 } else { -1.0 };
+            [
+                side * rng.random_range(14.0..52.0),
+                rng.random_range(-68.0..62.0),
+                rng.random_range(-22.0..44.0),
+            ]
+        };
+        // Keep the core inside the brain and off the ventricles.
+        let (t, in_cb) = anatomy.tissue(q.map(|x| x * s));
+        let rho = ellipsoid(q, [0.0, 0.0, 8.0], [68.0, 86.0, 58.0]);
+        let fits = if cerebellar {
+            in_cb
+        } else {
+            !in_cb && rho < 1.0 - (r_core + 6.0) / 62.0
+        };
+        if fits && t != Tissue::Csf && t != Tissue::Background {
+            break q;
+        }
+    };
+    let centre = centre_q.map(|x| x * s);
+    let r_core = r_core * s;
+    let core = Blob {
+        centre,
+        r0: r_core,
+        amp: rng.random_range(0.12..0.28),
+        shape: Waves::new(rng, 5, (4.0, 12.0)),
+    };
+    let necrosis = (rng.random::<f64>() < 0.85).then(|| Blob {
+        centre: centre.map(|c| c + rng.random_range(-0.15..0.15) * r_core),
+        r0: r_core * rng.random_range(0.35..0.65),
+        amp: rng.random_range(0.1..0.25),
+        shape: Waves::new(rng, 4, (4.0, 12.0)),
+    });
+    let edema = Blob {
+        centre,
+        r0: r_core + rng.random_range(6.0..22.0) * s,
+        amp: rng.random_range(0.2..0.35),
+        shape: Waves::new(rng, 6, (7.0, 16.0)),
+    };
+    Tumour {
+        core,
+        necrosis,
+        edema,
+        patchy: Waves::new(rng, 5, (8.0, 20.0)),
+        // 5 %: a non-enhancing core (no ET); otherwise mostly enhancing rim.
+        patchy_threshold: if rng.random::<f64>() < 0.05 {
+            2.0
+        } else {
+            rng.random_range(-1.2..-0.3)
+        },
+    }
+}
+
+/// Label (0 none, 1 core, 2 edema, 3 enhancing) and intensities of a voxel.
+fn tumour_voxel(t: &Tumour, p: [f64; 3], tissue: Tissue, val: [f32; 4]) -> (u8, [f32; 4]) {
+    let rc = t.core.rho(p);
+    if rc < 1.0 {
+        let necrotic = t.necrosis.as_ref().is_some_and(|n| n.rho(p) < 1.0);
+        if necrotic {
+            return (1, NECROSIS);
+        }
+        let q = [0, 1, 2].map(|a| (p[a] - t.core.centre[a]) / 3.0);
+        if t.patchy.at(q) > t.patchy_threshold {
+            // Rim brightest at the edge of the core, as a ring of contrast leakage.
+            return (3, ENHANCING);
+        }
+        return (1, mix(NECROSIS, ENHANCING, 0.3));
+    }
+    let re = t.edema.rho(p);
+    let spreads = match tissue {
+        Tissue::White | Tissue::DeepGrey => true,
+        Tissue::Grey => re < 0.75,
+        _ => false,
+    };
+    if re < 1.0 && spreads {
+        // Edema fades towards its edge.
+        let w = (0.55 + 0.45 * (1.0 - re)).min(1.0) as f32;
+        return (2, mix(val, EDEMA, w));
+    }
+    (0, val)
+}
+
+fn mix(a: [f32; 4], b: [f32; 4], w: f32) -> [f32; 4] {
+    [0, 1, 2, 3].map(|i| a[i] * (1.0 - w) + b[i] * w)
+}
+
+/// Separable [1 2 1]/4 smoothing along each axis (partial-volume effect).
+fn blur_121(a: &mut Array3<f32>) {
+    for axis in 0..3 {
+        let src = a.clone();
+        let n = a.shape()[axis];
+        if n < 3 {
+            continue;
+        }
+        // Iterate lanes along `axis` in parallel.
+        let lanes_src: Vec<_> = src.lanes(Axis(axis)).into_iter().collect();
+        a.lanes_mut(Axis(axis))
+            .into_iter()
+            .zip(lanes_src)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .for_each(|(mut dst, s)| {
+                for x in 0..n {
+                    let l = s[x.saturating_sub(1)];
+                    let r = s[(x + 1).min(n - 1)];
+                    dst[x] = 0.25 * l + 0.5 * s[x] + 0.25 * r;
+                }
+            });
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ground_truth(
+    id: &str,
+    seed: u64,
+    cfg: &PhantomConfig,
+    g: &Geometry,
+    seg: &Array3<u8>,
+    centre: [f64; 3],
+    tumour: Option<&Tumour>,
+    s: f64,
+) -> GroundTruth {
+    let voxel_cm3 = g.voxel_volume_mm3() / 1000.0;
+    let counts = LabelScheme::counts(seg);
+    let mut volumes = BTreeMap::new();
+    for l in cfg.scheme.labels() {
+        let n = counts.get(&l.value).copied().unwrap_or(0);
+        volumes.insert(l.name.clone(), n as f64 * voxel_cm3);
+    }
+    for region in crate::labels::Region::ALL {
+        let n: usize = cfg
+            .scheme
+            .labels()
+            .iter()
+            .filter(|l| l.compartment.in_region(region))
+            .map(|l| counts.get(&l.value).copied().unwrap_or(0))
+            .sum();
+        volumes.insert(region.name().to_string(), n as f64 * voxel_cm3);
+    }
+    let (mut n, mut sum) = (0usize, [0.0f64; 3]);
+    for ((k, j, i), &v) in seg.indexed_iter() {
+        if v != 0 {
+            n += 1;
+            sum[0] += i as f64;
+            sum[1] += j as f64;
+            sum[2] += k as f64;
+        }
+    }
+    let centroid_voxel = (n > 0).then(|| sum.map(|x| x / n as f64));
+    let centroid_mm = centroid_voxel.map(|c| g.voxel_to_world(c));
+    let hemisphere = centroid_mm.map(|c| {
+        if c[0] >= centre[0] {
+            "right".to_string()
+        } else {
+            "left".to_string()
+        }
+    });
+    let site = tumour
+        .filter(|_| n > 0)
+        .map(|t| site_of(t.core.centre.map(|x| x / s)).to_string());
+    GroundTruth {
+        id: id.to_string(),
+        seed,
+        shape: cfg.shape,
+        orientation: g.orientation(),
+        scheme: cfg.scheme.name().to_string(),
+        has_tumour: n > 0,
+        centroid_voxel,
+        centroid_mm,
+        hemisphere,
+        site,
+        brain_centre_mm: centre,
+        volumes_cm3: volumes,
+    }
+}
+
+impl PhantomCase {
+    /// Writes the case in BraTS layout: `dir/<id>/<id>_flair.nii.gz` … `<id>_seg.nii.gz`
+    /// (or the 2023 suffixes) with images as int16, the seg as uint8, and `truth.json`.
+    /// Returns the case folder.
+    ///
+    /// # Errors
+    /// [`Error::Io`] / [`Error::Json`] naming the file that could not be written.
+    pub fn write(&self, dir: impl AsRef<Path>, naming: Naming) -> Result<PathBuf> {
+        let case_dir = dir.as_ref().join(&self.truth.id);
+        std::fs::create_dir_all(&case_dir).map_err(|e| Error::io(&case_dir, e))?;
+        let writer = NiftiWriter::new();
+        let files: Vec<(PathBuf, &Volume<f32>)> = Modality::ALL
+            .iter()
+            .zip(&self.images)
+            .map(|(m, img)| {
+                (
+                    case_dir.join(format!("{}{}.nii.gz", self.truth.id, m.suffix(naming))),
+                    img,
+                )
+            })
+            .collect();
+        files
+            .par_iter()
+            .map(|(path, img)| {
+                let as_i16 = img.map(|v| v.clamp(i16::MIN as f32, i16::MAX as f32) as i16);
+                writer.write(path, &as_i16)
+            })
+            .collect::<Result<Vec<()>>>()?;
+        let seg_path = case_dir.join(format!("{}{}.nii.gz", self.truth.id, naming.seg_suffix()));
+        writer.write(&seg_path, &self.seg)?;
+        let json_path = case_dir.join("truth.json");
+        let json = serde_json::to_vec_pretty(&self.truth).map_err(|e| Error::Json {
+            path: json_path.clone(),
+            source: e,
+        })?;
+        atomic_write(&json_path, |w| std::io::Write::write_all(w, &json))?;
+        Ok(case_dir)
+    }
+}

@@ -1,0 +1,445 @@
+//! Preprocessing of a case for the network, and its exact inverse for label maps.
+//!
+//! Steps, in order, each recorded in a [`PreprocessRecord`]:
+//! 1. brain mask: voxels non-zero in any modality;
+//! 2. crop to the mask's bounding box plus `margin` voxels (clamped to the volume);
+//! 3. optional percentile clipping, computed over brain voxels per modality;
+//! 4. z-score per modality over brain voxels (std 0 → divide by 1); background stays 0;
+//! 5. optional resampling to a target spacing or shape (trilinear for images, nearest for
+//!    labels and the mask);
+//! 6. zero padding (centred) so every axis is a multiple of `pad_multiple`.
+//!
+//! [`PreprocessRecord::restore_labels`] undoes 6 → 5 → 2 for a label map predicted on the
+//! preprocessed grid: unpad, nearest-neighbour back to the cropped shape, paste into a
+//! zero volume of the original grid (with the original header). Where no resampling was
+//! done the round trip is exact.
+//!
+//! An image with no non-zero voxel has an empty brain mask; the whole volume is then kept
+//! (no crop) and stays zero after normalisation — documented behaviour, not an error.
+//!
+//! ```no_run
+//! use brats_io::{find_case, NiftiReader, PreprocessConfig};
+//! # fn main() -> brats_io::Result<()> {
+//! let case = find_case("BraTS2021_00000")?.load(&NiftiReader::new())?;
+//! let pre = PreprocessConfig::default().check()?.apply(&case.images, case.seg.as_ref())?;
+//! println!("{:?} → {:?}", case.geometry().shape(), pre.image.shape());
+//! let restored = pre.record.restore_labels(pre.seg.as_ref().unwrap())?;
+//! assert_eq!(restored.data(), case.seg.as_ref().unwrap().data());
+//! # Ok(()) }
+//! ```
+
+pub mod resample;
+
+use ndarray::{s, Array3, Array4, ArrayView3, Axis};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::volume::{Geometry, Volume, AFFINE_TOLERANCE};
+
+/// How (and whether) to resample after cropping.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Resample {
+    /// Keep the native grid (BraTS data is already 1 mm isotropic).
+    #[default]
+    None,
+    /// Resample to this voxel size in mm along `(i, j, k)`.
+    Spacing([f64; 3]),
+    /// Resample the cropped block to exactly this array shape `[D, H, W]`.
+    Shape([usize; 3]),
+}
+
+/// Unchecked preprocessing parameters; call [`PreprocessConfig::check`] to use them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PreprocessConfig {
+    /// Voxels kept around the brain's bounding box on each side.
+    pub margin: usize,
+    /// Clip each modality to these percentiles of its brain voxels before z-scoring
+    /// (e.g. `(0.5, 99.5)`); `None` to skip.
+    pub clip_percentiles: Option<(f64, f64)>,
+    /// Resampling after the crop.
+    pub resample: Resample,
+    /// Pad every axis up to a multiple of this (16 for a 4-level U-Net; 1 for none).
+    pub pad_multiple: usize,
+}
+
+impl Default for PreprocessConfig {
+    fn default() -> Self {
+        PreprocessConfig {
+            margin: 2,
+            clip_percentiles: None,
+            resample: Resample::None,
+            pad_multiple: 16,
+        }
+    }
+}
+
+/// Checked parameters: the only kind that can [`apply`](CheckedPreprocess::apply).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckedPreprocess(PreprocessConfig);
+
+impl PreprocessConfig {
+    /// Validates every field.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the field: percentiles outside `0..=100` or not increasing,
+    /// a spacing that is not finite and positive, a zero target shape, `pad_multiple` 0.
+    pub fn check(self) -> Result<CheckedPreprocess> {
+        if let Some((lo, hi)) = self.clip_percentiles {
+            if !(0.0..=100.0).contains(&lo) || !(0.0..=100.0).contains(&hi) || lo >= hi {
+                return Err(Error::config(
+                    "clip_percentiles",
+                    format!("need 0 ≤ low < high ≤ 100, got ({lo}, {hi})"),
+                ));
+            }
+        }
+        match self.resample {
+            Resample::Spacing(sp) if sp.iter().any(|s| !(s.is_finite() && *s > 0.0)) => {
+                return Err(Error::config(
+                    "resample.spacing",
+                    format!("must be finite and > 0, got {sp:?}"),
+                ))
+            }
+            Resample::Shape(sh) if sh.contains(&0) => {
+                return Err(Error::config(
+                    "resample.shape",
+                    format!("every axis must be ≥ 1, got {sh:?}"),
+                ))
+            }
+            _ => {}
+        }
+        if self.pad_multiple == 0 {
+            return Err(Error::config("pad_multiple", "must be ≥ 1, got 0"));
+        }
+        Ok(CheckedPreprocess(self))
+    }
+}
+
+/// Everything needed to map the preprocessed grid back onto the original one.
+///
+/// All index triples are in array order `[k, j, i]` (`[D, H, W]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreprocessRecord {
+    /// The configuration used.
+    pub config: PreprocessConfig,
+    /// The original grid (its header is kept in memory for writing restored masks).
+    pub original: Geometry,
+    /// First voxel of the crop in the original array.
+    pub crop_start: [usize; 3],
+    /// Shape of the crop.
+    pub crop_shape: [usize; 3],
+    /// Shape after resampling (equal to `crop_shape` when none was done).
+    pub resampled_shape: [usize; 3],
+    /// Zeros added before the data on each axis.
+    pub pad_before: [usize; 3],
+    /// Final shape `[D, H, W]`.
+    pub padded_shape: [usize; 3],
+    /// Per modality: the (mean, std) used for the z-score, after clipping.
+    pub intensity: Vec<(f32, f32)>,
+    /// Per modality: the clipping bounds used, when clipping was asked for.
+    pub clip_bounds: Vec<Option<(f32, f32)>>,
+}
+
+/// The result of preprocessing a case.
+#[derive(Debug, Clone)]
+pub struct Preprocessed {
+    /// Normalised images, shape `[C, D, H, W]` (C = number of modalities given).
+    pub image: Array4<f32>,
+    /// The brain mask on the same grid, shape `[D, H, W]`.
+    pub brain: Array3<bool>,
+    /// The labels on the same grid (nearest neighbour), when a segmentation was given.
+    pub seg: Option<Array3<u8>>,
+    /// The grid of the preprocessed arrays in world coordinates.
+    pub geometry: Geometry,
+    /// How to undo it.
+    pub record: PreprocessRecord,
+}
+
+impl CheckedPreprocess {
+    /// The parameters.
+    pub fn config(&self) -> &PreprocessConfig {
+        &self.0
+    }
+
+    /// Preprocesses co-registered images (and optionally their label map).
+    ///
+    /// # Shapes
+    /// Each image and the seg: `[D, H, W]` of one shared grid. Output image `[C, D', H', W']`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when no image is given; [`Error::GridMismatch`] when images or seg
+    /// are on different grids.
+    pub fn apply(&self, images: &[Volume<f32>], seg: Option<&Volume<u8>>) -> Result<Preprocessed> {
+        let cfg = self.0;
+        let first = images
+            .first()
+            .ok_or_else(|| Error::shape("images", "at least one modality", "none"))?;
+        let original = first.geometry().clone();
+        for (c, img) in images.iter().enumerate().skip(1) {
+            if !original.same_grid(img.geometry(), AFFINE_TOLERANCE) {
+                return Err(Error::GridMismatch {
+                    what: format!("image 0 vs image {c}"),
+                    detail: format!("{:?} vs {:?}", original.dim(), img.geometry().dim()),
+                });
+            }
+        }
+        if let Some(seg) = seg {
+            if !original.same_grid(seg.geometry(), AFFINE_TOLERANCE) {
+                return Err(Error::GridMismatch {
+                    what: "images vs segmentation".into(),
+                    detail: format!("{:?} vs {:?}", original.dim(), seg.geometry().dim()),
+                });
+            }
+        }
+        let shape = original.shape();
+
+        // 1. brain mask over the full grid.
+        let brain_full = brain_mask(images);
+        // 2. crop box.
+        let (crop_start, crop_shape) = match bounding_box(brain_full.view()) {
+            Some((lo, hi)) => {
+                let start = [0, 1, 2].map(|a| lo[a].saturating_sub(cfg.margin));
+                let end = [0, 1, 2].map(|a| (hi[a] + 1 + cfg.margin).min(shape[a]));
+                (start, [0, 1, 2].map(|a| end[a] - start[a]))
+            }
+            None => ([0; 3], shape),
+        };
+        let crop = s![
+            crop_start[0]..crop_start[0] + crop_shape[0],
+            crop_start[1]..crop_start[1] + crop_shape[1],
+            crop_start[2]..crop_start[2] + crop_shape[2]
+        ];
+        let brain_crop = brain_full.slice(crop).to_owned();
+
+        // 3–4. clip and z-score each modality over brain voxels.
+        let mut intensity = Vec::with_capacity(images.len());
+        let mut clip_bounds = Vec::with_capacity(images.len());
+        let mut normalised = Vec::with_capacity(images.len());
+        for img in images {
+            let mut block = img.data().slice(crop).to_owned();
+            let bounds = cfg
+                .clip_percentiles
+                .and_then(|(lo, hi)| percentiles(&block, &brain_crop, lo, hi));
+            if let Some((lo, hi)) = bounds {
+                block.mapv_inplace(|v| v.clamp(lo, hi));
+            }
+            let stats = zscore_in_place(&mut block, &brain_crop);
+            intensity.push(stats);
+            clip_bounds.push(bounds);
+            normalised.push(block);
+        }
+
+        // 5. resample.
+        let resampled_shape = match cfg.resample {
+            Resample::None => crop_shape,
+            Resample::Shape(sh) => sh,
+            Resample::Spacing(target) => {
+                let sp = original.spacing();
+                // target and spacing are (i, j, k); shapes are [k, j, i].
+                [0, 1, 2].map(|a| {
+                    let axis = 2 - a;
+                    ((crop_shape[a] as f64 * sp[axis] / target[axis]).round() as usize).max(1)
+                })
+            }
+        };
+        let mut brain = brain_crop;
+        let mut seg_block = seg.map(|s| s.data().slice(crop).to_owned());
+        if resampled_shape != crop_shape {
+            normalised = normalised
+                .iter()
+                .map(|b| resample::trilinear(b.view(), resampled_shape))
+                .collect();
+            brain = resample::nearest(brain.view(), resampled_shape);
+            seg_block = seg_block.map(|s| resample::nearest(s.view(), resampled_shape));
+        }
+
+        // 6. pad.
+        let m = cfg.pad_multiple;
+        let padded_shape = resampled_shape.map(|n| n.div_ceil(m) * m);
+        let pad_before = [0, 1, 2].map(|a| (padded_shape[a] - resampled_shape[a]) / 2);
+        let inner = s![
+            pad_before[0]..pad_before[0] + resampled_shape[0],
+            pad_before[1]..pad_before[1] + resampled_shape[1],
+            pad_before[2]..pad_before[2] + resampled_shape[2]
+        ];
+        let mut image = Array4::<f32>::zeros([
+            images.len(),
+            padded_shape[0],
+            padded_shape[1],
+            padded_shape[2],
+        ]);
+        for (c, block) in normalised.iter().enumerate() {
+            image
+                .index_axis_mut(Axis(0), c)
+                .slice_mut(inner)
+                .assign(block);
+        }
+        let mut brain_padded = Array3::from_elem(padded_shape, false);
+        brain_padded.slice_mut(inner).assign(&brain);
+        let seg = seg_block.map(|sb| {
+            let mut out = Array3::<u8>::zeros(padded_shape);
+            out.slice_mut(inner).assign(&sb);
+            out
+        });
+
+        // The grid of the result: crop, resample, then pad (negative start).
+        let crop_ijk = [crop_start[2], crop_start[1], crop_start[0]].map(|v| v as i64);
+        let crop_dim = [crop_shape[2], crop_shape[1], crop_shape[0]];
+        let mut geometry = original.cropped(crop_ijk, crop_dim)?;
+        if resampled_shape != crop_shape {
+            geometry =
+                geometry.resampled([resampled_shape[2], resampled_shape[1], resampled_shape[0]])?;
+        }
+        let geometry = geometry.cropped(
+            [pad_before[2], pad_before[1], pad_before[0]].map(|v| -(v as i64)),
+            [padded_shape[2], padded_shape[1], padded_shape[0]],
+        )?;
+
+        Ok(Preprocessed {
+            image,
+            brain: brain_padded,
+            seg,
+            geometry,
+            record: PreprocessRecord {
+                config: cfg,
+                original,
+                crop_start,
+                crop_shape,
+                resampled_shape,
+                pad_before,
+                padded_shape,
+                intensity,
+                clip_bounds,
+            },
+        })
+    }
+}
+
+impl PreprocessRecord {
+    /// Maps a label map on the preprocessed grid back onto the original grid: unpad,
+    /// nearest-neighbour back to the crop's shape, paste into zeros. The result carries the
+    /// original geometry (and header), ready to be written beside the input.
+    ///
+    /// # Shapes
+    /// `labels`: `padded_shape` (`[D, H, W]`); result: the original `[k, j, i]` shape.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `labels` is not `padded_shape`.
+    pub fn restore_labels(&self, labels: &Array3<u8>) -> Result<Volume<u8>> {
+        let block = self.unpad(labels.view(), "labels to restore")?;
+        let block = if self.resampled_shape != self.crop_shape {
+            resample::nearest(block, self.crop_shape)
+        } else {
+            block.to_owned()
+        };
+        let mut out = Array3::<u8>::zeros(self.original.shape());
+        let cs = self.crop_start;
+        out.slice_mut(s![
+            cs[0]..cs[0] + self.crop_shape[0],
+            cs[1]..cs[1] + self.crop_shape[1],
+            cs[2]..cs[2] + self.crop_shape[2]
+        ])
+        .assign(&block);
+        Volume::new(out, self.original.clone())
+    }
+
+    /// The resampled (unpadded) block of an array on the preprocessed grid.
+    ///
+    /// # Shapes
+    /// `padded`: `padded_shape`; result: `resampled_shape`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `padded` is not `padded_shape`.
+    pub fn unpad<'a, T>(&self, padded: ArrayView3<'a, T>, what: &str) -> Result<ArrayView3<'a, T>> {
+        if padded.shape() != self.padded_shape {
+            return Err(Error::shape(
+                what,
+                format!("{:?} (the preprocessed shape)", self.padded_shape),
+                format!("{:?}", padded.shape()),
+            ));
+        }
+        let (p, r) = (self.pad_before, self.resampled_shape);
+        Ok(padded.slice_move(s![p[0]..p[0] + r[0], p[1]..p[1] + r[1], p[2]..p[2] + r[2]]))
+    }
+}
+
+/// Voxels non-zero in any of the images.
+///
+/// # Shapes
+/// Images `[D, H, W]` of one shape; result the same shape.
+pub fn brain_mask(images: &[Volume<f32>]) -> Array3<bool> {
+    let shape = images.first().map_or([0, 0, 0], |v| v.geometry().shape());
+    let mut mask = vec![false; shape.iter().product()];
+    for img in images {
+        mask.par_iter_mut()
+            .zip(img.as_slice().par_iter())
+            .for_each(|(m, v)| *m |= *v != 0.0);
+    }
+    // ok: the vector has exactly shape's element count.
+    Array3::from_shape_vec(shape, mask).unwrap_or_else(|_| Array3::from_elem([0, 0, 0], false))
+}
+
+/// Inclusive bounding box `[k, j, i]` of the true voxels, `None` when there are none.
+pub fn bounding_box(mask: ArrayView3<'_, bool>) -> Option<([usize; 3], [usize; 3])> {
+    let mut lo = [usize::MAX; 3];
+    let mut hi = [0usize; 3];
+    let mut any = false;
+    for ((k, j, i), &m) in mask.indexed_iter() {
+        if m {
+            any = true;
+            for (a, v) in [k, j, i].into_iter().enumerate() {
+                lo[a] = lo[a].min(v);
+                hi[a] = hi[a].max(v);
+            }
+        }
+    }
+    any.then_some((lo, hi))
+}
+
+fn percentiles(block: &Array3<f32>, brain: &Array3<bool>, lo: f64, hi: f64) -> Option<(f32, f32)> {
+    let mut vals: Vec<f32> = block
+        .iter()
+        .zip(brain.iter())
+        .filter(|(_, &b)| b)
+        .map(|(v, _)| *v)
+        .collect();
+    if vals.is_empty() {
+        return None;
+    }
+    let mut pick = |p: f64| {
+        let idx = ((p / 100.0) * (vals.len() - 1) as f64).round() as usize;
+        let (_, v, _) = vals.select_nth_unstable_by(idx, f32::total_cmp);
+        *v
+    };
+    Some((pick(lo), pick(hi)))
+}
+
+/// z-scores `block` over the `brain` voxels, zeroes the rest; returns (mean, std used).
+fn zscore_in_place(block: &mut Array3<f32>, brain: &Array3<bool>) -> (f32, f32) {
+    let (mut n, mut sum) = (0usize, 0f64);
+    for (v, &b) in block.iter().zip(brain.iter()) {
+        if b {
+            n += 1;
+            sum += f64::from(*v);
+        }
+    }
+    if n == 0 {
+        block.fill(0.0);
+        return (0.0, 1.0);
+    }
+    let mean = sum / n as f64;
+    let mut ss = 0f64;
+    for (v, &b) in block.iter().zip(brain.iter()) {
+        if b {
+            ss += (f64::from(*v) - mean).powi(2);
+        }
+    }
+    let std = (ss / n as f64).sqrt();
+    let std = if std > 1e-8 { std } else { 1.0 };
+    let (m, inv) = (mean as f32, (1.0 / std) as f32);
+    ndarray::Zip::from(block).and(brain).par_for_each(|v, &b| {
+        *v = if b { (*v - m) * inv } else { 0.0 };
+    });
+    (m, std as f32)
+}

@@ -1,0 +1,1 @@
+//! Localisation, cross-check, referral and reports — not implemented yet (issue 7).

@@ -1,0 +1,1 @@
+//! The sled symptom knowledge base — not implemented yet (issue 6).
