@@ -215,13 +215,8 @@ impl NiftiReader {
     /// file, and [`Error::NonFinite`] when NaN/Inf voxels are present and rejected.
     pub fn read_f32(&self, path: impl AsRef<Path>) -> Result<Volume<f32>> {
         let path = path.as_ref();
-        let (info, raw) = self.read_raw(path)?;
-        let mut out = vec![0f32; info.geometry.len()];
-        let (slope, inter) = effective_scaling(info.scl_slope, info.scl_inter);
-        let big_endian = info.header.endianness == nifti::Endianness::Big;
-        convert(&raw, info.datatype, big_endian, &mut out, slope, inter);
-        drop(raw);
-        let bad = count_non_finite(&out);
+        let (info, src) = self.open(path)?;
+        let (mut out, bad) = stream_convert(src, &info)?;
         if bad > 0 {
             match self.non_finite {
                 NonFinite::Reject => {
@@ -251,9 +246,26 @@ impl NiftiReader {
     /// fractional, negative or above 255.
     pub fn read_labels(&self, path: impl AsRef<Path>) -> Result<Volume<u8>> {
         let path = path.as_ref();
-        let vol = self.read_f32(path)?;
-        if let Some(v) = vol
-            .as_slice()
+        let (info, mut src) = self.open(path)?;
+        let (slope, inter) = effective_scaling(info.scl_slope, info.scl_inter);
+        if info.datatype == Datatype::Uint8 && slope == 1.0 && inter == 0.0 {
+            // Already labels on disk: the bytes are the values.
+            let n = info.geometry.len();
+            let mut out = Vec::new();
+            out.try_reserve_exact(n).map_err(|_| Error::TooLarge {
+                path: path.to_path_buf(),
+                needed: n as u64,
+                limit: "and the allocation failed".into(),
+            })?;
+            out.resize(n, 0u8);
+            src.read_exact(&mut out)?;
+            let shape = info.geometry.shape();
+            let data = Array3::from_shape_vec(shape, out)
+                .map_err(|e| Error::shape("voxel buffer", format!("{shape:?}"), e))?;
+            return Volume::new(data, info.geometry);
+        }
+        let (values, _) = stream_convert(src, &info)?;
+        if let Some(v) = values
             .par_iter()
             .find_any(|v| !(v.fract() == 0.0 && (0.0..=255.0).contains(*v)))
         {
@@ -262,10 +274,16 @@ impl NiftiReader {
                 value: f64::from(*v),
             });
         }
-        Ok(vol.map(|v| *v as u8))
+        let labels: Vec<u8> = values.par_iter().map(|v| *v as u8).collect();
+        let shape = info.geometry.shape();
+        let data = Array3::from_shape_vec(shape, labels)
+            .map_err(|e| Error::shape("voxel buffer", format!("{shape:?}"), e))?;
+        Volume::new(data, info.geometry)
     }
 
-    fn read_raw(&self, path: &Path) -> Result<(NiftiInfo, Vec<u8>)> {
+    /// Opens the file, parses and checks the header, and positions the stream at the first
+    /// voxel byte.
+    fn open<'p>(&self, path: &'p Path) -> Result<(NiftiInfo, Source<'p>)> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let mut src = Source::new(path, file)?;
@@ -286,23 +304,81 @@ impl NiftiReader {
         }
         // Skip the extension block between the header and the voxels.
         src.skip(offset - HEADER_SIZE as u64)?;
-        let mut raw = Vec::new();
-        raw.try_reserve_exact(nbytes as usize)
-            .map_err(|_| Error::TooLarge {
-                path: path.to_path_buf(),
-                needed: nbytes,
-                limit: "and the allocation failed".into(),
-            })?;
-        raw.resize(nbytes as usize, 0);
-        src.read_exact(&mut raw)?;
-        Ok((info, raw))
+        Ok((info, src))
     }
+}
+
+/// Bytes per hand-over between the inflating and the converting thread (a multiple of
+/// every datatype's size).
+const CHUNK_BYTES: usize = 1 << 21;
+
+/// Reads the voxel bytes and converts them to scaled `f32`, inflating on this thread while a
+/// second thread converts the previous chunk; returns the voxels and how many are not
+/// finite. Only the output is allocated in full (fallibly); the raw bytes pass through
+/// two reused chunk buffers.
+fn stream_convert(mut src: Source<'_>, info: &NiftiInfo) -> Result<(Vec<f32>, usize)> {
+    let n = info.geometry.len();
+    let dt = info.datatype;
+    let nbytes = n * dt.size();
+    let mut out: Vec<f32> = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| Error::TooLarge {
+        path: src.path.to_path_buf(),
+        needed: nbytes as u64,
+        limit: "and the allocation failed".into(),
+    })?;
+    let (slope, inter) = effective_scaling(info.scl_slope, info.scl_inter);
+    let big_endian = info.header.endianness == nifti::Endianness::Big;
+    let check_finite = !dt.is_integer() || slope != 1.0 || inter != 0.0;
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let converter = scope.spawn(move || {
+            let mut bad = 0usize;
+            for chunk in full_rx {
+                let start = out.len();
+                convert_append(&chunk, dt, big_endian, &mut out, slope, inter);
+                if check_finite {
+                    bad += out[start..].iter().filter(|v| !v.is_finite()).count();
+                }
+                // The reader may have stopped; a closed return channel is fine.
+                let _ = empty_tx.send(chunk);
+            }
+            (out, bad)
+        });
+        let mut remaining = nbytes;
+        let mut failure = None;
+        while remaining > 0 {
+            let len = remaining.min(CHUNK_BYTES);
+            let mut buf = empty_rx.try_recv().unwrap_or_default();
+            buf.resize(len, 0);
+            if let Err(e) = src.read_exact(&mut buf) {
+                failure = Some(e);
+                break;
+            }
+            if full_tx.send(buf).is_err() {
+                break;
+            }
+            remaining -= len;
+        }
+        drop(full_tx);
+        let joined = converter.join();
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        match joined {
+            Ok((out, bad)) if out.len() == n => Ok((out, bad)),
+            _ => Err(Error::invalid(
+                src.path,
+                "voxel conversion stopped before the end of the data",
+            )),
+        }
+    })
 }
 
 /// A file opened for reading, transparently gunzipped when it starts with the gzip magic.
 struct Source<'p> {
     path: &'p Path,
-    reader: Box<dyn Read>,
+    reader: Box<dyn Read + Send>,
     compressed: bool,
 }
 
@@ -313,7 +389,7 @@ impl<'p> Source<'p> {
         let compressed = n == 2 && magic == [0x1f, 0x8b];
         let head = std::io::Cursor::new(magic[..n].to_vec());
         let chained = head.chain(std::io::BufReader::with_capacity(1 << 20, file));
-        let reader: Box<dyn Read> = if compressed {
+        let reader: Box<dyn Read + Send> = if compressed {
             Box::new(MultiGzDecoder::new(chained))
         } else {
             Box::new(chained)
@@ -573,29 +649,27 @@ fn effective_scaling(slope: f32, inter: f32) -> (f32, f32) {
     }
 }
 
-fn count_non_finite(v: &[f32]) -> usize {
-    v.par_iter().filter(|x| !x.is_finite()).count()
-}
-
-const CHUNK: usize = 1 << 16;
-
-fn convert(raw: &[u8], dt: Datatype, big_endian: bool, out: &mut [f32], slope: f32, inter: f32) {
+/// Appends the scaled `f32` values of `raw` (whole voxels of `dt`) to `out`.
+fn convert_append(
+    raw: &[u8],
+    dt: Datatype,
+    big_endian: bool,
+    out: &mut Vec<f32>,
+    slope: f32,
+    inter: f32,
+) {
     macro_rules! conv {
         ($t:ty, $n:expr) => {{
-            out.par_chunks_mut(CHUNK)
-                .zip(raw.par_chunks(CHUNK * $n))
-                .for_each(|(o, r)| {
-                    for (dst, src) in o.iter_mut().zip(r.chunks_exact($n)) {
-                        let mut b = [0u8; $n];
-                        b.copy_from_slice(src);
-                        let v = if big_endian {
-                            <$t>::from_be_bytes(b)
-                        } else {
-                            <$t>::from_le_bytes(b)
-                        };
-                        *dst = v as f32 * slope + inter;
-                    }
-                })
+            out.extend(raw.chunks_exact($n).map(|src| {
+                let mut b = [0u8; $n];
+                b.copy_from_slice(src);
+                let v = if big_endian {
+                    <$t>::from_be_bytes(b)
+                } else {
+                    <$t>::from_le_bytes(b)
+                };
+                v as f32 * slope + inter
+            }))
         }};
     }
     match dt {

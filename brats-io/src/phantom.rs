@@ -187,7 +187,7 @@ const TISSUE: [[f32; 4]; 5] = [
 ];
 const EDEMA: [f32; 4] = [1150.0, 560.0, 590.0, 1500.0];
 const NECROSIS: [f32; 4] = [500.0, 380.0, 420.0, 1650.0];
-const ENHANCING: [f32; 4] = [900.0, 700.0, 1600.0, 1100.0];
+const ENHANCING: [f32; 4] = [900.0, 600.0, 1600.0, 1100.0];
 
 /// A smooth random field: a sum of plane waves `sin(f · (d·p) + φ)`.
 #[derive(Debug, Clone)]
@@ -658,7 +658,7 @@ fn tumour_voxel(t: &Tumour, p: [f64; 3], tissue: Tissue, val: [f32; 4]) -> (u8, 
     };
     if re < 1.0 && spreads {
         // Edema fades towards its edge.
-        let w = (0.55 + 0.45 * (1.0 - re)).min(1.0) as f32;
+        let w = (0.7 + 0.3 * (1.0 - re)).min(1.0) as f32;
         return (2, mix(val, EDEMA, w));
     }
     (0, val)

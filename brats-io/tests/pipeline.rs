@@ -1,0 +1,419 @@
+//! Phantoms, cases, labels, preprocessing (and its inverse) and patch sampling, end to end.
+
+use brats_io::phantom::{PhantomConfig, PhantomOrientation};
+use brats_io::{
+    find_case, list_cases, Compartment, LabelScheme, Modality, Naming, NiftiReader, PatchConfig,
+    PatchSampler, PatchSource, PreprocessConfig, Region, Resample,
+};
+use ndarray::{Array3, Axis};
+
+fn phantom(seed: u64, orientation: PhantomOrientation) -> brats_io::phantom::PhantomCase {
+    PhantomConfig {
+        shape: [96, 96, 64],
+        orientation,
+        ..Default::default()
+    }
+    .check()
+    .unwrap()
+    .generate(seed)
+    .unwrap()
+}
+
+fn mean_where(values: &Array3<f32>, mask: &Array3<bool>) -> f64 {
+    let (mut s, mut n) = (0.0, 0usize);
+    for (v, m) in values.iter().zip(mask.iter()) {
+        if *m {
+            s += f64::from(*v);
+            n += 1;
+        }
+    }
+    s / n.max(1) as f64
+}
+
+#[test]
+fn phantom_is_deterministic_and_varied() {
+    let a = phantom(5, PhantomOrientation::Lps);
+    let b = phantom(5, PhantomOrientation::Lps);
+    assert_eq!(a.truth, b.truth);
+    for m in 0..4 {
+        assert_eq!(a.images[m].data(), b.images[m].data());
+    }
+    assert_eq!(a.seg.data(), b.seg.data());
+    // Different seeds put different tumours in different places.
+    let sites: std::collections::BTreeSet<_> = (0..12)
+        .map(|s| {
+            let t = phantom(s, PhantomOrientation::Lps).truth;
+            (t.hemisphere.unwrap(), t.site.unwrap())
+        })
+        .collect();
+    assert!(
+        sites.iter().any(|(h, _)| h == "left") && sites.iter().any(|(h, _)| h == "right"),
+        "{sites:?}"
+    );
+    assert!(
+        sites
+            .iter()
+            .map(|(_, s)| s)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            >= 3,
+        "{sites:?}"
+    );
+}
+
+#[test]
+fn phantom_left_right_comes_from_the_world_not_the_array() {
+    // Same seed stored LPS and RAS: the same anatomy, so the same world centroid and side,
+    // while the arrays are mirrored along i.
+    let lps = phantom(11, PhantomOrientation::Lps);
+    let ras = phantom(11, PhantomOrientation::Ras);
+    assert_eq!(lps.truth.hemisphere, ras.truth.hemisphere);
+    assert_eq!(lps.truth.site, ras.truth.site);
+    let (cl, cr) = (
+        lps.truth.centroid_mm.unwrap(),
+        ras.truth.centroid_mm.unwrap(),
+    );
+    let (bl, br) = (lps.truth.brain_centre_mm, ras.truth.brain_centre_mm);
+    for a in 0..3 {
+        assert!(
+            ((cl[a] - bl[a]) - (cr[a] - br[a])).abs() < 1.5,
+            "axis {a}: {cl:?}/{bl:?} vs {cr:?}/{br:?}"
+        );
+    }
+    let side = if cl[0] > bl[0] { "right" } else { "left" };
+    assert_eq!(lps.truth.hemisphere.as_deref(), Some(side));
+    assert_eq!(lps.truth.orientation, "LPS");
+    assert_eq!(ras.truth.orientation, "RAS");
+}
+
+#[test]
+fn phantom_contrasts_are_those_of_the_sequences() {
+    let case = phantom(3, PhantomOrientation::Lps);
+    let scheme = LabelScheme::brats2021();
+    let seg = case.seg.data();
+    let edema = seg.mapv(|v| v == scheme.value_of(Compartment::Edema));
+    let et = seg.mapv(|v| v == scheme.value_of(Compartment::Enhancing));
+    let tumour = seg.mapv(|v| v != 0);
+    let brain_healthy = case.images[1].data().mapv(|v| v > 0.0) & tumour.mapv(|t| !t);
+    let [flair, t1, t1ce, t2] = [0, 1, 2, 3].map(|m| case.images[m].data());
+    assert!(
+        mean_where(flair, &edema) > 1.4 * mean_where(flair, &brain_healthy),
+        "FLAIR: edema bright"
+    );
+    assert!(
+        mean_where(t1ce, &et) > 1.4 * mean_where(t1ce, &brain_healthy),
+        "T1ce: rim bright"
+    );
+    let core = scheme.region_mask(seg, Region::Tc);
+    assert!(
+        mean_where(t1, &core) < 0.85 * mean_where(t1, &brain_healthy),
+        "T1: tumour core dark"
+    );
+    assert!(
+        mean_where(t1, &edema) < mean_where(t1, &brain_healthy),
+        "T1: edema darker than brain"
+    );
+    assert!(
+        mean_where(t2, &edema) > 1.25 * mean_where(t2, &brain_healthy),
+        "T2: edema bright (CSF brighter still)"
+    );
+    // Skull-stripped: exactly zero outside the brain, never zero inside.
+    let brain = t1.mapv(|v| v > 0.0);
+    for img in &case.images {
+        assert!(img
+            .data()
+            .iter()
+            .zip(brain.iter())
+            .all(|(v, b)| (*v > 0.0) == *b));
+    }
+    // Truth volumes are the seg's counts.
+    let wt = seg.iter().filter(|&&v| v != 0).count() as f64 / 1000.0;
+    assert!((case.truth.volumes_cm3["WT"] - wt).abs() < 1e-9);
+    let tc = scheme
+        .region_mask(seg, Region::Tc)
+        .iter()
+        .filter(|&&b| b)
+        .count() as f64
+        / 1000.0;
+    assert!((case.truth.volumes_cm3["TC"] - tc).abs() < 1e-9);
+}
+
+#[test]
+fn healthy_phantom_has_an_empty_seg() {
+    let case = PhantomConfig {
+        shape: [48, 48, 32],
+        tumour: false,
+        ..Default::default()
+    }
+    .check()
+    .unwrap()
+    .generate(2)
+    .unwrap();
+    assert!(case.seg.data().iter().all(|&v| v == 0));
+    assert!(!case.truth.has_tumour && case.truth.hemisphere.is_none());
+}
+
+#[test]
+fn cases_are_found_in_both_namings_and_listed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg21 = PhantomConfig {
+        shape: [32, 32, 24],
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let cfg23 = PhantomConfig {
+        shape: [32, 32, 24],
+        scheme: LabelScheme::brats2023(),
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let d21 = cfg21
+        .generate(1)
+        .unwrap()
+        .write(tmp.path(), Naming::Brats2021)
+        .unwrap();
+    let d23 = cfg23
+        .generate(2)
+        .unwrap()
+        .write(tmp.path(), Naming::Brats2023)
+        .unwrap();
+    std::fs::create_dir(tmp.path().join("notes")).unwrap(); // no NIfTI: skipped
+    let p21 = find_case(&d21).unwrap();
+    assert_eq!(
+        (p21.id.as_str(), p21.naming),
+        ("Phantom_00001", Naming::Brats2021)
+    );
+    assert!(p21.images[2].to_string_lossy().ends_with("_t1ce.nii.gz"));
+    let p23 = find_case(&d23).unwrap();
+    assert_eq!(p23.naming, Naming::Brats2023);
+    assert!(p23.images[0].to_string_lossy().ends_with("-t2f.nii.gz"));
+    assert!(p23
+        .seg
+        .as_ref()
+        .unwrap()
+        .to_string_lossy()
+        .ends_with("-seg.nii.gz"));
+    let all = list_cases(tmp.path()).unwrap();
+    assert_eq!(
+        all.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["Phantom_00001", "Phantom_00002"]
+    );
+    let case = p23.load(&NiftiReader::new()).unwrap();
+    let seg = case.seg.as_ref().unwrap();
+    LabelScheme::brats2023().check(seg.data(), "seg").unwrap();
+    assert!(
+        LabelScheme::brats2021().check(seg.data(), "seg").is_err()
+            || !seg.data().iter().any(|&v| v == 3)
+    );
+    assert_eq!(case.image(Modality::T2).geometry(), case.geometry());
+}
+
+#[test]
+fn label_classes_and_regions() {
+    for scheme in [LabelScheme::brats2021(), LabelScheme::brats2023()] {
+        let et = scheme.value_of(Compartment::Enhancing);
+        let labels = Array3::from_shape_vec([1, 1, 4], vec![0, 1, 2, et]).unwrap();
+        let classes = scheme.to_classes(&labels, "t").unwrap();
+        assert_eq!(classes.as_slice().unwrap(), &[0, 1, 2, 3]);
+        assert_eq!(scheme.from_classes(&classes, "t").unwrap(), labels);
+        let m = |r| scheme.region_mask(&labels, r).into_raw_vec_and_offset().0;
+        assert_eq!(m(Region::Wt), [false, true, true, true]);
+        assert_eq!(m(Region::Tc), [false, true, false, true]);
+        assert_eq!(m(Region::Et), [false, false, false, true]);
+        // Regions back to labels: nesting enforced, inner region wins.
+        let v = |x: [bool; 4]| Array3::from_shape_vec([1, 1, 4], x.to_vec()).unwrap();
+        let back = scheme
+            .from_regions(
+                &v([false, true, true, false]),
+                &v([false, true, false, true]),
+                &v([false, false, false, true]),
+            )
+            .unwrap();
+        assert_eq!(back.as_slice().unwrap(), &[0, 1, 2, et]);
+        assert_eq!(scheme.n_classes(), 4);
+    }
+}
+
+#[test]
+fn preprocess_then_restore_gives_back_the_ground_truth() {
+    let case = phantom(7, PhantomOrientation::Lps);
+    let pre = PreprocessConfig::default()
+        .check()
+        .unwrap()
+        .apply(&case.images, Some(&case.seg))
+        .unwrap();
+    let shape = pre.image.shape();
+    assert_eq!(shape[0], 4);
+    assert!(shape[1..].iter().all(|n| n % 16 == 0));
+    assert!(shape[1] * shape[2] * shape[3] < 96 * 96 * 64, "cropped");
+    // z-score over brain voxels; background zero.
+    for c in 0..4 {
+        let ch = pre.image.index_axis(Axis(0), c);
+        let (mut s, mut ss, mut n) = (0.0f64, 0.0f64, 0usize);
+        for (v, b) in ch.iter().zip(pre.brain.iter()) {
+            if *b {
+                s += f64::from(*v);
+                ss += f64::from(*v).powi(2);
+                n += 1;
+            } else {
+                assert_eq!(*v, 0.0);
+            }
+        }
+        let mean = s / n as f64;
+        assert!(mean.abs() < 1e-4 && (ss / n as f64 - mean * mean - 1.0).abs() < 1e-3);
+    }
+    // The preprocessed grid puts each voxel where the original one was in the world.
+    let rec = &pre.record;
+    let cs = rec.crop_start;
+    let p = rec.pad_before;
+    let w_pre = pre
+        .geometry
+        .voxel_to_world([p[2] as f64, p[1] as f64, p[0] as f64]);
+    let w_orig = case
+        .seg
+        .geometry()
+        .voxel_to_world([cs[2] as f64, cs[1] as f64, cs[0] as f64]);
+    assert!((0..3).all(|a| (w_pre[a] - w_orig[a]).abs() < 1e-9));
+    // Exact inverse without resampling.
+    let restored = rec.restore_labels(pre.seg.as_ref().unwrap()).unwrap();
+    assert_eq!(restored.data(), case.seg.data());
+    assert_eq!(restored.geometry(), case.seg.geometry());
+    // A wrong shape is an error, not a panic.
+    assert!(rec.restore_labels(&Array3::zeros([3, 3, 3])).is_err());
+    // The record serialises (stored with checkpoints).
+    let json = serde_json::to_string(rec).unwrap();
+    assert!(json.contains("crop_start"));
+}
+
+#[test]
+fn preprocess_with_resampling_and_clipping() {
+    let case = phantom(8, PhantomOrientation::Ras);
+    let pre = PreprocessConfig {
+        clip_percentiles: Some((0.5, 99.5)),
+        resample: Resample::Spacing([2.0, 2.0, 2.0]),
+        ..Default::default()
+    }
+    .check()
+    .unwrap()
+    .apply(&case.images, Some(&case.seg))
+    .unwrap();
+    let rec = &pre.record;
+    assert_eq!(
+        rec.resampled_shape,
+        rec.crop_shape.map(|n| ((n as f64) / 2.0).round() as usize)
+    );
+    assert!(rec.clip_bounds.iter().all(|b| b.is_some()));
+    assert!((pre.geometry.spacing()[0] - 2.0).abs() < 0.1);
+    // Restored labels agree with the truth on most tumour voxels (nearest neighbour twice).
+    let restored = rec.restore_labels(pre.seg.as_ref().unwrap()).unwrap();
+    let truth = case.seg.data();
+    let (mut inter, mut a, mut b) = (0usize, 0usize, 0usize);
+    for (x, y) in restored.data().iter().zip(truth.iter()) {
+        a += usize::from(*x != 0);
+        b += usize::from(*y != 0);
+        inter += usize::from(*x != 0 && *y != 0);
+    }
+    let dice = 2.0 * inter as f64 / (a + b) as f64;
+    assert!(dice > 0.85, "WT Dice after 2 mm round trip {dice}");
+    // The tumour's world position is preserved through the resampled grid.
+    let centroid = |v: &Array3<u8>, g: &brats_io::Geometry| {
+        let (mut s, mut n) = ([0.0; 3], 0.0);
+        for ((k, j, i), &l) in v.indexed_iter() {
+            if l != 0 {
+                let w = g.voxel_to_world([i as f64, j as f64, k as f64]);
+                for a in 0..3 {
+                    s[a] += w[a];
+                }
+                n += 1.0;
+            }
+        }
+        s.map(|x| x / n)
+    };
+    let c1 = centroid(pre.seg.as_ref().unwrap(), &pre.geometry);
+    let c0 = centroid(truth, case.seg.geometry());
+    assert!(
+        (0..3).all(|a| (c1[a] - c0[a]).abs() < 1.5),
+        "{c1:?} vs {c0:?}"
+    );
+}
+
+#[test]
+fn all_zero_image_is_kept_whole_and_stays_zero() {
+    let g = brats_io::Geometry::from_spacing([20, 18, 17], [1.0; 3]).unwrap();
+    let zero = brats_io::Volume::new(Array3::<f32>::zeros(g.shape()), g).unwrap();
+    let pre = PreprocessConfig::default()
+        .check()
+        .unwrap()
+        .apply(&[zero.clone(), zero], None)
+        .unwrap();
+    assert_eq!(pre.record.crop_shape, [17, 18, 20]);
+    assert_eq!(pre.image.shape(), &[2, 32, 32, 32]);
+    assert!(pre.image.iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn patches_are_seeded_and_forced_onto_tumour_at_the_configured_share() {
+    let case = phantom(9, PhantomOrientation::Lps);
+    let pre = PreprocessConfig::default()
+        .check()
+        .unwrap()
+        .apply(&case.images, Some(&case.seg))
+        .unwrap();
+    let source = PatchSource::new(pre.image.clone(), pre.seg.clone().unwrap()).unwrap();
+    let cfg = PatchConfig {
+        patch: [32, 32, 32],
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let draw = |seed| {
+        let mut s = PatchSampler::new(cfg, seed);
+        (0..30).map(|_| s.sample(&source)).collect::<Vec<_>>()
+    };
+    let a = draw(1);
+    let b = draw(1);
+    let c = draw(2);
+    assert!(a
+        .iter()
+        .zip(&b)
+        .all(|(x, y)| x.origin == y.origin && x.image == y.image && x.seg == y.seg));
+    assert!(a.iter().zip(&c).any(|(x, y)| x.origin != y.origin));
+    let forced = a.iter().filter(|p| p.forced_foreground).count();
+    assert_eq!(forced, 10, "one third of 30");
+    assert!(a
+        .iter()
+        .filter(|p| p.forced_foreground)
+        .all(|p| p.seg.iter().any(|&v| v != 0)));
+    for p in &a {
+        assert_eq!(p.image.shape(), &[4, 32, 32, 32]);
+        // Flips move image and labels together: where the seg says tumour, FLAIR is non-zero.
+        let flair = p.image.index_axis(Axis(0), 0);
+        assert!(p
+            .seg
+            .iter()
+            .zip(flair.iter())
+            .all(|(l, f)| *l == 0 || *f != 0.0));
+    }
+    assert!(a.iter().any(|p| p.flipped.iter().any(|&f| f)));
+
+    // A case without tumour: forced draws fall back, flagged.
+    let empty = PatchSource::new(
+        pre.image.clone(),
+        Array3::zeros(pre.seg.as_ref().unwrap().raw_dim()),
+    )
+    .unwrap();
+    let mut s = PatchSampler::new(cfg, 3);
+    assert!((0..6).all(|_| !s.sample(&empty).forced_foreground));
+    // Patch larger than the volume: zero-padded, no panic.
+    let big = PatchConfig {
+        patch: [200, 8, 8],
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let p = PatchSampler::new(big, 0).sample(&source);
+    assert_eq!(p.image.shape(), &[4, 200, 8, 8]);
+    assert!(PatchSource::new(pre.image.clone(), Array3::zeros([1, 2, 3])).is_err());
+}
