@@ -312,11 +312,18 @@ impl NiftiReader {
 /// every datatype's size).
 const CHUNK_BYTES: usize = 1 << 21;
 
-/// Reads the voxel bytes and converts them to scaled `f32`, inflating on this thread while a
-/// second thread converts the previous chunk; returns the voxels and how many are not
-/// finite. Only the output is allocated in full (fallibly); the raw bytes pass through
-/// two reused chunk buffers.
+/// Reads the voxel bytes and converts them to scaled `f32`; returns the voxels and how many
+/// are not finite.
+///
+/// This thread inflates (or reads) the data in chunks while two converter threads turn
+/// alternate chunks into `f32`, each writing its own disjoint part of the output. Most of a
+/// large load is the kernel's first-touch page faults on the fresh output buffer, so two
+/// converters halve that on two cores while the third thread keeps inflating. Only the
+/// output is allocated in full (fallibly); the raw bytes pass through reused chunk buffers.
 fn stream_convert(mut src: Source<'_>, info: &NiftiInfo) -> Result<(Vec<f32>, usize)> {
+    use std::mem::MaybeUninit;
+    use std::sync::mpsc::{channel, sync_channel};
+
     let n = info.geometry.len();
     let dt = info.datatype;
     let nbytes = n * dt.size();
@@ -329,50 +336,91 @@ fn stream_convert(mut src: Source<'_>, info: &NiftiInfo) -> Result<(Vec<f32>, us
     let (slope, inter) = effective_scaling(info.scl_slope, info.scl_inter);
     let big_endian = info.header.endianness == nifti::Endianness::Big;
     let check_finite = !dt.is_integer() || slope != 1.0 || inter != 0.0;
-    std::thread::scope(|scope| {
-        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
-        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-        let converter = scope.spawn(move || {
-            let mut bad = 0usize;
-            for chunk in full_rx {
-                let start = out.len();
-                convert_append(&chunk, dt, big_endian, &mut out, slope, inter);
-                if check_finite {
-                    bad += out[start..].iter().filter(|v| !v.is_finite()).count();
+    let chunk_voxels = CHUNK_BYTES / dt.size();
+    let (written, bad, failure) = {
+        // Destination pieces, one per chunk, dealt alternately to the two converters.
+        let pieces: Vec<&mut [MaybeUninit<f32>]> = out.spare_capacity_mut()[..n]
+            .chunks_mut(chunk_voxels)
+            .collect();
+        let mut even = Vec::new();
+        let mut odd = Vec::new();
+        for (i, piece) in pieces.into_iter().enumerate() {
+            if i % 2 == 0 {
+                even.push(piece)
+            } else {
+                odd.push(piece)
+            }
+        }
+        std::thread::scope(|scope| {
+            let (empty_tx, empty_rx) = channel::<Vec<u8>>();
+            let mut senders = Vec::with_capacity(2);
+            let mut workers = Vec::with_capacity(2);
+            for dests in [even, odd] {
+                let (tx, rx) = sync_channel::<Vec<u8>>(1);
+                let empty_tx = empty_tx.clone();
+                senders.push(tx);
+                workers.push(scope.spawn(move || {
+                    let (mut written, mut bad) = (0usize, 0usize);
+                    for (chunk, dest) in rx.into_iter().zip(dests) {
+                        let count = convert_into(&chunk, dt, big_endian, dest, slope, inter);
+                        if check_finite {
+                            bad += dest[..count]
+                                // SAFETY: convert_into initialised the first `count` elements.
+                                .iter()
+                                .filter(|v| !unsafe { v.assume_init() }.is_finite())
+                                .count();
+                        }
+                        written += count;
+                        // The reader may have stopped; a closed return channel is fine.
+                        let _ = empty_tx.send(chunk);
+                    }
+                    (written, bad)
+                }));
+            }
+            drop(empty_tx);
+            let mut remaining = nbytes;
+            let mut failure = None;
+            let mut turn = 0;
+            while remaining > 0 {
+                let len = remaining.min(CHUNK_BYTES);
+                let mut buf = empty_rx.try_recv().unwrap_or_default();
+                buf.resize(len, 0);
+                if let Err(e) = src.read_exact(&mut buf) {
+                    failure = Some(e);
+                    break;
                 }
-                // The reader may have stopped; a closed return channel is fine.
-                let _ = empty_tx.send(chunk);
+                if senders[turn].send(buf).is_err() {
+                    break;
+                }
+                turn = 1 - turn;
+                remaining -= len;
             }
-            (out, bad)
-        });
-        let mut remaining = nbytes;
-        let mut failure = None;
-        while remaining > 0 {
-            let len = remaining.min(CHUNK_BYTES);
-            let mut buf = empty_rx.try_recv().unwrap_or_default();
-            buf.resize(len, 0);
-            if let Err(e) = src.read_exact(&mut buf) {
-                failure = Some(e);
-                break;
+            drop(senders);
+            let (mut written, mut bad) = (0usize, 0usize);
+            for w in workers {
+                // A converter cannot panic on any input; treat a join failure as short data.
+                if let Ok((wr, b)) = w.join() {
+                    written += wr;
+                    bad += b;
+                }
             }
-            if full_tx.send(buf).is_err() {
-                break;
-            }
-            remaining -= len;
-        }
-        drop(full_tx);
-        let joined = converter.join();
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        match joined {
-            Ok((out, bad)) if out.len() == n => Ok((out, bad)),
-            _ => Err(Error::invalid(
-                src.path,
-                "voxel conversion stopped before the end of the data",
-            )),
-        }
-    })
+            (written, bad, failure)
+        })
+    };
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if written != n {
+        return Err(Error::invalid(
+            src.path,
+            format!("voxel conversion produced {written} of {n} voxels"),
+        ));
+    }
+    // SAFETY: the converters initialised every one of the first `n` elements: the pieces
+    // tile `spare_capacity_mut()[..n]` exactly, each was filled by `convert_into`, and the
+    // counts add up to `n` (checked above).
+    unsafe { out.set_len(n) };
+    Ok((out, bad))
 }
 
 /// A file opened for reading, transparently gunzipped when it starts with the gzip magic.
@@ -649,18 +697,20 @@ fn effective_scaling(slope: f32, inter: f32) -> (f32, f32) {
     }
 }
 
-/// Appends the scaled `f32` values of `raw` (whole voxels of `dt`) to `out`.
-fn convert_append(
+/// Writes the scaled `f32` values of `raw` (whole voxels of `dt`) to the front of `dest`;
+/// returns how many were written (`min(raw voxels, dest.len())`).
+fn convert_into(
     raw: &[u8],
     dt: Datatype,
     big_endian: bool,
-    out: &mut Vec<f32>,
+    dest: &mut [std::mem::MaybeUninit<f32>],
     slope: f32,
     inter: f32,
-) {
+) -> usize {
     macro_rules! conv {
         ($t:ty, $n:expr) => {{
-            out.extend(raw.chunks_exact($n).map(|src| {
+            let mut count = 0;
+            for (d, src) in dest.iter_mut().zip(raw.chunks_exact($n)) {
                 let mut b = [0u8; $n];
                 b.copy_from_slice(src);
                 let v = if big_endian {
@@ -668,8 +718,10 @@ fn convert_append(
                 } else {
                     <$t>::from_le_bytes(b)
                 };
-                v as f32 * slope + inter
-            }))
+                d.write(v as f32 * slope + inter);
+                count += 1;
+            }
+            count
         }};
     }
     match dt {
