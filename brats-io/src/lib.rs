@@ -44,6 +44,7 @@
 pub mod case;
 pub mod dataset;
 pub mod error;
+pub mod inspect;
 pub mod labels;
 pub mod nifti;
 pub mod phantom;

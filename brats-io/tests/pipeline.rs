@@ -417,3 +417,71 @@ fn patches_are_seeded_and_forced_onto_tumour_at_the_configured_share() {
     assert_eq!(p.image.shape(), &[4, 200, 8, 8]);
     assert!(PatchSource::new(pre.image.clone(), Array3::zeros([1, 2, 3])).is_err());
 }
+
+#[test]
+fn inspect_summaries_have_the_documented_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = PhantomConfig {
+        shape: [32, 32, 24],
+        ..Default::default()
+    }
+    .check()
+    .unwrap()
+    .generate(4)
+    .unwrap();
+    let dir = case.write(tmp.path(), Naming::Brats2021).unwrap();
+    let s = brats_io::inspect::summarize_case(&dir).unwrap();
+    assert!(s.consistent, "{:?}", s.problems);
+    let json = serde_json::to_value(&s).unwrap();
+    for name in ["flair", "t1", "t1ce", "t2", "seg"] {
+        let f = &json[name];
+        for key in [
+            "shape",
+            "datatype",
+            "spacing",
+            "affine",
+            "orientation",
+            "min",
+            "max",
+            "mean",
+            "std",
+            "nonzero_mean",
+            "nonzero_std",
+            "labels",
+        ] {
+            assert!(f.get(key).is_some(), "{name}.{key}");
+        }
+        assert_eq!(f["orientation"], "LPS");
+        assert_eq!(f["shape"], serde_json::json!([32, 32, 24]));
+    }
+    assert_eq!(json["flair"]["datatype"], "int16");
+    // Label counts agree with the phantom's seg.
+    let labels = &json["seg"]["labels"];
+    let n4 = case.seg.data().iter().filter(|&&v| v == 4).count();
+    assert_eq!(labels["4"].as_u64().unwrap_or(0) as usize, n4);
+    let total: u64 = labels
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(total as usize, 32 * 32 * 24);
+    // Float volumes have no `labels`.
+    let f = brats_io::inspect::summarize_file(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/nibabel/float32_ras.nii"),
+    )
+    .unwrap();
+    assert!(f.labels.is_none() && serde_json::to_value(&f).unwrap().get("labels").is_none());
+
+    // A seg outside both schemes and a modality on another grid are reported, not fatal.
+    let seg_path = dir.join("Phantom_00004_seg.nii.gz");
+    let bad = case.seg.map(|v| if *v == 4 { 9 } else { *v });
+    brats_io::NiftiWriter::new().write(&seg_path, &bad).unwrap();
+    let s = brats_io::inspect::summarize_case(&dir).unwrap();
+    assert!(
+        !s.consistent && s.problems.iter().any(|p| p.contains("fit neither")),
+        "{:?}",
+        s.problems
+    );
+}

@@ -1,0 +1,179 @@
+//! Summaries of a NIfTI file or a case folder — what the `inspect` example prints.
+//!
+//! ```no_run
+//! # fn main() -> brats_io::Result<()> {
+//! let s = brats_io::inspect::summarize_file("BraTS2021_00000_seg.nii.gz")?;
+//! println!("{} {:?} {:?}", s.orientation, s.shape, s.labels);
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::case::{find_case, Modality, Naming};
+use crate::error::Result;
+use crate::labels::LabelScheme;
+use crate::nifti::{NiftiReader, NonFinite};
+
+/// What one NIfTI file holds. Statistics are over the values after scaling; NaN/Inf voxels
+/// are counted in `non_finite` and left out of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileSummary {
+    /// Dims in NIfTI `(i, j, k)` order.
+    pub shape: [usize; 3],
+    /// On-disk datatype name (`"int16"`, …).
+    pub datatype: String,
+    /// Voxel size in mm along `(i, j, k)`.
+    pub spacing: [f64; 3],
+    /// Voxel → RAS mm affine, row-major.
+    pub affine: [[f64; 4]; 4],
+    /// `"sform"`, `"qform"` or `"spacing"`.
+    pub affine_source: String,
+    /// Orientation code, e.g. `"LPS"`.
+    pub orientation: String,
+    /// Stored scaling.
+    pub scl_slope: f32,
+    /// Stored scaling.
+    pub scl_inter: f32,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Mean over all (finite) voxels.
+    pub mean: f64,
+    /// Population standard deviation over all (finite) voxels.
+    pub std: f64,
+    /// Mean over non-zero voxels (`null` when there are none).
+    pub nonzero_mean: Option<f64>,
+    /// Standard deviation over non-zero voxels (`null` when there are none).
+    pub nonzero_std: Option<f64>,
+    /// Voxels that were NaN or ±Inf.
+    pub non_finite: usize,
+    /// For integer datatypes: voxel count per value (JSON keys are the values as strings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<i64, usize>>,
+}
+
+/// Summarises one file.
+///
+/// # Errors
+/// Any reading error of [`NiftiReader::read_f32`] except non-finite voxels, which are counted.
+pub fn summarize_file(path: impl AsRef<Path>) -> Result<FileSummary> {
+    let path = path.as_ref();
+    let reader = NiftiReader::new();
+    let info = reader.read_info(path)?;
+    let (vol, non_finite) = match reader.read_f32(path) {
+        Err(crate::Error::NonFinite { count, .. }) => (
+            reader
+                .clone()
+                .non_finite(NonFinite::ReplaceWithZero)
+                .read_f32(path)?,
+            count,
+        ),
+        other => (other?, 0),
+    };
+    let g = vol.geometry();
+    let (mut n, mut sum, mut sq) = (0usize, 0f64, 0f64);
+    let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+    let (mut nz, mut nz_sum, mut nz_sq) = (0usize, 0f64, 0f64);
+    for &v in vol.as_slice() {
+        let v = f64::from(v);
+        n += 1;
+        sum += v;
+        sq += v * v;
+        min = min.min(v);
+        max = max.max(v);
+        if v != 0.0 {
+            nz += 1;
+            nz_sum += v;
+            nz_sq += v * v;
+        }
+    }
+    let mean = sum / n as f64;
+    let std = (sq / n as f64 - mean * mean).max(0.0).sqrt();
+    let nonzero_mean = (nz > 0).then(|| nz_sum / nz as f64);
+    let nonzero_std = nonzero_mean.map(|m| (nz_sq / nz as f64 - m * m).max(0.0).sqrt());
+    let labels = info.datatype.is_integer().then(|| {
+        let mut counts = BTreeMap::<i64, usize>::new();
+        for &v in vol.as_slice() {
+            *counts.entry(v.round() as i64).or_default() += 1;
+        }
+        counts
+    });
+    Ok(FileSummary {
+        shape: g.dim(),
+        datatype: info.datatype.name().to_string(),
+        spacing: g.spacing(),
+        affine: g.affine(),
+        affine_source: info.affine_source.to_string(),
+        orientation: g.orientation(),
+        scl_slope: info.scl_slope,
+        scl_inter: info.scl_inter,
+        min,
+        max,
+        mean,
+        std,
+        nonzero_mean,
+        nonzero_std,
+        non_finite,
+        labels,
+    })
+}
+
+/// What a case folder holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseSummary {
+    /// Case id.
+    pub id: String,
+    /// Naming convention found.
+    pub naming: Naming,
+    /// One summary per file: `flair`, `t1`, `t1ce`, `t2` and `seg` when present.
+    #[serde(flatten)]
+    pub files: BTreeMap<String, FileSummary>,
+    /// True when all files share one grid and the seg fits a known label scheme.
+    pub consistent: bool,
+    /// Every disagreement found.
+    pub problems: Vec<String>,
+}
+
+/// Summarises a case folder: each file, then the cross-file checks (dims and affines within
+/// [`crate::AFFINE_TOLERANCE`]; the seg's values against BraTS 2021 and 2023).
+///
+/// # Errors
+/// [`crate::Error::CaseLayout`] when the folder is not a case; reading errors naming the file.
+pub fn summarize_case(dir: impl AsRef<Path>) -> Result<CaseSummary> {
+    let case = find_case(dir)?;
+    let mut files = BTreeMap::new();
+    for (m, path) in Modality::ALL.iter().zip(&case.images) {
+        files.insert(m.name().to_string(), summarize_file(path)?);
+    }
+    let reader = NiftiReader::new();
+    let mut problems = case.consistency_problems(&reader)?;
+    if let Some(seg) = &case.seg {
+        files.insert("seg".to_string(), summarize_file(seg)?);
+        match reader.read_labels(seg) {
+            Ok(labels) => {
+                let fits = [LabelScheme::brats2021(), LabelScheme::brats2023()]
+                    .iter()
+                    .any(|s| s.check(labels.data(), "seg").is_ok());
+                if !fits {
+                    problems.push(format!(
+                        "{}: label values {:?} fit neither brats2021 {{1,2,4}} nor brats2023 {{1,2,3}}",
+                        seg.display(),
+                        LabelScheme::counts(labels.data()).keys().collect::<Vec<_>>()
+                    ));
+                }
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    Ok(CaseSummary {
+        id: case.id,
+        naming: case.naming,
+        files,
+        consistent: problems.is_empty(),
+        problems,
+    })
+}
