@@ -270,6 +270,8 @@ struct Tumour {
 
 struct Anatomy {
     s: f64,
+    /// Per-axis head size factors (u, v, w) of this case.
+    head: [f64; 3],
     surface: Waves,
     folds: Waves,
     texture: Waves,
@@ -285,12 +287,21 @@ fn ellipsoid(p: [f64; 3], c: [f64; 3], a: [f64; 3]) -> f64 {
 }
 
 impl Anatomy {
+    /// Case millimetres → full-size, average-head coordinates.
+    fn normalise(&self, p: [f64; 3]) -> [f64; 3] {
+        [0, 1, 2].map(|a| p[a] / (self.s * self.head[a]))
+    }
+
+    /// Full-size, average-head coordinates → case millimetres.
+    fn denormalise(&self, q: [f64; 3]) -> [f64; 3] {
+        [0, 1, 2].map(|a| q[a] * self.s * self.head[a])
+    }
+
     /// Tissue at anatomical point `p = (u, v, w)` mm from the brain centre (u → right,
     /// v → anterior, w → superior), plus whether the point is in the cerebellum.
     fn tissue(&self, p: [f64; 3]) -> (Tissue, bool) {
-        let s = self.s;
-        let q = p.map(|x| x / s); // full-size coordinates
-                                  // Cerebellum and brainstem first (they sit below the tentorium).
+        let q = self.normalise(p); // full-size, average-head coordinates
+                                   // Cerebellum and brainstem first (they sit below the tentorium).
         let rc = ellipsoid(q, CEREBELLUM.0, CEREBELLUM.1);
         if rc < 1.0 {
             let depth = (1.0 - rc) * 22.0;
@@ -450,12 +461,16 @@ impl CheckedPhantom {
         ];
         let anatomy = Anatomy {
             s,
+            head: [0, 1, 2].map(|_| rng.random_range(0.92..1.06)),
             surface: Waves::new(&mut rng, 6, (1.0, 3.0)),
             folds: Waves::new(&mut rng, 7, (18.0, 32.0)),
             texture: Waves::new(&mut rng, 5, (8.0, 25.0)),
             cerebellum_folds: rng.random_range(1.1..1.4),
         };
         let tumour = cfg.tumour.then(|| make_tumour(&mut rng, &anatomy, cfg));
+        // Scanner differences between cases: a global gain per modality and a noise level.
+        let gain: [f32; 4] = [0; 4].map(|_| rng.random_range(0.75..1.3));
+        let noise_level: f32 = rng.random_range(0.6..1.4);
         let bias: Vec<[f64; 7]> = (0..4)
             .map(|_| [0; 7].map(|_| rng.random_range(-1.0..1.0)))
             .collect();
@@ -513,10 +528,11 @@ impl CheckedPhantom {
         let brain: Array3<bool> = chans[1].mapv(|v| v > 0.0);
 
         // Partial volume, bias field and Rician noise, per modality.
-        let sigma = cfg.noise * TISSUE[Tissue::White as usize][1];
+        let sigma0 = cfg.noise * noise_level * TISSUE[Tissue::White as usize][1];
         let half = [ni, nj, nk].map(|n| n as f64 / 2.0);
         for (m, ch) in chans.iter_mut().enumerate() {
             blur_121(ch);
+            let (g, sigma) = (gain[m], sigma0 * gain[m]);
             let b = bias[m];
             let strength = f64::from(cfg.bias);
             ch.axis_iter_mut(Axis(0))
@@ -544,7 +560,7 @@ impl CheckedPhantom {
                                 + 0.5 * (b[3] * x * y + b[4] * y * z + b[5] * x * z)
                                 + 0.5 * b[6] * (x * x - y * y)))
                             .exp() as f32;
-                        let clean = *v * field;
+                        let clean = *v * field * g;
                         let n1: f32 = prng.sample(StandardNormal);
                         let n2: f32 = prng.sample(StandardNormal);
                         let noisy = ((clean + sigma * n1).powi(2) + (sigma * n2).powi(2)).sqrt();
@@ -562,7 +578,16 @@ impl CheckedPhantom {
             Volume::new(c3, geometry.clone())?,
         ];
         let id = format!("Phantom_{seed:05}");
-        let truth = ground_truth(&id, seed, cfg, &geometry, &seg, centre, tumour.as_ref(), s);
+        let truth = ground_truth(
+            &id,
+            seed,
+            cfg,
+            &geometry,
+            &seg,
+            centre,
+            tumour.as_ref(),
+            &anatomy,
+        );
         let seg = Volume::new(seg, geometry)?;
         Ok(PhantomCase { images, seg, truth })
     }
@@ -590,7 +615,7 @@ fn make_tumour(rng: &mut ChaCha8Rng, anatomy: &Anatomy, cfg: &PhantomConfig) -> 
             ]
         };
         // Keep the core inside the brain and off the ventricles.
-        let (t, in_cb) = anatomy.tissue(q.map(|x| x * s));
+        let (t, in_cb) = anatomy.tissue(anatomy.denormalise(q));
         let rho = ellipsoid(q, [0.0, 0.0, 8.0], [68.0, 86.0, 58.0]);
         let fits = if cerebellar {
             in_cb
@@ -601,7 +626,7 @@ fn make_tumour(rng: &mut ChaCha8Rng, anatomy: &Anatomy, cfg: &PhantomConfig) -> 
             break q;
         }
     };
-    let centre = centre_q.map(|x| x * s);
+    let centre = anatomy.denormalise(centre_q);
     let r_core = r_core * s;
     let core = Blob {
         centre,
@@ -702,7 +727,7 @@ fn ground_truth(
     seg: &Array3<u8>,
     centre: [f64; 3],
     tumour: Option<&Tumour>,
-    s: f64,
+    anatomy: &Anatomy,
 ) -> GroundTruth {
     let voxel_cm3 = g.voxel_volume_mm3() / 1000.0;
     let counts = LabelScheme::counts(seg);
@@ -741,7 +766,7 @@ fn ground_truth(
     });
     let site = tumour
         .filter(|_| n > 0)
-        .map(|t| site_of(t.core.centre.map(|x| x / s)).to_string());
+        .map(|t| site_of(anatomy.normalise(t.core.centre)).to_string());
     GroundTruth {
         id: id.to_string(),
         seed,
