@@ -232,10 +232,7 @@ impl NiftiReader {
                 }),
             }
         }
-        let shape = info.geometry.shape();
-        let data = Array3::from_shape_vec(shape, out)
-            .map_err(|e| Error::shape("voxel buffer", format!("{shape:?}"), e))?;
-        Volume::new(data, info.geometry)
+        volume_from_vec(out, info.geometry)
     }
 
     /// Reads an integer label map (any datatype whose scaled values are whole numbers in
@@ -259,10 +256,7 @@ impl NiftiReader {
             })?;
             out.resize(n, 0u8);
             src.read_exact(&mut out)?;
-            let shape = info.geometry.shape();
-            let data = Array3::from_shape_vec(shape, out)
-                .map_err(|e| Error::shape("voxel buffer", format!("{shape:?}"), e))?;
-            return Volume::new(data, info.geometry);
+            return volume_from_vec(out, info.geometry);
         }
         let (values, _) = stream_convert(src, &info)?;
         if let Some(v) = values
@@ -275,10 +269,7 @@ impl NiftiReader {
             });
         }
         let labels: Vec<u8> = values.par_iter().map(|v| *v as u8).collect();
-        let shape = info.geometry.shape();
-        let data = Array3::from_shape_vec(shape, labels)
-            .map_err(|e| Error::shape("voxel buffer", format!("{shape:?}"), e))?;
-        Volume::new(data, info.geometry)
+        volume_from_vec(labels, info.geometry)
     }
 
     /// Opens the file, parses and checks the header, and positions the stream at the first
@@ -306,6 +297,14 @@ impl NiftiReader {
         src.skip(offset - HEADER_SIZE as u64)?;
         Ok((info, src))
     }
+}
+
+/// Pairs a C-order voxel vector with its grid.
+fn volume_from_vec<T: Clone>(data: Vec<T>, geometry: Geometry) -> Result<Volume<T>> {
+    let shape = geometry.shape();
+    let data = Array3::from_shape_vec(shape, data)
+        .map_err(|e| Error::shape("voxel buffer", format!("{shape:?}"), e))?;
+    Volume::new(data, geometry)
 }
 
 /// Bytes per hand-over between the inflating and the converting thread (a multiple of
