@@ -1,0 +1,188 @@
+//! Aggregation over cases: mean, std, median, min, max — with the count of values skipped.
+//!
+//! NaN values (undefined under [`crate::EmptyPolicy::Nan`]) are skipped and counted in
+//! `skipped`; a column of only NaN stays NaN (it never turns into 0). `std` is the
+//! population standard deviation (`numpy.std`, ddof 0).
+//!
+//! ```
+//! use metrics::aggregate::Summary;
+//! let s = Summary::of(&[0.5, f64::NAN, 1.0]);
+//! assert_eq!((s.n, s.skipped, s.mean), (2, 1, 0.75));
+//! assert!(Summary::of(&[f64::NAN]).mean.is_nan());
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::brats::{CaseEvaluation, RegionMetrics, RegionSpec};
+
+/// Statistics of one metric over cases.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Mean of the defined values.
+    pub mean: f64,
+    /// Population standard deviation of the defined values.
+    pub std: f64,
+    /// Median of the defined values.
+    pub median: f64,
+    /// Smallest defined value.
+    pub min: f64,
+    /// Largest defined value.
+    pub max: f64,
+    /// How many values were defined.
+    pub n: usize,
+    /// How many were NaN and skipped.
+    pub skipped: usize,
+}
+
+impl Summary {
+    /// Summarises `values`, skipping NaN.
+    pub fn of(values: &[f64]) -> Summary {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+        let skipped = values.len() - v.len();
+        if v.is_empty() {
+            return Summary {
+                mean: f64::NAN,
+                std: f64::NAN,
+                median: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+                n: 0,
+                skipped,
+            };
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            0.5 * (v[n / 2 - 1] + v[n / 2])
+        };
+        Summary {
+            mean,
+            std: var.sqrt(),
+            median,
+            min: v[0],
+            max: v[n - 1],
+            n,
+            skipped,
+        }
+    }
+}
+
+/// Cases and their per-region, per-metric summaries: what `evaluate --json` prints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Every case.
+    pub cases: Vec<CaseEvaluation>,
+    /// Region → metric → summary.
+    pub summary: BTreeMap<String, BTreeMap<String, Summary>>,
+    /// Region names in report order.
+    #[serde(skip)]
+    order: Vec<String>,
+}
+
+impl Evaluation {
+    /// Aggregates cases evaluated with `regions`.
+    pub fn new(cases: Vec<CaseEvaluation>, regions: &[RegionSpec]) -> Self {
+        let mut summary = BTreeMap::new();
+        for r in regions {
+            let mut per_metric = BTreeMap::new();
+            for m in RegionMetrics::NAMES {
+                let values: Vec<f64> = cases
+                    .iter()
+                    .filter_map(|c| c.regions.get(&r.name).and_then(|x| x.get(m)))
+                    .collect();
+                per_metric.insert(m.to_string(), Summary::of(&values));
+            }
+            summary.insert(r.name.clone(), per_metric);
+        }
+        Evaluation {
+            cases,
+            summary,
+            order: regions.iter().map(|r| r.name.clone()).collect(),
+        }
+    }
+
+    /// A fixed-width table: one row per case and region, then the means (± std) with the
+    /// skip counts.
+    pub fn table(&self) -> String {
+        let cols = [
+            "dice",
+            "iou",
+            "precision",
+            "sensitivity",
+            "specificity",
+            "hd95",
+            "assd",
+        ];
+        let mut s = String::new();
+        let _ = write!(s, "{:<24} {:<6}", "case", "region");
+        for c in cols {
+            let _ = write!(s, " {c:>11}");
+        }
+        let _ = writeln!(s, " {:>10} {:>10}", "pred cm³", "truth cm³");
+        for case in &self.cases {
+            for r in &self.order {
+                if let Some(m) = case.regions.get(r) {
+                    let _ = write!(s, "{:<24} {:<6}", case.case, r);
+                    for c in cols {
+                        let _ = write!(s, " {:>11.4}", m.get(c).unwrap_or(f64::NAN));
+                    }
+                    let _ = writeln!(
+                        s,
+                        " {:>10.3} {:>10.3}",
+                        m.volume_pred_cm3, m.volume_truth_cm3
+                    );
+                }
+            }
+        }
+        for r in &self.order {
+            if let Some(per) = self.summary.get(r) {
+                let _ = write!(s, "{:<24} {:<6}", "mean ± std", r);
+                for c in cols {
+                    let x = per[c];
+                    let _ = write!(s, " {:>11}", format!("{:.3}±{:.3}", x.mean, x.std));
+                }
+                let skipped: usize = cols.iter().map(|c| per[*c].skipped).max().unwrap_or(0);
+                let _ = writeln!(s, "  (n={}, skipped≤{skipped})", per["dice"].n);
+            }
+        }
+        s
+    }
+
+    /// CSV: `case,region,` then every metric of [`RegionMetrics::NAMES`], one row per case
+    /// and region.
+    pub fn csv(&self) -> String {
+        let mut s = String::from("case,region");
+        for m in RegionMetrics::NAMES {
+            s.push(',');
+            s.push_str(m);
+        }
+        s.push('\n');
+        for case in &self.cases {
+            for r in &self.order {
+                if let Some(x) = case.regions.get(r) {
+                    let _ = write!(s, "{},{}", csv_field(&case.case), r);
+                    for m in RegionMetrics::NAMES {
+                        let _ = write!(s, ",{}", x.get(m).unwrap_or(f64::NAN));
+                    }
+                    s.push('\n');
+                }
+            }
+        }
+        s
+    }
+}
+
+fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\n']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_string()
+    }
+}

@@ -1,0 +1,477 @@
+//! Differentiable segmentation losses on candle tensors: soft Dice, focal (softmax and
+//! sigmoid forms) and their weighted sum — numerically stable for any finite logits.
+//!
+//! # Shapes
+//! Logits `[B, C, D, H, W]` (f32 or f64, any device). Targets are either class indices
+//! `[B, D, H, W]` (any integer or float dtype holding `0..C`), or one-hot / region maps
+//! `[B, C, D, H, W]` with values in `[0, 1]`.
+//!
+//! # Definitions (match MONAI 1.6 where noted)
+//! - **Soft Dice** (`DiceLoss`): `p = softmax(x)` over C (or `sigmoid(x)` per channel);
+//!   per sample and class (or over the whole batch per class, [`DiceReduction::Batch`]):
+//!   `1 − (2 Σ p·t + smooth_nr) / (Σ p + Σ t + smooth_dr)` (with [`Denominator::Squared`]:
+//!   `Σ p² + Σ t²`); mean over classes (and samples). Background may be excluded (after the
+//!   activation).
+//! - **Focal, softmax form** (`FocalLoss(use_softmax=True)`): `−(1 − p_c)^γ · log p_c · t_c`
+//!   with `log p = log_softmax(x)`, averaged over every element `B·C·D·H·W`; scalar `alpha`
+//!   weights background by `1 − α` and the other classes by `α`. Unlike MONAI, excluding the
+//!   background drops its terms *after* the softmax over all classes (MONAI slices the logits
+//!   first and renormalises over the remaining channels).
+//! - **Focal, sigmoid form** (`FocalLoss(use_softmax=False)`): binary cross-entropy with
+//!   logits `x − x·t − logσ(x)` times `(1 − p_t)^γ` computed as `exp(γ · logσ(−x·(2t − 1)))`,
+//!   with `α·t + (1 − α)(1 − t)`; mean over every element.
+//! - **Dice + focal** (`DiceFocalLoss`): `λ_dice · dice + λ_focal · focal`.
+//!
+//! Everything runs in log space (`log_softmax` with the max subtracted, `logσ(x) =
+//! −relu(−x) − log(1 + e^{−|x|})`), so logits of ±1e4 give finite values and gradients.
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! use metrics::loss::{DiceLossConfig, Target};
+//! # fn main() -> metrics::Result<()> {
+//! let logits = Tensor::zeros((1, 4, 2, 2, 2), candle_core::DType::F32, &Device::Cpu)?;
+//! let labels = Tensor::zeros((1, 2, 2, 2), candle_core::DType::U8, &Device::Cpu)?;
+//! let dice = DiceLossConfig::default().check()?;
+//! let loss = dice.forward(&logits, Target::Indices(&labels))?;
+//! assert!(loss.to_scalar::<f32>()? > 0.0);
+//! # Ok(()) }
+//! ```
+
+use candle_core::{DType, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How probabilities are obtained from logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// Softmax over the channel axis (mutually exclusive classes).
+    #[default]
+    Softmax,
+    /// Sigmoid per channel (overlapping regions such as WT/TC/ET).
+    Sigmoid,
+}
+
+/// Whether channel 0 (background) counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Background {
+    /// Keep channel 0.
+    #[default]
+    Include,
+    /// Drop channel 0 (after the activation).
+    Exclude,
+}
+
+/// Over what a Dice ratio is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiceReduction {
+    /// One Dice per sample and class, then the mean (MONAI `batch=False`).
+    #[default]
+    PerSample,
+    /// One Dice per class over the whole batch (MONAI `batch=True`).
+    Batch,
+}
+
+/// Dice denominator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Denominator {
+    /// `Σ p + Σ t`.
+    #[default]
+    Linear,
+    /// `Σ p² + Σ t²` (MONAI `squared_pred=True`).
+    Squared,
+}
+
+/// The target of a loss.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// Class indices `[B, D, H, W]`.
+    Indices(&'a Tensor),
+    /// One-hot or region maps `[B, C, D, H, W]`.
+    OneHot(&'a Tensor),
+}
+
+/// Soft Dice loss parameters (unchecked).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DiceLossConfig {
+    /// Softmax or sigmoid.
+    pub activation: Activation,
+    /// Include or exclude channel 0.
+    pub background: Background,
+    /// Per sample or whole batch.
+    pub reduction: DiceReduction,
+    /// Linear or squared denominator.
+    pub denominator: Denominator,
+    /// Added to the numerator (default 1e-5).
+    pub smooth_nr: f64,
+    /// Added to the denominator (default 1e-5).
+    pub smooth_dr: f64,
+}
+
+impl Default for DiceLossConfig {
+    fn default() -> Self {
+        DiceLossConfig {
+            activation: Activation::Softmax,
+            background: Background::Include,
+            reduction: DiceReduction::PerSample,
+            denominator: Denominator::Linear,
+            smooth_nr: 1e-5,
+            smooth_dr: 1e-5,
+        }
+    }
+}
+
+/// A checked soft Dice loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DiceLoss(DiceLossConfig);
+
+impl DiceLossConfig {
+    /// Validates the smoothing terms.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `smooth_nr` or `smooth_dr` is negative or not finite.
+    pub fn check(self) -> Result<DiceLoss> {
+        for (name, v) in [("smooth_nr", self.smooth_nr), ("smooth_dr", self.smooth_dr)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::config(
+                    name,
+                    format!("must be finite and ≥ 0, got {v}"),
+                ));
+            }
+        }
+        Ok(DiceLoss(self))
+    }
+}
+
+/// Focal loss parameters (unchecked).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FocalLossConfig {
+    /// Softmax (multi-class) or sigmoid (multi-label) form.
+    pub activation: Activation,
+    /// Focusing parameter γ ≥ 0 (default 2).
+    pub gamma: f64,
+    /// Optional α in `[0, 1]`: see the module docs for each form.
+    pub alpha: Option<f64>,
+    /// Optional per-class weights (length C, or C − 1 without background), ≥ 0.
+    pub class_weights: Option<Vec<f64>>,
+    /// Include or exclude channel 0.
+    pub background: Background,
+}
+
+impl Default for FocalLossConfig {
+    fn default() -> Self {
+        FocalLossConfig {
+            activation: Activation::Softmax,
+            gamma: 2.0,
+            alpha: None,
+            class_weights: None,
+            background: Background::Include,
+        }
+    }
+}
+
+/// A checked focal loss.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FocalLoss(FocalLossConfig);
+
+impl FocalLossConfig {
+    /// Validates γ, α and the class weights.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the field.
+    pub fn check(self) -> Result<FocalLoss> {
+        if !(self.gamma.is_finite() && self.gamma >= 0.0) {
+            return Err(Error::config(
+                "gamma",
+                format!("must be finite and ≥ 0, got {}", self.gamma),
+            ));
+        }
+        if let Some(a) = self.alpha {
+            if !(0.0..=1.0).contains(&a) {
+                return Err(Error::config(
+                    "alpha",
+                    format!("must be in [0, 1], got {a}"),
+                ));
+            }
+        }
+        if let Some(w) = &self.class_weights {
+            if w.is_empty() || w.iter().any(|x| !(x.is_finite() && *x >= 0.0)) {
+                return Err(Error::config(
+                    "class_weights",
+                    format!("must be non-empty, finite and ≥ 0, got {w:?}"),
+                ));
+            }
+        }
+        Ok(FocalLoss(self))
+    }
+}
+
+/// Dice + focal parameters (unchecked).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiceFocalConfig {
+    /// The Dice part.
+    pub dice: DiceLossConfig,
+    /// The focal part (`background` is taken from `dice`). MONAI's `DiceFocalLoss` uses the
+    /// *sigmoid* focal form even with `softmax=True`; set `focal.activation` to
+    /// [`Activation::Sigmoid`] to reproduce it.
+    pub focal: FocalLossConfig,
+    /// Weight of the Dice term (default 1).
+    pub lambda_dice: f64,
+    /// Weight of the focal term (default 1).
+    pub lambda_focal: f64,
+}
+
+impl Default for DiceFocalConfig {
+    fn default() -> Self {
+        DiceFocalConfig {
+            dice: DiceLossConfig::default(),
+            focal: FocalLossConfig::default(),
+            lambda_dice: 1.0,
+            lambda_focal: 1.0,
+        }
+    }
+}
+
+/// A checked Dice + focal loss.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiceFocalLoss {
+    dice: DiceLoss,
+    focal: FocalLoss,
+    lambda_dice: f64,
+    lambda_focal: f64,
+}
+
+impl DiceFocalConfig {
+    /// Validates both parts and the weights.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the field.
+    pub fn check(self) -> Result<DiceFocalLoss> {
+        for (name, v) in [
+            ("lambda_dice", self.lambda_dice),
+            ("lambda_focal", self.lambda_focal),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::config(
+                    name,
+                    format!("must be finite and ≥ 0, got {v}"),
+                ));
+            }
+        }
+        let mut focal = self.focal;
+        focal.background = self.dice.background;
+        Ok(DiceFocalLoss {
+            dice: self.dice.check()?,
+            focal: focal.check()?,
+            lambda_dice: self.lambda_dice,
+            lambda_focal: self.lambda_focal,
+        })
+    }
+}
+
+/// Checks the logits' rank and turns the target into a float one-hot tensor like them.
+fn one_hot_target(logits: &Tensor, target: Target<'_>) -> Result<Tensor> {
+    let dims = logits.dims();
+    if dims.len() != 5 {
+        return Err(Error::shape(
+            "logits",
+            "rank 5 [B, C, D, H, W]",
+            format!("{dims:?}"),
+        ));
+    }
+    let c = dims[1];
+    match target {
+        Target::OneHot(t) => {
+            if t.dims() != dims {
+                return Err(Error::ShapeMismatch {
+                    what: "logits vs one-hot target".into(),
+                    pred: dims.to_vec(),
+                    truth: t.dims().to_vec(),
+                });
+            }
+            Ok(t.to_dtype(logits.dtype())?)
+        }
+        Target::Indices(t) => {
+            let expected = [dims[0], dims[2], dims[3], dims[4]];
+            if t.dims() != expected {
+                return Err(Error::ShapeMismatch {
+                    what: "logits [B, C, D, H, W] vs class-index target [B, D, H, W]".into(),
+                    pred: dims.to_vec(),
+                    truth: t.dims().to_vec(),
+                });
+            }
+            let idx = t.to_dtype(DType::F32)?;
+            let max = idx
+                .max_keepdim(0)?
+                .flatten_all()?
+                .max(0)?
+                .to_scalar::<f32>()?;
+            let min = idx
+                .min_keepdim(0)?
+                .flatten_all()?
+                .min(0)?
+                .to_scalar::<f32>()?;
+            if min < 0.0 || max >= c as f32 || max.fract() != 0.0 {
+                return Err(Error::shape(
+                    "class-index target",
+                    format!("integers in 0..{c}"),
+                    format!("values in [{min}, {max}]"),
+                ));
+            }
+            let classes = Tensor::arange(0f32, c as f32, t.device())?.reshape((1, c, 1, 1, 1))?;
+            Ok(idx
+                .unsqueeze(1)?
+                .broadcast_eq(&classes)?
+                .to_dtype(logits.dtype())?)
+        }
+    }
+}
+
+/// `log σ(x) = −relu(−x) − log(1 + e^{−|x|})`, finite for every finite x.
+fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
+    let soft = (x.abs()?.neg()?.exp()? + 1.0)?.log()?;
+    Ok((x.neg()?.relu()?.neg()? - soft)?)
+}
+
+/// `log_softmax` over the channel axis, with the (detached) maximum subtracted first.
+fn log_softmax(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(1)?.detach();
+    let shifted = x.broadcast_sub(&max)?;
+    let lse = shifted.exp()?.sum_keepdim(1)?.log()?;
+    Ok(shifted.broadcast_sub(&lse)?)
+}
+
+fn drop_background(t: &Tensor, bg: Background) -> Result<Tensor> {
+    let c = t.dim(1)?;
+    Ok(match bg {
+        Background::Exclude if c > 1 => t.narrow(1, 1, c - 1)?,
+        _ => t.clone(),
+    })
+}
+
+impl DiceLoss {
+    /// The parameters.
+    pub fn config(&self) -> &DiceLossConfig {
+        &self.0
+    }
+
+    /// The loss, a scalar tensor.
+    ///
+    /// # Shapes
+    /// See the module docs.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] / [`Error::ShapeMismatch`] for wrong ranks or shapes and class
+    /// indices outside `0..C`; [`Error::Candle`] for device or dtype failures.
+    pub fn forward(&self, logits: &Tensor, target: Target<'_>) -> Result<Tensor> {
+        let t = one_hot_target(logits, target)?;
+        let p = match self.0.activation {
+            Activation::Softmax => log_softmax(logits)?.exp()?,
+            Activation::Sigmoid => log_sigmoid(logits)?.exp()?,
+        };
+        let p = drop_background(&p, self.0.background)?;
+        let t = drop_background(&t, self.0.background)?;
+        let axes: Vec<usize> = match self.0.reduction {
+            DiceReduction::PerSample => vec![2, 3, 4],
+            DiceReduction::Batch => vec![0, 2, 3, 4],
+        };
+        let inter = (&p * &t)?.sum(axes.clone())?;
+        let den = match self.0.denominator {
+            Denominator::Linear => (p.sum(axes.clone())? + t.sum(axes)?)?,
+            Denominator::Squared => (p.sqr()?.sum(axes.clone())? + t.sqr()?.sum(axes)?)?,
+        };
+        let ratio = ((inter * 2.0)? + self.0.smooth_nr)?.div(&(den + self.0.smooth_dr)?)?;
+        Ok(ratio.neg()?.affine(1.0, 1.0)?.mean_all()?)
+    }
+}
+
+impl FocalLoss {
+    /// The parameters.
+    pub fn config(&self) -> &FocalLossConfig {
+        &self.0
+    }
+
+    /// The loss, a scalar tensor.
+    ///
+    /// # Errors
+    /// As [`DiceLoss::forward`], plus [`Error::Config`] when the class weights' length does
+    /// not match the channels used.
+    pub fn forward(&self, logits: &Tensor, target: Target<'_>) -> Result<Tensor> {
+        let cfg = &self.0;
+        let t = one_hot_target(logits, target)?;
+        let c = logits.dim(1)?;
+        let loss = match cfg.activation {
+            Activation::Softmax => {
+                let logp = log_softmax(logits)?;
+                let pfac = logp.exp()?.neg()?.affine(1.0, 1.0)?.relu()?; // 1 − p ≥ 0
+                let mut l = pfac.powf(cfg.gamma)?.mul(&logp)?.mul(&t)?.neg()?;
+                if let Some(a) = cfg.alpha {
+                    let mut w = vec![a as f32; c];
+                    w[0] = (1.0 - a) as f32;
+                    let w = Tensor::from_vec(w, (1, c, 1, 1, 1), logits.device())?
+                        .to_dtype(l.dtype())?;
+                    l = l.broadcast_mul(&w)?;
+                }
+                l
+            }
+            Activation::Sigmoid => {
+                let bce = ((logits - logits.mul(&t)?)? - log_sigmoid(logits)?)?;
+                let sign = t.affine(2.0, -1.0)?;
+                let inv = log_sigmoid(&logits.mul(&sign)?.neg()?)?;
+                let mut l = (inv * cfg.gamma)?.exp()?.mul(&bce)?;
+                if let Some(a) = cfg.alpha {
+                    let factor = t.affine(a, 0.0)?.add(&t.neg()?.affine(1.0 - a, 1.0 - a)?)?;
+                    l = l.mul(&factor)?;
+                }
+                l
+            }
+        };
+        let loss = drop_background(&loss, cfg.background)?;
+        let loss = match &cfg.class_weights {
+            Some(w) => {
+                let used = loss.dim(1)?;
+                if w.len() != used {
+                    return Err(Error::config(
+                        "class_weights",
+                        format!("{} weights for {used} channels", w.len()),
+                    ));
+                }
+                let w: Vec<f32> = w.iter().map(|&x| x as f32).collect();
+                let w = Tensor::from_vec(w, (1, used, 1, 1, 1), logits.device())?
+                    .to_dtype(loss.dtype())?;
+                loss.broadcast_mul(&w)?
+            }
+            None => loss,
+        };
+        Ok(loss.mean_all()?)
+    }
+}
+
+impl DiceFocalLoss {
+    /// The loss, a scalar tensor: `λ_dice · dice + λ_focal · focal`.
+    ///
+    /// # Errors
+    /// As [`DiceLoss::forward`] and [`FocalLoss::forward`].
+    pub fn forward(&self, logits: &Tensor, target: Target<'_>) -> Result<Tensor> {
+        let d = self.dice.forward(logits, target)?;
+        let f = self.focal.forward(logits, target)?;
+        Ok(((d * self.lambda_dice)? + (f * self.lambda_focal)?)?)
+    }
+
+    /// The two parts, for logging: `(dice, focal)` as f64.
+    ///
+    /// # Errors
+    /// As [`DiceFocalLoss::forward`].
+    pub fn parts(&self, logits: &Tensor, target: Target<'_>) -> Result<(f64, f64)> {
+        let d = self.dice.forward(logits, target)?;
+        let f = self.focal.forward(logits, target)?;
+        Ok((
+            d.to_dtype(DType::F64)?.to_scalar::<f64>()?,
+            f.to_dtype(DType::F64)?.to_scalar::<f64>()?,
+        ))
+    }
+}
