@@ -23,7 +23,8 @@
 //! - **Dice + focal** (`DiceFocalLoss`): `λ_dice · dice + λ_focal · focal`.
 //!
 //! Everything runs in log space (`log_softmax` with the max subtracted, `logσ(x) =
-//! −relu(−x) − log(1 + e^{−|x|})`), so logits of ±1e4 give finite values and gradients.
+//! (x − |x|)/2 − log(1 + e^{−|x|})`), so logits of ±1e30 give finite values and gradients,
+//! and the gradient is exact at x = 0 (zero-initialised heads).
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
@@ -331,10 +332,14 @@ fn one_hot_target(logits: &Tensor, target: Target<'_>) -> Result<Tensor> {
     }
 }
 
-/// `log σ(x) = −relu(−x) − log(1 + e^{−|x|})`, finite for every finite x.
+/// `log σ(x) = (x − |x|)/2 − log(1 + e^{−|x|})`, finite for every finite x.
+///
+/// Written with `|x|` in both terms so that the gradient is right at x = 0 whatever
+/// subgradient the backend picks for `|x|` there: `(1 − a)/2 + a/2 = 1/2 = σ(0)`.
 fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
-    let soft = (x.abs()?.neg()?.exp()? + 1.0)?.log()?;
-    Ok((x.neg()?.relu()?.neg()? - soft)?)
+    let abs = x.abs()?;
+    let soft = (abs.neg()?.exp()? + 1.0)?.log()?;
+    Ok(((x - &abs)? * 0.5)?.sub(&soft)?)
 }
 
 /// `log_softmax` over the channel axis, with the (detached) maximum subtracted first.
@@ -407,8 +412,13 @@ impl FocalLoss {
         let loss = match cfg.activation {
             Activation::Softmax => {
                 let logp = log_softmax(logits)?;
-                let pfac = logp.exp()?.neg()?.affine(1.0, 1.0)?.relu()?; // 1 − p ≥ 0
-                let mut l = pfac.powf(cfg.gamma)?.mul(&logp)?.mul(&t)?.neg()?;
+                let mut l = logp.mul(&t)?.neg()?;
+                if cfg.gamma > 0.0 {
+                    // (1 − p)^γ; the floor keeps the power's gradient finite when p
+                    // rounds to exactly 1 (it changes the value by < 1e-30).
+                    let pfac = logp.exp()?.affine(-1.0, 1.0)?.maximum(1e-30)?;
+                    l = pfac.powf(cfg.gamma)?.mul(&l)?;
+                }
                 if let Some(a) = cfg.alpha {
                     let mut w = vec![a as f32; c];
                     w[0] = (1.0 - a) as f32;
