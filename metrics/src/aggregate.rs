@@ -123,7 +123,7 @@ impl Evaluation {
         let mut s = String::new();
         let _ = write!(s, "{:<24} {:<6}", "case", "region");
         for c in cols {
-            let _ = write!(s, " {c:>11}");
+            let _ = write!(s, " {c:>13}");
         }
         let _ = writeln!(s, " {:>10} {:>10}", "pred cm³", "truth cm³");
         for case in &self.cases {
@@ -131,7 +131,7 @@ impl Evaluation {
                 if let Some(m) = case.regions.get(r) {
                     let _ = write!(s, "{:<24} {:<6}", case.case, r);
                     for c in cols {
-                        let _ = write!(s, " {:>11.4}", m.get(c).unwrap_or(f64::NAN));
+                        let _ = write!(s, " {:>13.4}", m.get(c).unwrap_or(f64::NAN));
                     }
                     let _ = writeln!(
                         s,
@@ -146,7 +146,7 @@ impl Evaluation {
                 let _ = write!(s, "{:<24} {:<6}", "mean ± std", r);
                 for c in cols {
                     let x = per[c];
-                    let _ = write!(s, " {:>11}", format!("{:.3}±{:.3}", x.mean, x.std));
+                    let _ = write!(s, " {:>13}", format!("{:.3}±{:.3}", x.mean, x.std));
                 }
                 let skipped: usize = cols.iter().map(|c| per[*c].skipped).max().unwrap_or(0);
                 let _ = writeln!(s, "  (n={}, skipped≤{skipped})", per["dice"].n);

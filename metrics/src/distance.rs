@@ -167,23 +167,34 @@ fn union_bbox(
         .zip(b.axis_iter(Axis(0)).into_par_iter())
         .enumerate()
         .map(|(k, (pa, pb))| {
-            let mut lo = [usize::MAX; 3];
-            let mut hi = [0usize; 3];
+            let mut lo = [k, usize::MAX, usize::MAX];
+            let mut hi = [k, 0, 0];
             let mut any = false;
-            Zip::indexed(&pa).and(&pb).for_each(|(j, i), &x, &y| {
-                if x || y {
-                    any = true;
-                    lo[1] = lo[1].min(j);
-                    lo[2] = lo[2].min(i);
-                    hi[1] = hi[1].max(j);
-                    hi[2] = hi[2].max(i);
+            for (j, (ra, rb)) in pa.outer_iter().zip(pb.outer_iter()).enumerate() {
+                for row in [ra, rb] {
+                    // A branch-free OR over the row first: most rows are empty.
+                    if !row.fold(false, |acc, &x| acc | x) {
+                        continue;
+                    }
+                    let first = match row.as_slice() {
+                        Some(r) => r.iter().position(|&x| x),
+                        None => row.iter().position(|&x| x),
+                    };
+                    if let Some(first) = first {
+                        let last = match row.as_slice() {
+                            Some(r) => r.iter().rposition(|&x| x),
+                            None => row.iter().rposition(|&x| x),
+                        }
+                        .unwrap_or(first);
+                        any = true;
+                        lo[1] = lo[1].min(j);
+                        hi[1] = hi[1].max(j);
+                        lo[2] = lo[2].min(first);
+                        hi[2] = hi[2].max(last);
+                    }
                 }
-            });
-            any.then(|| {
-                lo[0] = k;
-                hi[0] = k;
-                (lo, hi)
-            })
+            }
+            any.then_some((lo, hi))
         })
         .collect();
     planes.into_iter().flatten().reduce(|(l1, h1), (l2, h2)| {
@@ -196,75 +207,157 @@ fn union_bbox(
 
 /// Boundary voxels (6-connectivity, outside counts as background).
 fn boundary(mask: &Array3<bool>) -> Array3<bool> {
+    let mask = mask.as_standard_layout();
     let sh = mask.shape();
     let (nd, nh, nw) = (sh[0], sh[1], sh[2]);
+    let plane = nh * nw;
     let mut out = Array3::from_elem([nd, nh, nw], false);
-    Zip::indexed(&mut out).par_for_each(|(k, j, i), o| {
-        if !mask[[k, j, i]] {
-            return;
-        }
-        let bg = |kk: Option<usize>, jj: Option<usize>, ii: Option<usize>| match (kk, jj, ii) {
-            (Some(kk), Some(jj), Some(ii)) if kk < nd && jj < nh && ii < nw => !mask[[kk, jj, ii]],
-            _ => true,
-        };
-        *o = bg(k.checked_sub(1), Some(j), Some(i))
-            || bg(Some(k + 1), Some(j), Some(i))
-            || bg(Some(k), j.checked_sub(1), Some(i))
-            || bg(Some(k), Some(j + 1), Some(i))
-            || bg(Some(k), Some(j), i.checked_sub(1))
-            || bg(Some(k), Some(j), Some(i + 1));
-    });
+    let (Some(m), Some(o)) = (mask.as_slice(), out.as_slice_mut()) else {
+        return out;
+    };
+    o.par_chunks_mut(plane.max(1))
+        .enumerate()
+        .for_each(|(k, op)| {
+            for j in 0..nh {
+                for i in 0..nw {
+                    let idx = k * plane + j * nw + i;
+                    if !m[idx] {
+                        continue;
+                    }
+                    op[j * nw + i] = k == 0
+                        || k + 1 == nd
+                        || j == 0
+                        || j + 1 == nh
+                        || i == 0
+                        || i + 1 == nw
+                        || !m[idx - plane]
+                        || !m[idx + plane]
+                        || !m[idx - nw]
+                        || !m[idx + nw]
+                        || !m[idx - 1]
+                        || !m[idx + 1];
+                }
+            }
+        });
     out
 }
 
 /// Squared Euclidean distance (mm²) from every voxel to the nearest `true` voxel of
 /// `features`; +∞ everywhere when there is none.
+///
+/// Pass 1 runs along the contiguous axis W with two sweeps (distance to the nearest feature
+/// in the row); passes 2 (H) and 3 (D) take the lower envelope of parabolas
+/// (Felzenszwalb–Huttenlocher) of the previous pass, lanes in parallel.
 pub(crate) fn squared_edt(features: &Array3<bool>, spacing: Spacing) -> Array3<f64> {
-    let mut d = features.mapv(|f| if f { 0.0 } else { f64::INFINITY });
-    let sp = spacing.dhw();
-    for (axis, s) in sp.iter().enumerate() {
-        let w = s * s;
-        Zip::from(d.lanes_mut(Axis(axis))).par_for_each(|mut lane| {
-            let f: Vec<f64> = lane.iter().copied().collect();
-            let mut out = vec![0.0; f.len()];
-            edt_1d(&f, &mut out, w);
-            for (dst, v) in lane.iter_mut().zip(out) {
-                *dst = v;
-            }
-        });
+    let features = features.as_standard_layout();
+    let shape = features.raw_dim();
+    let nw = shape[2];
+    let [sd, sh, sw] = spacing.dhw();
+    let mut d = Array3::<f64>::zeros(shape);
+    if let (Some(out), Some(f)) = (d.as_slice_mut(), features.as_slice()) {
+        out.par_chunks_mut(nw.max(1))
+            .zip(f.par_chunks(nw.max(1)))
+            .for_each(|(row, f)| {
+                let mut last: Option<usize> = None;
+                for (i, (o, &x)) in row.iter_mut().zip(f).enumerate() {
+                    if x {
+                        last = Some(i);
+                    }
+                    *o = last.map_or(f64::INFINITY, |l| (i - l) as f64);
+                }
+                let mut next: Option<usize> = None;
+                for i in (0..row.len()).rev() {
+                    if f[i] {
+                        next = Some(i);
+                    }
+                    if let Some(n) = next {
+                        row[i] = row[i].min((n - i) as f64);
+                    }
+                    let v = row[i] * sw;
+                    row[i] = v * v;
+                }
+            });
     }
+    // Pass 2 along H, one task per D-plane; pass 3 along D, one task per H-row. Each task
+    // transposes its 2D slab so that every lane is contiguous, transforms, and writes back.
+    let wh = sh * sh;
+    d.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .for_each(|plane| transform_columns(plane, wh));
+    let wd = sd * sd;
+    d.axis_iter_mut(Axis(1))
+        .into_par_iter()
+        .for_each(|slab| transform_columns(slab, wd));
     d
 }
 
-/// Felzenszwalb–Huttenlocher lower envelope of parabolas `w·(q − p)² + f(p)`.
-fn edt_1d(f: &[f64], d: &mut [f64], w: f64) {
-    let n = f.len();
-    let sites: Vec<usize> = (0..n).filter(|&q| f[q].is_finite()).collect();
-    if sites.is_empty() {
+/// Replaces every column of `slab` (`[L, M]`: M lanes of length L along axis 0) by its 1D
+/// squared-distance transform with weight `w`.
+fn transform_columns(mut slab: ndarray::ArrayViewMut2<'_, f64>, w: f64) {
+    let (l, m) = slab.dim();
+    // Transposed copy: lane c is t[c*l .. (c+1)*l].
+    let mut t = vec![0.0; l * m];
+    for (r, row) in slab.outer_iter().enumerate() {
+        for (c, x) in row.iter().enumerate() {
+            t[c * l + r] = *x;
+        }
+    }
+    let mut out = vec![0.0; l];
+    let (mut v, mut z) = (Vec::with_capacity(l), Vec::with_capacity(l + 1));
+    for lane in t.chunks_mut(l.max(1)) {
+        if lane.iter().all(|x| x.is_infinite()) {
+            continue; // nothing to propagate: the lane stays +∞
+        }
+        edt_1d(lane, &mut out, &mut v, &mut z, w);
+        lane.copy_from_slice(&out);
+    }
+    for (r, mut row) in slab.outer_iter_mut().enumerate() {
+        for (c, x) in row.iter_mut().enumerate() {
+            *x = t[c * l + r];
+        }
+    }
+}
+
+/// Felzenszwalb–Huttenlocher lower envelope of parabolas `w·(q − p)² + f(p)` over the
+/// finite `f(p)`; +∞ everywhere when none is finite. The intersection test is done by
+/// multiplication (the denominator is positive), so each site costs one division.
+fn edt_1d(f: &[f64], d: &mut [f64], v: &mut Vec<usize>, z: &mut Vec<f64>, w: f64) {
+    v.clear();
+    z.clear();
+    let g = |q: usize| f[q] + w * (q * q) as f64;
+    for (q, fq) in f.iter().enumerate() {
+        if !fq.is_finite() {
+            continue;
+        }
+        if v.is_empty() {
+            v.push(q);
+            z.push(f64::NEG_INFINITY);
+            z.push(f64::INFINITY);
+            continue;
+        }
+        let gq = g(q);
+        let mut k = v.len() - 1;
+        loop {
+            let p = v[k];
+            let num = gq - g(p);
+            let den = 2.0 * w * (q - p) as f64;
+            // Pop while the new parabola's intersection lies left of the last boundary.
+            if k > 0 && num <= z[k] * den {
+                v.pop();
+                z.pop();
+                k -= 1;
+                continue;
+            }
+            let s = num / den;
+            v.push(q);
+            z[k + 1] = s;
+            z.push(f64::INFINITY);
+            break;
+        }
+    }
+    if v.is_empty() {
         d.fill(f64::INFINITY);
         return;
-    }
-    let mut v = Vec::with_capacity(sites.len());
-    let mut z = Vec::with_capacity(sites.len() + 1);
-    v.push(sites[0]);
-    z.push(f64::NEG_INFINITY);
-    z.push(f64::INFINITY);
-    let inter = |q: usize, p: usize| {
-        let (qf, pf) = (q as f64, p as f64);
-        ((f[q] + w * qf * qf) - (f[p] + w * pf * pf)) / (2.0 * w * (qf - pf))
-    };
-    for &q in &sites[1..] {
-        let mut k = v.len() - 1;
-        let mut s = inter(q, v[k]);
-        while s <= z[k] {
-            v.pop();
-            z.pop();
-            k -= 1;
-            s = inter(q, v[k]);
-        }
-        v.push(q);
-        z[k + 1] = s;
-        z.push(f64::INFINITY);
     }
     let mut k = 0;
     for (q, out) in d.iter_mut().enumerate() {
