@@ -31,7 +31,7 @@
 //! # Ok(()) }
 //! ```
 
-use ndarray::{s, Array3, ArrayView3, Axis, Zip};
+use ndarray::{s, Array3, ArrayView3, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
