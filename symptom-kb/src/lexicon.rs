@@ -1,0 +1,352 @@
+//! Text → symptoms in Korean and English: normalisation, side and qualifier words, and
+//! exact, synonym, contained-phrase and fuzzy matching.
+//!
+//! - **Normalisation**: lower case, punctuation to spaces, whitespace collapsed; matching
+//!   also compares the *compact* form (spaces removed), because Korean spacing varies
+//!   ("말이 잘 안 나와요" ≈ "말이잘안나와요").
+//! - **Side words** are taken out of the text into a [`Side`]: 왼쪽/좌측/왼 → left,
+//!   오른쪽/우측/오른 → right, 양쪽/양측 → bilateral; left/right/both/bilateral in English
+//!   (with "-sided"). Left and right together mean bilateral.
+//! - **Qualifiers** for visual fields: superior/upper/위쪽/상부 and inferior/lower/아래쪽/하부.
+//! - **Matching**, best first: exact label (score 1), exact synonym (0.95), a known phrase
+//!   contained in the text (0.9, several per text), then fuzzy — Dice similarity of
+//!   character bigrams of the compact forms, kept when ≥ [`FUZZY_THRESHOLD`].
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Qualifier, Symptom};
+
+/// The lowest bigram Dice similarity a fuzzy match may have.
+pub const FUZZY_THRESHOLD: f64 = 0.55;
+
+/// The side of the body, ear or visual field a symptom affects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// Left.
+    Left,
+    /// Right.
+    Right,
+    /// Both sides.
+    Bilateral,
+}
+
+/// How a text matched a symptom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchKind {
+    /// The code itself or a label.
+    Exact,
+    /// A synonym or lay phrasing.
+    Synonym,
+    /// A known phrase found inside a longer text.
+    Contained,
+    /// Similar spelling.
+    Fuzzy,
+}
+
+/// One candidate symptom for a text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextMatch {
+    /// Symptom code.
+    pub code: String,
+    /// 0–1, higher is better.
+    pub score: f64,
+    /// How it matched.
+    pub kind: MatchKind,
+    /// The known phrase that matched.
+    pub phrase: String,
+}
+
+/// What a free text says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lookup {
+    /// The text as given.
+    pub text: String,
+    /// Side words found.
+    pub side: Option<Side>,
+    /// Qualifier words found.
+    pub qualifier: Option<Qualifier>,
+    /// Candidates, best first (one per code).
+    pub matches: Vec<TextMatch>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    code: String,
+    phrase: String,
+    compact: String,
+    kind: MatchKind,
+}
+
+/// The phrase index built from the symptoms.
+#[derive(Debug, Clone, Default)]
+pub struct Lexicon {
+    entries: Vec<Entry>,
+    exact: HashMap<String, Vec<usize>>,
+    bigrams: HashMap<(char, char), Vec<usize>>,
+}
+
+/// Lower case, punctuation → space, whitespace collapsed.
+pub fn normalise(text: &str) -> String {
+    let lowered: String = text
+        .chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect();
+    lowered.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn compact(norm: &str) -> String {
+    norm.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+const LEFT: [&str; 4] = ["왼쪽", "좌측", "왼", "좌"];
+const RIGHT: [&str; 4] = ["오른쪽", "우측", "오른", "우"];
+const BOTH: [&str; 3] = ["양쪽", "양측", "양"];
+const EN_LEFT: [&str; 2] = ["left", "lt"];
+const EN_RIGHT: [&str; 2] = ["right", "rt"];
+const EN_BOTH: [&str; 3] = ["both", "bilateral", "bilaterally"];
+const FILLER: [&str; 4] = ["sided", "side", "sides", "쪽"];
+
+/// Removes side words from normalised text; returns the side and what is left.
+pub fn extract_side(norm: &str) -> (Option<Side>, String) {
+    let (mut left, mut right, mut both) = (false, false, false);
+    let mut kept = Vec::new();
+    for word in norm.split(' ') {
+        // Korean side words are prefixes of the word they qualify ("왼쪽다리", "오른팔").
+        let mut rest = word;
+        let mut found = false;
+        for (list, flag) in [
+            (&BOTH[..], &mut both),
+            (&LEFT[..], &mut left),
+            (&RIGHT[..], &mut right),
+        ] {
+            if let Some(p) = list.iter().find(|p| {
+                rest.starts_with(**p)
+                    // A bare one-syllable prefix counts only before 쪽/측 or a body word.
+                    && (p.chars().count() > 1 || is_korean_side_context(&rest[p.len()..]))
+            }) {
+                *flag = true;
+                rest = &rest[p.len()..];
+                found = true;
+                break;
+            }
+        }
+        if !found {
+            if EN_LEFT.contains(&word) {
+                left = true;
+                continue;
+            }
+            if EN_RIGHT.contains(&word) {
+                right = true;
+                continue;
+            }
+            if EN_BOTH.contains(&word) {
+                both = true;
+                continue;
+            }
+        }
+        let rest = rest.trim_start_matches('쪽');
+        if !rest.is_empty() && !FILLER.contains(&rest) {
+            kept.push(rest.to_string());
+        }
+    }
+    let side = match (left, right, both) {
+        (_, _, true) | (true, true, _) => Some(Side::Bilateral),
+        (true, false, false) => Some(Side::Left),
+        (false, true, false) => Some(Side::Right),
+        _ => None,
+    };
+    (side, kept.join(" "))
+}
+
+fn is_korean_side_context(rest: &str) -> bool {
+    const BODY: [&str; 10] = [
+        "쪽", "측", "팔", "다리", "손", "발", "귀", "눈", "얼굴", "몸",
+    ];
+    BODY.iter().any(|b| rest.starts_with(b))
+}
+
+/// Removes visual-field qualifier words; returns the qualifier and what is left.
+pub fn extract_qualifier(norm: &str) -> (Option<Qualifier>, String) {
+    const SUP: [&str; 6] = ["superior", "upper", "위쪽", "상부", "상측", "윗쪽"];
+    const INF: [&str; 5] = ["inferior", "lower", "아래쪽", "하부", "하측"];
+    let mut q = None;
+    let mut kept = Vec::new();
+    for word in norm.split(' ') {
+        if SUP.contains(&word) {
+            q = Some(Qualifier::Superior);
+        } else if INF.contains(&word) {
+            q = Some(Qualifier::Inferior);
+        } else if word != "quadrant" && word != "사분면" && !word.is_empty() {
+            kept.push(word);
+        }
+    }
+    (q, kept.join(" "))
+}
+
+/// Parses a free-text qualifier (from the intake's `qualifier` field).
+pub fn parse_qualifier(text: &str) -> Option<Qualifier> {
+    extract_qualifier(&normalise(text)).0
+}
+
+fn bigrams(s: &str) -> Vec<(char, char)> {
+    let c: Vec<char> = s.chars().collect();
+    if c.len() == 1 {
+        return vec![(c[0], ' ')];
+    }
+    c.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+fn dice(a: &str, b: &str) -> f64 {
+    let (ga, gb) = (bigrams(a), bigrams(b));
+    if ga.is_empty() || gb.is_empty() {
+        return 0.0;
+    }
+    let mut pool: HashMap<(char, char), usize> = HashMap::new();
+    for g in &gb {
+        *pool.entry(*g).or_default() += 1;
+    }
+    let mut inter = 0;
+    for g in &ga {
+        if let Some(n) = pool.get_mut(g) {
+            if *n > 0 {
+                *n -= 1;
+                inter += 1;
+            }
+        }
+    }
+    2.0 * inter as f64 / (ga.len() + gb.len()) as f64
+}
+
+/// The phrase a text or label reduces to for matching: normalised, side and qualifier
+/// words removed.
+pub fn key(text: &str) -> String {
+    let norm = normalise(text);
+    let (_, rest) = extract_side(&norm);
+    extract_qualifier(&rest).1
+}
+
+impl Lexicon {
+    /// Builds the index from symptoms.
+    pub fn new(symptoms: &[Symptom]) -> Self {
+        let mut lex = Lexicon::default();
+        for s in symptoms {
+            lex.add(&s.code, &s.code.to_lowercase(), MatchKind::Exact);
+            for label in [&s.label_en, &s.label_ko] {
+                lex.add(&s.code, label, MatchKind::Exact);
+            }
+            for syn in s.synonyms_en.iter().chain(&s.synonyms_ko) {
+                lex.add(&s.code, syn, MatchKind::Synonym);
+            }
+        }
+        lex
+    }
+
+    fn add(&mut self, code: &str, phrase: &str, kind: MatchKind) {
+        let k = key(phrase);
+        let c = compact(&k);
+        if c.is_empty() {
+            return;
+        }
+        let idx = self.entries.len();
+        self.exact.entry(c.clone()).or_default().push(idx);
+        let grams: HashSet<(char, char)> = bigrams(&c).into_iter().collect();
+        for g in grams {
+            self.bigrams.entry(g).or_default().push(idx);
+        }
+        self.entries.push(Entry {
+            code: code.to_string(),
+            phrase: phrase.to_string(),
+            compact: c,
+            kind,
+        });
+    }
+
+    /// The normalised keys of every phrase, with their codes (for the stored text index).
+    pub fn keys(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries
+            .iter()
+            .map(|e| (e.compact.as_str(), e.code.as_str()))
+    }
+
+    /// Looks a free text up.
+    pub fn lookup(&self, text: &str) -> Lookup {
+        let norm = normalise(text);
+        let (side, rest) = extract_side(&norm);
+        let (qualifier, rest) = extract_qualifier(&rest);
+        let c = compact(&rest);
+        let mut best: HashMap<String, TextMatch> = HashMap::new();
+        let mut offer = |e: &Entry, score: f64, kind: MatchKind| {
+            let m = best.entry(e.code.clone()).or_insert_with(|| TextMatch {
+                code: e.code.clone(),
+                score: -1.0,
+                kind,
+                phrase: e.phrase.clone(),
+            });
+            if score > m.score {
+                *m = TextMatch {
+                    code: e.code.clone(),
+                    score,
+                    kind,
+                    phrase: e.phrase.clone(),
+                };
+            }
+        };
+        if !c.is_empty() {
+            if let Some(ids) = self.exact.get(&c) {
+                for &i in ids {
+                    let e = &self.entries[i];
+                    let score = if e.kind == MatchKind::Exact {
+                        1.0
+                    } else {
+                        0.95
+                    };
+                    offer(e, score, e.kind);
+                }
+            }
+            // Known phrases inside a longer text (each phrase of at least 2 Korean or 4
+            // Latin characters).
+            for e in &self.entries {
+                let long_enough = if e.compact.is_ascii() {
+                    e.compact.len() >= 4
+                } else {
+                    e.compact.chars().count() >= 2
+                };
+                if long_enough && e.compact.len() < c.len() && c.contains(&e.compact) {
+                    offer(e, 0.9, MatchKind::Contained);
+                }
+            }
+            // Fuzzy candidates share at least one bigram.
+            let mut seen = HashSet::new();
+            for g in bigrams(&c) {
+                if let Some(ids) = self.bigrams.get(&g) {
+                    for &i in ids {
+                        if seen.insert(i) {
+                            let e = &self.entries[i];
+                            let d = dice(&c, &e.compact);
+                            if d >= FUZZY_THRESHOLD {
+                                offer(e, 0.85 * d, MatchKind::Fuzzy);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut matches: Vec<TextMatch> = best.into_values().filter(|m| m.score >= 0.0).collect();
+        matches.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.code.cmp(&b.code))
+        });
+        Lookup {
+            text: text.to_string(),
+            side,
+            qualifier,
+            matches,
+        }
+    }
+}
