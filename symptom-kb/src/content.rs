@@ -170,7 +170,7 @@ impl Content {
         }
         let mut ids = BTreeSet::new();
         for (n, h) in self.hospitals.iter().enumerate() {
-            check_hospital(h, &format!("hospitals[{n}]"), &deps, &regions)?;
+            check_hospital(h, &|f| format!("hospitals[{n}].{f}"), &deps, &regions)?;
             if !ids.insert(h.id.as_str()) {
                 return Err(Error::record(
                     format!("hospitals[{n}].id"),
@@ -182,59 +182,48 @@ impl Content {
     }
 }
 
-/// Checks one hospital's fields and references; `at` prefixes the field names.
+/// Checks one hospital's fields and references; `at` turns a field name into a location.
 pub(crate) fn check_hospital(
     h: &Hospital,
-    at: &str,
+    at: &dyn Fn(&str) -> String,
     departments: &HashSet<&str>,
     regions: &HashSet<&str>,
 ) -> Result<()> {
     if h.id.trim().is_empty() {
-        return Err(Error::record(format!("{at}.id"), "must not be empty"));
+        return Err(Error::record(at("id"), "must not be empty"));
     }
     if h.name_ko.trim().is_empty() && h.name_en.trim().is_empty() {
         return Err(Error::record(
-            format!("{at}.name_ko/name_en"),
+            at("name_ko/name_en"),
             "at least one name is needed",
         ));
     }
     match (h.lat, h.lon) {
         (Some(lat), Some(lon)) => {
             if !(lat.is_finite() && (-90.0..=90.0).contains(&lat)) {
-                return Err(Error::record(
-                    format!("{at}.lat"),
-                    format!("{lat} is not a latitude"),
-                ));
+                return Err(Error::record(at("lat"), format!("{lat} is not a latitude")));
             }
             if !(lon.is_finite() && (-180.0..=180.0).contains(&lon)) {
                 return Err(Error::record(
-                    format!("{at}.lon"),
+                    at("lon"),
                     format!("{lon} is not a longitude"),
                 ));
             }
         }
         (None, None) => {}
-        _ => {
-            return Err(Error::record(
-                format!("{at}.lat/lon"),
-                "give both or neither",
-            ))
-        }
+        _ => return Err(Error::record(at("lat/lon"), "give both or neither")),
     }
     for d in &h.departments {
         if !departments.contains(d.as_str()) {
             return Err(Error::record(
-                format!("{at}.departments"),
+                at("departments"),
                 format!("unknown department {d:?}"),
             ));
         }
     }
     for s in &h.sites {
         if !regions.contains(s.as_str()) {
-            return Err(Error::record(
-                format!("{at}.sites"),
-                format!("unknown region {s:?}"),
-            ));
+            return Err(Error::record(at("sites"), format!("unknown region {s:?}")));
         }
     }
     Ok(())

@@ -20,6 +20,7 @@
 
 pub mod content;
 pub mod error;
+pub mod import;
 pub mod intake;
 pub mod lexicon;
 pub mod model;
