@@ -6,13 +6,14 @@
 //!   ("말이 잘 안 나와요" ≈ "말이잘안나와요").
 //! - **Side words** are taken out of the text into a [`Side`]: 왼쪽/좌측/왼 → left,
 //!   오른쪽/우측/오른 → right, 양쪽/양측 → bilateral; left/right/both/bilateral in English
-//!   (with "-sided"). Left and right together mean bilateral.
+//!   (with "-sided"). Left and right together mean bilateral. 한쪽 ("one side") and
+//!   "side"/"sided" are dropped without giving a side.
 //! - **Qualifiers** for visual fields: superior/upper/위쪽/상부 and inferior/lower/아래쪽/하부.
 //! - **Matching**, best first: exact label (score 1), exact synonym (0.95), a known phrase
-//!   contained in the text (0.9, several per text), then fuzzy — Dice similarity of
-//!   character bigrams of the compact forms, kept when ≥ [`FUZZY_THRESHOLD`].
+//!   contained in the text (0.9, several per text), then fuzzy — Dice similarity of the
+//!   sets of character bigrams of the compact forms (× 0.85), kept when ≥ [`FUZZY_THRESHOLD`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +80,8 @@ struct Entry {
     phrase: String,
     compact: String,
     kind: MatchKind,
+    /// Number of distinct bigrams of `compact`.
+    grams: usize,
 }
 
 /// The phrase index built from the symptoms.
@@ -119,6 +122,11 @@ pub fn extract_side(norm: &str) -> (Option<Side>, String) {
         // Korean side words are prefixes of the word they qualify ("왼쪽다리", "오른팔").
         let mut rest = word;
         let mut found = false;
+        // 한쪽 ("one side") names no side; it is dropped like "side".
+        if let Some(r) = rest.strip_prefix("한쪽") {
+            rest = r;
+            found = true;
+        }
         for (list, flag) in [
             (&BOTH[..], &mut both),
             (&LEFT[..], &mut left),
@@ -201,25 +209,11 @@ fn bigrams(s: &str) -> Vec<(char, char)> {
     c.windows(2).map(|w| (w[0], w[1])).collect()
 }
 
-fn dice(a: &str, b: &str) -> f64 {
-    let (ga, gb) = (bigrams(a), bigrams(b));
-    if ga.is_empty() || gb.is_empty() {
-        return 0.0;
-    }
-    let mut pool: HashMap<(char, char), usize> = HashMap::new();
-    for g in &gb {
-        *pool.entry(*g).or_default() += 1;
-    }
-    let mut inter = 0;
-    for g in &ga {
-        if let Some(n) = pool.get_mut(g) {
-            if *n > 0 {
-                *n -= 1;
-                inter += 1;
-            }
-        }
-    }
-    2.0 * inter as f64 / (ga.len() + gb.len()) as f64
+fn distinct_bigrams(s: &str) -> Vec<(char, char)> {
+    let mut g = bigrams(s);
+    g.sort_unstable();
+    g.dedup();
+    g
 }
 
 /// The phrase a text or label reduces to for matching: normalised, side and qualifier
@@ -254,15 +248,16 @@ impl Lexicon {
         }
         let idx = self.entries.len();
         self.exact.entry(c.clone()).or_default().push(idx);
-        let grams: HashSet<(char, char)> = bigrams(&c).into_iter().collect();
-        for g in grams {
-            self.bigrams.entry(g).or_default().push(idx);
+        let grams = distinct_bigrams(&c);
+        for g in &grams {
+            self.bigrams.entry(*g).or_default().push(idx);
         }
         self.entries.push(Entry {
             code: code.to_string(),
             phrase: phrase.to_string(),
             compact: c,
             kind,
+            grams: grams.len(),
         });
     }
 
@@ -320,19 +315,25 @@ impl Lexicon {
                     offer(e, 0.9, MatchKind::Contained);
                 }
             }
-            // Fuzzy candidates share at least one bigram.
-            let mut seen = HashSet::new();
-            for g in bigrams(&c) {
-                if let Some(ids) = self.bigrams.get(&g) {
+            // Fuzzy: Dice similarity of the distinct-bigram sets, counted through the
+            // bigram index (only entries sharing a bigram are touched).
+            let query = distinct_bigrams(&c);
+            let mut shared = vec![0u16; self.entries.len()];
+            for g in &query {
+                if let Some(ids) = self.bigrams.get(g) {
                     for &i in ids {
-                        if seen.insert(i) {
-                            let e = &self.entries[i];
-                            let d = dice(&c, &e.compact);
-                            if d >= FUZZY_THRESHOLD {
-                                offer(e, 0.85 * d, MatchKind::Fuzzy);
-                            }
-                        }
+                        shared[i] += 1;
                     }
+                }
+            }
+            for (i, &n) in shared.iter().enumerate() {
+                if n == 0 {
+                    continue;
+                }
+                let e = &self.entries[i];
+                let d = 2.0 * f64::from(n) / (query.len() + e.grams) as f64;
+                if d >= FUZZY_THRESHOLD {
+                    offer(e, 0.85 * d, MatchKind::Fuzzy);
                 }
             }
         }

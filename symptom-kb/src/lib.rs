@@ -28,6 +28,29 @@ pub mod query;
 pub mod store;
 
 pub use content::{Content, SCHEMA_VERSION};
+
+/// Where a knowledge base lives when the caller names no folder: `$BTS_KB_DIR` if set, else
+/// `$XDG_DATA_HOME/brain-tumour-seg/kb`, else `$HOME/.local/share/brain-tumour-seg/kb`, else
+/// `./brain-tumour-seg-kb`. [`KnowledgeBase::open`] creates it (with the default content) on
+/// first use.
+pub fn default_db_dir() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(d) = env("BTS_KB_DIR") {
+        return d;
+    }
+    if let Some(d) = env("XDG_DATA_HOME") {
+        return d.join("brain-tumour-seg").join("kb");
+    }
+    if let Some(h) = env("HOME") {
+        return h.join(".local/share/brain-tumour-seg/kb");
+    }
+    PathBuf::from("brain-tumour-seg-kb")
+}
 pub use error::{Error, Result};
 pub use intake::{Handedness, Intake, IntakeSymptom, Location, Patient};
 pub use lexicon::{Lookup, MatchKind, Side, TextMatch};

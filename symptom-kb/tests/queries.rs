@@ -110,6 +110,11 @@ fn text_lookup_in_korean_and_english() {
     let l = kb.find("오른쪽 팔다리에 힘이 빠져요");
     assert_eq!(l.side, Some(Side::Right));
     assert_eq!(l.matches[0].code, "HP:0001269");
+    assert_eq!(
+        l.matches[0].kind,
+        MatchKind::Synonym,
+        "한쪽 팔다리에 힘이 빠져요 with the side swapped in"
+    );
     assert_eq!(kb.find("좌측 귀가 잘 안 들려요").side, Some(Side::Left));
     assert_eq!(kb.find("left-sided neglect").side, Some(Side::Left));
     assert_eq!(
@@ -372,4 +377,21 @@ fn bad_intakes_and_codes_are_errors() {
         .suspect(&Intake::from_json(r#"{"symptoms": [{"text": "qwerty asdf"}]}"#).unwrap())
         .unwrap();
     assert_eq!(s.unmatched.len(), 1);
+}
+
+#[test]
+fn every_hpo_code_is_in_the_verified_list() {
+    let verified: std::collections::HashSet<String> = include_str!("../content/hpo_terms.tsv")
+        .lines()
+        .filter(|l| l.starts_with("HP:"))
+        .map(|l| l.split('\t').next().unwrap_or_default().to_string())
+        .collect();
+    let c = symptom_kb::Content::default_content().unwrap();
+    for s in &c.symptoms {
+        assert!(
+            s.is_local_code() || verified.contains(&s.code),
+            "{} is not in hpo_terms.tsv",
+            s.code
+        );
+    }
 }
