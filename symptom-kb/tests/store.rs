@@ -331,3 +331,56 @@ proptest! {
         prop_assert_eq!(kb.store().content().unwrap(), stored);
     }
 }
+
+/// Run in a child process by `another_process_gets_in_use`: holds the database open.
+#[test]
+#[ignore = "helper: run as a child process"]
+fn child_hold_open() {
+    let Ok(dir) = std::env::var("KB_HOLD_DIR") else {
+        return;
+    };
+    let _kb = KnowledgeBase::open(&dir).unwrap();
+    std::fs::write(std::path::Path::new(&dir).with_extension("held"), b"1").unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn another_process_gets_in_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("kb");
+    drop(KnowledgeBase::open(&db).unwrap());
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_hold_open",
+            "--test-threads",
+            "1",
+        ])
+        .env("KB_HOLD_DIR", &db)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (at most 20 s) for the child's signal that it holds the database.
+    let marker = db.with_extension("held");
+    let started = std::time::Instant::now();
+    while !marker.exists() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(marker.exists(), "child did not open the database");
+    // Now we must get the clear error at once, not a hang.
+    let t = std::time::Instant::now();
+    let result = KnowledgeBase::open(&db);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        matches!(result, Err(Error::InUse { .. })),
+        "a second process must get Error::InUse"
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    assert!(
+        KnowledgeBase::open(&db).is_ok(),
+        "free again after the holder died"
+    );
+}
