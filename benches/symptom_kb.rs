@@ -51,11 +51,7 @@ fn bench(c: &mut Criterion) {
             h.departments.join(";"),
             h.capabilities
                 .iter()
-                .map(|c| serde_json::to_value(c)
-                    .expect("name")
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string())
+                .map(|c| c.name())
                 .collect::<Vec<_>>()
                 .join(";"),
             h.sites.join(";"),

@@ -33,8 +33,12 @@ fn main() -> Result<()> {
             "--json" => json = true,
             "--capability" => {
                 let c = args.next().context("--capability needs a name")?;
-                let cap: Capability = serde_json::from_value(serde_json::Value::String(c.clone()))
-                    .with_context(|| format!("unknown capability {c:?}"))?;
+                let cap = Capability::from_name(&c).with_context(|| {
+                    format!(
+                        "unknown capability {c:?} (one of {})",
+                        Capability::ALL.map(|c| c.name()).join(", ")
+                    )
+                })?;
                 caps.push(cap);
             }
             "--near" => {

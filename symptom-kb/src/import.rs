@@ -148,13 +148,6 @@ fn csv_escape(v: &str) -> String {
     }
 }
 
-fn capability_name(c: Capability) -> String {
-    serde_json::to_value(c)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 /// Hospitals as CSV with [`HOSPITAL_COLUMNS`].
 pub fn hospitals_to_csv(hospitals: &[Hospital]) -> String {
     let mut s = HOSPITAL_COLUMNS.join(",");
@@ -171,7 +164,7 @@ pub fn hospitals_to_csv(hospitals: &[Hospital]) -> String {
             h.departments.join(";"),
             h.capabilities
                 .iter()
-                .map(|c| capability_name(*c))
+                .map(|c| c.name())
                 .collect::<Vec<_>>()
                 .join(";"),
             h.sites.join(";"),

@@ -241,6 +241,43 @@ pub enum Capability {
     SkullBaseSurgery,
 }
 
+impl Capability {
+    /// Every capability.
+    pub const ALL: [Capability; 10] = [
+        Capability::AwakeCraniotomy,
+        Capability::EndoscopicEndonasal,
+        Capability::Radiosurgery,
+        Capability::ProtonTherapy,
+        Capability::PaediatricNeurosurgery,
+        Capability::EpilepsySurgery,
+        Capability::NeuroOphthalmology,
+        Capability::PituitaryCentre,
+        Capability::IntraoperativeMri,
+        Capability::SkullBaseSurgery,
+    ];
+
+    /// The snake_case name used in JSON, CSV and the indexes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::AwakeCraniotomy => "awake_craniotomy",
+            Capability::EndoscopicEndonasal => "endoscopic_endonasal",
+            Capability::Radiosurgery => "radiosurgery",
+            Capability::ProtonTherapy => "proton_therapy",
+            Capability::PaediatricNeurosurgery => "paediatric_neurosurgery",
+            Capability::EpilepsySurgery => "epilepsy_surgery",
+            Capability::NeuroOphthalmology => "neuro_ophthalmology",
+            Capability::PituitaryCentre => "pituitary_centre",
+            Capability::IntraoperativeMri => "intraoperative_mri",
+            Capability::SkullBaseSurgery => "skull_base_surgery",
+        }
+    }
+
+    /// The capability with this name.
+    pub fn from_name(name: &str) -> Option<Capability> {
+        Capability::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
 /// A hospital with its departments and capabilities.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hospital {

@@ -405,13 +405,9 @@ fn encode(c: &Content) -> Result<Vec<Entry>> {
             ));
         }
         for cap in &h.capabilities {
-            let name = serde_json::to_value(cap)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
             out.push((
                 "hospitals_by_capability",
-                format!("{name}\0{}", h.id).into_bytes(),
+                format!("{}\0{}", cap.name(), h.id).into_bytes(),
                 Vec::new(),
             ));
         }

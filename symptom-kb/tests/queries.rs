@@ -395,3 +395,15 @@ fn every_hpo_code_is_in_the_verified_list() {
         );
     }
 }
+
+#[test]
+fn capability_names_match_serde() {
+    for c in symptom_kb::Capability::ALL {
+        assert_eq!(
+            serde_json::to_value(c).unwrap(),
+            serde_json::json!(c.name())
+        );
+        assert_eq!(symptom_kb::Capability::from_name(c.name()), Some(c));
+    }
+    assert_eq!(symptom_kb::Capability::from_name("teleportation"), None);
+}
