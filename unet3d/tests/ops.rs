@@ -1,0 +1,235 @@
+//! The device-generic 3D ops against PyTorch (fixture and script in tests/fixtures/):
+//! forward within 1e-4 absolute, gradients within 1e-3 relative; plus finite differences
+//! and bad inputs.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor, Var};
+use unet3d::{conv3d, conv_transpose3d, max_pool3d, Conv3dConfig, Error};
+
+fn fixtures() -> HashMap<String, Tensor> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ops.safetensors"
+    );
+    candle_core::safetensors::load(path, &Device::Cpu).unwrap()
+}
+
+fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// Largest |a − b| relative to the largest |b| (gradients can be near zero elementwise).
+fn rel(a: &Tensor, b: &Tensor) -> f32 {
+    let scale = b
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+        .max(1e-6);
+    max_abs(a, b) / scale
+}
+
+type Op = Box<dyn Fn(&Tensor, Option<&Tensor>, Option<&Tensor>) -> unet3d::Result<Tensor>>;
+
+fn check(name: &str, op: Op) {
+    let f = fixtures();
+    let get = |k: &str| f.get(&format!("{name}.{k}")).cloned();
+    let x = Var::from_tensor(&get("x").unwrap()).unwrap();
+    let w = get("w").map(|t| Var::from_tensor(&t).unwrap());
+    let b = get("b").map(|t| Var::from_tensor(&t).unwrap());
+    let y = op(
+        x.as_tensor(),
+        w.as_ref().map(|v| v.as_tensor()),
+        b.as_ref().map(|v| v.as_tensor()),
+    )
+    .unwrap();
+    let fwd = max_abs(&y, &get("y").unwrap());
+    assert!(fwd < 1e-4, "{name}: forward differs from PyTorch by {fwd}");
+    let loss = (y * get("g").unwrap()).unwrap().sum_all().unwrap();
+    let grads = loss.backward().unwrap();
+    let dx = rel(grads.get(x.as_tensor()).unwrap(), &get("dx").unwrap());
+    assert!(dx < 1e-3, "{name}: d/dx differs by {dx} (relative)");
+    if let Some(w) = &w {
+        let dw = rel(grads.get(w.as_tensor()).unwrap(), &get("dw").unwrap());
+        assert!(dw < 1e-3, "{name}: d/dw differs by {dw} (relative)");
+    }
+    if let Some(b) = &b {
+        let db = rel(grads.get(b.as_tensor()).unwrap(), &get("db").unwrap());
+        assert!(db < 1e-3, "{name}: d/db differs by {db} (relative)");
+    }
+}
+
+#[test]
+fn conv3d_matches_pytorch() {
+    for (name, stride, padding) in [
+        ("conv_k3s1p1", 1, 1),
+        ("conv_k3s2p1", 2, 1),
+        ("conv_k1s1p0", 1, 0),
+        ("conv_k3s1p0_nobias", 1, 0),
+    ] {
+        let cfg = Conv3dConfig { stride, padding };
+        check(name, Box::new(move |x, w, b| conv3d(x, w.unwrap(), b, cfg)));
+    }
+}
+
+#[test]
+fn conv_transpose3d_matches_pytorch() {
+    check(
+        "convt_k2s2",
+        Box::new(|x, w, b| conv_transpose3d(x, w.unwrap(), b)),
+    );
+}
+
+#[test]
+fn max_pool3d_matches_pytorch() {
+    check("maxpool_k2s2", Box::new(|x, _, _| max_pool3d(x, 2)));
+    // [[1,2],[3,4]]-style window: the gradient is 1 at the maximum (candle's max_pool2d
+    // backward gives 1/k² there, which is why pooling is a reshape + max).
+    let x = Var::from_tensor(
+        &Tensor::arange(0f32, 8.0, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 1, 2, 2, 2))
+            .unwrap(),
+    )
+    .unwrap();
+    let y = max_pool3d(x.as_tensor(), 2).unwrap();
+    let g = y.sum_all().unwrap().backward().unwrap();
+    let g = g
+        .get(x.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert_eq!(g, [0., 0., 0., 0., 0., 0., 0., 1.]);
+    // Odd sizes floor like PyTorch.
+    let odd = Tensor::zeros((1, 2, 5, 4, 7), DType::F32, &Device::Cpu).unwrap();
+    assert_eq!(max_pool3d(&odd, 2).unwrap().dims(), &[1, 2, 2, 2, 3]);
+}
+
+#[test]
+fn conv3d_gradient_matches_finite_differences_in_f64() {
+    let dev = Device::Cpu;
+    let x0: Vec<f64> = (0..2 * 2 * 3 * 4 * 3)
+        .map(|v| ((v * 37 % 17) as f64 - 8.0) / 5.0)
+        .collect();
+    let w: Vec<f64> = (0..3 * 2 * 27)
+        .map(|v| ((v * 11 % 13) as f64 - 6.0) / 10.0)
+        .collect();
+    let w = Tensor::from_vec(w, (3, 2, 3, 3, 3), &dev).unwrap();
+    let cfg = Conv3dConfig {
+        stride: 2,
+        padding: 1,
+    };
+    let f = |x: &[f64]| -> f64 {
+        let t = Tensor::from_vec(x.to_vec(), (2, 2, 3, 4, 3), &dev).unwrap();
+        conv3d(&t, &w, None, cfg)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    };
+    let var =
+        Var::from_tensor(&Tensor::from_vec(x0.clone(), (2, 2, 3, 4, 3), &dev).unwrap()).unwrap();
+    let l = conv3d(var.as_tensor(), &w, None, cfg)
+        .unwrap()
+        .sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let g = l
+        .backward()
+        .unwrap()
+        .get(var.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap();
+    for (i, gi) in g.iter().enumerate() {
+        let (mut p, mut m) = (x0.clone(), x0.clone());
+        p[i] += 1e-6;
+        m[i] -= 1e-6;
+        let fd = (f(&p) - f(&m)) / 2e-6;
+        assert!(
+            (fd - gi).abs() <= 1e-6 * fd.abs().max(1.0),
+            "x[{i}]: {gi} vs {fd}"
+        );
+    }
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let dev = Device::Cpu;
+    let z = |s: &[usize]| Tensor::zeros(s, DType::F32, &dev).unwrap();
+    let cfg = Conv3dConfig {
+        stride: 1,
+        padding: 1,
+    };
+    let e = conv3d(&z(&[1, 3, 4, 4]), &z(&[2, 3, 3, 3, 3]), None, cfg).unwrap_err();
+    assert!(
+        matches!(e, Error::Shape { .. }) && e.to_string().contains("rank 5"),
+        "{e}"
+    );
+    assert!(
+        conv3d(&z(&[1, 3, 4, 4, 4]), &z(&[2, 4, 3, 3, 3]), None, cfg)
+            .unwrap_err()
+            .to_string()
+            .contains("input channels")
+    );
+    assert!(
+        conv3d(&z(&[1, 3, 4, 4, 4]), &z(&[2, 3, 3, 1, 3]), None, cfg)
+            .unwrap_err()
+            .to_string()
+            .contains("cubic")
+    );
+    assert!(conv3d(
+        &z(&[1, 3, 4, 4, 4]),
+        &z(&[2, 3, 3, 3, 3]),
+        Some(&z(&[3])),
+        cfg
+    )
+    .unwrap_err()
+    .to_string()
+    .contains("bias"));
+    assert!(conv3d(
+        &z(&[1, 3, 1, 4, 4]),
+        &z(&[2, 3, 5, 5, 5]),
+        None,
+        Conv3dConfig::default()
+    )
+    .is_err());
+    assert!(matches!(
+        conv3d(
+            &z(&[1, 3, 4, 4, 4]),
+            &z(&[2, 3, 3, 3, 3]),
+            None,
+            Conv3dConfig {
+                stride: 0,
+                padding: 1
+            }
+        ),
+        Err(Error::Config { .. })
+    ));
+    assert!(conv_transpose3d(&z(&[1, 3, 2, 2, 2]), &z(&[4, 2, 2, 2, 2]), None).is_err());
+    assert!(max_pool3d(&z(&[1, 1, 1, 4, 4]), 2).is_err());
+    assert!(max_pool3d(&z(&[1, 4, 4, 4]), 2).is_err());
+}
