@@ -1,13 +1,16 @@
 //! # unet3d — 3D operations on candle and the seed's 3D U-Net
 //!
 //! Work in progress (issue 4): the device-generic ops (`conv3d`, `conv_transpose3d`,
-//! `max_pool3d`) with autograd, checked against PyTorch. The network, weight interchange
-//! and the fast CPU kernels follow.
+//! `max_pool3d`) with autograd, checked against PyTorch, and the seed's U-Net
+//! ([`UNet3d`]) loading PyTorch state dicts saved as safetensors. The fast CPU kernels,
+//! the `forward` example and the benches follow.
 
 pub mod error;
+pub mod model;
 pub mod ops;
 
 pub use error::{Error, Result};
+pub use model::{UNet3d, UNet3dConfig};
 pub use ops::conv3d::{conv3d, conv3d_layer, Conv3d, Conv3dConfig};
 pub use ops::conv_transpose3d::{conv_transpose3d, conv_transpose3d_layer, ConvTranspose3d};
 pub use ops::pool3d::{max_pool3d, MaxPool3d};

@@ -1,0 +1,110 @@
+//! The U-Net reproduces the PyTorch reference module's probabilities from the same weights
+//! (tests/fixtures/unet_small, made by make_torch_fixtures.py with filters 2-4-8-16-32).
+
+use candle_core::{DType, Device, Tensor};
+use unet3d::{Error, UNet3d, UNet3dConfig};
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/unet_small");
+
+#[test]
+fn probabilities_match_pytorch() {
+    let dev = Device::Cpu;
+    let cfg = UNet3dConfig::from_json_file(format!("{DIR}/config.json")).unwrap();
+    assert_eq!(cfg.filters, [2, 4, 8, 16, 32]);
+    let net = UNet3d::load(format!("{DIR}/weights.safetensors"), &cfg, &dev).unwrap();
+    let x = Tensor::read_npy(format!("{DIR}/input.npy"))
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap();
+    let want = Tensor::read_npy(format!("{DIR}/probabilities.npy"))
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap();
+    let got = net.probabilities(&x).unwrap();
+    assert_eq!(got.dims(), want.dims());
+    let diff = (got - want)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(diff < 1e-4, "max |Δp| = {diff}");
+}
+
+#[test]
+fn default_config_is_the_seed_network() {
+    let cfg = UNet3dConfig::default();
+    assert_eq!(cfg.filters, [16, 32, 64, 128, 256]);
+    assert_eq!((cfg.in_channels, cfg.n_classes), (4, 4));
+    assert_eq!(cfg.encoder_dropout, [0.1, 0.1, 0.2, 0.2, 0.3]);
+    assert_eq!(cfg.decoder_dropout, [0.2, 0.2, 0.1, 0.1]);
+    let params: usize = cfg
+        .parameter_shapes()
+        .iter()
+        .map(|(_, s)| s.iter().product::<usize>())
+        .sum();
+    // sum(p.numel() for p in unet3d_reference.UNet3D().parameters()) == 5646260
+    assert_eq!(params, 5_646_260);
+}
+
+#[test]
+fn bad_weights_and_inputs_are_errors() {
+    let dev = Device::Cpu;
+    let cfg = UNet3dConfig::from_json_file(format!("{DIR}/config.json")).unwrap();
+    let tmp = std::env::temp_dir().join(format!("unet3d-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut tensors =
+        candle_core::safetensors::load(format!("{DIR}/weights.safetensors"), &dev).unwrap();
+    tensors.remove("dec2.conv1.weight");
+    candle_core::safetensors::save(&tensors, tmp.join("missing.safetensors")).unwrap();
+    let e = UNet3d::load(tmp.join("missing.safetensors"), &cfg, &dev).unwrap_err();
+    assert!(
+        matches!(e, Error::Weight { ref name, .. } if name == "dec2.conv1.weight"),
+        "{e}"
+    );
+    tensors.insert(
+        "dec2.conv1.weight".into(),
+        Tensor::zeros((4, 8, 3, 3, 1), DType::F32, &dev).unwrap(),
+    );
+    candle_core::safetensors::save(&tensors, tmp.join("shape.safetensors")).unwrap();
+    let e = UNet3d::load(tmp.join("shape.safetensors"), &cfg, &dev).unwrap_err();
+    assert!(
+        e.to_string().contains("dec2.conv1.weight")
+            && e.to_string().contains("[4, 8, 3, 3, 3]")
+            && e.to_string().contains("[4, 8, 3, 3, 1]"),
+        "{e}"
+    );
+    std::fs::write(tmp.join("junk.safetensors"), b"not safetensors").unwrap();
+    assert!(matches!(
+        UNet3d::load(tmp.join("junk.safetensors"), &cfg, &dev),
+        Err(Error::File { .. })
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+
+    let net = UNet3d::load(format!("{DIR}/weights.safetensors"), &cfg, &dev).unwrap();
+    for shape in [
+        vec![1, 3, 16, 16, 16],
+        vec![1, 4, 16, 16, 8],
+        vec![4, 16, 16, 16],
+    ] {
+        let x = Tensor::zeros(shape.as_slice(), DType::F32, &dev).unwrap();
+        assert!(
+            matches!(net.probabilities(&x), Err(Error::Shape { .. })),
+            "{shape:?}"
+        );
+    }
+    let bad = UNet3dConfig {
+        filters: [2, 0, 8, 16, 32],
+        ..cfg.clone()
+    };
+    assert!(bad.check().unwrap_err().to_string().contains("filters"));
+    let bad = UNet3dConfig {
+        encoder_dropout: [0.1, 1.0, 0.2, 0.2, 0.3],
+        ..cfg
+    };
+    assert!(bad.check().unwrap_err().to_string().contains("dropout"));
+}
