@@ -2,8 +2,9 @@
 //!
 //! Work in progress (issue 4): the device-generic ops (`conv3d`, `conv_transpose3d`,
 //! `max_pool3d`) with autograd, checked against PyTorch, and the seed's U-Net
-//! ([`UNet3d`]) loading PyTorch state dicts saved as safetensors. The fast CPU kernels,
-//! the `forward` example and the benches follow.
+//! ([`UNet3d`]) loading PyTorch state dicts saved as safetensors. On the CPU, f32 stride-1
+//! `conv3d` runs a fast im2col + `gemm` kernel ([`ops::cpu`]); the per-op benches, model
+//! options and the remaining speed work follow.
 
 pub mod error;
 pub mod model;
@@ -11,6 +12,6 @@ pub mod ops;
 
 pub use error::{Error, Result};
 pub use model::{UNet3d, UNet3dConfig};
-pub use ops::conv3d::{conv3d, conv3d_layer, Conv3d, Conv3dConfig};
+pub use ops::conv3d::{conv3d, conv3d_generic, conv3d_layer, Conv3d, Conv3dConfig};
 pub use ops::conv_transpose3d::{conv_transpose3d, conv_transpose3d_layer, ConvTranspose3d};
 pub use ops::pool3d::{max_pool3d, MaxPool3d};

@@ -233,3 +233,48 @@ fn bad_inputs_are_errors() {
     assert!(max_pool3d(&z(&[1, 1, 1, 4, 4]), 2).is_err());
     assert!(max_pool3d(&z(&[1, 4, 4, 4]), 2).is_err());
 }
+
+/// The fast CPU path and the device-generic path agree on values and gradients.
+#[test]
+fn fast_and_generic_paths_agree() {
+    use unet3d::conv3d_generic;
+    let dev = Device::Cpu;
+    for (shape, k, p) in [
+        ([2usize, 3, 5, 6, 7], 3usize, 1usize),
+        ([1, 4, 4, 4, 4], 1, 0),
+        ([1, 2, 6, 5, 4], 3, 0),
+        ([1, 2, 3, 3, 3], 3, 2),
+        ([2, 3, 3, 4, 2], 1, 1),
+    ] {
+        let x =
+            Var::from_tensor(&Tensor::randn(0f32, 1.0, shape.as_slice(), &dev).unwrap()).unwrap();
+        let w = Var::from_tensor(&Tensor::randn(0f32, 1.0, (3, shape[1], k, k, k), &dev).unwrap())
+            .unwrap();
+        let b = Tensor::randn(0f32, 1.0, 3, &dev).unwrap();
+        let cfg = Conv3dConfig {
+            stride: 1,
+            padding: p,
+        };
+        let fast = conv3d(x.as_tensor(), w.as_tensor(), Some(&b), cfg).unwrap();
+        let slow = conv3d_generic(x.as_tensor(), w.as_tensor(), Some(&b), cfg).unwrap();
+        assert!(
+            max_abs(&fast, &slow) < 1e-4,
+            "{shape:?} k{k} p{p}: {}",
+            max_abs(&fast, &slow)
+        );
+        let g = Tensor::randn(0f32, 1.0, fast.dims(), &dev).unwrap();
+        let gf = (fast * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        let gs = (slow * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        for v in [&x, &w] {
+            let (a, b) = (
+                gf.get(v.as_tensor()).unwrap(),
+                gs.get(v.as_tensor()).unwrap(),
+            );
+            assert!(
+                rel(a, b) < 1e-4,
+                "{shape:?}: gradients differ by {}",
+                rel(a, b)
+            );
+        }
+    }
+}

@@ -31,18 +31,43 @@ impl Default for Conv3dConfig {
 
 /// 3D cross-correlation (PyTorch's `conv3d`) with zero padding and stride.
 ///
-/// Device-generic: for each depth tap `t` the input planes `t, t + s, …` are gathered and
-/// convolved in 2D with the weight's slice `[:, :, t]`; the taps are summed. Gradients for
-/// input, weight and bias come from candle's autograd.
+/// On the CPU with f32 and stride 1 the fast kernel runs (im2col per output slice into
+/// `gemm`, see [`super::cpu`]); everywhere else the device-generic path
+/// ([`conv3d_generic`]). Both give the same values and gradients (tested).
 ///
 /// # Shapes
 /// See the module docs.
 ///
 /// # Errors
-/// [`Error::Shape`] for wrong ranks, a channel mismatch, a non-cubic kernel, a bias of the
-/// wrong length or an input smaller than the kernel; [`Error::Config`] for stride 0.
+/// As [`conv3d_generic`].
 pub fn conv3d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: Conv3dConfig) -> Result<Tensor> {
-    let [bn, c, d, h, wd] = dims5(x, "conv3d input")?;
+    let fast = x.device().is_cpu()
+        && x.dtype() == candle_core::DType::F32
+        && w.dtype() == candle_core::DType::F32
+        && cfg.stride == 1;
+    if !fast {
+        return conv3d_generic(x, w, b, cfg);
+    }
+    let (_, o) = check(x, w, b, cfg)?;
+    let y = x
+        .contiguous()?
+        .apply_op2(
+            &w.contiguous()?,
+            super::cpu::Conv3dCpu {
+                padding: cfg.padding,
+            },
+        )?
+        .permute((0, 2, 1, 3, 4))?
+        .contiguous()?;
+    Ok(match b {
+        Some(b) => y.broadcast_add(&b.reshape((1, o, 1, 1, 1))?)?,
+        None => y,
+    })
+}
+
+/// Validates shapes and config; returns (kernel, out channels).
+fn check(x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: Conv3dConfig) -> Result<(usize, usize)> {
+    let [_, c, d, h, wd] = dims5(x, "conv3d input")?;
     let [o, ci, kd, kh, kw] = dims5(w, "conv3d weight")?;
     if ci != c {
         return Err(Error::shape(
@@ -61,7 +86,7 @@ pub fn conv3d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: Conv3dConfig) -> 
     if cfg.stride == 0 {
         return Err(Error::config("stride", "must be ≥ 1"));
     }
-    let (k, s, p) = (kd, cfg.stride, cfg.padding);
+    let (k, p) = (kd, cfg.padding);
     for (axis, n) in [("D", d), ("H", h), ("W", wd)] {
         if n + 2 * p < k {
             return Err(Error::shape(
@@ -80,6 +105,28 @@ pub fn conv3d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: Conv3dConfig) -> 
             ));
         }
     }
+    Ok((k, o))
+}
+
+/// The device-generic `conv3d`: for each depth tap `t` the input planes `t, t + s, …` are gathered and
+/// convolved in 2D with the weight's slice `[:, :, t]`; the taps are summed. Gradients for
+/// input, weight and bias come from candle's autograd.
+///
+/// # Shapes
+/// See the module docs.
+///
+/// # Errors
+/// [`Error::Shape`] for wrong ranks, a channel mismatch, a non-cubic kernel, a bias of the
+/// wrong length or an input smaller than the kernel; [`Error::Config`] for stride 0.
+pub fn conv3d_generic(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    cfg: Conv3dConfig,
+) -> Result<Tensor> {
+    let (k, o) = check(x, w, b, cfg)?;
+    let [bn, c, d, h, wd] = dims5(x, "conv3d input")?;
+    let (s, p) = (cfg.stride, cfg.padding);
     let d_out = (d + 2 * p - k) / s + 1;
     // [B, D+2p, C, H, W]: depth next to batch so that planes fold into the batch.
     let xp = if p > 0 {

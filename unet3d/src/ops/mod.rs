@@ -1,13 +1,14 @@
 //! 3D operations on candle tensors laid out `[B, C, D, H, W]`, f32 or f64, any device.
 //!
-//! This first version is the **device-generic path**, composed from candle primitives that
-//! have gradients: `conv3d` sums `conv2d` over the depth taps, `conv_transpose3d` (kernel =
-//! stride) is one matrix product plus a reshuffle, `max_pool3d` is a reshape plus `max`
-//! (candle 0.11's `max_pool2d` backward is wrong by 1/k², so it is not used). A fast CPU
-//! kernel behind the same API is the next step (issue 4).
+//! The **device-generic path** is composed from candle primitives that have gradients:
+//! `conv3d_generic` sums `conv2d` over the depth taps, `conv_transpose3d` (kernel = stride)
+//! is one matrix product plus a reshuffle, `max_pool3d` is a reshape plus `max` (candle
+//! 0.11's `max_pool2d` backward is wrong by 1/k², so it is not used). `conv3d` dispatches f32
+//! stride-1 convolutions on the CPU to the fast kernel in [`cpu`].
 
 pub mod conv3d;
 pub mod conv_transpose3d;
+pub mod cpu;
 pub mod pool3d;
 
 use candle_core::Tensor;
