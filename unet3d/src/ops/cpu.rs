@@ -72,21 +72,38 @@ pub(crate) struct Conv3dCpu {
     pub(crate) padding: usize,
 }
 
-/// `c[m×n] = a[m×k] · b[k×n]`, all row-major and contiguous.
+/// How the right-hand matrix of [`sgemm`] is stored.
+#[derive(Clone, Copy)]
+enum Rhs {
+    /// `b` is `k×n` row-major.
+    Plain,
+    /// `b` is `n×k` row-major and used transposed.
+    Transposed,
+}
+
+/// `c[m×n] = a[m×k] · b` (or `c += a · b` when `accumulate`), `a` and `c` row-major and
+/// contiguous.
+#[allow(clippy::too_many_arguments)]
 fn sgemm(
     m: usize,
     n: usize,
     k: usize,
     a: &[f32],
     b: &[f32],
+    rhs: Rhs,
     c: &mut [f32],
+    accumulate: bool,
 ) -> candle_core::Result<()> {
     if a.len() < m * k || b.len() < k * n || c.len() < m * n {
         candle_core::bail!("sgemm: buffers too small for {m}×{k} · {k}×{n}");
     }
-    // SAFETY: the three buffers hold at least m·k, k·n and m·n elements (checked above), the
-    // strides describe row-major contiguous matrices inside them, and `c` is borrowed
-    // mutably so nothing else aliases it.
+    let (b_cs, b_rs) = match rhs {
+        Rhs::Plain => (1, n as isize),
+        Rhs::Transposed => (k as isize, 1),
+    };
+    // SAFETY: the three buffers hold at least m·k, k·n and m·n elements (checked above); the
+    // strides describe row-major `a` and `c` and `b` as k×n (plain: row stride n; transposed:
+    // column stride k), all inside their buffers; `c` is borrowed mutably so nothing aliases it.
     unsafe {
         gemm::gemm(
             m,
@@ -95,54 +112,14 @@ fn sgemm(
             c.as_mut_ptr(),
             1,
             n as isize,
-            false,
+            accumulate,
             a.as_ptr(),
             1,
             k as isize,
             b.as_ptr(),
-            1,
-            n as isize,
-            0.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-    Ok(())
-}
-
-/// `c[m×n] += a[m×k] · bᵀ` where `b` is `n×k` row-major.
-fn sgemm_acc_bt(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-) -> candle_core::Result<()> {
-    if a.len() < m * k || b.len() < n * k || c.len() < m * n {
-        candle_core::bail!("sgemm: buffers too small for {m}×{k} · ({n}×{k})ᵀ");
-    }
-    // SAFETY: as in `sgemm`; `b` is read as a k×n matrix with row stride 1 and column
-    // stride k, which stays inside its n·k elements.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            true,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            k as isize,
-            1,
-            1.0f32,
+            b_cs,
+            b_rs,
+            if accumulate { 1.0f32 } else { 0.0f32 },
             1.0f32,
             false,
             false,
@@ -172,7 +149,7 @@ fn grad_weight(
             |(mut col, mut acc), slice| -> candle_core::Result<(Vec<f32>, Vec<f32>)> {
                 im2col(x, geo, slice / geo.dout, slice % geo.dout, &mut col);
                 let g = &gy[slice * o * hw..(slice + 1) * o * hw];
-                sgemm_acc_bt(o, rows, hw, g, &col, &mut acc)?;
+                sgemm(o, rows, hw, g, &col, Rhs::Transposed, &mut acc, true)?;
                 Ok((col, acc))
             },
         )
@@ -230,7 +207,7 @@ impl CustomOp2 for Conv3dCpu {
             || vec![0f32; rows * hw],
             |col, (slice, dst)| -> candle_core::Result<()> {
                 im2col(x, &geo, slice / dout, slice % dout, col);
-                sgemm(o, hw, rows, w, col, dst)
+                sgemm(o, hw, rows, w, col, Rhs::Plain, dst, false)
             },
         )?;
         Ok((CpuStorage::F32(out), Shape::from((b, dout, o, hout, wout))))
