@@ -58,17 +58,29 @@ impl Store {
     /// [`Error::Schema`] when it was written by a newer schema; [`Error::Storage`] otherwise.
     pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
         let path = dir.as_ref().to_path_buf();
-        let db = sled::Config::new().path(&path).open().map_err(|e| {
-            let message = e.to_string();
-            if message.contains("could not acquire lock") {
-                Error::InUse { path: path.clone() }
-            } else {
-                Error::Storage {
-                    path: path.clone(),
-                    message,
+        // sled releases its file lock when the last handle *and* its background flusher are
+        // gone, which can lag a drop by a few milliseconds; retry briefly (≤ 0.5 s) before
+        // reporting the database as in use.
+        let mut attempt = 0;
+        let db = loop {
+            match sled::Config::new().path(&path).open() {
+                Ok(db) => break db,
+                Err(e) => {
+                    let message = e.to_string();
+                    if !message.contains("could not acquire lock") {
+                        return Err(Error::Storage {
+                            path: path.clone(),
+                            message,
+                        });
+                    }
+                    attempt += 1;
+                    if attempt >= 10 {
+                        return Err(Error::InUse { path: path.clone() });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
                 }
             }
-        })?;
+        };
         let mut trees = Vec::with_capacity(TREES.len());
         for name in TREES {
             trees.push(db.open_tree(name).map_err(|e| storage(&path, e))?);
