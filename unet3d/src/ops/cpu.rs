@@ -142,8 +142,10 @@ fn grad_weight(
     let rows = geo.c * geo.k * geo.k * geo.k;
     let hw = geo.hout * geo.wout;
     let slices = b * geo.dout;
+    let per_thread = slices.div_ceil(rayon::current_num_threads()).max(1);
     let partial = (0..slices)
         .into_par_iter()
+        .with_min_len(per_thread)
         .try_fold(
             || (vec![0f32; rows * hw], vec![0f32; o * rows]),
             |(mut col, mut acc), slice| -> candle_core::Result<(Vec<f32>, Vec<f32>)> {
