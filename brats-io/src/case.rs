@@ -48,6 +48,11 @@ impl Modality {
     /// The channel order used everywhere: FLAIR, T1, T1ce, T2.
     pub const ALL: [Modality; 4] = [Modality::Flair, Modality::T1, Modality::T1ce, Modality::T2];
 
+    /// The channel index in [`Modality::ALL`] order (FLAIR 0, T1 1, T1ce 2, T2 3).
+    pub fn channel(self) -> usize {
+        self as usize
+    }
+
     /// Lower-case name (`"flair"`, `"t1"`, `"t1ce"`, `"t2"`).
     pub fn name(self) -> &'static str {
         match self {
@@ -275,7 +280,7 @@ impl Case {
 
     /// The image of one modality.
     pub fn image(&self, m: Modality) -> &Volume<f32> {
-        &self.images[Modality::ALL.iter().position(|x| *x == m).unwrap_or(0)]
+        &self.images[m.channel()]
     }
 }
 

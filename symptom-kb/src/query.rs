@@ -377,10 +377,9 @@ impl KnowledgeBase {
             let explicit_q = s.qualifier.as_deref().and_then(parse_qualifier);
             if let Some(code) = s.code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
                 if !self.view.symptoms.contains_key(code) {
-                    let labels: Vec<String> = self.view.symptoms.keys().cloned().collect();
                     return Err(Error::UnknownSymptom {
                         code: code.to_string(),
-                        suggestions: suggest(code, labels.iter()),
+                        suggestions: suggest(code, self.view.symptoms.keys()),
                     });
                 }
                 let from_text = s.text.as_deref().map(|t| self.find(t));

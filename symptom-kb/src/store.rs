@@ -29,18 +29,50 @@ use crate::error::{Error, Result};
 use crate::lexicon::Lexicon;
 use crate::model::{Department, Hospital, Region, Rule, Symptom};
 
-const TREES: [&str; 10] = [
-    "meta",
-    "symptoms",
-    "regions",
-    "rules",
-    "rules_by_region",
-    "text_index",
-    "departments",
-    "hospitals",
-    "hospitals_by_site",
-    "hospitals_by_capability",
-];
+/// The trees, in opening order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TreeId {
+    Meta,
+    Symptoms,
+    Regions,
+    Rules,
+    RulesByRegion,
+    TextIndex,
+    Departments,
+    Hospitals,
+    HospitalsBySite,
+    HospitalsByCapability,
+}
+
+impl TreeId {
+    const ALL: [TreeId; 10] = [
+        TreeId::Meta,
+        TreeId::Symptoms,
+        TreeId::Regions,
+        TreeId::Rules,
+        TreeId::RulesByRegion,
+        TreeId::TextIndex,
+        TreeId::Departments,
+        TreeId::Hospitals,
+        TreeId::HospitalsBySite,
+        TreeId::HospitalsByCapability,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            TreeId::Meta => "meta",
+            TreeId::Symptoms => "symptoms",
+            TreeId::Regions => "regions",
+            TreeId::Rules => "rules",
+            TreeId::RulesByRegion => "rules_by_region",
+            TreeId::TextIndex => "text_index",
+            TreeId::Departments => "departments",
+            TreeId::Hospitals => "hospitals",
+            TreeId::HospitalsBySite => "hospitals_by_site",
+            TreeId::HospitalsByCapability => "hospitals_by_capability",
+        }
+    }
+}
 
 /// An open knowledge base.
 #[derive(Debug, Clone)]
@@ -81,9 +113,9 @@ impl Store {
                 }
             }
         };
-        let mut trees = Vec::with_capacity(TREES.len());
-        for name in TREES {
-            trees.push(db.open_tree(name).map_err(|e| storage(&path, e))?);
+        let mut trees = Vec::with_capacity(TreeId::ALL.len());
+        for id in TreeId::ALL {
+            trees.push(db.open_tree(id.name()).map_err(|e| storage(&path, e))?);
         }
         let store = Store { path, db, trees };
         if let Some(v) = store.meta("schema_version")? {
@@ -104,9 +136,8 @@ impl Store {
         &self.path
     }
 
-    fn tree(&self, name: &str) -> &sled::Tree {
-        let i = TREES.iter().position(|t| *t == name).unwrap_or(0);
-        &self.trees[i]
+    fn tree(&self, id: TreeId) -> &sled::Tree {
+        &self.trees[id as usize]
     }
 
     /// A meta value.
@@ -115,7 +146,7 @@ impl Store {
     /// [`Error::Storage`].
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(self
-            .tree("meta")
+            .tree(TreeId::Meta)
             .get(key)
             .map_err(|e| storage(&self.path, e))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
@@ -154,8 +185,7 @@ impl Store {
                 }
             }
             for (tree, key, value) in &entries {
-                let i = TREES.iter().position(|t| t == tree).unwrap_or(0);
-                views[i].insert(key.as_slice(), value.as_slice())?;
+                views[*tree as usize].insert(key.as_slice(), value.as_slice())?;
             }
             Ok::<(), ConflictableTransactionError<()>>(())
         })
@@ -167,22 +197,22 @@ impl Store {
         Ok(())
     }
 
-    fn all<T: DeserializeOwned>(&self, tree: &str) -> Result<Vec<T>> {
+    fn all<T: DeserializeOwned>(&self, tree: TreeId) -> Result<Vec<T>> {
         let mut out = Vec::new();
         for item in self.tree(tree).iter() {
             let (k, v) = item.map_err(|e| storage(&self.path, e))?;
-            out.push(decode(&self.path, tree, &k, &v)?);
+            out.push(decode(&self.path, tree.name(), &k, &v)?);
         }
         Ok(out)
     }
 
-    fn get<T: DeserializeOwned>(&self, tree: &str, key: &str) -> Result<Option<T>> {
+    fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &str) -> Result<Option<T>> {
         match self
             .tree(tree)
             .get(key)
             .map_err(|e| storage(&self.path, e))?
         {
-            Some(v) => Ok(Some(decode(&self.path, tree, key.as_bytes(), &v)?)),
+            Some(v) => Ok(Some(decode(&self.path, tree.name(), key.as_bytes(), &v)?)),
             None => Ok(None),
         }
     }
@@ -192,7 +222,7 @@ impl Store {
     /// # Errors
     /// [`Error::Storage`].
     pub fn symptom(&self, code: &str) -> Result<Option<Symptom>> {
-        self.get("symptoms", code)
+        self.get(TreeId::Symptoms, code)
     }
 
     /// One region.
@@ -200,7 +230,7 @@ impl Store {
     /// # Errors
     /// [`Error::Storage`].
     pub fn region(&self, id: &str) -> Result<Option<Region>> {
-        self.get("regions", id)
+        self.get(TreeId::Regions, id)
     }
 
     /// One hospital.
@@ -208,7 +238,7 @@ impl Store {
     /// # Errors
     /// [`Error::Storage`].
     pub fn hospital(&self, id: &str) -> Result<Option<Hospital>> {
-        self.get("hospitals", id)
+        self.get(TreeId::Hospitals, id)
     }
 
     /// Every symptom, by code.
@@ -216,7 +246,7 @@ impl Store {
     /// # Errors
     /// [`Error::Storage`].
     pub fn symptoms(&self) -> Result<Vec<Symptom>> {
-        self.all("symptoms")
+        self.all(TreeId::Symptoms)
     }
 
     /// Every region, by id.
@@ -224,7 +254,7 @@ impl Store {
     /// # Errors
     /// [`Error::Storage`].
     pub fn regions(&self) -> Result<Vec<Region>> {
-        self.all("regions")
+        self.all(TreeId::Regions)
     }
 
     /// Every rule, by symptom then order of import.
@@ -232,7 +262,7 @@ impl Store {
     /// # Errors
     /// [`Error::Storage`].
     pub fn rules(&self) -> Result<Vec<Rule>> {
-        self.all("rules")
+        self.all(TreeId::Rules)
     }
 
     /// Every department, by code.
@@ -240,7 +270,7 @@ impl Store {
     /// # Errors
     /// [`Error::Storage`].
     pub fn departments(&self) -> Result<Vec<Department>> {
-        self.all("departments")
+        self.all(TreeId::Departments)
     }
 
     /// Every hospital, by id.
@@ -248,7 +278,7 @@ impl Store {
     /// # Errors
     /// [`Error::Storage`].
     pub fn hospitals(&self) -> Result<Vec<Hospital>> {
-        self.all("hospitals")
+        self.all(TreeId::Hospitals)
     }
 
     /// The rules of one symptom (prefix scan of `rules`).
@@ -259,7 +289,7 @@ impl Store {
         let mut prefix = code.as_bytes().to_vec();
         prefix.push(0);
         let mut out = Vec::new();
-        for item in self.tree("rules").scan_prefix(&prefix) {
+        for item in self.tree(TreeId::Rules).scan_prefix(&prefix) {
             let (k, v) = item.map_err(|e| storage(&self.path, e))?;
             out.push(decode(&self.path, "rules", &k, &v)?);
         }
@@ -274,10 +304,10 @@ impl Store {
         let mut prefix = region.as_bytes().to_vec();
         prefix.push(0);
         let mut out = Vec::new();
-        for item in self.tree("rules_by_region").scan_prefix(&prefix) {
+        for item in self.tree(TreeId::RulesByRegion).scan_prefix(&prefix) {
             let (_, rule_key) = item.map_err(|e| storage(&self.path, e))?;
             if let Some(v) = self
-                .tree("rules")
+                .tree(TreeId::Rules)
                 .get(&rule_key)
                 .map_err(|e| storage(&self.path, e))?
             {
@@ -293,7 +323,7 @@ impl Store {
     /// # Errors
     /// [`Error::Storage`].
     pub fn hospital_ids_by_site(&self, site: &str) -> Result<Vec<String>> {
-        self.hospital_ids("hospitals_by_site", site)
+        self.hospital_ids(TreeId::HospitalsBySite, site)
     }
 
     /// Ids of the hospitals with a capability (`hospitals_by_capability`).
@@ -304,14 +334,10 @@ impl Store {
         &self,
         capability: crate::model::Capability,
     ) -> Result<Vec<String>> {
-        let name = serde_json::to_value(capability)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        self.hospital_ids("hospitals_by_capability", &name)
+        self.hospital_ids(TreeId::HospitalsByCapability, capability.name())
     }
 
-    fn hospital_ids(&self, index: &str, value: &str) -> Result<Vec<String>> {
+    fn hospital_ids(&self, index: TreeId, value: &str) -> Result<Vec<String>> {
         let mut prefix = value.as_bytes().to_vec();
         prefix.push(0);
         let mut out = Vec::new();
@@ -361,34 +387,38 @@ fn decode<T: DeserializeOwned>(path: &Path, tree: &str, key: &[u8], v: &[u8]) ->
     })
 }
 
-type Entry = (&'static str, Vec<u8>, Vec<u8>);
+type Entry = (TreeId, Vec<u8>, Vec<u8>);
 
 /// Every (tree, key, value) the content needs, indexes included.
 fn encode(c: &Content) -> Result<Vec<Entry>> {
     let mut out: Vec<Entry> = vec![
         (
-            "meta",
+            TreeId::Meta,
             b"schema_version".to_vec(),
             SCHEMA_VERSION.to_string().into_bytes(),
         ),
         (
-            "meta",
+            TreeId::Meta,
             b"content_version".to_vec(),
             c.content_version.clone().into_bytes(),
         ),
-        ("meta", b"sources".to_vec(), c.sources.clone().into_bytes()),
+        (
+            TreeId::Meta,
+            b"sources".to_vec(),
+            c.sources.clone().into_bytes(),
+        ),
     ];
     for s in &c.symptoms {
-        out.push(("symptoms", s.code.clone().into_bytes(), json(s)?));
+        out.push((TreeId::Symptoms, s.code.clone().into_bytes(), json(s)?));
     }
     for r in &c.regions {
-        out.push(("regions", r.id.clone().into_bytes(), json(r)?));
+        out.push((TreeId::Regions, r.id.clone().into_bytes(), json(r)?));
     }
     for (n, r) in c.rules.iter().enumerate() {
         let key = format!("{}\0{n:05}", r.symptom).into_bytes();
-        out.push(("rules", key.clone(), json(r)?));
+        out.push((TreeId::Rules, key.clone(), json(r)?));
         out.push((
-            "rules_by_region",
+            TreeId::RulesByRegion,
             format!("{}\0{}\0{n:05}", r.region, r.symptom).into_bytes(),
             key,
         ));
@@ -402,23 +432,23 @@ fn encode(c: &Content) -> Result<Vec<Entry>> {
         }
     }
     for (k, codes) in text {
-        out.push(("text_index", k.as_bytes().to_vec(), json(&codes)?));
+        out.push((TreeId::TextIndex, k.as_bytes().to_vec(), json(&codes)?));
     }
     for d in &c.departments {
-        out.push(("departments", d.code.clone().into_bytes(), json(d)?));
+        out.push((TreeId::Departments, d.code.clone().into_bytes(), json(d)?));
     }
     for h in &c.hospitals {
-        out.push(("hospitals", h.id.clone().into_bytes(), json(h)?));
+        out.push((TreeId::Hospitals, h.id.clone().into_bytes(), json(h)?));
         for s in &h.sites {
             out.push((
-                "hospitals_by_site",
+                TreeId::HospitalsBySite,
                 format!("{s}\0{}", h.id).into_bytes(),
                 Vec::new(),
             ));
         }
         for cap in &h.capabilities {
             out.push((
-                "hospitals_by_capability",
+                TreeId::HospitalsByCapability,
                 format!("{}\0{}", cap.name(), h.id).into_bytes(),
                 Vec::new(),
             ));
