@@ -49,6 +49,7 @@ pub mod labels;
 pub mod nifti;
 pub mod phantom;
 pub mod preprocess;
+pub mod render;
 pub mod volume;
 
 pub use case::{check_same_grid, find_case, list_cases, Case, CasePaths, Modality, Naming};

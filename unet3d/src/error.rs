@@ -42,6 +42,14 @@ pub enum Error {
         message: String,
     },
 
+    /// Reading, preprocessing or writing image data failed.
+    #[error(transparent)]
+    Io(#[from] brats_io::Error),
+
+    /// A loss or metric could not be computed.
+    #[error(transparent)]
+    Metrics(#[from] metrics::Error),
+
     /// A candle operation failed (device, dtype, kernel).
     #[error("tensor operation: {0}")]
     Candle(#[from] candle_core::Error),

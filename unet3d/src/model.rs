@@ -27,12 +27,48 @@ use crate::ops::conv_transpose3d::{conv_transpose3d_layer, ConvTranspose3d};
 use crate::ops::dims5;
 use crate::ops::pool3d::max_pool3d;
 
-/// Network configuration, as in the reference script's `config.json` (extra keys ignored).
+/// Normalisation after each 3×3×3 convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Norm {
+    /// None (the seed's network).
+    #[default]
+    None,
+    /// Instance normalisation with a learnt scale and shift per channel
+    /// (`{block}.norm{1,2}.{weight,bias}`, PyTorch `InstanceNorm3d(affine=True)`, ε = 1e-5).
+    Instance,
+}
+
+/// Non-linearity after each convolution (and normalisation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Act {
+    /// ReLU (the seed's network).
+    #[default]
+    Relu,
+    /// Leaky ReLU with [`UNet3dConfig::negative_slope`].
+    LeakyRelu,
+}
+
+/// What the head's channels mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    /// Softmax over `n_classes` mutually exclusive classes (background + tumour labels).
+    #[default]
+    Softmax,
+    /// Independent sigmoids over the nested regions WT, TC, ET (`n_classes` = 3, in that
+    /// order) — the BraTS challenge practice.
+    SigmoidRegions,
+}
+
+/// Network configuration, as in the reference script's `config.json` (extra keys ignored;
+/// missing option keys take the seed's values).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UNet3dConfig {
     /// Input channels (4: FLAIR, T1, T1ce, T2).
     pub in_channels: usize,
-    /// Output classes (4: background + 3 tumour labels).
+    /// Output channels (4 classes for softmax; 3 regions for sigmoid output).
     pub n_classes: usize,
     /// Widths of the five levels (16, 32, 64, 128, 256 in the seed).
     pub filters: [usize; 5],
@@ -42,6 +78,22 @@ pub struct UNet3dConfig {
     /// Dropout of dec4..dec1 (0.2, 0.2, 0.1, 0.1).
     #[serde(default = "dec_dropout")]
     pub decoder_dropout: [f32; 4],
+    /// Normalisation after each 3×3×3 convolution (seed: none).
+    #[serde(default)]
+    pub norm: Norm,
+    /// Non-linearity (seed: ReLU).
+    #[serde(default)]
+    pub activation: Act,
+    /// Slope of the leaky ReLU for negative inputs (used only with [`Act::LeakyRelu`]).
+    #[serde(default = "negative_slope")]
+    pub negative_slope: f32,
+    /// Extra 1×1×1 heads on dec3 and dec2 (`ds3.*`, `ds2.*`) whose outputs, at ¼ and ½
+    /// resolution, join the training loss (seed: off). Inference uses the main head only.
+    #[serde(default)]
+    pub deep_supervision: bool,
+    /// Output form (seed: softmax).
+    #[serde(default)]
+    pub output: Output,
 }
 
 fn enc_dropout() -> [f32; 5] {
@@ -50,6 +102,10 @@ fn enc_dropout() -> [f32; 5] {
 
 fn dec_dropout() -> [f32; 4] {
     [0.2, 0.2, 0.1, 0.1]
+}
+
+fn negative_slope() -> f32 {
+    0.01
 }
 
 impl Default for UNet3dConfig {
@@ -61,6 +117,11 @@ impl Default for UNet3dConfig {
             filters: [16, 32, 64, 128, 256],
             encoder_dropout: enc_dropout(),
             decoder_dropout: dec_dropout(),
+            norm: Norm::None,
+            activation: Act::Relu,
+            negative_slope: negative_slope(),
+            deep_supervision: false,
+            output: Output::Softmax,
         }
     }
 }
@@ -82,6 +143,21 @@ impl UNet3dConfig {
             return Err(Error::config(
                 "filters",
                 format!("every width must be ≥ 1, got {:?}", self.filters),
+            ));
+        }
+        if !(self.negative_slope.is_finite() && (0.0..1.0).contains(&self.negative_slope)) {
+            return Err(Error::config(
+                "negative_slope",
+                format!("must be in [0, 1), got {}", self.negative_slope),
+            ));
+        }
+        if self.output == Output::SigmoidRegions && self.n_classes != 3 {
+            return Err(Error::config(
+                "n_classes",
+                format!(
+                    "sigmoid_regions output needs 3 channels (WT, TC, ET), got {}",
+                    self.n_classes
+                ),
             ));
         }
         for p in self.encoder_dropout.iter().chain(&self.decoder_dropout) {
@@ -117,11 +193,20 @@ impl UNet3dConfig {
     pub fn parameter_shapes(&self) -> Vec<(String, Vec<usize>)> {
         let f = self.filters;
         let mut out = Vec::new();
+        let norm = self.norm == Norm::Instance;
         let block = |out: &mut Vec<(String, Vec<usize>)>, name: &str, cin: usize, cout: usize| {
             out.push((format!("{name}.conv1.weight"), vec![cout, cin, 3, 3, 3]));
             out.push((format!("{name}.conv1.bias"), vec![cout]));
+            if norm {
+                out.push((format!("{name}.norm1.weight"), vec![cout]));
+                out.push((format!("{name}.norm1.bias"), vec![cout]));
+            }
             out.push((format!("{name}.conv2.weight"), vec![cout, cout, 3, 3, 3]));
             out.push((format!("{name}.conv2.bias"), vec![cout]));
+            if norm {
+                out.push((format!("{name}.norm2.weight"), vec![cout]));
+                out.push((format!("{name}.norm2.bias"), vec![cout]));
+            }
         };
         block(&mut out, "enc1", self.in_channels, f[0]);
         block(&mut out, "enc2", f[0], f[1]);
@@ -140,39 +225,168 @@ impl UNet3dConfig {
         }
         out.push(("head.weight".into(), vec![self.n_classes, f[0], 1, 1, 1]));
         out.push(("head.bias".into(), vec![self.n_classes]));
+        if self.deep_supervision {
+            for (lvl, c) in [(3, f[2]), (2, f[1])] {
+                out.push((format!("ds{lvl}.weight"), vec![self.n_classes, c, 1, 1, 1]));
+                out.push((format!("ds{lvl}.bias"), vec![self.n_classes]));
+            }
+        }
         out
+    }
+
+    /// Number of trainable scalars.
+    pub fn parameter_count(&self) -> usize {
+        self.parameter_shapes()
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum()
+    }
+
+    /// Writes the config as pretty JSON, atomically (temp file + rename).
+    ///
+    /// # Errors
+    /// [`Error::File`] when the file cannot be written.
+    pub fn save_json(&self, path: impl AsRef<Path>) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| Error::File {
+            path: path.as_ref().to_path_buf(),
+            message: e.to_string(),
+        })?;
+        crate::io::atomic_write_bytes(path.as_ref(), text.as_bytes())
     }
 }
 
-/// Two 3×3×3 convolutions with ReLU and dropout between them.
+/// Forward mode: evaluation, or training with dropout masks drawn from a seed (so a
+/// training run is reproducible on the CPU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Dropout off.
+    Eval,
+    /// Dropout on; every dropout layer draws its mask from a ChaCha8 stream derived from
+    /// `seed` and the layer's index.
+    Train {
+        /// Seed of this forward pass.
+        seed: u64,
+    },
+}
+
+/// Instance normalisation over D, H, W per sample and channel, then scale and shift.
+fn instance_norm(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    let [b, c, d, h, w] = dims5(x, "instance norm input")?;
+    let xf = x.reshape((b, c, d * h * w))?;
+    let mean = xf.mean_keepdim(2)?;
+    let xc = xf.broadcast_sub(&mean)?;
+    let var = xc.sqr()?.mean_keepdim(2)?;
+    let y = xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
+    let y = y
+        .broadcast_mul(&weight.reshape((1, c, 1))?)?
+        .broadcast_add(&bias.reshape((1, c, 1))?)?;
+    Ok(y.reshape((b, c, d, h, w))?)
+}
+
+/// Inverted dropout with a mask from a seeded ChaCha8 stream (candle's own dropout draws
+/// from an unseedable thread generator).
+pub fn dropout_seeded(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
+    use rand::{Rng, SeedableRng};
+    if p <= 0.0 {
+        return Ok(x.clone());
+    }
+    if !(0.0..1.0).contains(&p) {
+        return Err(Error::config(
+            "dropout",
+            format!("must be in [0, 1), got {p}"),
+        ));
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let keep = 1.0 / (1.0 - p);
+    let mask: Vec<f32> = (0..x.elem_count())
+        .map(|_| if rng.random::<f32>() < p { 0.0 } else { keep })
+        .collect();
+    let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+    Ok(x.mul(&mask)?)
+}
+
+/// SplitMix64 step: decorrelates per-layer seeds derived from one seed.
+pub(crate) fn mix_seed(seed: u64, salt: u64) -> u64 {
+    let mut z = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[derive(Debug, Clone)]
+struct NormAffine {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+/// Two 3×3×3 convolutions, each followed by normalisation (optional) and the activation,
+/// with dropout between them.
 #[derive(Debug, Clone)]
 struct Block {
     conv1: Conv3d,
+    norm1: Option<NormAffine>,
     conv2: Conv3d,
+    norm2: Option<NormAffine>,
     dropout: f32,
+    act: Act,
+    slope: f32,
+    index: u64,
 }
 
 impl Block {
-    fn new(cin: usize, cout: usize, dropout: f32, vb: VarBuilder) -> Result<Block> {
-        let cfg = Conv3dConfig {
+    fn new(
+        cin: usize,
+        cout: usize,
+        dropout: f32,
+        index: u64,
+        cfg: &UNet3dConfig,
+        vb: VarBuilder,
+    ) -> Result<Block> {
+        let conv = Conv3dConfig {
             padding: 1,
             stride: 1,
         };
+        let norm = |name: &str| -> Result<Option<NormAffine>> {
+            Ok(match cfg.norm {
+                Norm::None => None,
+                Norm::Instance => Some(NormAffine {
+                    weight: vb.pp(name).get(cout, "weight")?,
+                    bias: vb.pp(name).get(cout, "bias")?,
+                }),
+            })
+        };
         Ok(Block {
-            conv1: conv3d_layer(cin, cout, 3, cfg, vb.pp("conv1"))?,
-            conv2: conv3d_layer(cout, cout, 3, cfg, vb.pp("conv2"))?,
+            conv1: conv3d_layer(cin, cout, 3, conv, vb.pp("conv1"))?,
+            norm1: norm("norm1")?,
+            conv2: conv3d_layer(cout, cout, 3, conv, vb.pp("conv2"))?,
+            norm2: norm("norm2")?,
             dropout,
+            act: cfg.activation,
+            slope: cfg.negative_slope,
+            index,
         })
     }
 
-    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let h = self.conv1.forward3d(x)?.relu()?;
-        let h = if train && self.dropout > 0.0 {
-            candle_nn::ops::dropout(&h, self.dropout)?
-        } else {
-            h
+    fn activate(&self, x: Tensor, norm: Option<&NormAffine>) -> Result<Tensor> {
+        let x = match norm {
+            Some(n) => instance_norm(&x, &n.weight, &n.bias)?,
+            None => x,
         };
-        Ok(self.conv2.forward3d(&h)?.relu()?)
+        Ok(match self.act {
+            Act::Relu => x.relu()?,
+            Act::LeakyRelu => x.maximum(&(&x * f64::from(self.slope))?)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let h = self.activate(self.conv1.forward3d(x)?, self.norm1.as_ref())?;
+        let h = match mode {
+            Mode::Train { seed } if self.dropout > 0.0 => {
+                dropout_seeded(&h, self.dropout, mix_seed(seed, self.index))?
+            }
+            _ => h,
+        };
+        self.activate(self.conv2.forward3d(&h)?, self.norm2.as_ref())
     }
 }
 
@@ -185,6 +399,8 @@ pub struct UNet3d {
     up: [ConvTranspose3d; 4],
     dec: [Block; 4],
     head: Conv3d,
+    /// Deep-supervision heads on dec3 and dec2.
+    ds: Option<[Conv3d; 2]>,
 }
 
 impl UNet3d {
@@ -197,14 +413,17 @@ impl UNet3d {
         cfg.check()?;
         let f = cfg.filters;
         let (e, d) = (cfg.encoder_dropout, cfg.decoder_dropout);
+        let head = |cin: usize, name: &str| {
+            conv3d_layer(cin, cfg.n_classes, 1, Conv3dConfig::default(), vb.pp(name))
+        };
         Ok(UNet3d {
             enc: [
-                Block::new(cfg.in_channels, f[0], e[0], vb.pp("enc1"))?,
-                Block::new(f[0], f[1], e[1], vb.pp("enc2"))?,
-                Block::new(f[1], f[2], e[2], vb.pp("enc3"))?,
-                Block::new(f[2], f[3], e[3], vb.pp("enc4"))?,
+                Block::new(cfg.in_channels, f[0], e[0], 0, cfg, vb.pp("enc1"))?,
+                Block::new(f[0], f[1], e[1], 1, cfg, vb.pp("enc2"))?,
+                Block::new(f[1], f[2], e[2], 2, cfg, vb.pp("enc3"))?,
+                Block::new(f[2], f[3], e[3], 3, cfg, vb.pp("enc4"))?,
             ],
-            bottleneck: Block::new(f[3], f[4], e[4], vb.pp("bottleneck"))?,
+            bottleneck: Block::new(f[3], f[4], e[4], 4, cfg, vb.pp("bottleneck"))?,
             up: [
                 conv_transpose3d_layer(f[4], f[3], 2, vb.pp("up4"))?,
                 conv_transpose3d_layer(f[3], f[2], 2, vb.pp("up3"))?,
@@ -212,20 +431,53 @@ impl UNet3d {
                 conv_transpose3d_layer(f[1], f[0], 2, vb.pp("up1"))?,
             ],
             dec: [
-                Block::new(2 * f[3], f[3], d[0], vb.pp("dec4"))?,
-                Block::new(2 * f[2], f[2], d[1], vb.pp("dec3"))?,
-                Block::new(2 * f[1], f[1], d[2], vb.pp("dec2"))?,
-                Block::new(2 * f[0], f[0], d[3], vb.pp("dec1"))?,
+                Block::new(2 * f[3], f[3], d[0], 5, cfg, vb.pp("dec4"))?,
+                Block::new(2 * f[2], f[2], d[1], 6, cfg, vb.pp("dec3"))?,
+                Block::new(2 * f[1], f[1], d[2], 7, cfg, vb.pp("dec2"))?,
+                Block::new(2 * f[0], f[0], d[3], 8, cfg, vb.pp("dec1"))?,
             ],
-            head: conv3d_layer(
-                f[0],
-                cfg.n_classes,
-                1,
-                Conv3dConfig::default(),
-                vb.pp("head"),
-            )?,
+            head: head(f[0], "head")?,
+            ds: if cfg.deep_supervision {
+                Some([head(f[2], "ds3")?, head(f[1], "ds2")?])
+            } else {
+                None
+            },
             cfg: cfg.clone(),
         })
+    }
+
+    /// Fresh weights for `cfg`, drawn from a ChaCha8 stream seeded with `seed` (the same
+    /// seed gives the same network on any machine): He-uniform convolution weights
+    /// (bound √(6 / fan_in)), zero biases, instance-norm scale 1 and shift 0. Returned as
+    /// named tensors in PyTorch layout, ready for a `VarMap` or a safetensors file.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid config.
+    pub fn init_tensors(
+        cfg: &UNet3dConfig,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Vec<(String, Tensor)>> {
+        use rand::{Rng, SeedableRng};
+        cfg.check()?;
+        let mut out = Vec::new();
+        for (i, (name, shape)) in cfg.parameter_shapes().into_iter().enumerate() {
+            let n: usize = shape.iter().product();
+            let data: Vec<f32> = if name.ends_with(".bias") {
+                vec![0.0; n]
+            } else if name.contains(".norm") {
+                vec![1.0; n]
+            } else {
+                // fan_in: PyTorch's rule (dim 1 × kernel volume; for a transposed
+                // convolution that is its output width, as in PyTorch).
+                let fan_in = (shape[1] * shape[2..].iter().product::<usize>()) as f32;
+                let bound = (6.0 / fan_in).sqrt();
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(mix_seed(seed, i as u64));
+                (0..n).map(|_| rng.random_range(-bound..bound)).collect()
+            };
+            out.push((name, Tensor::from_vec(data, shape, device)?));
+        }
+        Ok(out)
     }
 
     /// Loads weights from a safetensors file (a PyTorch state dict saved with
@@ -282,7 +534,8 @@ impl UNet3d {
         &self.cfg
     }
 
-    /// Raw class scores.
+    /// Raw class scores (`train`: dropout on, masks from an unseeded generator; use
+    /// [`UNet3d::forward_all`] with [`Mode::Train`] for reproducible training).
     ///
     /// # Shapes
     /// `[B, in_channels, D, H, W]` → `[B, n_classes, D, H, W]`; D, H, W multiples of 16.
@@ -290,6 +543,27 @@ impl UNet3d {
     /// # Errors
     /// [`Error::Shape`] for a wrong rank, channel count or a size not divisible by 16.
     pub fn logits(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let mode = if train {
+            Mode::Train {
+                seed: rand::random(),
+            }
+        } else {
+            Mode::Eval
+        };
+        let mut outs = self.forward_all_inner(x, mode, false)?;
+        Ok(outs.swap_remove(0))
+    }
+
+    /// The main head's logits, then (with deep supervision) the dec3 and dec2 heads' at ¼
+    /// and ½ resolution.
+    ///
+    /// # Errors
+    /// As [`UNet3d::logits`].
+    pub fn forward_all(&self, x: &Tensor, mode: Mode) -> Result<Vec<Tensor>> {
+        self.forward_all_inner(x, mode, true)
+    }
+
+    fn forward_all_inner(&self, x: &Tensor, mode: Mode, heads: bool) -> Result<Vec<Tensor>> {
         let [_, c, d, h, w] = dims5(x, "U-Net input")?;
         if c != self.cfg.in_channels {
             return Err(Error::shape(
@@ -298,34 +572,54 @@ impl UNet3d {
                 c,
             ));
         }
-        if d % 16 != 0 || h % 16 != 0 || w % 16 != 0 || d == 0 {
+        if d % 16 != 0 || h % 16 != 0 || w % 16 != 0 || d == 0 || h == 0 || w == 0 {
             return Err(Error::shape(
                 "U-Net input",
-                "D, H, W multiples of 16 (four poolings)",
+                "D, H, W non-zero multiples of 16 (four poolings)",
                 format!("{:?}", [d, h, w]),
             ));
         }
         let mut skips = Vec::with_capacity(4);
         let mut cur = x.clone();
         for block in &self.enc {
-            let s = block.forward(&cur, train)?;
+            let s = block.forward(&cur, mode)?;
             cur = max_pool3d(&s, 2)?;
             skips.push(s);
         }
-        cur = self.bottleneck.forward(&cur, train)?;
-        for ((up, dec), skip) in self.up.iter().zip(&self.dec).zip(skips.iter().rev()) {
+        cur = self.bottleneck.forward(&cur, mode)?;
+        let mut aux = Vec::new();
+        for (lvl, ((up, dec), skip)) in self
+            .up
+            .iter()
+            .zip(&self.dec)
+            .zip(skips.iter().rev())
+            .enumerate()
+        {
             let u = up.forward3d(&cur)?;
-            cur = dec.forward(&Tensor::cat(&[&u, skip], 1)?, train)?;
+            cur = dec.forward(&Tensor::cat(&[&u, skip], 1)?, mode)?;
+            if let (true, Some(ds)) = (heads, &self.ds) {
+                // lvl 1 = dec3, lvl 2 = dec2.
+                if lvl == 1 || lvl == 2 {
+                    aux.push(ds[lvl - 1].forward3d(&cur)?);
+                }
+            }
         }
-        self.head.forward3d(&cur)
+        let mut outs = vec![self.head.forward3d(&cur)?];
+        outs.extend(aux);
+        Ok(outs)
     }
 
-    /// Softmax probabilities over the classes (eval mode: dropout off).
+    /// Probabilities (eval mode: dropout off): softmax over the classes, or sigmoid per
+    /// region for [`Output::SigmoidRegions`].
     ///
     /// # Errors
     /// As [`UNet3d::logits`].
     pub fn probabilities(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::softmax(&self.logits(x, false)?, 1)?)
+        let logits = self.logits(x, false)?;
+        Ok(match self.cfg.output {
+            Output::Softmax => candle_nn::ops::softmax(&logits, 1)?,
+            Output::SigmoidRegions => candle_nn::ops::sigmoid(&logits)?,
+        })
     }
 }
 

@@ -142,29 +142,30 @@ fn grad_weight(
     let rows = geo.c * geo.k * geo.k * geo.k;
     let hw = geo.hout * geo.wout;
     let slices = b * geo.dout;
-    let per_thread = slices.div_ceil(rayon::current_num_threads()).max(1);
-    let partial = (0..slices)
+    // Fixed chunks, one per thread, summed in chunk order: the result depends on the
+    // thread count only, never on work stealing (training is reproducible for a seed and
+    // thread count).
+    let chunks = rayon::current_num_threads().clamp(1, slices.max(1));
+    let per_chunk = slices.div_ceil(chunks);
+    let partials = (0..chunks)
         .into_par_iter()
-        .with_min_len(per_thread)
-        .try_fold(
-            || (vec![0f32; rows * hw], vec![0f32; o * rows]),
-            |(mut col, mut acc), slice| -> candle_core::Result<(Vec<f32>, Vec<f32>)> {
+        .map(|ci| -> candle_core::Result<Vec<f32>> {
+            let mut col = vec![0f32; rows * hw];
+            let mut acc = vec![0f32; o * rows];
+            for slice in ci * per_chunk..((ci + 1) * per_chunk).min(slices) {
                 im2col(x, geo, slice / geo.dout, slice % geo.dout, &mut col);
                 let g = &gy[slice * o * hw..(slice + 1) * o * hw];
                 sgemm(o, rows, hw, g, &col, Rhs::Transposed, &mut acc, true)?;
-                Ok((col, acc))
-            },
-        )
-        .map(|r| r.map(|(_, acc)| acc))
-        .try_reduce(
-            || vec![0f32; o * rows],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    *x += y;
-                }
-                Ok(a)
-            },
-        )?;
+            }
+            Ok(acc)
+        })
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    let mut partial = vec![0f32; o * rows];
+    for p in partials {
+        for (x, y) in partial.iter_mut().zip(&p) {
+            *x += y;
+        }
+    }
     Ok(partial)
 }
 

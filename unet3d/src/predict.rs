@@ -1,0 +1,236 @@
+//! The [`Predictor`]: a trained model plus everything it was trained with, turning a case's
+//! four images into a label map on the case's own grid.
+//!
+//! ```text
+//! images (FLAIR, T1, T1ce, T2) ─ preprocess (as in training) ─ sliding window ─ classes
+//!   ─ label values (model's scheme) ─ restore onto the original grid ─ post-process
+//! ```
+
+use std::path::Path;
+use std::time::Instant;
+
+use brats_io::{Case, LabelScheme, PreprocessConfig, Volume};
+use candle_core::Device;
+use indicatif::ProgressBar;
+use ndarray::Array4;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, CheckpointMeta, Which, CHANNELS};
+use crate::error::{Error, Result};
+use crate::infer::{
+    postprocess, sliding_window, PostprocessConfig, PostprocessReport, SlidingWindowConfig,
+};
+use crate::model::UNet3d;
+use crate::train::classes_from_probabilities;
+
+/// Seconds spent in each phase of a prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Timings {
+    /// Preprocessing (crop, normalise, resample, pad).
+    pub preprocess_s: f64,
+    /// Sliding-window inference.
+    pub inference_s: f64,
+    /// Classes → labels, back onto the original grid, post-processing.
+    pub restore_s: f64,
+}
+
+/// A label map and how it was obtained.
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    /// Label values of the model's scheme on the case's original grid (its header kept).
+    pub labels: Volume<u8>,
+    /// Probabilities `[n_out, D, H, W]` on the preprocessed grid, when asked for.
+    pub probabilities: Option<Array4<f32>>,
+    /// What post-processing changed.
+    pub postprocess: PostprocessReport,
+    /// Time per phase.
+    pub timings: Timings,
+}
+
+/// Per-call options.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PredictOptions {
+    /// Sliding window (None: the checkpoint's, i.e. training's validation settings).
+    pub window: Option<SlidingWindowConfig>,
+    /// Post-processing (None: the checkpoint's).
+    pub postprocess: Option<PostprocessConfig>,
+    /// Keep the probabilities.
+    pub keep_probabilities: bool,
+}
+
+/// A model ready to segment cases.
+#[derive(Debug, Clone)]
+pub struct Predictor {
+    net: UNet3d,
+    meta: CheckpointMeta,
+    device: Device,
+}
+
+impl Predictor {
+    /// Loads the best (or, without validation, the last) checkpoint of a model folder on
+    /// the CPU.
+    ///
+    /// # Errors
+    /// [`Error::File`] when the folder holds no checkpoint; [`Error::Weight`] naming a
+    /// tensor that is missing or misshapen (a checkpoint whose config does not match its
+    /// weights); [`Error::Config`] when the checkpoint's channel order is not this crate's.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Predictor> {
+        Predictor::load_checkpoint(dir.as_ref(), Which::Best, &Device::Cpu)
+    }
+
+    /// Loads a given checkpoint onto `device`.
+    ///
+    /// # Errors
+    /// As [`Predictor::load`].
+    pub fn load_checkpoint(dir: &Path, which: Which, device: &Device) -> Result<Predictor> {
+        let (path, meta) = checkpoint::read_meta(dir, which)?;
+        if meta.channels != CHANNELS {
+            return Err(Error::config(
+                "channels",
+                format!(
+                    "{} expects input channels {:?}; cases load as {CHANNELS:?}",
+                    path.display(),
+                    meta.channels
+                ),
+            ));
+        }
+        meta.preprocess.check()?;
+        meta.window.check()?;
+        let net = UNet3d::load(dir.join(&meta.weights), &meta.model, device)?;
+        Ok(Predictor {
+            net,
+            meta,
+            device: device.clone(),
+        })
+    }
+
+    /// A predictor from a network and the settings it was trained with.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for invalid settings.
+    pub fn from_parts(
+        net: UNet3d,
+        scheme: LabelScheme,
+        preprocess: PreprocessConfig,
+        window: SlidingWindowConfig,
+    ) -> Result<Predictor> {
+        preprocess.check()?;
+        window.check()?;
+        let meta = CheckpointMeta {
+            format: checkpoint::FORMAT.into(),
+            weights: String::new(),
+            optimizer: None,
+            model: net.config().clone(),
+            scheme,
+            channels: CHANNELS.iter().map(|s| s.to_string()).collect(),
+            preprocess,
+            window,
+            postprocess: PostprocessConfig::default(),
+            epoch: 0,
+            iteration: 0,
+            score: None,
+            best_score: None,
+            best_epoch: None,
+            seed: 0,
+            elapsed_s: 0.0,
+            saved_at_unix_s: 0,
+            train_config: serde_json::Value::Null,
+            history: Vec::new(),
+        };
+        Ok(Predictor {
+            net,
+            meta,
+            device: Device::Cpu,
+        })
+    }
+
+    /// The checkpoint's metadata.
+    pub fn meta(&self) -> &CheckpointMeta {
+        &self.meta
+    }
+
+    /// The label scheme of predicted maps.
+    pub fn scheme(&self) -> &LabelScheme {
+        &self.meta.scheme
+    }
+
+    /// The network.
+    pub fn network(&self) -> &UNet3d {
+        &self.net
+    }
+
+    /// Segments a loaded case.
+    ///
+    /// # Errors
+    /// As [`Predictor::predict`].
+    pub fn predict_case(
+        &self,
+        case: &Case,
+        opts: &PredictOptions,
+        progress: Option<&ProgressBar>,
+    ) -> Result<Prediction> {
+        self.predict(&case.images, opts, progress)
+    }
+
+    /// Segments four co-registered images (FLAIR, T1, T1ce, T2, one grid).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when there are not four images; preprocessing errors (grids that
+    /// differ, an image that is all zero — no brain to crop); [`Error::Config`] for invalid
+    /// options.
+    pub fn predict(
+        &self,
+        images: &[Volume<f32>],
+        opts: &PredictOptions,
+        progress: Option<&ProgressBar>,
+    ) -> Result<Prediction> {
+        if images.len() != CHANNELS.len() {
+            return Err(Error::shape(
+                "case images",
+                format!("{} ({CHANNELS:?})", CHANNELS.len()),
+                images.len(),
+            ));
+        }
+        for (img, name) in images.iter().zip(CHANNELS) {
+            if img.data().iter().all(|&v| v == 0.0) {
+                return Err(Error::config(
+                    "images",
+                    format!("the {name} image is all zero: nothing to segment"),
+                ));
+            }
+        }
+        let window = opts.window.unwrap_or(self.meta.window);
+        let post = opts.postprocess.unwrap_or(self.meta.postprocess);
+        let t0 = Instant::now();
+        let pre = self.meta.preprocess.check()?.apply(images, None)?;
+        let t1 = Instant::now();
+        let probs = sliding_window(&self.net, pre.image.view(), &window, &self.device, progress)?;
+        let t2 = Instant::now();
+        let mut classes =
+            classes_from_probabilities(&probs, self.meta.model.output, &self.meta.scheme)?;
+        // Nothing outside the brain mask is tumour.
+        ndarray::Zip::from(&mut classes)
+            .and(&pre.brain)
+            .for_each(|c, &b| {
+                if !b {
+                    *c = 0
+                }
+            });
+        let labels = self.meta.scheme.from_classes(&classes, "prediction")?;
+        let restored = pre.record.restore_labels(&labels)?;
+        let (mut data, geometry) = restored.into_parts();
+        let report = postprocess(&mut data, &self.meta.scheme, &post);
+        let labels = Volume::new(data, geometry)?;
+        let t3 = Instant::now();
+        Ok(Prediction {
+            labels,
+            probabilities: opts.keep_probabilities.then_some(probs),
+            postprocess: report,
+            timings: Timings {
+                preprocess_s: (t1 - t0).as_secs_f64(),
+                inference_s: (t2 - t1).as_secs_f64(),
+                restore_s: (t3 - t2).as_secs_f64(),
+            },
+        })
+    }
+}

@@ -1,0 +1,295 @@
+//! Training, checkpoints, resume and prediction on tiny phantoms.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use brats_io::phantom::PhantomConfig;
+use brats_io::{LabelScheme, PreprocessConfig, Resample};
+use candle_core::{Device, Tensor};
+use unet3d::checkpoint::{load_tensors, read_meta, Which};
+use unet3d::infer::SlidingWindowConfig;
+use unet3d::predict::{PredictOptions, Predictor};
+use unet3d::train::{TrainConfig, TrainData, Trainer};
+use unet3d::{Error, UNet3dConfig};
+
+fn tiny_config() -> TrainConfig {
+    let mut cfg = unet3d::presets::fast();
+    cfg.model = UNet3dConfig {
+        filters: [2, 4, 4, 8, 8],
+        encoder_dropout: [0.1, 0.0, 0.0, 0.0, 0.2],
+        decoder_dropout: [0.0, 0.0, 0.0, 0.1],
+        deep_supervision: true,
+        ..cfg.model
+    };
+    cfg.preprocess = PreprocessConfig {
+        resample: Resample::Spacing([3.0, 3.0, 3.0]),
+        ..cfg.preprocess
+    };
+    cfg.patch = [16, 16, 16];
+    cfg.window = SlidingWindowConfig {
+        roi: [32, 32, 32],
+        ..cfg.window
+    };
+    cfg.epochs = 2;
+    cfg.iterations_per_epoch = 2;
+    cfg.validation_interval = 1;
+    cfg.threads = 2;
+    cfg.seed = 5;
+    cfg
+}
+
+fn tiny_phantom() -> PhantomConfig {
+    PhantomConfig {
+        shape: [80, 80, 52],
+        ..Default::default()
+    }
+}
+
+fn data(cfg: &TrainConfig) -> TrainData {
+    TrainData::phantoms(2, 1, &tiny_phantom(), 11, cfg, false).unwrap()
+}
+
+fn weights(dir: &Path) -> HashMap<String, Vec<f32>> {
+    let (_, meta) = read_meta(dir, Which::Last).unwrap();
+    load_tensors(&dir.join(meta.weights), &Device::Cpu)
+        .unwrap()
+        .into_iter()
+        .map(|(k, t)| (k, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+        .collect()
+}
+
+#[test]
+fn resume_gives_the_same_weights_as_an_uninterrupted_run() {
+    let cfg = tiny_config();
+    let data = data(&cfg);
+    let a = tempfile::tempdir().unwrap();
+    let sa = Trainer::new(cfg.clone(), a.path())
+        .unwrap()
+        .show_progress(false)
+        .fit(&data, false)
+        .unwrap();
+    assert_eq!((sa.epochs, sa.iterations), (2, 4));
+    // Same seed, fresh run: identical.
+    let a2 = tempfile::tempdir().unwrap();
+    Trainer::new(cfg.clone(), a2.path())
+        .unwrap()
+        .show_progress(false)
+        .fit(&data, false)
+        .unwrap();
+    assert_eq!(weights(a.path()), weights(a2.path()));
+    // One epoch, then resume to two.
+    let b = tempfile::tempdir().unwrap();
+    let mut first = cfg.clone();
+    first.epochs = 1;
+    Trainer::new(first, b.path())
+        .unwrap()
+        .show_progress(false)
+        .fit(&data, false)
+        .unwrap();
+    let wb1 = weights(b.path());
+    assert_ne!(wb1, weights(a.path()));
+    let sb = Trainer::new(cfg.clone(), b.path())
+        .unwrap()
+        .show_progress(false)
+        .fit(&data, true)
+        .unwrap();
+    assert_eq!((sb.epochs, sb.iterations), (2, 4));
+    assert_eq!(weights(a.path()), weights(b.path()));
+    // Histories agree on everything but wall time.
+    let (_, ma) = read_meta(a.path(), Which::Last).unwrap();
+    let (_, mb) = read_meta(b.path(), Which::Last).unwrap();
+    let strip = |h: &[unet3d::checkpoint::EpochRecord]| {
+        h.iter()
+            .map(|r| (r.epoch, r.iteration, r.train_loss, r.val_dice))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&ma.history), strip(&mb.history));
+    // Resuming with another configuration is refused.
+    let mut other = cfg.clone();
+    other.optimizer.lr = 1e-2;
+    let err = Trainer::new(other, b.path())
+        .unwrap()
+        .show_progress(false)
+        .fit(&data, true)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("another training configuration"),
+        "{err}"
+    );
+}
+
+#[test]
+fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
+    let cfg = tiny_config();
+    let data = data(&cfg);
+    let dir = tempfile::tempdir().unwrap();
+    Trainer::new(cfg.clone(), dir.path())
+        .unwrap()
+        .show_progress(false)
+        .fit(&data, false)
+        .unwrap();
+    for f in [
+        "last.json",
+        "best.json",
+        "history.csv",
+        "history.json",
+        "history.png",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(dir.path().join("history.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.starts_with("epoch,iteration,train_loss"));
+    assert!(std::fs::read(dir.path().join("history.png"))
+        .unwrap()
+        .starts_with(b"\x89PNG"));
+    // Only the files the JSONs name are kept.
+    let st: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".safetensors"))
+        .collect();
+    assert_eq!(st.len(), 3, "{st:?}");
+    let (_, meta) = read_meta(dir.path(), Which::Last).unwrap();
+    assert_eq!(meta.epoch, 2);
+    assert_eq!(meta.scheme, LabelScheme::brats2021());
+    assert_eq!(meta.preprocess, cfg.preprocess);
+
+    // Predict a held-out phantom on its own grid.
+    let case = tiny_phantom().check().unwrap().generate(99).unwrap();
+    let p = Predictor::load(dir.path()).unwrap();
+    let pred = p
+        .predict(
+            &case.images,
+            &PredictOptions {
+                keep_probabilities: true,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    assert_eq!(pred.labels.geometry(), case.images[0].geometry());
+    LabelScheme::brats2021()
+        .check(pred.labels.data(), "prediction")
+        .unwrap();
+    let probs = pred.probabilities.unwrap();
+    assert_eq!(probs.shape()[0], 4);
+    assert!(probs
+        .iter()
+        .all(|v| v.is_finite() && (0.0..=1.0 + 1e-5).contains(v)));
+
+    // A stray half-written file from an interrupted save does not disturb loading.
+    std::fs::write(dir.path().join("last-e0003.safetensors"), b"partial").unwrap();
+    std::fs::write(dir.path().join(".tmp-abc"), b"partial").unwrap();
+    Predictor::load_checkpoint(dir.path(), Which::Last, &Device::Cpu).unwrap();
+
+    // Bad inputs.
+    let zero = case.images[1].map(|_| 0.0f32);
+    let mut imgs = case.images.clone();
+    imgs[1] = zero;
+    let err = p
+        .predict(&imgs, &PredictOptions::default(), None)
+        .unwrap_err();
+    assert!(err.to_string().contains("T1 image is all zero"), "{err}");
+    let err = p
+        .predict(&case.images[..3], &PredictOptions::default(), None)
+        .unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+}
+
+#[test]
+fn mismatched_checkpoints_are_errors() {
+    let cfg = tiny_config();
+    let dir = tempfile::tempdir().unwrap();
+    let mut one = cfg.clone();
+    one.epochs = 1;
+    one.iterations_per_epoch = 1;
+    one.validation_interval = 0;
+    Trainer::new(one, dir.path())
+        .unwrap()
+        .show_progress(false)
+        .fit(&data(&cfg), false)
+        .unwrap();
+    let json = dir.path().join("last.json");
+    let original = std::fs::read_to_string(&json).unwrap();
+    // Config that does not match the weights.
+    let mut meta: serde_json::Value = serde_json::from_str(&original).unwrap();
+    meta["model"]["filters"] = serde_json::json!([2, 4, 4, 8, 16]);
+    std::fs::write(&json, meta.to_string()).unwrap();
+    let err = Predictor::load_checkpoint(dir.path(), Which::Last, &Device::Cpu).unwrap_err();
+    assert!(
+        matches!(&err, Error::Weight { name, problem } if name.starts_with("bottleneck") && problem.contains("expected shape")),
+        "{err}"
+    );
+    // Another channel order.
+    let mut meta: serde_json::Value = serde_json::from_str(&original).unwrap();
+    meta["channels"] = serde_json::json!(["T1", "FLAIR", "T1ce", "T2"]);
+    std::fs::write(&json, meta.to_string()).unwrap();
+    let err = Predictor::load_checkpoint(dir.path(), Which::Last, &Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("channels"), "{err}");
+    // Not a checkpoint at all.
+    std::fs::write(&json, "{").unwrap();
+    assert!(
+        Predictor::load_checkpoint(dir.path(), Which::Last, &Device::Cpu)
+            .unwrap_err()
+            .to_string()
+            .contains("not a checkpoint JSON")
+    );
+    let empty = tempfile::tempdir().unwrap();
+    assert!(Predictor::load(empty.path())
+        .unwrap_err()
+        .to_string()
+        .contains("model folder"));
+}
+
+#[test]
+fn bad_training_configs_and_data_are_errors() {
+    let ok = tiny_config();
+    let cases: Vec<(&str, Box<dyn Fn(&mut TrainConfig)>)> = vec![
+        ("patch", Box::new(|c| c.patch = [20, 16, 16])),
+        ("batch_size", Box::new(|c| c.batch_size = 0)),
+        ("epochs", Box::new(|c| c.epochs = 0)),
+        ("lr", Box::new(|c| c.optimizer.lr = f64::NAN)),
+        (
+            "loss",
+            Box::new(|c| {
+                c.loss.dice = 0.0;
+                c.loss.focal = 0.0
+            }),
+        ),
+        ("foreground_share", Box::new(|c| c.foreground_share = 1.5)),
+        ("n_classes", Box::new(|c| c.model.n_classes = 3)),
+        ("in_channels", Box::new(|c| c.model.in_channels = 3)),
+        ("overlap", Box::new(|c| c.window.overlap = 1.0)),
+        ("time_limit_s", Box::new(|c| c.time_limit_s = Some(-1.0))),
+        ("negative_slope", Box::new(|c| c.model.negative_slope = 2.0)),
+    ];
+    for (field, edit) in cases {
+        let mut c = ok.clone();
+        edit(&mut c);
+        let err = Trainer::new(c, "/nonexistent").unwrap_err().to_string();
+        assert!(err.contains(field), "{field}: {err}");
+    }
+    // A training set without tumour.
+    let healthy = PhantomConfig {
+        tumour: false,
+        ..tiny_phantom()
+    };
+    let err = TrainData::phantoms(2, 0, &healthy, 1, &ok, false).unwrap_err();
+    assert!(err.to_string().contains("tumour"), "{err}");
+    // A folder with no case.
+    let empty = tempfile::tempdir().unwrap();
+    assert!(TrainData::from_folder(
+        empty.path(),
+        &unet3d::train::Split::Fraction(0.2),
+        &ok,
+        false
+    )
+    .is_err());
+    // The other label scheme than the data's.
+    let mut c23 = ok.clone();
+    c23.scheme = LabelScheme::brats2023();
+    let err = TrainData::phantoms(1, 0, &tiny_phantom(), 1, &c23, false).unwrap_err();
+    assert!(err.to_string().contains("brats2021"), "{err}");
+    let _ = Tensor::zeros(1, candle_core::DType::F32, &Device::Cpu);
+}
