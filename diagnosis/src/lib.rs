@@ -1,1 +1,31 @@
-//! Localisation, cross-check, referral and reports — not implemented yet (issue 7).
+//! # diagnosis — where the tumour is, whether the symptoms agree, where to be treated
+//!
+//! ```text
+//! case + mask (from unet3d or a file) ─ atlas (built-in or yours) ─ localise → TumourFinding
+//! intake (Korean/English) ─ symptom-kb ─ suspect → Suspicion
+//! TumourFinding + Suspicion ─ cross_check → verdict, region/hemisphere match, evidence
+//! confirmed site ─ refer → departments, capabilities, hospitals
+//! everything ─ Report → report.json / report.md / report.html + overlay PNGs
+//! ```
+//! [`Diagnoser`] composes the chain. Every report says it is **decision support, not a
+//! diagnosis**, and sample hospital data is labelled as such.
+//!
+//! Left and right always come from the images' affines (RAS world coordinates), never
+//! from array indices — see [`localize`] and [`overlay`].
+
+pub mod atlas;
+pub mod crosscheck;
+pub mod diagnoser;
+pub mod error;
+pub mod localize;
+pub mod overlay;
+pub mod referral;
+pub mod report;
+
+pub use atlas::{builtin_on_grid, Atlas, AtlasEntry, GridAtlas};
+pub use crosscheck::{cross_check, CrossCheck, Stance, Verdict};
+pub use diagnoser::{parse_location, Diagnoser, Diagnosis, Site};
+pub use error::{Error, Result};
+pub use localize::{localise, RegionOverlap, TumourFinding};
+pub use referral::{refer, Referral};
+pub use report::{Report, DISCLAIMER, SCHEMA};

@@ -262,14 +262,16 @@ impl TrainConfig {
         }
     }
 
-    /// The loss this configuration trains with: softmax Dice (background excluded, batch
-    /// reduction) + softmax focal for class output; sigmoid Dice + sigmoid focal for regions.
+    /// The loss this configuration trains with: softmax Dice + softmax focal over all
+    /// classes (background included: the focal term's only penalty for tumour predicted in
+    /// healthy tissue comes from the background channel; batch Dice) for class output;
+    /// sigmoid Dice + sigmoid focal for regions.
     ///
     /// # Errors
     /// [`Error::Metrics`] for invalid loss parameters.
     pub fn loss_fn(&self) -> Result<DiceFocalLoss> {
         let (activation, background) = match self.model.output {
-            Output::Softmax => (Activation::Softmax, Background::Exclude),
+            Output::Softmax => (Activation::Softmax, Background::Include),
             Output::SigmoidRegions => (Activation::Sigmoid, Background::Include),
         };
         Ok(DiceFocalConfig {

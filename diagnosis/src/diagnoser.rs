@@ -1,0 +1,313 @@
+//! The [`Diagnoser`]: case → (segment with a model | given mask) → localise → intake →
+//! suspect → cross-check → referral → report.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use brats_io::preprocess::brain_mask;
+use brats_io::{Case, LabelScheme, Modality, Region, Volume, AFFINE_TOLERANCE};
+use symptom_kb::{Hemisphere, Intake, KnowledgeBase, Suspicion};
+use unet3d::predict::{PredictOptions, Predictor};
+
+use crate::atlas::{brain_extent, builtin_on_grid, Atlas, GridAtlas};
+use crate::crosscheck::{cross_check, CrossCheck};
+use crate::error::{Error, Result};
+use crate::localize::{localise, TumourFinding};
+use crate::overlay::{render, View};
+use crate::referral::{refer, Referral};
+use crate::report::{write_report, Report, ReportFiles};
+
+/// Where the tumour is: from imaging, or given.
+#[derive(Debug, Clone, Copy)]
+pub enum Site<'a> {
+    /// A loaded case and its tumour mask (label values of `scheme`, on the case's grid).
+    Mask {
+        /// The case.
+        case: &'a Case,
+        /// The mask.
+        mask: &'a Volume<u8>,
+        /// Its label scheme.
+        scheme: &'a LabelScheme,
+    },
+    /// A site without imaging (`region@side`, e.g. from a radiology report).
+    Location {
+        /// Region id.
+        region: &'a str,
+        /// Side, if known.
+        hemisphere: Option<Hemisphere>,
+    },
+}
+
+/// Everything a diagnosis produced.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    /// The finding.
+    pub finding: TumourFinding,
+    /// What the symptoms suggest.
+    pub suspicion: Suspicion,
+    /// The verdict.
+    pub check: CrossCheck,
+    /// Where to go.
+    pub referral: Referral,
+    /// The report (JSON-serialisable).
+    pub report: Report,
+    /// Overlay PNGs by view name (empty without imaging).
+    pub pictures: Vec<(String, Vec<u8>)>,
+}
+
+impl Diagnosis {
+    /// Writes `report.json`, `report.md`, `report.html` and the overlays into `dir`.
+    ///
+    /// # Errors
+    /// File errors naming the file.
+    pub fn write(&mut self, dir: &Path) -> Result<ReportFiles> {
+        write_report(dir, &mut self.report, &self.pictures)
+    }
+}
+
+/// Composes the knowledge base, an atlas and (optionally) a segmentation model.
+#[derive(Debug)]
+pub struct Diagnoser<'kb> {
+    kb: &'kb KnowledgeBase,
+    atlas: Option<Atlas>,
+    hospital_limit: usize,
+    pictures: bool,
+}
+
+/// Parses `region@side` (`frontal_lobe@left`, `pons`, `cerebellar_hemisphere@R`).
+///
+/// # Errors
+/// [`Error::Location`] for a bad side; [`Error::Kb`] naming an unknown region with the
+/// closest ids.
+pub fn parse_location(kb: &KnowledgeBase, text: &str) -> Result<(String, Option<Hemisphere>)> {
+    let (region, side) = match text.split_once('@') {
+        Some((r, s)) => (r.trim(), Some(s.trim())),
+        None => (text.trim(), None),
+    };
+    if region.is_empty() {
+        return Err(Error::Location {
+            given: text.into(),
+            problem: "expected REGION or REGION@SIDE, e.g. frontal_lobe@left".into(),
+        });
+    }
+    kb.require_region(region)?;
+    let hemisphere = match side.map(str::to_ascii_lowercase).as_deref() {
+        None => None,
+        Some("left" | "l") => Some(Hemisphere::Left),
+        Some("right" | "r") => Some(Hemisphere::Right),
+        Some("midline" | "m") => Some(Hemisphere::Midline),
+        Some("bilateral" | "b") => Some(Hemisphere::Bilateral),
+        Some(other) => {
+            return Err(Error::Location {
+                given: text.into(),
+                problem: format!("side {other:?}: expected left, right, midline or bilateral"),
+            })
+        }
+    };
+    Ok((region.to_string(), hemisphere))
+}
+
+impl<'kb> Diagnoser<'kb> {
+    /// A diagnoser with the built-in atlas, five hospitals, pictures on.
+    pub fn new(kb: &'kb KnowledgeBase) -> Diagnoser<'kb> {
+        Diagnoser {
+            kb,
+            atlas: None,
+            hospital_limit: 5,
+            pictures: true,
+        }
+    }
+
+    /// Uses `atlas` instead of the built-in one.
+    ///
+    /// # Errors
+    /// [`Error::Kb`] naming a region id of the atlas table that the knowledge base does not
+    /// know.
+    pub fn with_atlas(mut self, atlas: Atlas) -> Result<Diagnoser<'kb>> {
+        for e in atlas.table() {
+            self.kb.require_region(&e.region)?;
+        }
+        self.atlas = Some(atlas);
+        Ok(self)
+    }
+
+    /// Number of hospitals to list.
+    pub fn hospital_limit(mut self, n: usize) -> Diagnoser<'kb> {
+        self.hospital_limit = n.max(1);
+        self
+    }
+
+    /// Whether to render overlay pictures (on by default).
+    pub fn pictures(mut self, on: bool) -> Diagnoser<'kb> {
+        self.pictures = on;
+        self
+    }
+
+    /// The atlas on a case's grid.
+    ///
+    /// # Errors
+    /// [`Error::Atlas`] when the atlas does not overlap the brain; [`Error::Input`] for an
+    /// empty brain.
+    pub fn atlas_for(&self, case: &Case) -> Result<GridAtlas> {
+        let brain = brain_mask(&case.images);
+        match &self.atlas {
+            Some(a) => a.on_grid(case.geometry(), &brain),
+            None => builtin_on_grid(case.geometry(), &brain),
+        }
+    }
+
+    /// Localises a mask on a case.
+    ///
+    /// # Errors
+    /// [`Error::Input`] when the mask's grid differs from the case's; label errors.
+    pub fn localise(
+        &self,
+        case: &Case,
+        mask: &Volume<u8>,
+        scheme: &LabelScheme,
+    ) -> Result<TumourFinding> {
+        let (a, b) = (case.geometry(), mask.geometry());
+        if a.dim() != b.dim() {
+            return Err(Error::input(
+                "mask",
+                format!("grid {:?} differs from the case's {:?}", b.dim(), a.dim()),
+            ));
+        }
+        let diff = a.max_affine_difference(b);
+        if diff > AFFINE_TOLERANCE {
+            return Err(Error::input(
+                "mask",
+                format!("affine differs from the case's by up to {diff:.4} (tolerance {AFFINE_TOLERANCE})"),
+            ));
+        }
+        let atlas = self.atlas_for(case)?;
+        localise(mask, scheme, &atlas)
+    }
+
+    /// Runs the whole chain for a site and an intake.
+    ///
+    /// # Errors
+    /// Unknown symptom codes or an invalid intake ([`Error::Kb`]), an unknown region,
+    /// mask/case grid mismatch, atlas errors.
+    pub fn diagnose(&self, site: Site<'_>, intake: &Intake) -> Result<Diagnosis> {
+        let suspicion = self.kb.suspect(intake)?;
+        let (finding, case_id, pictures) = match site {
+            Site::Mask { case, mask, scheme } => {
+                let finding = self.localise(case, mask, scheme)?;
+                let pictures = if self.pictures {
+                    let centre = match finding.centroid_mm {
+                        Some(c) => c,
+                        None => {
+                            let brain = brain_mask(&case.images);
+                            brain_extent(case.geometry(), &brain)
+                                .map_or([0.0; 3], |e| e.map(|(a, b)| (a + b) / 2.0))
+                        }
+                    };
+                    View::ALL
+                        .iter()
+                        .map(|&v| {
+                            let c = render(
+                                v,
+                                case.image(Modality::Flair),
+                                case.image(Modality::T1ce),
+                                Some(mask),
+                                scheme,
+                                centre,
+                            );
+                            (v.name().to_string(), c.to_png())
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                (finding, Some(case.id.clone()), pictures)
+            }
+            Site::Location { region, hemisphere } => {
+                self.kb.require_region(region)?;
+                (
+                    TumourFinding::from_location(region, hemisphere),
+                    None,
+                    Vec::new(),
+                )
+            }
+        };
+        let check = cross_check(self.kb, &finding, &suspicion);
+        let referral = refer(self.kb, &finding, intake, &suspicion, self.hospital_limit)?;
+        let report = Report::new(
+            case_id,
+            &finding.source.clone(),
+            finding.clone(),
+            &suspicion,
+            check.clone(),
+            referral.clone(),
+        );
+        Ok(Diagnosis {
+            finding,
+            suspicion,
+            check,
+            referral,
+            report,
+            pictures,
+        })
+    }
+
+    /// Segments `case` with `predictor`, then [`Diagnoser::diagnose`]s; the report records
+    /// the model and the timings, and, when the case has a ground truth, its Dice per
+    /// region. Returns the mask too.
+    ///
+    /// # Errors
+    /// Segmentation errors (missing modality, all-zero image) and those of `diagnose`.
+    pub fn segment_and_diagnose(
+        &self,
+        case: &Case,
+        predictor: &Predictor,
+        intake: &Intake,
+        progress: Option<&indicatif::ProgressBar>,
+    ) -> Result<(Diagnosis, Volume<u8>)> {
+        let pred = predictor.predict_case(case, &PredictOptions::default(), progress)?;
+        let scheme = predictor.scheme().clone();
+        let mut d = self.diagnose(
+            Site::Mask {
+                case,
+                mask: &pred.labels,
+                scheme: &scheme,
+            },
+            intake,
+        )?;
+        d.report.source = "model".into();
+        d.report.segmentation = Some(serde_json::json!({
+            "model": {
+                "epoch": predictor.meta().epoch,
+                "best_score": predictor.meta().best_score,
+                "scheme": scheme.name(),
+                "filters": predictor.meta().model.filters,
+            },
+            "timings_s": pred.timings,
+        }));
+        if let Some(truth) = &case.seg {
+            d.report.evaluation = Some(dice_by_region(&pred.labels, truth, &scheme)?);
+        }
+        Ok((d, pred.labels))
+    }
+}
+
+/// Dice of WT, TC, ET between a prediction and a truth in one scheme.
+///
+/// # Errors
+/// [`Error::Input`] when the shapes differ; label errors.
+pub fn dice_by_region(
+    pred: &Volume<u8>,
+    truth: &Volume<u8>,
+    scheme: &LabelScheme,
+) -> Result<BTreeMap<String, f64>> {
+    scheme.check(truth.data(), "ground truth")?;
+    let mut out = BTreeMap::new();
+    for r in [Region::Wt, Region::Tc, Region::Et] {
+        let p = scheme.region_mask(pred.data(), r);
+        let t = scheme.region_mask(truth.data(), r);
+        let d = metrics::overlap::dice(p.view(), t.view(), metrics::EmptyPolicy::Brats2023)
+            .map_err(|e| Error::input("ground truth", e.to_string()))?;
+        out.insert(r.name().to_string(), d);
+    }
+    Ok(out)
+}

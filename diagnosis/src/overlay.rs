@@ -1,0 +1,242 @@
+//! Overlay pictures: axial, coronal and sagittal slices through a point (the tumour
+//! centroid), FLAIR and T1ce side by side with the mask coloured by label, a legend, and the
+//! patient's sides marked.
+//!
+//! Slices are sampled in world coordinates (RAS, from each image's affine), so the picture
+//! is the same whatever the storage orientation. **Display convention: radiological** —
+//! axial and coronal views show the patient's right on the image's left (`R` and `L` are
+//! printed on the edges), anterior at the top of axial views, superior at the top of
+//! coronal and sagittal views; sagittal views show anterior on the left.
+
+use brats_io::render::{Canvas, Rgb, LINE_HEIGHT};
+use brats_io::{Compartment, LabelScheme, Volume};
+
+/// Which plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Constant z (superior–inferior).
+    Axial,
+    /// Constant y (anterior–posterior).
+    Coronal,
+    /// Constant x (left–right).
+    Sagittal,
+}
+
+impl View {
+    /// All three.
+    pub const ALL: [View; 3] = [View::Axial, View::Coronal, View::Sagittal];
+
+    /// `axial`, `coronal`, `sagittal`.
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Axial => "axial",
+            View::Coronal => "coronal",
+            View::Sagittal => "sagittal",
+        }
+    }
+}
+
+/// Colour of a compartment (BraTS convention: core red, edema green, enhancing yellow).
+pub fn colour_of(c: Compartment) -> Rgb {
+    match c {
+        Compartment::Core => Rgb(230, 40, 40),
+        Compartment::Edema => Rgb(40, 200, 70),
+        Compartment::Enhancing => Rgb(255, 220, 0),
+    }
+}
+
+/// World box (RAS mm) covered by a volume.
+fn world_box(v: &Volume<f32>) -> [(f64, f64); 3] {
+    let g = v.geometry();
+    let [ni, nj, nk] = g.dim();
+    let mut b = [(f64::MAX, f64::MIN); 3];
+    for ci in [0.0, (ni - 1) as f64] {
+        for cj in [0.0, (nj - 1) as f64] {
+            for ck in [0.0, (nk - 1) as f64] {
+                let w = g.voxel_to_world([ci, cj, ck]);
+                for a in 0..3 {
+                    b[a].0 = b[a].0.min(w[a]);
+                    b[a].1 = b[a].1.max(w[a]);
+                }
+            }
+        }
+    }
+    b
+}
+
+fn window(v: &Volume<f32>) -> (f32, f32) {
+    let mut vals: Vec<f32> = v
+        .data()
+        .iter()
+        .copied()
+        .filter(|x| *x != 0.0 && x.is_finite())
+        .step_by(7)
+        .collect();
+    if vals.is_empty() {
+        return (0.0, 1.0);
+    }
+    vals.sort_by(f32::total_cmp);
+    let at = |p: f64| vals[((vals.len() - 1) as f64 * p) as usize];
+    let (lo, hi) = (at(0.01), at(0.99));
+    (lo, if hi > lo { hi } else { lo + 1.0 })
+}
+
+/// Samples `v` at world point `w` (nearest voxel); `None` outside.
+fn sample<T: Copy>(v: &Volume<T>, w: [f64; 3]) -> Option<T> {
+    let g = v.geometry();
+    let [ni, nj, nk] = g.dim();
+    let p = g.world_to_voxel(w).map(|x| x.round());
+    if p.iter().any(|&x| x < 0.0) {
+        return None;
+    }
+    let (i, j, k) = (p[0] as usize, p[1] as usize, p[2] as usize);
+    (i < ni && j < nj && k < nk).then(|| v.data()[[k, j, i]])
+}
+
+/// One panel: `image` in grey with the mask coloured, sampled on the plane through
+/// `centre` at 1 mm per pixel.
+fn panel(
+    view: View,
+    image: &Volume<f32>,
+    mask: Option<&Volume<u8>>,
+    scheme: &LabelScheme,
+    centre: [f64; 3],
+) -> Canvas {
+    let b = world_box(image);
+    // (column axis, row axis, fixed axis); columns run from hi to lo for x (radiological)
+    // and for y (sagittal: anterior on the left); rows from hi to lo (top = anterior or
+    // superior).
+    let (ca, ra, fa) = match view {
+        View::Axial => (0, 1, 2),
+        View::Coronal => (0, 2, 1),
+        View::Sagittal => (1, 2, 0),
+    };
+    let width = (b[ca].1 - b[ca].0).round().max(1.0) as usize + 1;
+    let height = (b[ra].1 - b[ra].0).round().max(1.0) as usize + 1;
+    let (lo, hi) = window(image);
+    let mut c = Canvas::new(width, height, Rgb::BLACK);
+    let colours: Vec<(u8, Rgb)> = scheme
+        .labels()
+        .iter()
+        .map(|l| (l.value, colour_of(l.compartment)))
+        .collect();
+    for row in 0..height {
+        for col in 0..width {
+            let mut w = [0.0; 3];
+            w[ca] = b[ca].1 - col as f64;
+            w[ra] = b[ra].1 - row as f64;
+            w[fa] = centre[fa];
+            let Some(v) = sample(image, w) else { continue };
+            let g = (((v - lo) / (hi - lo)).clamp(0.0, 1.0) * 255.0) as u8;
+            let mut px = Rgb(g, g, g);
+            if let Some(l) = mask.and_then(|m| sample(m, w)) {
+                if let Some((_, col_rgb)) = colours.iter().find(|(val, _)| *val == l && l != 0) {
+                    px = col_rgb.over(px, 0.45);
+                }
+            }
+            c.put(col as i64, row as i64, px);
+        }
+    }
+    // Cross-hair ticks at the centre, on the panel's edges.
+    let cx = (b[ca].1 - centre[ca]).round() as i64;
+    let cy = (b[ra].1 - centre[ra]).round() as i64;
+    let tick = Rgb(0, 200, 255);
+    c.line(cx, 0, cx, 6, tick);
+    c.line(cx, height as i64 - 7, cx, height as i64 - 1, tick);
+    c.line(0, cy, 6, cy, tick);
+    c.line(width as i64 - 7, cy, width as i64 - 1, cy, tick);
+    c
+}
+
+/// The overlay picture for one view: FLAIR and T1ce panels with the mask, a title, side
+/// markers and a legend.
+pub fn render(
+    view: View,
+    flair: &Volume<f32>,
+    t1ce: &Volume<f32>,
+    mask: Option<&Volume<u8>>,
+    scheme: &LabelScheme,
+    centre: [f64; 3],
+) -> Canvas {
+    let a = panel(view, flair, mask, scheme, centre);
+    let b = panel(view, t1ce, mask, scheme, centre);
+    let scale = if a.width().max(a.height()) < 300 {
+        2
+    } else {
+        1
+    };
+    let (a, b) = (a.scaled(scale), b.scaled(scale));
+    let gap = 10usize;
+    let top = 2 * LINE_HEIGHT * 2 + 8;
+    let legend_h = 2 * LINE_HEIGHT * 2 + 12;
+    let width = (a.width() + b.width() + gap + 20).max(520);
+    let height = top + a.height().max(b.height()) + legend_h;
+    let mut c = Canvas::new(width, height, Rgb::WHITE);
+    let axis_mm = match view {
+        View::Axial => ("z", centre[2]),
+        View::Coronal => ("y", centre[1]),
+        View::Sagittal => ("x", centre[0]),
+    };
+    c.text(
+        10,
+        4,
+        &format!(
+            "{} slice at {} = {:.1} mm (RAS), through the tumour centroid",
+            view.name(),
+            axis_mm.0,
+            axis_mm.1
+        ),
+        1,
+        Rgb::BLACK,
+    );
+    c.text(
+        10,
+        4 + LINE_HEIGHT as i64 + 2,
+        match view {
+            View::Sagittal => "Display: anterior on the left, superior at the top.",
+            _ => "Display: radiological - patient RIGHT on image LEFT.",
+        },
+        1,
+        Rgb::GREY,
+    );
+    let y0 = top as i64;
+    let x0 = 10i64;
+    let x1 = x0 + a.width() as i64 + gap as i64;
+    c.blit(&a, x0, y0);
+    c.blit(&b, x1, y0);
+    for (x, w, name) in [(x0, a.width(), "FLAIR"), (x1, b.width(), "T1ce")] {
+        c.text(x + 4, y0 + 4, name, 2, Rgb(0, 200, 255));
+        let (left, right) = match view {
+            View::Sagittal => ("A", "P"),
+            _ => ("R", "L"),
+        };
+        let mid = y0 + a.height() as i64 / 2;
+        c.text(x + 3, mid, left, 2, Rgb::WHITE);
+        c.text(x + w as i64 - 14, mid, right, 2, Rgb::WHITE);
+    }
+    let ly = y0 + a.height().max(b.height()) as i64 + 8;
+    let mut lx = 10i64;
+    for l in scheme.labels() {
+        c.fill_rect(lx, ly, 14, 14, colour_of(l.compartment));
+        let text = format!(
+            "{} ({}, label {})",
+            l.name,
+            match l.compartment {
+                Compartment::Core => "necrotic/non-enhancing core",
+                Compartment::Edema => "edema",
+                Compartment::Enhancing => "enhancing",
+            },
+            l.value
+        );
+        c.text(lx + 18, ly + 3, &text, 1, Rgb::BLACK);
+        lx += 18 + Canvas::text_width(&text, 1) as i64 + 16;
+    }
+    c.text(
+        10,
+        ly + 22,
+        "Decision support, not a diagnosis.",
+        1,
+        Rgb(160, 0, 0),
+    );
+    c
+}

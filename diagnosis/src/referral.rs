@@ -1,0 +1,207 @@
+//! Departments and hospitals for the confirmed site, asking for the capabilities the finding
+//! calls for:
+//! * eloquent cortex (frontal, temporal, parietal lobe or insula) in the language-dominant
+//!   hemisphere → awake craniotomy (left for right-handed or unknown handedness; either side
+//!   for left-handed or ambidextrous patients, whose dominance is uncertain);
+//! * sellar/suprasellar (`pituitary_sellar`, `hypothalamus`) → pituitary centre and
+//!   endoscopic endonasal surgery;
+//! * temporal lobe or insula with a seizure among the symptoms → epilepsy surgery;
+//! * posterior fossa (cerebellum, brainstem, cerebellopontine angle) in a patient under 18
+//!   → paediatric neurosurgery; cerebellopontine angle → skull-base surgery;
+//! * occipital lobe → neuro-ophthalmology (visual fields).
+//!
+//! Hospitals come from the knowledge base ranked by capabilities matched, then distance
+//! from the patient when the intake gives a location. The default knowledge base's
+//! hospitals are **sample data**, and every referral says so.
+
+use serde::{Deserialize, Serialize};
+use symptom_kb::{
+    Capability, Category, Handedness, Hemisphere, Intake, KnowledgeBase, ReferralQuery, Suspicion,
+};
+
+use crate::error::Result;
+use crate::localize::TumourFinding;
+
+/// A capability and why it was asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requested {
+    /// The capability.
+    pub capability: Capability,
+    /// Why.
+    pub reason: String,
+}
+
+/// One recommended hospital.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HospitalReferral {
+    /// Hospital id.
+    pub id: String,
+    /// Korean name.
+    pub name_ko: String,
+    /// English name.
+    pub name_en: String,
+    /// Address.
+    pub address: String,
+    /// Departments to see there.
+    pub departments: Vec<String>,
+    /// Requested capabilities it has.
+    pub matched_capabilities: Vec<Capability>,
+    /// Requested capabilities it lacks.
+    pub missing_capabilities: Vec<Capability>,
+    /// Distance from the patient, when known.
+    pub distance_km: Option<f64>,
+    /// True for sample data (not a real hospital).
+    pub sample: bool,
+}
+
+/// The referral for a finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Referral {
+    /// Region the referral is for.
+    pub region: Option<String>,
+    /// Departments for that region (knowledge base codes).
+    pub departments: Vec<String>,
+    /// Capabilities asked for, with reasons.
+    pub capabilities: Vec<Requested>,
+    /// Hospitals, best first.
+    pub hospitals: Vec<HospitalReferral>,
+    /// A note when any hospital is sample data.
+    pub note: Option<String>,
+}
+
+const ELOQUENT: [&str; 4] = ["frontal_lobe", "temporal_lobe", "parietal_lobe", "insula"];
+
+/// The capabilities a finding calls for.
+pub fn capabilities_for(
+    kb: &KnowledgeBase,
+    finding: &TumourFinding,
+    intake: &Intake,
+    suspicion: &Suspicion,
+) -> Vec<Requested> {
+    let mut out = Vec::new();
+    let Some(region) = finding.primary_region.as_deref() else {
+        return out;
+    };
+    let within = |a: &str| kb.is_within(region, a);
+    let side = finding.hemisphere;
+    let dominant_left_only = matches!(
+        intake.patient.handedness,
+        Handedness::Right | Handedness::Unknown
+    );
+    if ELOQUENT.iter().any(|e| within(e)) {
+        let dominant = match side {
+            Some(Hemisphere::Left) | Some(Hemisphere::Bilateral) => true,
+            Some(Hemisphere::Right) => !dominant_left_only,
+            _ => false,
+        };
+        if dominant {
+            out.push(Requested {
+                capability: Capability::AwakeCraniotomy,
+                reason: format!(
+                    "{region} in the {} hemisphere, {} for language ({:?} handedness): awake mapping protects eloquent cortex",
+                    side.map_or("?", Hemisphere::name),
+                    if dominant_left_only { "dominant" } else { "possibly dominant" },
+                    intake.patient.handedness
+                )
+                .to_lowercase(),
+            });
+        }
+    }
+    if within("pituitary_sellar") || within("hypothalamus") {
+        out.push(Requested {
+            capability: Capability::PituitaryCentre,
+            reason: "sellar/suprasellar site: endocrine work-up and pituitary surgery".into(),
+        });
+        out.push(Requested {
+            capability: Capability::EndoscopicEndonasal,
+            reason: "sellar site: endoscopic endonasal approach".into(),
+        });
+    }
+    let seizures = suspicion.resolved.iter().any(|r| {
+        kb.symptom(&r.code)
+            .is_some_and(|s| s.category == Category::Seizure)
+    });
+    if (within("temporal_lobe") || within("insula")) && seizures {
+        out.push(Requested {
+            capability: Capability::EpilepsySurgery,
+            reason: "temporal/insular tumour with seizures: epilepsy surgery team".into(),
+        });
+    }
+    let posterior_fossa =
+        within("cerebellum") || within("brainstem") || within("cerebellopontine_angle");
+    if posterior_fossa && intake.patient.age_years.is_some_and(|a| a < 18.0) {
+        out.push(Requested {
+            capability: Capability::PaediatricNeurosurgery,
+            reason: "posterior fossa tumour in a child".into(),
+        });
+    }
+    if within("cerebellopontine_angle") {
+        out.push(Requested {
+            capability: Capability::SkullBaseSurgery,
+            reason: "cerebellopontine angle: skull-base surgery with neurotology".into(),
+        });
+    }
+    if within("occipital_lobe") {
+        out.push(Requested {
+            capability: Capability::NeuroOphthalmology,
+            reason: "occipital lobe: visual-field assessment".into(),
+        });
+    }
+    out
+}
+
+/// Builds the referral (hospitals limited to `limit`).
+///
+/// # Errors
+/// [`crate::Error::Kb`] for a region the knowledge base does not know.
+pub fn refer(
+    kb: &KnowledgeBase,
+    finding: &TumourFinding,
+    intake: &Intake,
+    suspicion: &Suspicion,
+    limit: usize,
+) -> Result<Referral> {
+    let Some(region) = finding.primary_region.clone() else {
+        return Ok(Referral {
+            region: None,
+            departments: Vec::new(),
+            capabilities: Vec::new(),
+            hospitals: Vec::new(),
+            note: Some("no tumour site: no referral".into()),
+        });
+    };
+    let capabilities = capabilities_for(kb, finding, intake, suspicion);
+    let found = kb.hospitals(&ReferralQuery {
+        region: region.clone(),
+        capabilities: capabilities.iter().map(|r| r.capability).collect(),
+        location: intake.patient.location,
+        limit,
+    })?;
+    let hospitals: Vec<HospitalReferral> = found
+        .into_iter()
+        .map(|r| HospitalReferral {
+            id: r.hospital.id,
+            name_ko: r.hospital.name_ko,
+            name_en: r.hospital.name_en,
+            address: r.hospital.address,
+            departments: r.departments,
+            matched_capabilities: r.matched_capabilities,
+            missing_capabilities: r.missing_capabilities,
+            distance_km: r.distance_km,
+            sample: r.hospital.sample,
+        })
+        .collect();
+    let note = hospitals.iter().any(|h| h.sample).then(|| {
+        "SAMPLE DATA: the hospitals listed are fictitious examples shipped with the default knowledge base, not real recommendations. Import your own hospital list (symptom-kb import).".to_string()
+    });
+    Ok(Referral {
+        departments: symptom_kb::query::departments_for(&region)
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        region: Some(region),
+        capabilities,
+        hospitals,
+        note,
+    })
+}

@@ -1,0 +1,547 @@
+//! The report: `report.json` (schema below, stable: fields are only ever added),
+//! `report.md`, a self-contained `report.html` (pictures embedded as data URIs; opens
+//! offline) and the overlay PNGs. Every file is written atomically.
+//!
+//! # `report.json` schema (`brain-tumour-seg/report/1`)
+//! ```text
+//! schema               "brain-tumour-seg/report/1"
+//! disclaimer           "Decision support, not a diagnosis. …"
+//! case_id              string | null
+//! source               "mask" | "model" | "location"
+//! verdict              "concordant" | "discordant" | "indeterminate"
+//! hemisphere_match     true | false | null
+//! region_match         true | false | null
+//! confidence           number in [0, 1]
+//! explanation          [string]
+//! tumour               { found, source, primary_region, hemisphere, basis,
+//!                        volumes_cm3 {WT, TC, ET}, label_volumes_cm3 {NCR|NETC, ED|SNFH, ET},
+//!                        centroid_voxel [i, j, k], centroid_mm [x, y, z] (RAS),
+//!                        bbox_voxel {min, max}, side_shares {left, right, midline_x_mm},
+//!                        regions [{region, hemisphere, voxels, fraction, core_voxels}],
+//!                        outside_atlas_fraction, atlas }
+//! suspected_regions    [{region, hemisphere, score}]
+//! evidence             [{symptom, label, stance: supporting|contradicting|silent,
+//!                        points_to [string], reason}]
+//! non_localising       [{symptom, label, reason}]
+//! unmatched            [{index, text}]
+//! handedness           "right" | "left" | "ambidextrous" | "unknown"
+//! referrals            {region, departments, capabilities [{capability, reason}],
+//!                        hospitals [{id, name_ko, name_en, address, departments,
+//!                        matched_capabilities, missing_capabilities, distance_km, sample}],
+//!                        note}
+//! images               {axial, coronal, sagittal: file names} (absent without imaging)
+//! segmentation         {model, timings_s} (when a model segmented the case)
+//! evaluation           {WT, TC, ET Dice} (when a ground truth was given)
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use symptom_kb::Hemisphere;
+
+use crate::crosscheck::{CrossCheck, Stance, Verdict};
+use crate::error::{Error, Result};
+use crate::localize::TumourFinding;
+use crate::referral::Referral;
+
+/// Report schema id.
+pub const SCHEMA: &str = "brain-tumour-seg/report/1";
+
+/// The sentence every report carries.
+pub const DISCLAIMER: &str = "Decision support, not a diagnosis. This report was produced automatically from images and a symptom questionnaire; a qualified clinician must review the images and the patient before any decision.";
+
+/// A suspected region in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuspectedRegion {
+    /// Region id.
+    pub region: String,
+    /// Hemisphere, when the symptoms decide it.
+    pub hemisphere: Option<Hemisphere>,
+    /// Score (sum of evidence weights).
+    pub score: f64,
+}
+
+/// Everything in `report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA`].
+    pub schema: String,
+    /// [`DISCLAIMER`].
+    pub disclaimer: String,
+    /// Case id.
+    pub case_id: Option<String>,
+    /// `mask`, `model` or `location`.
+    pub source: String,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Side axis.
+    pub hemisphere_match: Option<bool>,
+    /// Region axis.
+    pub region_match: Option<bool>,
+    /// Confidence.
+    pub confidence: f64,
+    /// Reasons.
+    pub explanation: Vec<String>,
+    /// The finding.
+    pub tumour: TumourFinding,
+    /// Suspected regions.
+    pub suspected_regions: Vec<SuspectedRegion>,
+    /// Per-symptom stances.
+    pub evidence: Vec<crate::crosscheck::SymptomEvidence>,
+    /// Non-localising symptoms.
+    pub non_localising: Vec<symptom_kb::query::NonLocalising>,
+    /// Texts the knowledge base did not understand.
+    pub unmatched: Vec<symptom_kb::query::Unmatched>,
+    /// Handedness used for language dominance.
+    pub handedness: symptom_kb::Handedness,
+    /// Referral.
+    pub referrals: Referral,
+    /// Overlay file names by view.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, String>,
+    /// Segmentation details when a model produced the mask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segmentation: Option<serde_json::Value>,
+    /// Dice against a ground truth, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<BTreeMap<String, f64>>,
+}
+
+impl Report {
+    /// Assembles a report.
+    pub fn new(
+        case_id: Option<String>,
+        source: &str,
+        finding: TumourFinding,
+        suspicion: &symptom_kb::Suspicion,
+        check: CrossCheck,
+        referrals: Referral,
+    ) -> Report {
+        Report {
+            schema: SCHEMA.into(),
+            disclaimer: DISCLAIMER.into(),
+            case_id,
+            source: source.into(),
+            verdict: check.verdict,
+            hemisphere_match: check.hemisphere_match,
+            region_match: check.region_match,
+            confidence: check.confidence,
+            explanation: check.explanation,
+            tumour: finding,
+            suspected_regions: suspicion
+                .suspected
+                .iter()
+                .map(|s| SuspectedRegion {
+                    region: s.region.clone(),
+                    hemisphere: s.hemisphere,
+                    score: s.score,
+                })
+                .collect(),
+            evidence: check.evidence,
+            non_localising: suspicion.non_localising.clone(),
+            unmatched: suspicion.unmatched.clone(),
+            handedness: suspicion.handedness,
+            referrals,
+            images: BTreeMap::new(),
+            segmentation: None,
+            evaluation: None,
+        }
+    }
+
+    /// The report as Markdown (pictures referenced by file name).
+    pub fn to_markdown(&self) -> String {
+        let mut m = String::new();
+        let t = &self.tumour;
+        m.push_str("# Brain tumour report\n\n");
+        m.push_str(&format!("> **{}**\n\n", self.disclaimer));
+        if let Some(id) = &self.case_id {
+            m.push_str(&format!("Case: `{id}` · site from: {}\n\n", self.source));
+        }
+        m.push_str(&format!(
+            "## Verdict: **{}** (confidence {:.0} %)\n\n- region match: {}\n- hemisphere match: {}\n",
+            self.verdict.name(),
+            self.confidence * 100.0,
+            tri(self.region_match),
+            tri(self.hemisphere_match)
+        ));
+        for e in &self.explanation {
+            m.push_str(&format!("- {e}\n"));
+        }
+        m.push_str("\n## Tumour\n\n");
+        if !t.found {
+            m.push_str("No tumour was found in the mask.\n");
+        } else {
+            m.push_str(&format!(
+                "- primary region: **{}**, hemisphere: **{}** (decided by the {})\n",
+                t.primary_region.as_deref().unwrap_or("-"),
+                t.hemisphere.map_or("-", Hemisphere::name),
+                t.basis
+                    .as_deref()
+                    .unwrap_or("given location")
+                    .replace('_', " ")
+            ));
+            if !t.volumes_cm3.is_empty() {
+                let v = |k: &str| t.volumes_cm3.get(k).copied().unwrap_or(0.0);
+                m.push_str(&format!(
+                    "- volumes: whole tumour {:.1} cm³, tumour core {:.1} cm³, enhancing {:.1} cm³\n",
+                    v("WT"),
+                    v("TC"),
+                    v("ET")
+                ));
+            }
+            if let Some(c) = t.centroid_mm {
+                m.push_str(&format!(
+                    "- centroid: ({:.1}, {:.1}, {:.1}) mm RAS\n",
+                    c[0], c[1], c[2]
+                ));
+            }
+            if t.source == "mask" {
+                m.push_str(&format!(
+                    "\n| region | side | voxels | share of tumour |\n|---|---|---:|---:|\n"
+                ));
+                for r in &t.regions {
+                    m.push_str(&format!(
+                        "| {} | {} | {} | {:.1} % |\n",
+                        r.region,
+                        r.hemisphere.name(),
+                        r.voxels,
+                        r.fraction * 100.0
+                    ));
+                }
+                m.push_str(&format!(
+                    "\nAtlas: {}; outside every atlas region: {:.1} %.\n",
+                    t.atlas,
+                    t.outside_atlas_fraction * 100.0
+                ));
+            }
+        }
+        if let Some(e) = &self.evaluation {
+            m.push_str("\nDice against the ground truth: ");
+            m.push_str(
+                &e.iter()
+                    .map(|(k, v)| format!("{k} {v:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            m.push('\n');
+        }
+        if !self.images.is_empty() {
+            m.push_str("\n## Images\n\nRadiological convention: the patient's right is on the image's left (marked R/L).\n\n");
+            for (view, file) in &self.images {
+                m.push_str(&format!("![{view}]({file})\n\n"));
+            }
+        }
+        m.push_str("\n## Symptoms\n\n| symptom | stance | points to | why |\n|---|---|---|---|\n");
+        for e in &self.evidence {
+            m.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                if e.symptom.is_empty() {
+                    e.label.clone()
+                } else {
+                    format!("{} ({})", e.label, e.symptom)
+                },
+                stance(e.stance),
+                e.points_to.join(", "),
+                e.reason
+            ));
+        }
+        m.push_str(
+            &format!(
+                "\nHandedness used for language dominance: {:?}.\n",
+                self.handedness
+            )
+            .to_lowercase()
+            .replace("handedness used", "Handedness used"),
+        );
+        m.push_str("\n## Referral\n\n");
+        let r = &self.referrals;
+        if let Some(region) = &r.region {
+            m.push_str(&format!(
+                "For **{region}**: departments {}.\n\n",
+                r.departments.join(", ")
+            ));
+        }
+        for c in &r.capabilities {
+            m.push_str(&format!(
+                "- needs `{}`: {}\n",
+                c.capability.name(),
+                c.reason
+            ));
+        }
+        if let Some(note) = &r.note {
+            m.push_str(&format!("\n> {note}\n"));
+        }
+        m.push_str(
+            "\n| hospital | departments | has | lacks | distance |\n|---|---|---|---|---:|\n",
+        );
+        for h in &r.hospitals {
+            m.push_str(&format!(
+                "| {} / {}{} | {} | {} | {} | {} |\n",
+                h.name_ko,
+                h.name_en,
+                if h.sample { " (sample data)" } else { "" },
+                h.departments.join(", "),
+                h.matched_capabilities
+                    .iter()
+                    .map(|c| c.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                h.missing_capabilities
+                    .iter()
+                    .map(|c| c.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                h.distance_km.map_or("-".into(), |d| format!("{d:.0} km"))
+            ));
+        }
+        m.push_str(&format!("\n---\n*{}*\n", self.disclaimer));
+        m
+    }
+
+    /// The report as one self-contained HTML page; `images` maps each file name in
+    /// [`Report::images`] to its PNG bytes (embedded as data URIs).
+    pub fn to_html(&self, images: &BTreeMap<String, Vec<u8>>) -> String {
+        let md = self.to_markdown();
+        let mut body = String::new();
+        let mut in_table = false;
+        for line in md.lines() {
+            let l = line.trim_end();
+            if l.starts_with('|') {
+                let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+                if cells
+                    .iter()
+                    .all(|c| c.chars().all(|ch| ch == '-' || ch == ':'))
+                {
+                    continue;
+                }
+                if !in_table {
+                    body.push_str("<table>");
+                    in_table = true;
+                    body.push_str("<tr>");
+                    for c in &cells {
+                        body.push_str(&format!("<th>{}</th>", inline(c)));
+                    }
+                    body.push_str("</tr>\n");
+                    continue;
+                }
+                body.push_str("<tr>");
+                for c in &cells {
+                    body.push_str(&format!("<td>{}</td>", inline(c)));
+                }
+                body.push_str("</tr>\n");
+                continue;
+            }
+            if in_table {
+                body.push_str("</table>\n");
+                in_table = false;
+            }
+            if let Some(h) = l.strip_prefix("## ") {
+                body.push_str(&format!("<h2>{}</h2>\n", inline(h)));
+            } else if let Some(h) = l.strip_prefix("# ") {
+                body.push_str(&format!("<h1>{}</h1>\n", inline(h)));
+            } else if let Some(q) = l.strip_prefix("> ") {
+                body.push_str(&format!("<p class=\"note\">{}</p>\n", inline(q)));
+            } else if let Some(item) = l.strip_prefix("- ") {
+                body.push_str(&format!("<li>{}</li>\n", inline(item)));
+            } else if let Some(rest) = l.strip_prefix("![") {
+                let (alt, file) = rest.split_once("](").unwrap_or((rest, ""));
+                let file = file.trim_end_matches(')');
+                if let Some(bytes) = images.get(file) {
+                    body.push_str(&format!(
+                        "<figure><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{}</figcaption></figure>\n",
+                        escape(alt),
+                        base64(bytes),
+                        escape(alt)
+                    ));
+                }
+            } else if l == "---" {
+                body.push_str("<hr>\n");
+            } else if !l.is_empty() {
+                body.push_str(&format!("<p>{}</p>\n", inline(l)));
+            }
+        }
+        if in_table {
+            body.push_str("</table>\n");
+        }
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Brain tumour report{}</title>\n<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.note{{background:#fff3cd;border-left:4px solid #c90;padding:8px}}img{{max-width:100%}}code{{background:#eee;padding:0 3px}}</style></head>\n<body>\n{body}</body></html>\n",
+            self.case_id.as_deref().map(|c| format!(" — {}", escape(c))).unwrap_or_default()
+        )
+    }
+}
+
+fn tri(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "not decided by the symptoms",
+    }
+}
+
+fn stance(s: Stance) -> &'static str {
+    match s {
+        Stance::Supporting => "supporting",
+        Stance::Contradicting => "contradicting",
+        Stance::Silent => "silent",
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Escapes, then renders `**bold**`, `*italic*` and `` `code` ``.
+fn inline(s: &str) -> String {
+    let e = escape(s);
+    let mut out = String::new();
+    let mut rest = e.as_str();
+    while let Some(i) = rest.find("**") {
+        out.push_str(&code(&rest[..i]));
+        let after = &rest[i + 2..];
+        match after.find("**") {
+            Some(j) => {
+                out.push_str(&format!("<strong>{}</strong>", code(&after[..j])));
+                rest = &after[j + 2..];
+            }
+            None => {
+                out.push_str("**");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(&code(rest));
+    out
+}
+
+fn code(s: &str) -> String {
+    let parts: Vec<&str> = s.split('`').collect();
+    let mut out = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i % 2 == 1 && i + 1 < parts.len() {
+            out.push_str(&format!("<code>{p}</code>"));
+        } else {
+            if i > 0 && i % 2 == 1 {
+                out.push('`');
+            }
+            out.push_str(p);
+        }
+    }
+    out
+}
+
+/// Standard base64 with padding.
+pub fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+/// Paths of a written report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFiles {
+    /// `report.json`.
+    pub json: PathBuf,
+    /// `report.md`.
+    pub markdown: PathBuf,
+    /// `report.html`.
+    pub html: PathBuf,
+    /// Overlay PNGs.
+    pub images: Vec<PathBuf>,
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    Ok(brats_io::atomic_write(path, |w| w.write_all(bytes))?)
+}
+
+/// Writes the report and its pictures into `dir` (created when missing). `pictures` maps
+/// view names to PNG bytes; their file names are recorded in the report.
+///
+/// # Errors
+/// [`Error::File`] / [`Error::Io`] naming the file.
+pub fn write_report(
+    dir: &Path,
+    report: &mut Report,
+    pictures: &[(String, Vec<u8>)],
+) -> Result<ReportFiles> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::File {
+        path: dir.to_path_buf(),
+        message: format!("cannot create the report folder: {e}"),
+    })?;
+    let mut images = Vec::new();
+    let mut bytes_by_name = BTreeMap::new();
+    for (view, png) in pictures {
+        let name = format!("overlay_{view}.png");
+        let path = dir.join(&name);
+        write_atomic(&path, png)?;
+        report.images.insert(view.clone(), name.clone());
+        bytes_by_name.insert(name, png.clone());
+        images.push(path);
+    }
+    let json = dir.join("report.json");
+    let text = serde_json::to_string_pretty(report).map_err(|e| Error::File {
+        path: json.clone(),
+        message: e.to_string(),
+    })?;
+    write_atomic(&json, text.as_bytes())?;
+    let markdown = dir.join("report.md");
+    write_atomic(&markdown, report.to_markdown().as_bytes())?;
+    let html = dir.join("report.html");
+    write_atomic(&html, report.to_html(&bytes_by_name).as_bytes())?;
+    Ok(ReportFiles {
+        json,
+        markdown,
+        html,
+        images,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+
+    #[test]
+    fn inline_markup_is_escaped_and_rendered() {
+        assert_eq!(
+            inline("**a** <b> `c`"),
+            "<strong>a</strong> &lt;b&gt; <code>c</code>"
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! The cross-check, one test per laterality rule family, through sites given without
+//! imaging (the same cross-check as for masks).
+
+use diagnosis::{parse_location, Diagnoser, Diagnosis, Site, Stance, Verdict};
+use symptom_kb::{Intake, KnowledgeBase};
+
+fn kb() -> (tempfile::TempDir, KnowledgeBase) {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = KnowledgeBase::open(dir.path().join("kb")).unwrap();
+    (dir, kb)
+}
+
+fn run(kb: &KnowledgeBase, site: &str, intake: &str) -> Diagnosis {
+    let (region, hemisphere) = parse_location(kb, site).unwrap();
+    Diagnoser::new(kb)
+        .diagnose(
+            Site::Location {
+                region: &region,
+                hemisphere,
+            },
+            &Intake::from_json(intake).unwrap(),
+        )
+        .unwrap()
+}
+
+/// (verdict, region_match, hemisphere_match) for a site and an intake.
+fn judge(kb: &KnowledgeBase, site: &str, intake: &str) -> (Verdict, Option<bool>, Option<bool>) {
+    let d = run(kb, site, intake);
+    (
+        d.check.verdict,
+        d.check.region_match,
+        d.check.hemisphere_match,
+    )
+}
+
+const LEFT_HEMIPARESIS: &str = r#"{"symptoms": [{"code": "HP:0001269", "side": "left"}]}"#;
+
+#[test]
+fn contralateral_motor_signs() {
+    let (_d, kb) = kb();
+    assert_eq!(
+        judge(&kb, "frontal_lobe@right", LEFT_HEMIPARESIS),
+        (Verdict::Concordant, Some(true), Some(true))
+    );
+    assert_eq!(
+        judge(&kb, "frontal_lobe@left", LEFT_HEMIPARESIS),
+        (Verdict::Discordant, Some(true), Some(false))
+    );
+    // Korean free text, same rule.
+    let ko = r#"{"symptoms": [{"text": "왼쪽 팔다리에 힘이 빠져요"}]}"#;
+    assert_eq!(judge(&kb, "frontal_lobe@right", ko).0, Verdict::Concordant);
+    // A region the symptom does not point to.
+    assert_eq!(
+        judge(&kb, "occipital_lobe@right", LEFT_HEMIPARESIS).1,
+        Some(false)
+    );
+}
+
+#[test]
+fn contralateral_visual_fields() {
+    let (_d, kb) = kb();
+    let hemianopia = r#"{"symptoms": [{"code": "HP:0001123", "side": "left"}]}"#;
+    assert_eq!(
+        judge(&kb, "occipital_lobe@right", hemianopia).0,
+        Verdict::Concordant
+    );
+    assert_eq!(judge(&kb, "occipital_lobe@left", hemianopia).2, Some(false));
+}
+
+#[test]
+fn ipsilateral_cerebellar_signs() {
+    let (_d, kb) = kb();
+    let ataxia = r#"{"symptoms": [{"code": "HP:0002070", "side": "right"}]}"#;
+    assert_eq!(
+        judge(&kb, "cerebellar_hemisphere@right", ataxia),
+        (Verdict::Concordant, Some(true), Some(true))
+    );
+    assert_eq!(
+        judge(&kb, "cerebellar_hemisphere@left", ataxia),
+        (Verdict::Discordant, Some(true), Some(false))
+    );
+    // Hierarchy: a finding in `cerebellum` and a suspicion of `cerebellar_hemisphere`.
+    assert_eq!(judge(&kb, "cerebellum@right", ataxia).1, Some(true));
+}
+
+#[test]
+fn ipsilateral_ear_signs() {
+    let (_d, kb) = kb();
+    let ear = r#"{"symptoms": [{"code": "HP:0000365", "side": "left"}, {"code": "HP:0000360", "side": "left"}]}"#;
+    assert_eq!(
+        judge(&kb, "cerebellopontine_angle@left", ear),
+        (Verdict::Concordant, Some(true), Some(true))
+    );
+    assert_eq!(
+        judge(&kb, "cerebellopontine_angle@right", ear).2,
+        Some(false)
+    );
+}
+
+#[test]
+fn crossed_brainstem_signs() {
+    let (_d, kb) = kb();
+    // Left facial palsy (ipsilateral cranial nerve) + right hemiparesis (contralateral body)
+    // → left brainstem; `pons` lies within `brainstem`.
+    let crossed = r#"{"symptoms": [{"code": "HP:0010628", "side": "left"}, {"code": "HP:0001269", "side": "right"}]}"#;
+    assert_eq!(
+        judge(&kb, "pons@left", crossed),
+        (Verdict::Concordant, Some(true), Some(true))
+    );
+    assert_eq!(judge(&kb, "pons@right", crossed).2, Some(false));
+}
+
+#[test]
+fn language_by_handedness() {
+    let (_d, kb) = kb();
+    let right_handed =
+        r#"{"patient": {"handedness": "right"}, "symptoms": [{"code": "HP:0002427"}]}"#;
+    assert_eq!(
+        judge(&kb, "frontal_lobe@left", right_handed).0,
+        Verdict::Concordant
+    );
+    assert_eq!(
+        judge(&kb, "frontal_lobe@right", right_handed).2,
+        Some(false)
+    );
+    // Left-handed: dominance is uncertain, so a right frontal tumour is not contradicted.
+    let left_handed =
+        r#"{"patient": {"handedness": "left"}, "symptoms": [{"code": "HP:0002427"}]}"#;
+    let (v, rm, hm) = judge(&kb, "frontal_lobe@right", left_handed);
+    assert_eq!(rm, Some(true));
+    assert_ne!(hm, Some(false), "{v:?}");
+    // Neglect is non-dominant: right parietal in a right-hander.
+    let neglect =
+        r#"{"patient": {"handedness": "right"}, "symptoms": [{"text": "left-sided neglect"}]}"#;
+    assert_eq!(
+        judge(&kb, "parietal_lobe@right", neglect).0,
+        Verdict::Concordant
+    );
+}
+
+#[test]
+fn non_localising_symptoms_are_never_concordant() {
+    let (_d, kb) = kb();
+    let icp = r#"{"symptoms": [{"code": "HP:0002315"}, {"text": "구토"}]}"#;
+    let d = run(&kb, "frontal_lobe@right", icp);
+    assert_eq!(d.check.verdict, Verdict::Indeterminate);
+    assert_eq!(
+        (d.check.region_match, d.check.hemisphere_match),
+        (None, None)
+    );
+    assert!(d.check.evidence.iter().all(|e| e.stance == Stance::Silent));
+    assert!(d.check.explanation[0].contains("non-localising"));
+}
+
+#[test]
+fn evidence_lists_each_symptom_with_its_stance() {
+    let (_d, kb) = kb();
+    let mixed = r#"{"symptoms": [{"code": "HP:0001269", "side": "left"}, {"code": "HP:0002070", "side": "left"}, {"code": "HP:0002315"}, {"text": "qwerty"}]}"#;
+    let d = run(&kb, "frontal_lobe@right", mixed);
+    let stance = |code: &str| {
+        d.check
+            .evidence
+            .iter()
+            .find(|e| e.symptom == code)
+            .map(|e| e.stance)
+    };
+    assert_eq!(stance("HP:0001269"), Some(Stance::Supporting));
+    assert_eq!(stance("HP:0002070"), Some(Stance::Contradicting));
+    assert_eq!(stance("HP:0002315"), Some(Stance::Silent));
+    assert!(d
+        .check
+        .evidence
+        .iter()
+        .any(|e| e.label == "qwerty" && e.stance == Stance::Silent));
+    assert!(d.check.confidence > 0.0 && d.check.confidence < 1.0);
+}
+
+#[test]
+fn referral_asks_for_what_the_site_needs() {
+    let (_d, kb) = kb();
+    let caps = |site: &str, intake: &str| {
+        run(&kb, site, intake)
+            .referral
+            .capabilities
+            .iter()
+            .map(|c| c.capability.name())
+            .collect::<Vec<_>>()
+    };
+    let none = r#"{"patient": {"handedness": "right"}, "symptoms": [{"code": "HP:0002315"}]}"#;
+    assert!(caps("frontal_lobe@left", none).contains(&"awake_craniotomy"));
+    assert!(!caps("frontal_lobe@right", none).contains(&"awake_craniotomy"));
+    assert!(caps("pituitary_sellar", none).contains(&"pituitary_centre"));
+    let seizure = r#"{"symptoms": [{"code": "HP:0002384"}]}"#;
+    assert!(caps("temporal_lobe@right", seizure).contains(&"epilepsy_surgery"));
+    let child = r#"{"patient": {"age_years": 7}, "symptoms": [{"code": "HP:0002066"}]}"#;
+    assert!(caps("cerebellar_vermis", child).contains(&"paediatric_neurosurgery"));
+    let adult = r#"{"patient": {"age_years": 47}, "symptoms": [{"code": "HP:0002066"}]}"#;
+    assert!(!caps("cerebellar_vermis", adult).contains(&"paediatric_neurosurgery"));
+    // Sample hospitals are labelled as such.
+    let d = run(&kb, "frontal_lobe@left", none);
+    assert!(!d.referral.hospitals.is_empty());
+    assert!(d.referral.hospitals.iter().all(|h| h.sample));
+    assert!(d.referral.note.as_deref().unwrap().contains("SAMPLE DATA"));
+}
+
+#[test]
+fn bad_locations_and_intakes_are_errors() {
+    let (_d, kb) = kb();
+    let err = parse_location(&kb, "frontl_lobe@left")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("frontl_lobe") && err.contains("frontal_lobe"),
+        "{err}"
+    );
+    let err = parse_location(&kb, "frontal_lobe@up")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("up") && err.contains("left, right"), "{err}");
+    assert!(parse_location(&kb, "@left").is_err());
+    // Unknown symptom code, with the closest code suggested.
+    let (region, hemisphere) = parse_location(&kb, "pons").unwrap();
+    let err = Diagnoser::new(&kb)
+        .diagnose(
+            Site::Location {
+                region: &region,
+                hemisphere,
+            },
+            &Intake::from_json(r#"{"symptoms": [{"code": "HP:0001296"}]}"#).unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("HP:0001296") && err.contains("HP:0001269"),
+        "{err}"
+    );
+    // Not JSON at all (the intake parser names line and column).
+    assert!(Intake::from_json("{\"symptoms\": [")
+        .unwrap_err()
+        .to_string()
+        .contains("line"));
+}

@@ -1,0 +1,353 @@
+//! Localisation on phantoms whose tumour site is known, user atlases, bad inputs, reports.
+
+use std::path::Path;
+
+use brats_io::phantom::{PhantomConfig, PhantomOrientation};
+use brats_io::{Case, Geometry, LabelScheme, NiftiWriter, Volume};
+use diagnosis::{Atlas, AtlasEntry, Diagnoser, Site, Verdict};
+use ndarray::Array3;
+use symptom_kb::{Hemisphere, Intake, KnowledgeBase};
+
+fn kb() -> (tempfile::TempDir, KnowledgeBase) {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = KnowledgeBase::open(dir.path().join("kb")).unwrap();
+    (dir, kb)
+}
+
+fn phantom(seed: u64, orientation: PhantomOrientation) -> (Case, brats_io::phantom::GroundTruth) {
+    let p = PhantomConfig {
+        shape: [120, 120, 78],
+        orientation,
+        ..Default::default()
+    }
+    .check()
+    .unwrap()
+    .generate(seed)
+    .unwrap();
+    (
+        Case {
+            id: p.truth.id.clone(),
+            images: p.images,
+            seg: Some(p.seg),
+        },
+        p.truth,
+    )
+}
+
+fn intake(json: &str) -> Intake {
+    Intake::from_json(json).unwrap()
+}
+
+fn lobe(region: &str) -> &str {
+    match region {
+        "cerebellar_hemisphere" | "cerebellar_vermis" => "cerebellum",
+        r => r,
+    }
+}
+
+#[test]
+fn phantom_sites_and_sides_are_found() {
+    let (_d, kb) = kb();
+    let dx = Diagnoser::new(&kb);
+    let scheme = LabelScheme::brats2021();
+    let (mut sides, mut primary, mut listed, mut n) = (0, 0, 0, 0);
+    for seed in 0..10u64 {
+        let (case, truth) = phantom(seed, PhantomOrientation::Lps);
+        let seg = case.seg.as_ref().unwrap();
+        let f = dx.localise(&case, seg, &scheme).unwrap();
+        assert!(f.found);
+        let site = truth.site.clone().unwrap();
+        let want_side = match truth.hemisphere.as_deref() {
+            Some("left") => Hemisphere::Left,
+            _ => Hemisphere::Right,
+        };
+        eprintln!(
+            "seed {seed}: truth {site}@{want_side:?} → {:?}@{:?} regions {:?}",
+            f.primary_region,
+            f.hemisphere,
+            f.regions
+                .iter()
+                .take(3)
+                .map(|r| (r.region.as_str(), r.fraction))
+                .collect::<Vec<_>>()
+        );
+        n += 1;
+        sides += usize::from(
+            f.hemisphere == Some(want_side) || f.hemisphere == Some(Hemisphere::Bilateral),
+        );
+        primary += usize::from(lobe(f.primary_region.as_deref().unwrap()) == site);
+        listed += usize::from(
+            f.regions
+                .iter()
+                .any(|r| lobe(&r.region) == site && r.fraction >= 0.1),
+        );
+        // Volumes agree with the generator's.
+        for key in ["WT", "TC", "ET"] {
+            let want = truth.volumes_cm3[key];
+            assert!(
+                (f.volumes_cm3[key] - want).abs() < 2e-3,
+                "{key}: {want} vs {:?}",
+                f.volumes_cm3
+            );
+        }
+        // Centroid in world mm from the affine equals the generator's.
+        let c = f.centroid_mm.unwrap();
+        let t = truth.centroid_mm.unwrap();
+        assert!((0..3).all(|a| (c[a] - t[a]).abs() < 1e-6), "{c:?} vs {t:?}");
+    }
+    eprintln!("side {sides}/{n}, primary {primary}/{n}, listed ≥10 % {listed}/{n}");
+    assert_eq!(sides, n);
+    assert!(
+        primary * 10 >= n * 7,
+        "primary region right in {primary}/{n}"
+    );
+    assert!(
+        listed * 10 >= n * 9,
+        "site among the regions in {listed}/{n}"
+    );
+}
+
+#[test]
+fn left_and_right_come_from_the_affine_not_the_array() {
+    let (_d, kb) = kb();
+    let dx = Diagnoser::new(&kb);
+    let scheme = LabelScheme::brats2021();
+    for seed in [3u64, 4] {
+        let (lps, _) = phantom(seed, PhantomOrientation::Lps);
+        let (ras, _) = phantom(seed, PhantomOrientation::Ras);
+        let a = dx
+            .localise(&lps, lps.seg.as_ref().unwrap(), &scheme)
+            .unwrap();
+        let b = dx
+            .localise(&ras, ras.seg.as_ref().unwrap(), &scheme)
+            .unwrap();
+        assert_eq!(a.hemisphere, b.hemisphere);
+        assert_eq!(a.primary_region, b.primary_region);
+        assert_eq!(a.volumes_cm3, b.volumes_cm3);
+    }
+}
+
+/// A user atlas on its own grid (RAS, 3 mm): the left half of the world labelled 1
+/// (frontal_lobe left), the right half 2 (frontal_lobe right), split at `mid_x`.
+fn half_atlas(
+    dir: &Path,
+    mid_x: f64,
+    origin: [f64; 3],
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dims = [60usize, 60, 40];
+    let affine = [
+        [3.0, 0.0, 0.0, origin[0]],
+        [0.0, 3.0, 0.0, origin[1]],
+        [0.0, 0.0, 3.0, origin[2]],
+        [0.0, 0.0, 0.0, 1.0],
+    ];
+    let g = Geometry::new(dims, affine).unwrap();
+    let data = Array3::from_shape_fn(g.shape(), |(k, j, i)| {
+        let x = g.voxel_to_world([i as f64, j as f64, k as f64])[0];
+        if x < mid_x {
+            1i16
+        } else {
+            2
+        }
+    });
+    let vol = dir.join("atlas.nii.gz");
+    NiftiWriter::new()
+        .write(&vol, &Volume::new(data, g).unwrap())
+        .unwrap();
+    let csv = dir.join("labels.csv");
+    std::fs::write(
+        &csv,
+        "value,region,hemisphere\n1,frontal_lobe,left\n2,frontal_lobe,right\n",
+    )
+    .unwrap();
+    (vol, csv)
+}
+
+#[test]
+fn a_user_atlas_is_resampled_through_world_coordinates() {
+    let (_d, kb) = kb();
+    let tmp = tempfile::tempdir().unwrap();
+    let (case, _) = phantom(1, PhantomOrientation::Lps);
+    let scheme = LabelScheme::brats2021();
+    let f0 = Diagnoser::new(&kb)
+        .localise(&case, case.seg.as_ref().unwrap(), &scheme)
+        .unwrap();
+    let mid = f0.side_shares.unwrap().midline_x_mm;
+    let (vol, csv) = half_atlas(tmp.path(), mid, [-200.0, -100.0, -20.0]);
+    let atlas = Atlas::load(&vol, &csv).unwrap();
+    let dx = Diagnoser::new(&kb).with_atlas(atlas).unwrap();
+    let f = dx
+        .localise(&case, case.seg.as_ref().unwrap(), &scheme)
+        .unwrap();
+    assert_eq!(f.primary_region.as_deref(), Some("frontal_lobe"));
+    let side = f.regions[0].hemisphere;
+    assert_eq!(Some(side), f0.hemisphere, "{:?}", f.regions);
+    assert!(f.outside_atlas_fraction < 0.01);
+
+    // An atlas somewhere else in the world.
+    let (vol, csv) = half_atlas(tmp.path(), 0.0, [5000.0, 5000.0, 5000.0]);
+    let err = Diagnoser::new(&kb)
+        .with_atlas(Atlas::load(&vol, &csv).unwrap())
+        .unwrap()
+        .localise(&case, case.seg.as_ref().unwrap(), &scheme)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not overlap the brain"), "{err}");
+    // A region id the knowledge base does not know.
+    std::fs::write(&csv, "value,region,hemisphere\n1,frontal_lobes,left\n").unwrap();
+    let err = Diagnoser::new(&kb)
+        .with_atlas(Atlas::load(&vol, &csv).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("frontal_lobes") && err.contains("frontal_lobe"),
+        "{err}"
+    );
+    // Malformed tables.
+    std::fs::write(&csv, "value,region\n1,frontal_lobe\n").unwrap();
+    assert!(Atlas::load(&vol, &csv)
+        .unwrap_err()
+        .to_string()
+        .contains("hemisphere"));
+    std::fs::write(&csv, "value,region,hemisphere\nx,frontal_lobe,left\n").unwrap();
+    assert!(Atlas::load(&vol, &csv)
+        .unwrap_err()
+        .to_string()
+        .contains("line 2"));
+    std::fs::write(&csv, "value,region,hemisphere\n1,frontal_lobe,up\n").unwrap();
+    assert!(Atlas::load(&vol, &csv)
+        .unwrap_err()
+        .to_string()
+        .contains("up"));
+    let json = tmp.path().join("labels.json");
+    std::fs::write(&json, r#"[{"value": 1, "region": "frontal_lobe", "hemisphere": "left"}, {"value": 1, "region": "insula", "hemisphere": "left"}]"#).unwrap();
+    assert!(Atlas::load(&vol, &json)
+        .unwrap_err()
+        .to_string()
+        .contains("twice"));
+    let _ = AtlasEntry {
+        value: 1,
+        region: "x".into(),
+        hemisphere: Hemisphere::Left,
+    };
+}
+
+#[test]
+fn empty_masks_and_grid_mismatches() {
+    let (_d, kb) = kb();
+    let (case, _) = phantom(2, PhantomOrientation::Lps);
+    let scheme = LabelScheme::brats2021();
+    let dx = Diagnoser::new(&kb);
+    let motor = intake(r#"{"symptoms": [{"code": "HP:0001269", "side": "left"}]}"#);
+    // No tumour: a valid outcome, reported as such.
+    let empty = case.seg.as_ref().unwrap().map(|_| 0u8);
+    let mut d = dx
+        .diagnose(
+            Site::Mask {
+                case: &case,
+                mask: &empty,
+                scheme: &scheme,
+            },
+            &motor,
+        )
+        .unwrap();
+    assert!(!d.finding.found);
+    assert_eq!(d.check.verdict, Verdict::Indeterminate);
+    assert!(d.check.explanation[0].contains("No tumour"));
+    let out = tempfile::tempdir().unwrap();
+    d.write(out.path()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["verdict"], "indeterminate");
+    assert_eq!(json["tumour"]["found"], false);
+    // A mask on another grid.
+    let small = Volume::new(
+        Array3::<u8>::zeros([10, 10, 10]),
+        Geometry::new([10, 10, 10], case.geometry().affine()).unwrap(),
+    )
+    .unwrap();
+    let err = dx.localise(&case, &small, &scheme).unwrap_err().to_string();
+    assert!(err.contains("mask") && err.contains("differs"), "{err}");
+    // Labels outside the scheme.
+    let bad = case
+        .seg
+        .as_ref()
+        .unwrap()
+        .map(|&v| if v == 4 { 3 } else { v });
+    let err = dx.localise(&case, &bad, &scheme).unwrap_err().to_string();
+    assert!(err.contains('3'), "{err}");
+}
+
+#[test]
+fn report_files_are_complete_and_self_contained() {
+    let (_d, kb) = kb();
+    let (case, truth) = phantom(0, PhantomOrientation::Lps);
+    let scheme = LabelScheme::brats2021();
+    let side = if truth.hemisphere.as_deref() == Some("left") {
+        "right"
+    } else {
+        "left"
+    };
+    let text = format!(
+        r#"{{"patient": {{"handedness": "right"}}, "symptoms": [{{"code": "HP:0001269", "side": "{side}"}}, {{"text": "두통"}}]}}"#
+    );
+    let mut d = Diagnoser::new(&kb)
+        .diagnose(
+            Site::Mask {
+                case: &case,
+                mask: case.seg.as_ref().unwrap(),
+                scheme: &scheme,
+            },
+            &intake(&text),
+        )
+        .unwrap();
+    assert_eq!(d.check.hemisphere_match, Some(true));
+    let out = tempfile::tempdir().unwrap();
+    let files = d.write(out.path()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files.json).unwrap()).unwrap();
+    for key in [
+        "verdict",
+        "hemisphere_match",
+        "region_match",
+        "tumour",
+        "suspected_regions",
+        "evidence",
+        "referrals",
+        "disclaimer",
+    ] {
+        assert!(json.get(key).is_some(), "report.json lacks {key}");
+    }
+    for key in [
+        "primary_region",
+        "hemisphere",
+        "volumes_cm3",
+        "centroid_mm",
+        "regions",
+    ] {
+        assert!(json["tumour"].get(key).is_some(), "tumour lacks {key}");
+    }
+    for key in ["WT", "TC", "ET"] {
+        assert!(json["tumour"]["volumes_cm3"][key].as_f64().unwrap() >= 0.0);
+    }
+    let r0 = &json["tumour"]["regions"][0];
+    for key in ["region", "hemisphere", "voxels", "fraction"] {
+        assert!(r0.get(key).is_some(), "regions[0] lacks {key}");
+    }
+    assert!(json["suspected_regions"][0].get("score").is_some());
+    assert!(json["disclaimer"]
+        .as_str()
+        .unwrap()
+        .contains("not a diagnosis"));
+    let html = std::fs::read_to_string(&files.html).unwrap();
+    assert!(html.contains("not a diagnosis"));
+    assert_eq!(html.matches("data:image/png;base64,").count(), 3);
+    assert!(!html.contains("src=\"http") && !html.contains("src=\"overlay"));
+    assert!(html.contains("sample data") || html.contains("SAMPLE DATA"));
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    assert!(md.contains("not a diagnosis") && md.contains("overlay_axial.png"));
+    for p in &files.images {
+        assert!(std::fs::read(p).unwrap().starts_with(b"\x89PNG"));
+    }
+}
