@@ -445,7 +445,7 @@ mod tests {
         let mut c = Canvas::new(40, 12, Rgb::WHITE);
         c.text(-3, -2, "Hi", 2, Rgb::BLACK);
         c.line(-10, 5, 100, 5, Rgb::BLACK);
-        assert!(c.pixels.iter().any(|&p| p == Rgb::BLACK));
+        assert!(c.pixels.contains(&Rgb::BLACK));
         assert_eq!(Canvas::text_width("abc", 2), 36);
         let chart = line_chart(
             "loss",
@@ -459,7 +459,7 @@ mod tests {
             (300, 200),
         );
         assert_eq!((chart.width(), chart.height()), (300, 200));
-        assert!(chart.pixels.iter().any(|&p| p == Rgb(200, 0, 0)));
+        assert!(chart.pixels.contains(&Rgb(200, 0, 0)));
     }
 
     #[test]

@@ -198,9 +198,12 @@ impl Report {
                 ));
             }
             if t.source == "mask" {
-                m.push_str(&format!(
-                    "\n| region | side | voxels | share of tumour |\n|---|---|---:|---:|\n"
-                ));
+                m.push_str(
+                    "
+| region | side | voxels | share of tumour |
+|---|---|---:|---:|
+",
+                );
                 for r in &t.regions {
                     m.push_str(&format!(
                         "| {} | {} | {} | {:.1} % |\n",

@@ -1,10 +1,28 @@
-//! # unet3d — 3D operations on candle and the seed's 3D U-Net
+//! # unet3d — 3D operations on candle, the seed's 3D U-Net, training and inference
 //!
-//! Work in progress (issue 4): the device-generic ops (`conv3d`, `conv_transpose3d`,
-//! `max_pool3d`) with autograd, checked against PyTorch, and the seed's U-Net
-//! ([`UNet3d`]) loading PyTorch state dicts saved as safetensors. On the CPU, f32 stride-1
-//! `conv3d` runs a fast im2col + `gemm` kernel ([`ops::cpu`]); the per-op benches, model
-//! options and the remaining speed work follow.
+//! * [`ops`]: `conv3d` (fast CPU im2col + `gemm` kernel for f32 stride 1, device-generic
+//!   path otherwise), `conv_transpose3d`, `max_pool3d`, all with gradients; layers in
+//!   candle-nn's style.
+//! * [`model`]: [`UNet3d`] — the seed's network by default, with PyTorch-interchangeable
+//!   weights; options: widths, instance norm, leaky ReLU, deep supervision, sigmoid region
+//!   output; seeded initialisation and dropout.
+//! * [`train`]: [`train::Trainer`] with a checked [`train::TrainConfig`], data from BraTS
+//!   folders or phantoms, Dice + focal loss, Adam/AdamW ([`optim`]) with poly/cosine
+//!   schedules, validation through the sliding window, checkpoints ([`checkpoint`]) with
+//!   exact resume, history CSV/JSON/PNG. [`presets`] holds a CPU-friendly configuration.
+//! * [`infer`]: Gaussian-weighted sliding-window inference with optional mirror TTA, and
+//!   post-processing; [`predict::Predictor`]: case in → label map on the original grid out,
+//!   with per-phase timings.
+//!
+//! ```no_run
+//! use unet3d::predict::{PredictOptions, Predictor};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let predictor = Predictor::load("model-dir")?;
+//! let case = brats_io::find_case("BraTS2021_00000")?.load(&brats_io::NiftiReader::new())?;
+//! let pred = predictor.predict_case(&case, &PredictOptions::default(), None)?;
+//! brats_io::NiftiWriter::new().write("seg.nii.gz", &pred.labels)?;
+//! # Ok(()) }
+//! ```
 
 pub mod checkpoint;
 pub mod error;

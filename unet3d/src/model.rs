@@ -629,3 +629,41 @@ impl ModuleT for UNet3d {
         self.logits(x, train).map_err(candle_core::Error::wrap)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_norm_normalises_each_sample_and_channel() {
+        let dev = Device::Cpu;
+        let x = (Tensor::randn(3f32, 2.0, (2, 3, 4, 5, 6), &dev).unwrap() * 1.0).unwrap();
+        let w = Tensor::new(&[1f32, 2.0, 0.5], &dev).unwrap();
+        let b = Tensor::new(&[0f32, 1.0, -1.0], &dev).unwrap();
+        let y = instance_norm(&x, &w, &b).unwrap();
+        let y = y.reshape((2, 3, 120)).unwrap();
+        for bi in 0..2 {
+            for c in 0..3 {
+                let v: Vec<f32> = y.get(bi).unwrap().get(c).unwrap().to_vec1().unwrap();
+                let mean = v.iter().sum::<f32>() / 120.0;
+                let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / 120.0;
+                let (ws, bs) = ([1.0, 2.0, 0.5][c], [0.0, 1.0, -1.0][c]);
+                assert!((mean - bs).abs() < 1e-4, "{mean}");
+                assert!((var.sqrt() - ws).abs() < 1e-3 * ws, "{var}");
+            }
+        }
+    }
+
+    #[test]
+    fn seeded_dropout_keeps_the_expectation() {
+        let dev = Device::Cpu;
+        let x = Tensor::ones((1, 1, 32, 32, 32), DType::F32, &dev).unwrap();
+        let y = dropout_seeded(&x, 0.25, 1).unwrap();
+        let v: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+        let zeros = v.iter().filter(|&&a| a == 0.0).count() as f64 / v.len() as f64;
+        assert!((zeros - 0.25).abs() < 0.01, "{zeros}");
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        assert!((mean - 1.0).abs() < 0.02, "{mean}");
+        assert!(dropout_seeded(&x, 1.0, 1).is_err());
+    }
+}

@@ -159,16 +159,34 @@ impl Predictor {
         &self.net
     }
 
-    /// Segments a loaded case.
+    /// Segments a loaded case. When the case carries a segmentation, its labels must
+    /// belong to the model's label scheme (a model trained on BraTS 2021 labels 1/2/4 is not
+    /// silently applied to a BraTS 2023 case labelled 1/2/3).
     ///
     /// # Errors
-    /// As [`Predictor::predict`].
+    /// [`Error::Config`] for a case whose segmentation uses another label scheme; otherwise
+    /// as [`Predictor::predict`].
     pub fn predict_case(
         &self,
         case: &Case,
         opts: &PredictOptions,
         progress: Option<&ProgressBar>,
     ) -> Result<Prediction> {
+        if let Some(seg) = &case.seg {
+            if let Err(e) = self
+                .meta
+                .scheme
+                .check(seg.data(), &format!("case {}", case.id))
+            {
+                return Err(Error::config(
+                    "scheme",
+                    format!(
+                        "the model was trained with label scheme {} but the case's segmentation does not fit it ({e}); convert the labels or use a model trained on this scheme",
+                        self.meta.scheme.name()
+                    ),
+                ));
+            }
+        }
         self.predict(&case.images, opts, progress)
     }
 

@@ -348,7 +348,7 @@ fn progress_bar(len: u64, show: bool, prefix: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
         ProgressStyle::with_template(
-            "{prefix:>10} [{bar:30}] {pos}/{len} {elapsed_precise} ETA {eta} {msg}",
+            "{prefix:>10} [{bar:30}] {pos}/{len} {per_sec} {elapsed_precise} ETA {eta} {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),

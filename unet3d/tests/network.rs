@@ -108,3 +108,100 @@ fn bad_weights_and_inputs_are_errors() {
     };
     assert!(bad.check().unwrap_err().to_string().contains("dropout"));
 }
+
+#[test]
+fn options_change_the_network_as_documented() {
+    use unet3d::{Act, Mode, Norm, Output};
+    let dev = Device::Cpu;
+    let cfg = UNet3dConfig {
+        filters: [2, 4, 4, 8, 8],
+        norm: Norm::Instance,
+        activation: Act::LeakyRelu,
+        deep_supervision: true,
+        output: Output::SigmoidRegions,
+        n_classes: 3,
+        ..UNet3dConfig::default()
+    };
+    let names: Vec<String> = cfg.parameter_shapes().into_iter().map(|(n, _)| n).collect();
+    for n in [
+        "enc1.norm1.weight",
+        "dec1.norm2.bias",
+        "ds3.weight",
+        "ds2.bias",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} missing");
+    }
+    let t = UNet3d::init_tensors(&cfg, 3, &dev).unwrap();
+    assert_eq!(t.len(), names.len());
+    let net = UNet3d::new(
+        &cfg,
+        candle_nn::VarBuilder::from_tensors(t.into_iter().collect(), DType::F32, &dev),
+    )
+    .unwrap();
+    let x = Tensor::randn(0f32, 1.0, (2, 4, 16, 32, 16), &dev).unwrap();
+    let outs = net.forward_all(&x, Mode::Train { seed: 1 }).unwrap();
+    assert_eq!(outs.len(), 3);
+    assert_eq!(outs[0].dims(), &[2, 3, 16, 32, 16]);
+    assert_eq!(outs[1].dims(), &[2, 3, 4, 8, 4]);
+    assert_eq!(outs[2].dims(), &[2, 3, 8, 16, 8]);
+    // Sigmoid output: independent probabilities, not summing to one.
+    let p = net.probabilities(&x).unwrap();
+    let v: Vec<f32> = p.flatten_all().unwrap().to_vec1().unwrap();
+    assert!(v.iter().all(|x| (0.0..=1.0).contains(x)));
+    // Same seed, same weights; another seed, others.
+    let a = UNet3d::init_tensors(&cfg, 3, &dev).unwrap();
+    let b = UNet3d::init_tensors(&cfg, 4, &dev).unwrap();
+    let w = |t: &[(String, Tensor)]| t[0].1.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(w(&a), w(&UNet3d::init_tensors(&cfg, 3, &dev).unwrap()));
+    assert_ne!(w(&a), w(&b));
+    // Dropout masks follow the seed.
+    let cfg_d = UNet3dConfig {
+        filters: [2, 4, 4, 8, 8],
+        ..UNet3dConfig::default()
+    };
+    let net = UNet3d::new(
+        &cfg_d,
+        candle_nn::VarBuilder::from_tensors(
+            UNet3d::init_tensors(&cfg_d, 0, &dev)
+                .unwrap()
+                .into_iter()
+                .collect(),
+            DType::F32,
+            &dev,
+        ),
+    )
+    .unwrap();
+    let x = Tensor::randn(0f32, 1.0, (1, 4, 16, 16, 16), &dev).unwrap();
+    let run = |seed| {
+        net.forward_all(&x, Mode::Train { seed })
+            .unwrap()
+            .remove(0)
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    assert_eq!(run(9), run(9));
+    assert_ne!(run(9), run(10));
+    // Invalid options are errors naming the field.
+    let bad = UNet3dConfig {
+        output: Output::SigmoidRegions,
+        ..UNet3dConfig::default()
+    };
+    assert!(bad.check().unwrap_err().to_string().contains("n_classes"));
+    let bad = UNet3dConfig {
+        negative_slope: -0.1,
+        ..UNet3dConfig::default()
+    };
+    assert!(bad
+        .check()
+        .unwrap_err()
+        .to_string()
+        .contains("negative_slope"));
+    // The reference script's config (no option keys) still parses as the seed's network.
+    let seed: UNet3dConfig = serde_json::from_str(
+        r#"{"in_channels": 4, "n_classes": 4, "filters": [16, 32, 64, 128, 256]}"#,
+    )
+    .unwrap();
+    assert_eq!(seed, UNet3dConfig::default());
+}

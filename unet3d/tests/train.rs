@@ -178,6 +178,18 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
         .iter()
         .all(|v| v.is_finite() && (0.0..=1.0 + 1e-5).contains(v)));
 
+    // A case labelled in another scheme (BraTS 2023: ET = 3) is refused.
+    let case23 = brats_io::Case {
+        id: "c23".into(),
+        images: case.images.clone(),
+        seg: Some(case.seg.map(|&v| if v == 4 { 3 } else { v })),
+    };
+    let err = p
+        .predict_case(&case23, &PredictOptions::default(), None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("brats2021"), "{err}");
+
     // A stray half-written file from an interrupted save does not disturb loading.
     std::fs::write(dir.path().join("last-e0003.safetensors"), b"partial").unwrap();
     std::fs::write(dir.path().join(".tmp-abc"), b"partial").unwrap();
@@ -245,7 +257,8 @@ fn mismatched_checkpoints_are_errors() {
 #[test]
 fn bad_training_configs_and_data_are_errors() {
     let ok = tiny_config();
-    let cases: Vec<(&str, Box<dyn Fn(&mut TrainConfig)>)> = vec![
+    type Edit = Box<dyn Fn(&mut TrainConfig)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("patch", Box::new(|c| c.patch = [20, 16, 16])),
         ("batch_size", Box::new(|c| c.batch_size = 0)),
         ("epochs", Box::new(|c| c.epochs = 0)),
