@@ -91,9 +91,10 @@ pub struct UNet3dConfig {
     /// resolution, join the training loss (seed: off). Inference uses the main head only.
     #[serde(default)]
     pub deep_supervision: bool,
-    /// Output form (seed: softmax).
+    /// Output form (seed: softmax). Named `final_activation` because the reference script's
+    /// `config.json` already uses `output` for a description string.
     #[serde(default)]
-    pub output: Output,
+    pub final_activation: Output,
 }
 
 fn enc_dropout() -> [f32; 5] {
@@ -121,7 +122,7 @@ impl Default for UNet3dConfig {
             activation: Act::Relu,
             negative_slope: negative_slope(),
             deep_supervision: false,
-            output: Output::Softmax,
+            final_activation: Output::Softmax,
         }
     }
 }
@@ -151,7 +152,7 @@ impl UNet3dConfig {
                 format!("must be in [0, 1), got {}", self.negative_slope),
             ));
         }
-        if self.output == Output::SigmoidRegions && self.n_classes != 3 {
+        if self.final_activation == Output::SigmoidRegions && self.n_classes != 3 {
             return Err(Error::config(
                 "n_classes",
                 format!(
@@ -616,7 +617,7 @@ impl UNet3d {
     /// As [`UNet3d::logits`].
     pub fn probabilities(&self, x: &Tensor) -> Result<Tensor> {
         let logits = self.logits(x, false)?;
-        Ok(match self.cfg.output {
+        Ok(match self.cfg.final_activation {
             Output::Softmax => candle_nn::ops::softmax(&logits, 1)?,
             Output::SigmoidRegions => candle_nn::ops::sigmoid(&logits)?,
         })

@@ -224,8 +224,11 @@ impl Predictor {
         let t1 = Instant::now();
         let probs = sliding_window(&self.net, pre.image.view(), &window, &self.device, progress)?;
         let t2 = Instant::now();
-        let mut classes =
-            classes_from_probabilities(&probs, self.meta.model.output, &self.meta.scheme)?;
+        let mut classes = classes_from_probabilities(
+            &probs,
+            self.meta.model.final_activation,
+            &self.meta.scheme,
+        )?;
         // Nothing outside the brain mask is tumour.
         ndarray::Zip::from(&mut classes)
             .and(&pre.brain)

@@ -179,7 +179,7 @@ impl TrainConfig {
                 ),
             ));
         }
-        match self.model.output {
+        match self.model.final_activation {
             Output::Softmax if self.model.n_classes != self.scheme.n_classes() => {
                 return Err(Error::config(
                     "model.n_classes",
@@ -270,7 +270,7 @@ impl TrainConfig {
     /// # Errors
     /// [`Error::Metrics`] for invalid loss parameters.
     pub fn loss_fn(&self) -> Result<DiceFocalLoss> {
-        let (activation, background) = match self.model.output {
+        let (activation, background) = match self.model.final_activation {
             Output::Softmax => (Activation::Softmax, Background::Include),
             Output::SigmoidRegions => (Activation::Sigmoid, Background::Include),
         };
@@ -910,7 +910,7 @@ impl Trainer {
         }
         let b = cfg.batch_size;
         let x = Tensor::from_vec(xs, (b, 4, p[0], p[1], p[2]), dev)?;
-        let target = match cfg.model.output {
+        let target = match cfg.model.final_activation {
             Output::Softmax => Tensor::from_vec(ys, (b, p[0], p[1], p[2]), dev)?,
             Output::SigmoidRegions => {
                 let mut member = [[0f32; 3]; 256];
@@ -949,8 +949,8 @@ impl Trainer {
                 _ => 2,
             };
             let w = weights[i.min(2)] / norm;
-            let t = subsample(target, stride, self.cfg.model.output)?;
-            let l = match self.cfg.model.output {
+            let t = subsample(target, stride, self.cfg.model.final_activation)?;
+            let l = match self.cfg.model.final_activation {
                 Output::Softmax => loss_fn.forward(logits, Target::Indices(&t))?,
                 Output::SigmoidRegions => loss_fn.forward(logits, Target::OneHot(&t))?,
             };
@@ -968,7 +968,11 @@ impl Trainer {
         let mut sum = [0.0; 3];
         for c in cases {
             let probs = sliding_window(net, c.image.view(), &self.cfg.window, dev, None)?;
-            let pred = classes_from_probabilities(&probs, self.cfg.model.output, &self.cfg.scheme)?;
+            let pred = classes_from_probabilities(
+                &probs,
+                self.cfg.model.final_activation,
+                &self.cfg.scheme,
+            )?;
             let d = region_dice(&pred, &c.classes, &self.cfg.scheme)?;
             for i in 0..3 {
                 sum[i] += d[i];

@@ -118,7 +118,7 @@ fn options_change_the_network_as_documented() {
         norm: Norm::Instance,
         activation: Act::LeakyRelu,
         deep_supervision: true,
-        output: Output::SigmoidRegions,
+        final_activation: Output::SigmoidRegions,
         n_classes: 3,
         ..UNet3dConfig::default()
     };
@@ -185,7 +185,7 @@ fn options_change_the_network_as_documented() {
     assert_ne!(run(9), run(10));
     // Invalid options are errors naming the field.
     let bad = UNet3dConfig {
-        output: Output::SigmoidRegions,
+        final_activation: Output::SigmoidRegions,
         ..UNet3dConfig::default()
     };
     assert!(bad.check().unwrap_err().to_string().contains("n_classes"));
