@@ -5,6 +5,9 @@
 //! python3 benches/peers/torch_unet.py --sides 64 128   # the whole-network peer
 //! ```
 
+#[path = "../examples/support/mod.rs"]
+mod support;
+
 use std::time::Duration;
 
 use candle_core::{DType, Device, Tensor, Var};
@@ -18,6 +21,7 @@ fn randn(shape: &[usize]) -> Tensor {
 }
 
 fn bench(c: &mut Criterion) {
+    support::tune_allocator();
     let mut g = c.benchmark_group("unet3d");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     let same = Conv3dConfig {

@@ -14,6 +14,9 @@
 //! with the default content on first use). `--labels` is the mask's label scheme
 //! (default brats2021; with `--model`, the model's). Decision support, not a diagnosis.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -23,6 +26,7 @@ use symptom_kb::{Intake, KnowledgeBase};
 use unet3d::predict::Predictor;
 
 fn main() -> Result<()> {
+    support::tune_allocator();
     let mut args = std::env::args().skip(1);
     let mut intake_path = None::<PathBuf>;
     let mut out = None::<PathBuf>;

@@ -10,6 +10,9 @@
 //! forward time over N runs after a warm-up. `--train-step` times a training step instead
 //! (forward in train mode, mean-squared loss to a zero target, backward, Adam update).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -19,6 +22,7 @@ use candle_nn::{Optimizer, VarBuilder, VarMap};
 use unet3d::{UNet3d, UNet3dConfig};
 
 fn main() -> Result<()> {
+    support::tune_allocator();
     let mut args = std::env::args().skip(1);
     let (mut weights, mut config, mut input, mut output) = (None, None, None, None);
     let mut repeat = 0usize;

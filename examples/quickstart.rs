@@ -17,6 +17,9 @@
 //! Everything is seeded: the same machine and thread count give the same model. Decision
 //! support, not a diagnosis.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -40,6 +43,7 @@ fn step(n: usize, text: &str) {
 }
 
 fn main() -> Result<()> {
+    support::tune_allocator();
     let started = Instant::now();
     let out = Path::new("quickstart-out");
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -51,11 +55,11 @@ fn main() -> Result<()> {
     step(1, "phantoms: 10 for training, 2 for validation, 1 held out");
     let mut cfg = unet3d::presets::fast();
     cfg.patch = [48, 48, 48];
-    cfg.epochs = 7;
+    cfg.epochs = 9;
     cfg.iterations_per_epoch = 20;
     cfg.validation_interval = 3;
     cfg.seed = 7;
-    cfg.time_limit_s = Some(210.0);
+    cfg.time_limit_s = Some(240.0);
     let phantom = PhantomConfig::default();
     let data = TrainData::phantoms(10, 2, &phantom, 0, &cfg, true)?;
     let held_out = phantom.clone().check()?.generate(HELD_OUT_SEED)?;

@@ -8,6 +8,9 @@
 //! Prints one JSON line with the per-phase timings (load, preprocess, inference, restore,
 //! write) and the voxel count of every label written.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -18,6 +21,7 @@ use unet3d::infer::PostprocessConfig;
 use unet3d::predict::{PredictOptions, Predictor};
 
 fn main() -> Result<()> {
+    support::tune_allocator();
     let mut args = std::env::args().skip(1);
     let (mut model, mut case, mut out) = (None::<PathBuf>, None::<PathBuf>, None::<PathBuf>);
     let mut overlap = None::<f64>;

@@ -13,6 +13,9 @@
 //! With `--phantoms N`, N training phantoms plus `--val` (default 2) held-out ones are
 //! generated in memory (seeds S+0…). `--resume` continues from MODEL_DIR/last.json.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -21,6 +24,7 @@ use brats_io::LabelScheme;
 use unet3d::train::{Split, TrainData, Trainer};
 
 fn main() -> Result<()> {
+    support::tune_allocator();
     let mut args = std::env::args().skip(1);
     let mut data: Option<PathBuf> = None;
     let mut phantoms: Option<usize> = None;
