@@ -270,20 +270,6 @@ pub enum Mode {
     },
 }
 
-/// Instance normalisation over D, H, W per sample and channel, then scale and shift.
-fn instance_norm(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    let [b, c, d, h, w] = dims5(x, "instance norm input")?;
-    let xf = x.reshape((b, c, d * h * w))?;
-    let mean = xf.mean_keepdim(2)?;
-    let xc = xf.broadcast_sub(&mean)?;
-    let var = xc.sqr()?.mean_keepdim(2)?;
-    let y = xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
-    let y = y
-        .broadcast_mul(&weight.reshape((1, c, 1))?)?
-        .broadcast_add(&bias.reshape((1, c, 1))?)?;
-    Ok(y.reshape((b, c, d, h, w))?)
-}
-
 /// Inverted dropout with a mask from a seeded ChaCha8 stream (candle's own dropout draws
 /// from an unseedable thread generator).
 pub fn dropout_seeded(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
@@ -369,10 +355,13 @@ impl Block {
     }
 
     fn activate(&self, x: Tensor, norm: Option<&NormAffine>) -> Result<Tensor> {
-        let x = match norm {
-            Some(n) => instance_norm(&x, &n.weight, &n.bias)?,
-            None => x,
+        let slope = match self.act {
+            Act::Relu => 0.0,
+            Act::LeakyRelu => self.slope,
         };
+        if let Some(n) = norm {
+            return crate::ops::norm::instance_norm_act(&x, &n.weight, &n.bias, slope);
+        }
         Ok(match self.act {
             Act::Relu => x.relu()?,
             Act::LeakyRelu => x.maximum(&(&x * f64::from(self.slope))?)?,
@@ -641,7 +630,7 @@ mod tests {
         let x = (Tensor::randn(3f32, 2.0, (2, 3, 4, 5, 6), &dev).unwrap() * 1.0).unwrap();
         let w = Tensor::new(&[1f32, 2.0, 0.5], &dev).unwrap();
         let b = Tensor::new(&[0f32, 1.0, -1.0], &dev).unwrap();
-        let y = instance_norm(&x, &w, &b).unwrap();
+        let y = crate::ops::norm::instance_norm_generic(&x, &w, &b).unwrap();
         let y = y.reshape((2, 3, 120)).unwrap();
         for bi in 0..2 {
             for c in 0..3 {

@@ -5,14 +5,18 @@
 //! images (FLAIR, T1, T1ce, T2) ─ preprocess (as in training) ─ sliding window ─ classes
 //!   ─ label values (model's scheme) ─ restore onto the original grid ─ post-process
 //! ```
+//! When preprocessing resampled the case (e.g. to 2 mm), the probabilities are resampled
+//! back to the crop's native grid (trilinear) before the decision, as nnU-Net does; else the
+//! label map is restored directly.
 
 use std::path::Path;
 use std::time::Instant;
 
+use brats_io::preprocess::{brain_mask, resample};
 use brats_io::{Case, LabelScheme, PreprocessConfig, Volume};
 use candle_core::Device;
 use indicatif::ProgressBar;
-use ndarray::Array4;
+use ndarray::{s, Array3, Array4, Axis};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CheckpointMeta, Which, CHANNELS};
@@ -224,21 +228,64 @@ impl Predictor {
         let t1 = Instant::now();
         let probs = sliding_window(&self.net, pre.image.view(), &window, &self.device, progress)?;
         let t2 = Instant::now();
-        let mut classes = classes_from_probabilities(
-            &probs,
-            self.meta.model.final_activation,
-            &self.meta.scheme,
-        )?;
-        // Nothing outside the brain mask is tumour.
-        ndarray::Zip::from(&mut classes)
-            .and(&pre.brain)
-            .for_each(|c, &b| {
-                if !b {
-                    *c = 0
-                }
-            });
-        let labels = self.meta.scheme.from_classes(&classes, "prediction")?;
-        let restored = pre.record.restore_labels(&labels)?;
+        let rec = &pre.record;
+        let restored = if rec.resampled_shape != rec.crop_shape {
+            // Resampled for the network: bring the probabilities back to the crop's native
+            // grid (trilinear), then decide — smoother and more accurate than upsampling
+            // the decided labels with nearest neighbour.
+            let n_out = probs.shape()[0];
+            let cs = rec.crop_shape;
+            let mut up = Array4::<f32>::zeros([n_out, cs[0], cs[1], cs[2]]);
+            for (k, ch) in probs.outer_iter().enumerate() {
+                let block = rec.unpad(ch, "probabilities")?;
+                up.index_axis_mut(Axis(0), k)
+                    .assign(&resample::trilinear(block, cs));
+            }
+            let mut classes = classes_from_probabilities(
+                &up,
+                self.meta.model.final_activation,
+                &self.meta.scheme,
+            )?;
+            let st = rec.crop_start;
+            let brain = brain_mask(images);
+            let brain = brain.slice(s![
+                st[0]..st[0] + cs[0],
+                st[1]..st[1] + cs[1],
+                st[2]..st[2] + cs[2]
+            ]);
+            ndarray::Zip::from(&mut classes)
+                .and(&brain)
+                .for_each(|c, &b| {
+                    if !b {
+                        *c = 0
+                    }
+                });
+            let labels = self.meta.scheme.from_classes(&classes, "prediction")?;
+            let mut out = Array3::<u8>::zeros(rec.original.shape());
+            out.slice_mut(s![
+                st[0]..st[0] + cs[0],
+                st[1]..st[1] + cs[1],
+                st[2]..st[2] + cs[2]
+            ])
+            .assign(&labels);
+            Volume::new(out, rec.original.clone())?
+        } else {
+            let mut classes = classes_from_probabilities(
+                &probs,
+                self.meta.model.final_activation,
+                &self.meta.scheme,
+            )?;
+            // Nothing outside the brain mask is tumour.
+            ndarray::Zip::from(&mut classes)
+                .and(&pre.brain)
+                .for_each(|c, &b| {
+                    if !b {
+                        *c = 0
+                    }
+                });
+            let labels = self.meta.scheme.from_classes(&classes, "prediction")?;
+            rec.restore_labels(&labels)?
+        };
         let (mut data, geometry) = restored.into_parts();
         let report = postprocess(&mut data, &self.meta.scheme, &post);
         let labels = Volume::new(data, geometry)?;

@@ -9,6 +9,7 @@
 pub mod conv3d;
 pub mod conv_transpose3d;
 pub mod cpu;
+pub mod norm;
 pub mod pool3d;
 
 use candle_core::Tensor;
