@@ -72,53 +72,50 @@ pub(crate) struct Conv3dCpu {
     pub(crate) padding: usize,
 }
 
-/// How the right-hand matrix of [`sgemm`] is stored.
-#[derive(Clone, Copy)]
-enum Rhs {
-    /// `b` is `k×n` row-major.
-    Plain,
-    /// `b` is `n×k` row-major and used transposed.
-    Transposed,
-}
-
-/// `c[m×n] = a[m×k] · b` (or `c += a · b` when `accumulate`), `a` and `c` row-major and
-/// contiguous.
+/// `dst[m×n] = a[m×k] · b[k×n]` (`+=` when `accumulate`), every operand given by its
+/// (row, column) strides. `gemm` itself transposes the problem when `dst` is row-major, so
+/// its microkernel always runs along the longer, contiguous side.
 #[allow(clippy::too_many_arguments)]
 fn sgemm(
-    m: usize,
-    n: usize,
-    k: usize,
+    (m, n, k): (usize, usize, usize),
     a: &[f32],
+    (a_rs, a_cs): (usize, usize),
     b: &[f32],
-    rhs: Rhs,
-    c: &mut [f32],
+    (b_rs, b_cs): (usize, usize),
+    dst: &mut [f32],
+    (d_rs, d_cs): (usize, usize),
     accumulate: bool,
 ) -> candle_core::Result<()> {
-    if a.len() < m * k || b.len() < k * n || c.len() < m * n {
+    let end = |rs: usize, cs: usize, r: usize, c: usize| {
+        if r == 0 || c == 0 {
+            0
+        } else {
+            rs * (r - 1) + cs * (c - 1) + 1
+        }
+    };
+    if a.len() < end(a_rs, a_cs, m, k)
+        || b.len() < end(b_rs, b_cs, k, n)
+        || dst.len() < end(d_rs, d_cs, m, n)
+    {
         candle_core::bail!("sgemm: buffers too small for {m}×{k} · {k}×{n}");
     }
-    let (b_cs, b_rs) = match rhs {
-        Rhs::Plain => (1, n as isize),
-        Rhs::Transposed => (k as isize, 1),
-    };
-    // SAFETY: the three buffers hold at least m·k, k·n and m·n elements (checked above); the
-    // strides describe row-major `a` and `c` and `b` as k×n (plain: row stride n; transposed:
-    // column stride k), all inside their buffers; `c` is borrowed mutably so nothing aliases it.
+    // SAFETY: the largest offset each (non-negative) stride pair reaches is inside its buffer
+    // (checked above); `dst` is borrowed mutably, so nothing aliases it.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
+            dst.as_mut_ptr(),
+            d_cs as isize,
+            d_rs as isize,
             accumulate,
             a.as_ptr(),
-            1,
-            k as isize,
+            a_cs as isize,
+            a_rs as isize,
             b.as_ptr(),
-            b_cs,
-            b_rs,
+            b_cs as isize,
+            b_rs as isize,
             if accumulate { 1.0f32 } else { 0.0f32 },
             1.0f32,
             false,
@@ -132,6 +129,12 @@ fn sgemm(
 
 /// dL/dw `[O, C·k³]` from the input `[B, C, D, H, W]` and dL/dy in the op's layout
 /// `[B, D', O, H'·W']`: Σ over slices of `g_slice · colᵀ`, one accumulator per thread.
+///
+/// The product is laid out for `gemm` with the output channels as its rows and a
+/// column-major destination (`accᵀ`, transposed once at the end): then only the small
+/// `g_slice` is packed and the large im2col block is read in place — laid out the other way,
+/// `gemm` packed the whole `[C·k³, H'·W']` block for every slice, which cost more than the
+/// arithmetic.
 fn grad_weight(
     x: &[f32],
     gy: &[f32],
@@ -151,22 +154,38 @@ fn grad_weight(
         .into_par_iter()
         .map(|ci| -> candle_core::Result<Vec<f32>> {
             let mut col = vec![0f32; rows * hw];
-            let mut acc = vec![0f32; o * rows];
+            // accᵀ: [C·k³, O] row-major = the O × C·k³ product stored column-major.
+            let mut acc_t = vec![0f32; rows * o];
             for slice in ci * per_chunk..((ci + 1) * per_chunk).min(slices) {
                 im2col(x, geo, slice / geo.dout, slice % geo.dout, &mut col);
                 let g = &gy[slice * o * hw..(slice + 1) * o * hw];
-                sgemm(o, rows, hw, g, &col, Rhs::Transposed, &mut acc, true)?;
+                sgemm(
+                    (o, rows, hw),
+                    g,
+                    (hw, 1),
+                    &col,
+                    (1, hw),
+                    &mut acc_t,
+                    (1, o),
+                    true,
+                )?;
             }
-            Ok(acc)
+            Ok(acc_t)
         })
         .collect::<candle_core::Result<Vec<_>>>()?;
-    let mut partial = vec![0f32; o * rows];
+    let mut sum_t = vec![0f32; rows * o];
     for p in partials {
-        for (x, y) in partial.iter_mut().zip(&p) {
+        for (x, y) in sum_t.iter_mut().zip(&p) {
             *x += y;
         }
     }
-    Ok(partial)
+    let mut out = vec![0f32; o * rows];
+    for r in 0..rows {
+        for j in 0..o {
+            out[j * rows + r] = sum_t[r * o + j];
+        }
+    }
+    Ok(out)
 }
 
 impl CustomOp2 for Conv3dCpu {
@@ -210,7 +229,16 @@ impl CustomOp2 for Conv3dCpu {
             || vec![0f32; rows * hw],
             |col, (slice, dst)| -> candle_core::Result<()> {
                 im2col(x, &geo, slice / dout, slice % dout, col);
-                sgemm(o, hw, rows, w, col, Rhs::Plain, dst, false)
+                sgemm(
+                    (o, hw, rows),
+                    w,
+                    (rows, 1),
+                    col,
+                    (hw, 1),
+                    dst,
+                    (hw, 1),
+                    false,
+                )
             },
         )?;
         Ok((CpuStorage::F32(out), Shape::from((b, dout, o, hout, wout))))
