@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use brats_io::{Compartment, Geometry, LabelScheme, Region, Volume};
+use brats_io::{Geometry, LabelScheme, Region, Volume};
 use ndarray::Array3;
 use serde::{Deserialize, Serialize};
 use symptom_kb::Hemisphere;
@@ -269,13 +269,4 @@ pub fn localise(
         Hemisphere::Right
     });
     Ok(finding)
-}
-
-/// The scheme's compartment of a label value, for legends.
-pub fn compartment_of(scheme: &LabelScheme, value: u8) -> Option<Compartment> {
-    scheme
-        .labels()
-        .iter()
-        .find(|l| l.value == value)
-        .map(|l| l.compartment)
 }

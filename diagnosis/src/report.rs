@@ -250,14 +250,10 @@ impl Report {
                 e.reason
             ));
         }
-        m.push_str(
-            &format!(
-                "\nHandedness used for language dominance: {:?}.\n",
-                self.handedness
-            )
-            .to_lowercase()
-            .replace("handedness used", "Handedness used"),
-        );
+        m.push_str(&format!(
+            "\nHandedness used for language dominance: {}.\n",
+            format!("{:?}", self.handedness).to_lowercase()
+        ));
         m.push_str("\n## Referral\n\n");
         let r = &self.referrals;
         if let Some(region) = &r.region {

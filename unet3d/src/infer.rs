@@ -202,10 +202,18 @@ pub fn sliding_window(
             let p: Vec<f32> = p.flatten_all()?.to_vec1()?;
             let p = Array4::from_shape_vec([batch.len() * n_out, roi[0], roi[1], roi[2]], p)
                 .map_err(|e| Error::shape("network output", "window shape", e.to_string()))?;
-            let p = flipped(p.view(), *flip).to_owned();
+            // Un-flip (a copy only when some axis was flipped) and add in place.
+            let p = if flip.contains(&true) {
+                flipped(p.view(), *flip).to_owned()
+            } else {
+                p
+            };
             sum = Some(match sum {
                 None => p,
-                Some(s) => s + p,
+                Some(mut s) => {
+                    s += &p;
+                    s
+                }
             });
         }
         let Some(sum) = sum else { continue };

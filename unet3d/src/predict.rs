@@ -16,7 +16,7 @@ use brats_io::preprocess::{brain_mask, resample};
 use brats_io::{Case, LabelScheme, PreprocessConfig, Volume};
 use candle_core::Device;
 use indicatif::ProgressBar;
-use ndarray::{s, Array3, Array4, Axis};
+use ndarray::{s, Array3, Array4, ArrayView3, Axis};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CheckpointMeta, Which, CHANNELS};
@@ -229,6 +229,22 @@ impl Predictor {
         let probs = sliding_window(&self.net, pre.image.view(), &window, &self.device, progress)?;
         let t2 = Instant::now();
         let rec = &pre.record;
+        // Probabilities → classes → label values, nothing outside the brain mask.
+        let decide = |probs: &Array4<f32>, brain: ArrayView3<'_, bool>| -> Result<Array3<u8>> {
+            let mut classes = classes_from_probabilities(
+                probs,
+                self.meta.model.final_activation,
+                &self.meta.scheme,
+            )?;
+            ndarray::Zip::from(&mut classes)
+                .and(&brain)
+                .for_each(|c, &b| {
+                    if !b {
+                        *c = 0
+                    }
+                });
+            Ok(self.meta.scheme.from_classes(&classes, "prediction")?)
+        };
         let restored = if rec.resampled_shape != rec.crop_shape {
             // Resampled for the network: bring the probabilities back to the crop's native
             // grid (trilinear), then decide — smoother and more accurate than upsampling
@@ -241,50 +257,19 @@ impl Predictor {
                 up.index_axis_mut(Axis(0), k)
                     .assign(&resample::trilinear(block, cs));
             }
-            let mut classes = classes_from_probabilities(
-                &up,
-                self.meta.model.final_activation,
-                &self.meta.scheme,
-            )?;
             let st = rec.crop_start;
+            let crop = s![
+                st[0]..st[0] + cs[0],
+                st[1]..st[1] + cs[1],
+                st[2]..st[2] + cs[2]
+            ];
             let brain = brain_mask(images);
-            let brain = brain.slice(s![
-                st[0]..st[0] + cs[0],
-                st[1]..st[1] + cs[1],
-                st[2]..st[2] + cs[2]
-            ]);
-            ndarray::Zip::from(&mut classes)
-                .and(&brain)
-                .for_each(|c, &b| {
-                    if !b {
-                        *c = 0
-                    }
-                });
-            let labels = self.meta.scheme.from_classes(&classes, "prediction")?;
+            let labels = decide(&up, brain.slice(crop))?;
             let mut out = Array3::<u8>::zeros(rec.original.shape());
-            out.slice_mut(s![
-                st[0]..st[0] + cs[0],
-                st[1]..st[1] + cs[1],
-                st[2]..st[2] + cs[2]
-            ])
-            .assign(&labels);
+            out.slice_mut(crop).assign(&labels);
             Volume::new(out, rec.original.clone())?
         } else {
-            let mut classes = classes_from_probabilities(
-                &probs,
-                self.meta.model.final_activation,
-                &self.meta.scheme,
-            )?;
-            // Nothing outside the brain mask is tumour.
-            ndarray::Zip::from(&mut classes)
-                .and(&pre.brain)
-                .for_each(|c, &b| {
-                    if !b {
-                        *c = 0
-                    }
-                });
-            let labels = self.meta.scheme.from_classes(&classes, "prediction")?;
-            rec.restore_labels(&labels)?
+            rec.restore_labels(&decide(&probs, pre.brain.view())?)?
         };
         let (mut data, geometry) = restored.into_parts();
         let report = postprocess(&mut data, &self.meta.scheme, &post);

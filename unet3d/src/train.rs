@@ -581,21 +581,30 @@ fn net_from(cfg: &UNet3dConfig, vars: &[(String, Var)], dev: &Device) -> Result<
     UNet3d::new(cfg, VarBuilder::from_tensors(map, DType::F32, dev))
 }
 
+/// For every class index (0 background, then the scheme's labels in order) whether it
+/// belongs to WT, TC and ET.
+fn class_regions(scheme: &LabelScheme) -> [[bool; 3]; 256] {
+    let mut table = [[false; 3]; 256];
+    for (c, l) in scheme.labels().iter().enumerate() {
+        for (i, r) in [Region::Wt, Region::Tc, Region::Et].into_iter().enumerate() {
+            table[c + 1][i] = l.compartment.in_region(r);
+        }
+    }
+    table
+}
+
 /// Per-region Dice (WT, TC, ET) of predicted and true class maps.
 pub fn region_dice(
     pred: &Array3<u8>,
     truth: &Array3<u8>,
     scheme: &LabelScheme,
 ) -> Result<[f64; 3]> {
+    let table = class_regions(scheme);
     let mut out = [0.0; 3];
-    for (i, r) in [Region::Wt, Region::Tc, Region::Et].into_iter().enumerate() {
-        let mut member = [false; 256];
-        for (c, l) in scheme.labels().iter().enumerate() {
-            member[c + 1] = l.compartment.in_region(r);
-        }
-        let p = pred.mapv(|v| member[v as usize]);
-        let t = truth.mapv(|v| member[v as usize]);
-        out[i] = metrics::overlap::dice(p.view(), t.view(), EmptyPolicy::Brats2023)?;
+    for (i, d) in out.iter_mut().enumerate() {
+        let p = pred.mapv(|v| table[v as usize][i]);
+        let t = truth.mapv(|v| table[v as usize][i]);
+        *d = metrics::overlap::dice(p.view(), t.view(), EmptyPolicy::Brats2023)?;
     }
     Ok(out)
 }
@@ -913,18 +922,13 @@ impl Trainer {
         let target = match cfg.model.final_activation {
             Output::Softmax => Tensor::from_vec(ys, (b, p[0], p[1], p[2]), dev)?,
             Output::SigmoidRegions => {
-                let mut member = [[0f32; 3]; 256];
-                for (c, l) in cfg.scheme.labels().iter().enumerate() {
-                    for (i, r) in [Region::Wt, Region::Tc, Region::Et].into_iter().enumerate() {
-                        member[c + 1][i] = if l.compartment.in_region(r) { 1.0 } else { 0.0 };
-                    }
-                }
+                let table = class_regions(&cfg.scheme);
                 let mut t = vec![0f32; b * 3 * n];
                 for bi in 0..b {
                     for v in 0..n {
-                        let m = member[ys[bi * n + v] as usize];
+                        let m = table[ys[bi * n + v] as usize];
                         for r in 0..3 {
-                            t[(bi * 3 + r) * n + v] = m[r];
+                            t[(bi * 3 + r) * n + v] = f32::from(u8::from(m[r]));
                         }
                     }
                 }
