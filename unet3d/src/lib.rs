@@ -1,8 +1,9 @@
 //! # unet3d — 3D operations on candle, the seed's 3D U-Net, training and inference
 //!
-//! * [`ops`]: `conv3d` (fast CPU im2col + `gemm` kernel for f32 stride 1, device-generic
-//!   path otherwise), `conv_transpose3d`, `max_pool3d`, all with gradients; layers in
-//!   candle-nn's style.
+//! * [`ops`]: `conv3d` (fast CPU im2col + `gemm` kernel for f32 stride 1 with bias,
+//!   activation and dropout fused, device-generic path otherwise), `conv_transpose3d`,
+//!   `max_pool3d`, seeded dropout, fused instance norm, all with gradients and with a fast
+//!   CPU op and a device-generic composition each; layers in candle-nn's style.
 //! * [`model`]: [`UNet3d`] — the seed's network by default, with PyTorch-interchangeable
 //!   weights; options: widths, instance norm, leaky ReLU, deep supervision, sigmoid region
 //!   output; seeded initialisation and dropout.
@@ -37,6 +38,11 @@ pub mod train;
 
 pub use error::{Error, Result};
 pub use model::{Act, Mode, Norm, Output, UNet3d, UNet3dConfig};
-pub use ops::conv3d::{conv3d, conv3d_generic, conv3d_layer, Conv3d, Conv3dConfig};
-pub use ops::conv_transpose3d::{conv_transpose3d, conv_transpose3d_layer, ConvTranspose3d};
-pub use ops::pool3d::{max_pool3d, MaxPool3d};
+pub use ops::conv3d::{
+    conv3d, conv3d_fused, conv3d_generic, conv3d_layer, Activation, Conv3d, Conv3dConfig, Epilogue,
+};
+pub use ops::conv_transpose3d::{
+    conv_transpose3d, conv_transpose3d_generic, conv_transpose3d_layer, ConvTranspose3d,
+};
+pub use ops::dropout::{dropout_seeded, DropMask};
+pub use ops::pool3d::{max_pool3d, max_pool3d_generic, MaxPool3d};

@@ -22,7 +22,7 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::ops::conv3d::{conv3d_layer, Conv3d, Conv3dConfig};
+use crate::ops::conv3d::{conv3d_layer, Activation, Conv3d, Conv3dConfig, Epilogue};
 use crate::ops::conv_transpose3d::{conv_transpose3d_layer, ConvTranspose3d};
 use crate::ops::dims5;
 use crate::ops::pool3d::max_pool3d;
@@ -270,27 +270,7 @@ pub enum Mode {
     },
 }
 
-/// Inverted dropout with a mask from a seeded ChaCha8 stream (candle's own dropout draws
-/// from an unseedable thread generator).
-pub fn dropout_seeded(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
-    use rand::{Rng, SeedableRng};
-    if p <= 0.0 {
-        return Ok(x.clone());
-    }
-    if !(0.0..1.0).contains(&p) {
-        return Err(Error::config(
-            "dropout",
-            format!("must be in [0, 1), got {p}"),
-        ));
-    }
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let keep = 1.0 / (1.0 - p);
-    let mask: Vec<f32> = (0..x.elem_count())
-        .map(|_| if rng.random::<f32>() < p { 0.0 } else { keep })
-        .collect();
-    let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-    Ok(x.mul(&mask)?)
-}
+pub use crate::ops::dropout::dropout_seeded;
 
 /// SplitMix64 step: decorrelates per-layer seeds derived from one seed.
 pub(crate) fn mix_seed(seed: u64, salt: u64) -> u64 {
@@ -354,29 +334,53 @@ impl Block {
         })
     }
 
-    fn activate(&self, x: Tensor, norm: Option<&NormAffine>) -> Result<Tensor> {
+    /// The activation as the fused convolution's epilogue names it.
+    fn activation(&self) -> Activation {
+        match self.act {
+            Act::Relu => Activation::Relu,
+            Act::LeakyRelu => Activation::LeakyRelu(self.slope),
+        }
+    }
+
+    /// `dropout(act(norm(conv(x))))`: without normalisation the convolution, activation
+    /// and dropout are one fused op; with it, conv → fused norm + activation → dropout.
+    fn stage(
+        &self,
+        conv: &Conv3d,
+        norm: Option<&NormAffine>,
+        x: &Tensor,
+        dropout: Option<(f32, u64)>,
+    ) -> Result<Tensor> {
+        let Some(n) = norm else {
+            return conv.forward_fused(
+                x,
+                Epilogue {
+                    activation: self.activation(),
+                    dropout,
+                },
+            );
+        };
         let slope = match self.act {
             Act::Relu => 0.0,
             Act::LeakyRelu => self.slope,
         };
-        if let Some(n) = norm {
-            return crate::ops::norm::instance_norm_act(&x, &n.weight, &n.bias, slope);
+        let h =
+            crate::ops::norm::instance_norm_act(&conv.forward3d(x)?, &n.weight, &n.bias, slope)?;
+        match dropout {
+            Some((p, seed)) => dropout_seeded(&h, p, seed),
+            None => Ok(h),
         }
-        Ok(match self.act {
-            Act::Relu => x.relu()?,
-            Act::LeakyRelu => x.maximum(&(&x * f64::from(self.slope))?)?,
-        })
     }
 
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let h = self.activate(self.conv1.forward3d(x)?, self.norm1.as_ref())?;
-        let h = match mode {
+        let dropout = match mode {
             Mode::Train { seed } if self.dropout > 0.0 => {
-                dropout_seeded(&h, self.dropout, mix_seed(seed, self.index))?
+                Some((self.dropout, mix_seed(seed, self.index)))
             }
-            _ => h,
+            _ => None,
         };
-        self.activate(self.conv2.forward3d(&h)?, self.norm2.as_ref())
+        let h = self.stage(&self.conv1, self.norm1.as_ref(), x, dropout)?;
+        self.stage(&self.conv2, self.norm2.as_ref(), &h, None)
     }
 }
 

@@ -1,11 +1,16 @@
-//! The device-generic 3D ops against PyTorch (fixture and script in tests/fixtures/):
-//! forward within 1e-4 absolute, gradients within 1e-3 relative; plus finite differences
-//! and bad inputs.
+//! The 3D ops — fast CPU path and device-generic path — against PyTorch (fixture and script
+//! in tests/fixtures/): forward within 1e-4 absolute, gradients within 1e-3 relative; the
+//! two paths against each other (fused epilogues, dropout, pooling ties); finite
+//! differences; bad inputs.
 
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
-use unet3d::{conv3d, conv_transpose3d, max_pool3d, Conv3dConfig, Error};
+use unet3d::{
+    conv3d, conv3d_fused, conv3d_generic, conv_transpose3d, conv_transpose3d_generic,
+    dropout_seeded, max_pool3d, max_pool3d_generic, Activation, Conv3dConfig, DropMask, Epilogue,
+    Error,
+};
 
 fn fixtures() -> HashMap<String, Tensor> {
     let path = concat!(
@@ -84,6 +89,10 @@ fn conv3d_matches_pytorch() {
     ] {
         let cfg = Conv3dConfig { stride, padding };
         check(name, Box::new(move |x, w, b| conv3d(x, w.unwrap(), b, cfg)));
+        check(
+            name,
+            Box::new(move |x, w, b| conv3d_generic(x, w.unwrap(), b, cfg)),
+        );
     }
 }
 
@@ -93,11 +102,16 @@ fn conv_transpose3d_matches_pytorch() {
         "convt_k2s2",
         Box::new(|x, w, b| conv_transpose3d(x, w.unwrap(), b)),
     );
+    check(
+        "convt_k2s2",
+        Box::new(|x, w, b| conv_transpose3d_generic(x, w.unwrap(), b)),
+    );
 }
 
 #[test]
 fn max_pool3d_matches_pytorch() {
     check("maxpool_k2s2", Box::new(|x, _, _| max_pool3d(x, 2)));
+    check("maxpool_k2s2", Box::new(|x, _, _| max_pool3d_generic(x, 2)));
     // [[1,2],[3,4]]-style window: the gradient is 1 at the maximum (candle's max_pool2d
     // backward gives 1/k² there, which is why pooling is a reshape + max).
     let x = Var::from_tensor(
@@ -237,7 +251,6 @@ fn bad_inputs_are_errors() {
 /// The fast CPU path and the device-generic path agree on values and gradients.
 #[test]
 fn fast_and_generic_paths_agree() {
-    use unet3d::conv3d_generic;
     let dev = Device::Cpu;
     for (shape, k, p) in [
         ([2usize, 3, 5, 6, 7], 3usize, 1usize),
@@ -277,4 +290,155 @@ fn fast_and_generic_paths_agree() {
             );
         }
     }
+}
+
+fn grads_of(y: &Tensor, g: &Tensor, vars: &[&Var]) -> Vec<Tensor> {
+    let store = (y * g).unwrap().sum_all().unwrap().backward().unwrap();
+    vars.iter()
+        .map(|v| store.get(v.as_tensor()).unwrap().clone())
+        .collect()
+}
+
+/// Bias, (leaky) ReLU and dropout fused into the CPU convolution give the values and
+/// gradients of the same steps composed on the generic path, with the same dropped elements.
+#[test]
+fn fused_epilogues_match_the_composition() {
+    let dev = Device::Cpu;
+    let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 3, 6, 5, 7), &dev).unwrap()).unwrap();
+    let w = Var::from_tensor(&Tensor::randn(0f32, 0.3, (4, 3, 3, 3, 3), &dev).unwrap()).unwrap();
+    let b = Var::from_tensor(&Tensor::randn(0f32, 0.3, 4, &dev).unwrap()).unwrap();
+    let cfg = Conv3dConfig {
+        stride: 1,
+        padding: 1,
+    };
+    for epi in [
+        Epilogue::default(),
+        Epilogue {
+            activation: Activation::Relu,
+            dropout: None,
+        },
+        Epilogue {
+            activation: Activation::LeakyRelu(0.1),
+            dropout: None,
+        },
+        Epilogue {
+            activation: Activation::Relu,
+            dropout: Some((0.3, 7)),
+        },
+        Epilogue {
+            activation: Activation::LeakyRelu(0.01),
+            dropout: Some((0.5, 9)),
+        },
+        Epilogue {
+            activation: Activation::Identity,
+            dropout: Some((0.2, 3)),
+        },
+    ] {
+        let fast =
+            conv3d_fused(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), cfg, epi).unwrap();
+        let pre = conv3d_generic(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), cfg).unwrap();
+        let act = epi.activation.apply(&pre).unwrap();
+        let slow = match epi.dropout {
+            Some((p, seed)) => {
+                let m = DropMask::new(act.elem_count(), p, seed).unwrap();
+                unet3d::ops::dropout::dropout_generic(&act, &m).unwrap()
+            }
+            None => act,
+        };
+        assert!(
+            max_abs(&fast, &slow) < 1e-4,
+            "{epi:?}: {}",
+            max_abs(&fast, &slow)
+        );
+        if let Some((p, _)) = epi.dropout {
+            let v: Vec<f32> = fast.flatten_all().unwrap().to_vec1().unwrap();
+            let zero = v.iter().filter(|&&a| a == 0.0).count() as f32 / v.len() as f32;
+            assert!(zero >= p - 0.05, "{epi:?}: only {zero} zeros");
+        }
+        let g = Tensor::randn(0f32, 1.0, fast.dims(), &dev).unwrap();
+        let gf = grads_of(&fast, &g, &[&x, &w, &b]);
+        let gs = grads_of(&slow, &g, &[&x, &w, &b]);
+        for (i, (a, s)) in gf.iter().zip(&gs).enumerate() {
+            assert!(rel(a, s) < 1e-4, "{epi:?} gradient {i}: {}", rel(a, s));
+        }
+    }
+    // Slopes outside [0, 1) and dropout of 1 are refused.
+    for epi in [
+        Epilogue {
+            activation: Activation::LeakyRelu(-0.1),
+            dropout: None,
+        },
+        Epilogue {
+            activation: Activation::Relu,
+            dropout: Some((1.0, 0)),
+        },
+    ] {
+        assert!(matches!(
+            conv3d_fused(x.as_tensor(), w.as_tensor(), None, cfg, epi),
+            Err(Error::Config { .. })
+        ));
+    }
+}
+
+/// The CPU dropout op and the generic product drop the same elements, forward and backward.
+#[test]
+fn dropout_paths_agree() {
+    let dev = Device::Cpu;
+    let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (1, 2, 9, 8, 7), &dev).unwrap()).unwrap();
+    let fast = dropout_seeded(x.as_tensor(), 0.4, 11).unwrap();
+    let m = DropMask::new(x.elem_count(), 0.4, 11).unwrap();
+    let slow = unet3d::ops::dropout::dropout_generic(x.as_tensor(), &m).unwrap();
+    assert_eq!(max_abs(&fast, &slow), 0.0);
+    let g = Tensor::randn(0f32, 1.0, fast.dims(), &dev).unwrap();
+    let (a, b) = (grads_of(&fast, &g, &[&x]), grads_of(&slow, &g, &[&x]));
+    assert_eq!(max_abs(&a[0], &b[0]), 0.0);
+    // The same seed gives the same mask; another seed another one.
+    let again = dropout_seeded(x.as_tensor(), 0.4, 11).unwrap();
+    assert_eq!(max_abs(&fast, &again), 0.0);
+    let other = dropout_seeded(x.as_tensor(), 0.4, 12).unwrap();
+    assert!(max_abs(&fast, &other) > 0.0);
+}
+
+/// Pooling and transposed convolution: CPU op against the generic path, including odd
+/// sizes, a batch of two, and windows whose maximum appears twice (the fast op gives the
+/// gradient to the first, as PyTorch; values agree everywhere).
+#[test]
+fn pool_and_transposed_paths_agree() {
+    let dev = Device::Cpu;
+    for shape in [[2usize, 3, 6, 4, 8], [1, 2, 5, 7, 3]] {
+        let x =
+            Var::from_tensor(&Tensor::randn(0f32, 1.0, shape.as_slice(), &dev).unwrap()).unwrap();
+        let fast = max_pool3d(x.as_tensor(), 2).unwrap();
+        let slow = max_pool3d_generic(x.as_tensor(), 2).unwrap();
+        assert_eq!(max_abs(&fast, &slow), 0.0, "{shape:?}");
+        let g = Tensor::randn(0f32, 1.0, fast.dims(), &dev).unwrap();
+        let (a, b) = (grads_of(&fast, &g, &[&x]), grads_of(&slow, &g, &[&x]));
+        assert!(max_abs(&a[0], &b[0]) < 1e-6, "{shape:?}");
+
+        let w = Var::from_tensor(&Tensor::randn(0f32, 1.0, (shape[1], 4, 2, 2, 2), &dev).unwrap())
+            .unwrap();
+        let bias = Var::from_tensor(&Tensor::randn(0f32, 1.0, 4, &dev).unwrap()).unwrap();
+        let fast = conv_transpose3d(x.as_tensor(), w.as_tensor(), Some(bias.as_tensor())).unwrap();
+        let slow =
+            conv_transpose3d_generic(x.as_tensor(), w.as_tensor(), Some(bias.as_tensor())).unwrap();
+        assert!(max_abs(&fast, &slow) < 1e-5, "{shape:?}");
+        let g = Tensor::randn(0f32, 1.0, fast.dims(), &dev).unwrap();
+        let gf = grads_of(&fast, &g, &[&x, &w, &bias]);
+        let gs = grads_of(&slow, &g, &[&x, &w, &bias]);
+        for (a, b) in gf.iter().zip(&gs) {
+            assert!(rel(a, b) < 1e-5, "{shape:?}: {}", rel(a, b));
+        }
+    }
+    // Ties: a window of equal values sends the whole gradient to its first element.
+    let x = Var::from_tensor(&Tensor::ones((1, 1, 2, 2, 2), DType::F32, &dev).unwrap()).unwrap();
+    let y = max_pool3d(x.as_tensor(), 2).unwrap();
+    let g = y.sum_all().unwrap().backward().unwrap();
+    let g: Vec<f32> = g
+        .get(x.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert_eq!(g, [1., 0., 0., 0., 0., 0., 0., 0.]);
 }

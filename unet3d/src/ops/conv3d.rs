@@ -8,7 +8,10 @@ use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use super::dims5;
+use super::dropout::{dropout_generic, DropMask};
 use crate::error::{Error, Result};
 
 /// Cubic kernel convolution parameters (the same on every axis).
@@ -29,6 +32,42 @@ impl Default for Conv3dConfig {
     }
 }
 
+/// The activation a fused convolution applies after its bias.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Activation {
+    /// None.
+    #[default]
+    Identity,
+    /// `max(z, 0)`.
+    Relu,
+    /// `z` for `z > 0`, else `slope · z`; the slope must be in `[0, 1)`.
+    LeakyRelu(f32),
+}
+
+impl Activation {
+    /// The activation on any device (the generic path).
+    ///
+    /// # Errors
+    /// Candle errors.
+    pub fn apply(self, z: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Activation::Identity => z.clone(),
+            Activation::Relu => z.relu()?,
+            Activation::LeakyRelu(s) => z.maximum(&(z * f64::from(s))?)?,
+        })
+    }
+}
+
+/// What a fused convolution does after the product: bias (always, when given), an
+/// activation, then seeded inverted dropout.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Epilogue {
+    /// Activation after the bias.
+    pub activation: Activation,
+    /// Dropout `(p, seed)` after the activation (mask as [`crate::ops::dropout::DropMask`]).
+    pub dropout: Option<(f32, u64)>,
+}
+
 /// 3D cross-correlation (PyTorch's `conv3d`) with zero padding and stride.
 ///
 /// On the CPU with f32 and stride 1 the fast kernel runs (im2col per output slice into
@@ -41,28 +80,71 @@ impl Default for Conv3dConfig {
 /// # Errors
 /// As [`conv3d_generic`].
 pub fn conv3d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: Conv3dConfig) -> Result<Tensor> {
+    conv3d_fused(x, w, b, cfg, Epilogue::default())
+}
+
+/// `dropout(act(conv3d(x, w) + b))` as one operation.
+///
+/// On the CPU (f32, stride 1) one op computes all of it and keeps only its output and a bit
+/// mask for the backward pass; elsewhere it is composed from [`conv3d_generic`],
+/// [`Activation::apply`] and [`crate::ops::dropout::dropout_generic`] with the same mask.
+///
+/// # Errors
+/// As [`conv3d_generic`]; [`Error::Config`] for a dropout probability outside `[0, 1)` or a
+/// leaky slope outside `[0, 1)`.
+pub fn conv3d_fused(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    cfg: Conv3dConfig,
+    epi: Epilogue,
+) -> Result<Tensor> {
+    if let Activation::LeakyRelu(s) = epi.activation {
+        if !(0.0..1.0).contains(&s) {
+            return Err(Error::config(
+                "negative_slope",
+                format!("must be in [0, 1), got {s}"),
+            ));
+        }
+    }
+    let (_, o) = check(x, w, b, cfg)?;
+    let [bn, _, d, h, wd] = dims5(x, "conv3d input")?;
+    let k = w.dims()[2];
+    let p = cfg.padding;
+    let out_len = bn
+        * o
+        * ((d + 2 * p - k) / cfg.stride + 1)
+        * ((h + 2 * p - k) / cfg.stride + 1)
+        * ((wd + 2 * p - k) / cfg.stride + 1);
+    let mask = match epi.dropout {
+        Some((p, seed)) if p != 0.0 => Some(DropMask::new(out_len, p, seed)?),
+        _ => None,
+    };
     let fast = x.device().is_cpu()
         && x.dtype() == candle_core::DType::F32
         && w.dtype() == candle_core::DType::F32
+        && b.is_none_or(|b| b.dtype() == candle_core::DType::F32)
         && cfg.stride == 1;
     if !fast {
-        return conv3d_generic(x, w, b, cfg);
+        let y = epi.activation.apply(&conv3d_generic(x, w, b, cfg)?)?;
+        return match mask {
+            Some(m) => dropout_generic(&y, &m),
+            None => Ok(y),
+        };
     }
-    let (_, o) = check(x, w, b, cfg)?;
-    let y = x
-        .contiguous()?
-        .apply_op2(
-            &w.contiguous()?,
-            super::cpu::Conv3dCpu {
-                padding: cfg.padding,
-            },
-        )?
-        .permute((0, 2, 1, 3, 4))?
-        .contiguous()?;
-    Ok(match b {
-        Some(b) => y.broadcast_add(&b.reshape((1, o, 1, 1, 1))?)?,
-        None => y,
-    })
+    let bias = match b {
+        Some(b) => b.contiguous()?,
+        None => Tensor::zeros(o, candle_core::DType::F32, x.device())?,
+    };
+    Ok(x.contiguous()?.apply_op3(
+        &w.contiguous()?,
+        &bias,
+        super::cpu::Conv3dCpu {
+            padding: cfg.padding,
+            act: epi.activation,
+            mask: mask.map(Arc::new),
+        },
+    )?)
 }
 
 /// Validates shapes and config; returns (kernel, out channels).
@@ -215,6 +297,15 @@ impl Conv3d {
     /// As [`conv3d`].
     pub fn forward3d(&self, x: &Tensor) -> Result<Tensor> {
         conv3d(x, &self.weight, self.bias.as_ref(), self.cfg)
+    }
+
+    /// The forward pass followed by activation and dropout, fused on the CPU (see
+    /// [`conv3d_fused`]).
+    ///
+    /// # Errors
+    /// As [`conv3d_fused`].
+    pub fn forward_fused(&self, x: &Tensor, epi: Epilogue) -> Result<Tensor> {
+        conv3d_fused(x, &self.weight, self.bias.as_ref(), self.cfg, epi)
     }
 }
 

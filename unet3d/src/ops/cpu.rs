@@ -1,15 +1,76 @@
-//! The fast CPU path of `conv3d` (f32, stride 1): for every output depth slice, an im2col
-//! block `[C·k³, H'·W']` is built from the `k` input planes it needs and multiplied by the
-//! weight `[O, C·k³]` with the `gemm` crate; slices run in parallel with rayon, each with its
-//! own buffer, so memory stays bounded (one block per thread, never a full im2col).
+//! The fast CPU path (f32) of the convolution, with its bias, activation and dropout fused
+//! into one op.
 //!
-//! The backward pass recomputes the convolution on the device-generic path and takes its
-//! gradients (correct, not yet fast).
+//! Forward: for every output depth slice an im2col block `[C·k³, H'·W']` is built from the
+//! `k` input planes it needs and multiplied by the weight `[O, C·k³]` with the `gemm` crate,
+//! writing straight into the output `[B, O, D', H', W']`; while the slice is still in cache
+//! the epilogue adds the bias, applies the activation and the dropout mask. Slices run in
+//! parallel with rayon, each thread with its own block, so memory stays bounded (one block per
+//! thread, never a full im2col).
+//!
+//! Backward: the gradient through dropout and activation is recovered from the op's output
+//! and the bit mask (nothing else is kept); dL/dx is the same kernel run on that gradient with
+//! the flipped, transposed weight; dL/dw is Σ over slices of `g_slice · colᵀ`; dL/db a sum.
+//!
+//! Keeping conv, bias, activation and dropout in one op matters as much as the arithmetic:
+//! composed from candle ops they keep five full-size tensors per convolution alive until the
+//! backward pass (and candle adds a zero tensor and a sum for every gradient it routes).
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor, Var};
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor, Var};
 use rayon::prelude::*;
 
-use super::conv3d::{conv3d_generic, Conv3dConfig};
+use super::conv3d::{conv3d_generic, Activation, Conv3dConfig};
+use super::dropout::{DropMask, CHUNK};
+
+/// A raw pointer shared by rayon workers that write disjoint elements of one buffer.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedMut(*mut f32);
+
+// SAFETY: only used to hand one output buffer to workers that write disjoint elements; the
+// buffer outlives the parallel section that uses the pointer.
+unsafe impl Send for SharedMut {}
+// SAFETY: as above.
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper).
+    pub(crate) fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Runs `f` on the contiguous f32 data of a CPU tensor.
+///
+/// # Errors
+/// When the tensor is not an f32 tensor on the CPU.
+pub(crate) fn with_f32<R>(
+    t: &Tensor,
+    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        candle_core::bail!("expected a CPU tensor");
+    };
+    let Some((a, b)) = layout.contiguous_offsets() else {
+        candle_core::bail!("expected a contiguous tensor");
+    };
+    f(&cpu.as_slice::<f32>()?[a..b])
+}
+
+/// The contiguous f32 data of a custom op's CPU argument.
+pub(crate) fn arg_f32<'a>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let Some((a, b)) = l.contiguous_offsets() else {
+        candle_core::bail!("{what} must be contiguous");
+    };
+    Ok(&s.as_slice::<f32>()?[a..b])
+}
 
 /// Sizes of one convolution: input channels and extent, kernel, padding, output extent.
 struct Geo {
@@ -24,11 +85,12 @@ struct Geo {
     wout: usize,
 }
 
-/// The im2col block `[C·k³, H'·W']` of output slice `di` of batch item `bi`.
-fn im2col(x: &[f32], g: &Geo, bi: usize, di: usize, col: &mut [f32]) {
+/// The im2col block `[C·k³, ny·W']` of output rows `y0 .. y0 + ny` of output slice `di` of
+/// batch item `bi`.
+fn im2col(x: &[f32], g: &Geo, (bi, di): (usize, usize), (y0, ny): (usize, usize), col: &mut [f32]) {
     let (c, d, h, wd, k, p) = (g.c, g.d, g.h, g.w, g.k, g.p);
-    let (hout, wout) = (g.hout, g.wout);
-    let (plane, hw) = (h * wd, hout * wout);
+    let wout = g.wout;
+    let (plane, hw) = (h * wd, ny * wout);
     let xb = &x[bi * c * d * plane..(bi + 1) * c * d * plane];
     for ci in 0..c {
         for kd in 0..k {
@@ -43,8 +105,8 @@ fn im2col(x: &[f32], g: &Geo, bi: usize, di: usize, col: &mut [f32]) {
                     }
                     let src =
                         &xb[(ci * d + zd as usize) * plane..(ci * d + zd as usize + 1) * plane];
-                    for yo in 0..hout {
-                        let yi = (yo + kh) as isize - p as isize;
+                    for yo in 0..ny {
+                        let yi = (y0 + yo + kh) as isize - p as isize;
                         let dst_row = &mut row[yo * wout..(yo + 1) * wout];
                         if yi < 0 || yi >= h as isize {
                             dst_row.fill(0.0);
@@ -67,16 +129,68 @@ fn im2col(x: &[f32], g: &Geo, bi: usize, di: usize, col: &mut [f32]) {
     }
 }
 
-/// `CustomOp2` (input, weight) → output without bias, CPU f32 only.
-pub(crate) struct Conv3dCpu {
-    pub(crate) padding: usize,
+/// `dst[m×n] = a[m×k] · b[k×n]` (`+=` when `accumulate`) on raw pointers, every operand
+/// given by its (row, column) strides. `gemm` transposes the problem itself when `dst` is
+/// row-major, so its microkernel always runs along the longer, contiguous side.
+///
+/// # Safety
+/// Every `(r, c)` with `r < rows`, `c < cols` of each operand, at `ptr + r·rs + c·cs`, must
+/// be inside its allocation; nothing else may access the elements of `dst` it writes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn sgemm_raw(
+    (m, n, k): (usize, usize, usize),
+    a: *const f32,
+    (a_rs, a_cs): (usize, usize),
+    b: *const f32,
+    (b_rs, b_cs): (usize, usize),
+    dst: *mut f32,
+    (d_rs, d_cs): (usize, usize),
+    accumulate: bool,
+    parallel: bool,
+) {
+    let par = if parallel && rayon::current_num_threads() > 1 {
+        gemm::Parallelism::Rayon(rayon::current_num_threads())
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            d_cs as isize,
+            d_rs as isize,
+            accumulate,
+            a,
+            a_cs as isize,
+            a_rs as isize,
+            b,
+            b_cs as isize,
+            b_rs as isize,
+            if accumulate { 1.0f32 } else { 0.0f32 },
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
 }
 
-/// `dst[m×n] = a[m×k] · b[k×n]` (`+=` when `accumulate`), every operand given by its
-/// (row, column) strides. `gemm` itself transposes the problem when `dst` is row-major, so
-/// its microkernel always runs along the longer, contiguous side.
+/// One past the largest offset an `r × c` operand with strides `(rs, cs)` reaches.
+pub(crate) fn extent(rs: usize, cs: usize, r: usize, c: usize) -> usize {
+    if r == 0 || c == 0 {
+        0
+    } else {
+        rs * (r - 1) + cs * (c - 1) + 1
+    }
+}
+
+/// [`sgemm_raw`] on slices, bounds checked.
 #[allow(clippy::too_many_arguments)]
-fn sgemm(
+pub(crate) fn sgemm(
     (m, n, k): (usize, usize, usize),
     a: &[f32],
     (a_rs, a_cs): (usize, usize),
@@ -85,50 +199,149 @@ fn sgemm(
     dst: &mut [f32],
     (d_rs, d_cs): (usize, usize),
     accumulate: bool,
+    parallel: bool,
 ) -> candle_core::Result<()> {
-    let end = |rs: usize, cs: usize, r: usize, c: usize| {
-        if r == 0 || c == 0 {
-            0
-        } else {
-            rs * (r - 1) + cs * (c - 1) + 1
-        }
-    };
-    if a.len() < end(a_rs, a_cs, m, k)
-        || b.len() < end(b_rs, b_cs, k, n)
-        || dst.len() < end(d_rs, d_cs, m, n)
+    if a.len() < extent(a_rs, a_cs, m, k)
+        || b.len() < extent(b_rs, b_cs, k, n)
+        || dst.len() < extent(d_rs, d_cs, m, n)
     {
         candle_core::bail!("sgemm: buffers too small for {m}×{k} · {k}×{n}");
     }
-    // SAFETY: the largest offset each (non-negative) stride pair reaches is inside its buffer
-    // (checked above); `dst` is borrowed mutably, so nothing aliases it.
+    // SAFETY: every operand's reach is inside its slice (checked above); `dst` is borrowed
+    // mutably, so nothing else accesses it.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            d_cs as isize,
-            d_rs as isize,
-            accumulate,
+        sgemm_raw(
+            (m, n, k),
             a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
+            (a_rs, a_cs),
             b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
-            if accumulate { 1.0f32 } else { 0.0f32 },
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
+            (b_rs, b_cs),
+            dst.as_mut_ptr(),
+            (d_rs, d_cs),
+            accumulate,
+            parallel,
         );
     }
     Ok(())
 }
 
-/// dL/dw `[O, C·k³]` from the input `[B, C, D, H, W]` and dL/dy in the op's layout
-/// `[B, D', O, H'·W']`: Σ over slices of `g_slice · colᵀ`, one accumulator per thread.
+/// Bytes of one im2col tile: small enough to stay in a core's L2 cache between being
+/// written and being read by `gemm`.
+const TILE_BYTES: usize = 512 << 10;
+
+impl Geo {
+    /// Output rows per im2col tile and tiles per slice.
+    fn tiling(&self) -> (usize, usize) {
+        let rows = self.c * self.k * self.k * self.k;
+        let per_row = rows * self.wout * std::mem::size_of::<f32>();
+        let ny = (TILE_BYTES / per_row.max(1)).clamp(1, self.hout.max(1));
+        (ny, self.hout.div_ceil(ny))
+    }
+}
+
+/// What the forward kernel does to each output row after the product.
+struct Epi<'a> {
+    bias: Option<&'a [f32]>,
+    act: Activation,
+    mask: Option<&'a DropMask>,
+}
+
+impl Epi<'_> {
+    const NONE: Epi<'static> = Epi {
+        bias: None,
+        act: Activation::Identity,
+        mask: None,
+    };
+
+    /// Row of output channel `o`, whose first element has flat index `start`.
+    #[inline]
+    fn apply(&self, row: &mut [f32], o: usize, start: usize) {
+        let b = self.bias.map_or(0.0, |b| b[o]);
+        match self.act {
+            Activation::Identity => {
+                if b != 0.0 {
+                    row.iter_mut().for_each(|v| *v += b);
+                }
+            }
+            Activation::Relu => row.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
+            Activation::LeakyRelu(s) => row.iter_mut().for_each(|v| {
+                let z = *v + b;
+                *v = if z > 0.0 { z } else { z * s };
+            }),
+        }
+        if let Some(m) = self.mask {
+            m.apply(row, start);
+        }
+    }
+}
+
+/// The convolution of `x` `[B, C, D, H, W]` with `w` `[O, C, k, k, k]` as `[B, O, D', H', W']`,
+/// with the epilogue applied.
+fn conv_forward(
+    x: &[f32],
+    w: &[f32],
+    g: &Geo,
+    b: usize,
+    o: usize,
+    epi: &Epi,
+) -> candle_core::Result<Vec<f32>> {
+    let (rows, hw) = (g.c * g.k * g.k * g.k, g.hout * g.wout);
+    let (dout, vol) = (g.dout, g.dout * g.hout * g.wout);
+    if x.len() != b * g.c * g.d * g.h * g.w || w.len() != o * rows {
+        candle_core::bail!("conv3d-cpu: input or weight size does not match its shape");
+    }
+    if epi.bias.is_some_and(|bias| bias.len() != o)
+        || epi.mask.is_some_and(|m| m.len() != b * o * vol)
+    {
+        candle_core::bail!("conv3d-cpu: bias or dropout mask does not match the output");
+    }
+    let (ny, tiles) = g.tiling();
+    let mut out = Vec::with_capacity(b * o * vol);
+    let shared = SharedMut(out.as_mut_ptr());
+    (0..b * dout * tiles).into_par_iter().for_each_init(
+        || vec![0f32; rows * ny * g.wout],
+        |col, job| {
+            let (slice, tile) = (job / tiles, job % tiles);
+            let (bi, di) = (slice / dout, slice % dout);
+            let y0 = tile * ny;
+            let n = ny.min(g.hout - y0) * g.wout;
+            im2col(x, g, (bi, di), (y0, n / g.wout), col);
+            // Rows of this tile: `base + j·vol .. + n` for each output channel j.
+            let base = bi * o * vol + di * hw + y0 * g.wout;
+            // SAFETY: `w` is o × rows and `col` rows × n (checked/allocated above); the
+            // destination rows end at base + (o−1)·vol + n ≤ b·o·vol = out's capacity, and no
+            // two tiles share an element, so workers write disjoint elements of `out`, which
+            // lives until the parallel loop ends.
+            unsafe {
+                sgemm_raw(
+                    (o, n, rows),
+                    w.as_ptr(),
+                    (rows, 1),
+                    col.as_ptr(),
+                    (n, 1),
+                    shared.ptr().add(base),
+                    (vol, 1),
+                    false,
+                    false,
+                );
+            }
+            for j in 0..o {
+                let start = base + j * vol;
+                // SAFETY: row `j` of this tile, inside `out`, just written by `gemm` (so
+                // initialised) and accessed by this worker only.
+                let row = unsafe { std::slice::from_raw_parts_mut(shared.ptr().add(start), n) };
+                epi.apply(row, j, start);
+            }
+        },
+    );
+    // SAFETY: the tiles cover every (batch, channel, slice, row) once, and `gemm` with
+    // `accumulate = false` writes every element of its destination without reading it.
+    unsafe { out.set_len(b * o * vol) };
+    Ok(out)
+}
+
+/// dL/dw `[O, C·k³]` from the input `[B, C, D, H, W]` and dL/dy `[B, O, D', H', W']`:
+/// Σ over slices of `g_slice · colᵀ`, one accumulator per thread.
 ///
 /// The product is laid out for `gemm` with the output channels as its rows and a
 /// column-major destination (`accᵀ`, transposed once at the end): then only the small
@@ -144,7 +357,12 @@ fn grad_weight(
 ) -> candle_core::Result<Vec<f32>> {
     let rows = geo.c * geo.k * geo.k * geo.k;
     let hw = geo.hout * geo.wout;
+    let vol = geo.dout * hw;
     let slices = b * geo.dout;
+    let (ny, tiles) = geo.tiling();
+    if gy.len() != b * o * vol {
+        candle_core::bail!("conv3d-cpu: output gradient size does not match the output");
+    }
     // Fixed chunks, one per thread, summed in chunk order: the result depends on the
     // thread count only, never on work stealing (training is reproducible for a seed and
     // thread count).
@@ -153,22 +371,28 @@ fn grad_weight(
     let partials = (0..chunks)
         .into_par_iter()
         .map(|ci| -> candle_core::Result<Vec<f32>> {
-            let mut col = vec![0f32; rows * hw];
+            let mut col = vec![0f32; rows * ny * geo.wout];
             // accᵀ: [C·k³, O] row-major = the O × C·k³ product stored column-major.
             let mut acc_t = vec![0f32; rows * o];
             for slice in ci * per_chunk..((ci + 1) * per_chunk).min(slices) {
-                im2col(x, geo, slice / geo.dout, slice % geo.dout, &mut col);
-                let g = &gy[slice * o * hw..(slice + 1) * o * hw];
-                sgemm(
-                    (o, rows, hw),
-                    g,
-                    (hw, 1),
-                    &col,
-                    (1, hw),
-                    &mut acc_t,
-                    (1, o),
-                    true,
-                )?;
+                let (bi, di) = (slice / geo.dout, slice % geo.dout);
+                for tile in 0..tiles {
+                    let y0 = tile * ny;
+                    let n = ny.min(geo.hout - y0) * geo.wout;
+                    im2col(x, geo, (bi, di), (y0, n / geo.wout), &mut col);
+                    let g = &gy[bi * o * vol + di * hw + y0 * geo.wout..];
+                    sgemm(
+                        (o, rows, n),
+                        g,
+                        (vol, 1),
+                        &col,
+                        (1, n),
+                        &mut acc_t,
+                        (1, o),
+                        true,
+                        false,
+                    )?;
+                }
             }
             Ok(acc_t)
         })
@@ -188,7 +412,83 @@ fn grad_weight(
     Ok(out)
 }
 
-impl CustomOp2 for Conv3dCpu {
+/// Σ over batch and space of `[B, O, S]` per channel (f64 accumulation).
+pub(crate) fn channel_sums(g: &[f32], b: usize, o: usize) -> Vec<f32> {
+    let s = g.len() / (b * o).max(1);
+    (0..o)
+        .into_par_iter()
+        .map(|j| {
+            (0..b)
+                .map(|bi| {
+                    g[(bi * o + j) * s..(bi * o + j + 1) * s]
+                        .iter()
+                        .map(|&v| f64::from(v))
+                        .sum::<f64>()
+                })
+                .sum::<f64>() as f32
+        })
+        .collect()
+}
+
+/// `conv3d` + bias + activation + dropout on the CPU: a `CustomOp3` (input, weight, bias).
+pub(crate) struct Conv3dCpu {
+    pub(crate) padding: usize,
+    pub(crate) act: Activation,
+    pub(crate) mask: Option<Arc<DropMask>>,
+}
+
+impl Conv3dCpu {
+    fn geo(&self, x: &[usize], w: &[usize]) -> candle_core::Result<(Geo, usize, usize)> {
+        let (&[b, c, d, h, wd], &[o, ci, k, ..]) = (x, w) else {
+            candle_core::bail!("conv3d-cpu: rank-5 input and weight expected");
+        };
+        let p = self.padding;
+        if ci != c || d + 2 * p < k || h + 2 * p < k || wd + 2 * p < k {
+            candle_core::bail!("conv3d-cpu: shapes {x:?} and {w:?} do not fit");
+        }
+        let geo = Geo {
+            c,
+            d,
+            h,
+            w: wd,
+            k,
+            p,
+            dout: d + 2 * p + 1 - k,
+            hout: h + 2 * p + 1 - k,
+            wout: wd + 2 * p + 1 - k,
+        };
+        Ok((geo, b, o))
+    }
+
+    /// dL/d(pre-activation) from dL/dy and the output y.
+    fn grad_pre(&self, g: &[f32], y: &[f32]) -> Vec<f32> {
+        let mut out = g.to_vec();
+        let (act, mask) = (self.act, self.mask.as_deref());
+        out.par_chunks_mut(CHUNK)
+            .zip(y.par_chunks(CHUNK))
+            .enumerate()
+            .for_each(|(ci, (gc, yc))| {
+                match act {
+                    Activation::Identity => {}
+                    Activation::Relu => gc
+                        .iter_mut()
+                        .zip(yc)
+                        .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 }),
+                    // For kept elements sign(y) = sign(z) when the slope is positive.
+                    Activation::LeakyRelu(s) => gc
+                        .iter_mut()
+                        .zip(yc)
+                        .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { *g * s }),
+                }
+                if let Some(m) = mask {
+                    m.apply(gc, ci * CHUNK);
+                }
+            });
+        out
+    }
+}
+
+impl CustomOp3 for Conv3dCpu {
     fn name(&self) -> &'static str {
         "conv3d-cpu"
     }
@@ -199,109 +499,93 @@ impl CustomOp2 for Conv3dCpu {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (Some((x0, x1)), Some((w0, w1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            candle_core::bail!("conv3d-cpu: inputs must be contiguous");
+        let x = arg_f32(s1, l1, "conv3d-cpu input")?;
+        let w = arg_f32(s2, l2, "conv3d-cpu weight")?;
+        let bias = arg_f32(s3, l3, "conv3d-cpu bias")?;
+        let (geo, b, o) = self.geo(l1.dims(), l2.dims())?;
+        let epi = Epi {
+            bias: Some(bias),
+            act: self.act,
+            mask: self.mask.as_deref(),
         };
-        let x = &s1.as_slice::<f32>()?[x0..x1];
-        let w = &s2.as_slice::<f32>()?[w0..w1];
-        let (b, c, d, h, wd) = l1.shape().dims5()?;
-        let (o, _, k, _, _) = l2.shape().dims5()?;
-        let p = self.padding;
-        let (dout, hout, wout) = (d + 2 * p + 1 - k, h + 2 * p + 1 - k, wd + 2 * p + 1 - k);
-        let (rows, hw) = (c * k * k * k, hout * wout);
-        // Output as [B, D', O, H'·W'] (one contiguous block per output slice), permuted to
-        // [B, O, D', H', W'] by the caller.
-        let geo = Geo {
-            c,
-            d,
-            h,
-            w: wd,
-            k,
-            p,
-            dout,
-            hout,
-            wout,
-        };
-        let mut out = vec![0f32; b * dout * o * hw];
-        out.par_chunks_mut(o * hw).enumerate().try_for_each_init(
-            || vec![0f32; rows * hw],
-            |col, (slice, dst)| -> candle_core::Result<()> {
-                im2col(x, &geo, slice / dout, slice % dout, col);
-                sgemm(
-                    (o, hw, rows),
-                    w,
-                    (rows, 1),
-                    col,
-                    (hw, 1),
-                    dst,
-                    (hw, 1),
-                    false,
-                )
-            },
-        )?;
-        Ok((CpuStorage::F32(out), Shape::from((b, dout, o, hout, wout))))
+        let out = conv_forward(x, w, &geo, b, o, &epi)?;
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((b, o, geo.dout, geo.hout, geo.wout)),
+        ))
     }
 
     fn bwd(
         &self,
         x: &Tensor,
         w: &Tensor,
-        _res: &Tensor,
+        bias: &Tensor,
+        res: &Tensor,
         grad_res: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        // grad_res is [B, D', O, H', W'] like the op's output.
-        let (b, c, d, h, wd) = x.dims5()?;
-        let (o, _, k, _, _) = w.dims5()?;
-        let p = self.padding;
-        let (dout, hout, wout) = (d + 2 * p + 1 - k, h + 2 * p + 1 - k, wd + 2 * p + 1 - k);
-        // dL/dx: a full correlation of dL/dy with the flipped, transposed kernel — the fast
-        // op again (stride 1, padding k − 1 − p).
-        let flip: Vec<u32> = (0..k as u32).rev().collect();
-        let flip = Tensor::from_vec(flip, k, w.device())?;
-        let wf = w
-            .index_select(&flip, 2)?
-            .index_select(&flip, 3)?
-            .index_select(&flip, 4)?
-            .transpose(0, 1)?
-            .contiguous()?;
-        let g = grad_res.permute((0, 2, 1, 3, 4))?.contiguous()?;
-        let gx = if k > p {
-            g.apply_op2(&wf, Conv3dCpu { padding: k - 1 - p })?
-                .permute((0, 2, 1, 3, 4))?
-                .contiguous()?
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (geo, b, o) = self.geo(x.dims(), w.dims())?;
+        let (c, k, p) = (geo.c, geo.k, geo.p);
+        let plain = self.act == Activation::Identity && self.mask.is_none();
+        let gpre = if plain {
+            grad_res.contiguous()?
         } else {
-            // Padding larger than k − 1: fall back to the generic path for this rare case.
-            let xv = Var::from_tensor(&x.detach())?;
-            let cfg = Conv3dConfig {
-                padding: p,
-                stride: 1,
+            let g = with_f32(grad_res, |g| with_f32(res, |y| Ok(self.grad_pre(g, y))))?;
+            Tensor::from_vec(g, res.shape(), res.device())?
+        };
+        with_f32(&gpre, |g| {
+            let gb = bias
+                .track_op()
+                .then(|| Tensor::from_vec(channel_sums(g, b, o), o, bias.device()))
+                .transpose()?;
+            let gw = with_f32(x, |xs| grad_weight(xs, g, &geo, b, o))?;
+            let gw = Tensor::from_vec(gw, w.shape(), w.device())?;
+            let gx = if !x.track_op() {
+                None
+            } else if k > p {
+                // dL/dx: a full correlation of dL/dy with the flipped, transposed kernel —
+                // the same kernel again (stride 1, padding k − 1 − p).
+                let gx = with_f32(w, |ws| {
+                    let k3 = k * k * k;
+                    let mut wf = vec![0f32; ws.len()];
+                    for oj in 0..o {
+                        for ci in 0..c {
+                            for t in 0..k3 {
+                                wf[(ci * o + oj) * k3 + (k3 - 1 - t)] = ws[(oj * c + ci) * k3 + t];
+                            }
+                        }
+                    }
+                    let back = Geo {
+                        c: o,
+                        d: geo.dout,
+                        h: geo.hout,
+                        w: geo.wout,
+                        k,
+                        p: k - 1 - p,
+                        dout: geo.d,
+                        hout: geo.h,
+                        wout: geo.w,
+                    };
+                    conv_forward(g, &wf, &back, b, c, &Epi::NONE)
+                })?;
+                Some(Tensor::from_vec(gx, x.shape(), x.device())?)
+            } else {
+                // Padding larger than k − 1: the generic path for this rare case.
+                let xv = Var::from_tensor(&x.detach())?;
+                let cfg = Conv3dConfig {
+                    padding: p,
+                    stride: 1,
+                };
+                let y = conv3d_generic(xv.as_tensor(), &w.detach(), None, cfg)
+                    .map_err(candle_core::Error::wrap)?;
+                let grads = (y * gpre.detach())?.sum_all()?.backward()?;
+                Some(grads.get(xv.as_tensor()).cloned().ok_or_else(|| {
+                    candle_core::Error::Msg("conv3d-cpu: no input gradient".into())
+                })?)
             };
-            let y = conv3d_generic(xv.as_tensor(), &w.detach(), None, cfg)
-                .map_err(candle_core::Error::wrap)?;
-            let grads = (y * g.detach())?.sum_all()?.backward()?;
-            grads
-                .get(xv.as_tensor())
-                .cloned()
-                .ok_or_else(|| candle_core::Error::Msg("conv3d-cpu: no input gradient".into()))?
-        };
-        // dL/dw.
-        let xs = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let gs = grad_res.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let geo = Geo {
-            c,
-            d,
-            h,
-            w: wd,
-            k,
-            p,
-            dout,
-            hout,
-            wout,
-        };
-        let gw = grad_weight(&xs, &gs, &geo, b, o)?;
-        let gw = Tensor::from_vec(gw, (o, c, k, k, k), w.device())?;
-        Ok((Some(gx), Some(gw)))
+            Ok((gx, Some(gw), gb))
+        })
     }
 }

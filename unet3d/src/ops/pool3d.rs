@@ -4,19 +4,33 @@
 //! Input `[B, C, D, H, W]`; output `[B, C, D/k, H/k, W/k]` (floor, as PyTorch: trailing
 //! voxels that do not fill a window are dropped).
 
-use candle_core::{Module, Tensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::cpu::with_f32;
 
 use super::dims5;
 use crate::error::{Error, Result};
 
-/// Max pooling over `k×k×k` windows with stride `k`, as a reshape plus three `max`
-/// reductions (gradients flow to the maximum of each window).
+/// Max pooling over `k×k×k` windows with stride `k`; the gradient goes to the first maximum
+/// of each window, as PyTorch's.
+///
+/// On the CPU in f32 a custom op (one pass forward, one backward, parallel over channels);
+/// elsewhere [`max_pool3d_generic`].
 ///
 /// # Errors
 /// [`Error::Shape`] for a wrong rank or an axis shorter than `k`; [`Error::Config`] for
 /// `k = 0`.
 pub fn max_pool3d(x: &Tensor, k: usize) -> Result<Tensor> {
-    let [b, c, d, h, w] = dims5(x, "max_pool3d input")?;
+    check(x, k)?;
+    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+        return Ok(x.contiguous()?.apply_op1(MaxPoolCpu { k })?);
+    }
+    max_pool3d_generic(x, k)
+}
+
+fn check(x: &Tensor, k: usize) -> Result<()> {
+    let [_, _, d, h, w] = dims5(x, "max_pool3d input")?;
     if k == 0 {
         return Err(Error::config("pool size", "must be ≥ 1"));
     }
@@ -27,6 +41,18 @@ pub fn max_pool3d(x: &Tensor, k: usize) -> Result<Tensor> {
             format!("{:?}", [d, h, w]),
         ));
     }
+    Ok(())
+}
+
+/// Max pooling as a reshape plus three `max` reductions (any device; candle 0.11's
+/// `max_pool2d` backward is wrong by 1/k², so it is not used). Where a window holds its
+/// maximum twice, candle's `max` backward gives the gradient to each copy.
+///
+/// # Errors
+/// As [`max_pool3d`].
+pub fn max_pool3d_generic(x: &Tensor, k: usize) -> Result<Tensor> {
+    check(x, k)?;
+    let [b, c, d, h, w] = dims5(x, "max_pool3d input")?;
     let (dd, hh, ww) = (d / k, h / k, w / k);
     let x = if dd * k != d || hh * k != h || ww * k != w {
         x.narrow(2, 0, dd * k)?
@@ -42,6 +68,120 @@ pub fn max_pool3d(x: &Tensor, k: usize) -> Result<Tensor> {
         .max(5)?
         .max(3)?;
     Ok(y)
+}
+
+/// CPU f32 max pooling (window = stride = `k`).
+struct MaxPoolCpu {
+    k: usize,
+}
+
+impl MaxPoolCpu {
+    /// Output extent and, for plane-local output index `(i, j, l)`, the input offsets of
+    /// its window in visiting order (depth, height, width).
+    fn dims(&self, dims: &[usize]) -> candle_core::Result<[usize; 8]> {
+        let &[b, c, d, h, w] = dims else {
+            candle_core::bail!("max_pool3d: rank-5 input expected");
+        };
+        let k = self.k;
+        if k == 0 || d < k || h < k || w < k {
+            candle_core::bail!("max_pool3d: input {dims:?} smaller than the window {k}");
+        }
+        Ok([b, c, d, h, w, d / k, h / k, w / k])
+    }
+
+    /// Calls `f(out_index, window_offsets)` for each window of one plane.
+    fn windows(
+        &self,
+        [d, h, w]: [usize; 3],
+        mut f: impl FnMut(usize, &mut dyn Iterator<Item = usize>),
+    ) {
+        let k = self.k;
+        let (dd, hh, ww) = (d / k, h / k, w / k);
+        for i in 0..dd {
+            for j in 0..hh {
+                for l in 0..ww {
+                    let mut it = (0..k).flat_map(move |a| {
+                        (0..k).flat_map(move |bb| {
+                            (0..k).map(move |cc| ((i * k + a) * h + j * k + bb) * w + l * k + cc)
+                        })
+                    });
+                    f((i * hh + j) * ww + l, &mut it);
+                }
+            }
+        }
+    }
+}
+
+impl CustomOp1 for MaxPoolCpu {
+    fn name(&self) -> &'static str {
+        "max-pool3d-cpu"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = super::cpu::arg_f32(s, l, "max_pool3d input")?;
+        let [b, c, d, h, w, dd, hh, ww] = self.dims(l.dims())?;
+        let (plane, oplane) = (d * h * w, dd * hh * ww);
+        let mut out = vec![0f32; b * c * oplane];
+        out.par_chunks_mut(oplane.max(1))
+            .enumerate()
+            .for_each(|(pi, dst)| {
+                let src = &x[pi * plane..(pi + 1) * plane];
+                self.windows([d, h, w], |o, win| {
+                    let mut m = f32::NEG_INFINITY;
+                    let mut first = true;
+                    for i in win {
+                        let v = src[i];
+                        // NaN wins, as in PyTorch.
+                        if first || v > m || v.is_nan() {
+                            m = v;
+                            first = false;
+                            if v.is_nan() {
+                                break;
+                            }
+                        }
+                    }
+                    dst[o] = m;
+                });
+            });
+        Ok((CpuStorage::F32(out), Shape::from((b, c, dd, hh, ww))))
+    }
+
+    fn bwd(&self, x: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let [_, _, d, h, w, dd, hh, ww] = self.dims(x.dims())?;
+        let (plane, oplane) = (d * h * w, dd * hh * ww);
+        let gx = with_f32(x, |xs| {
+            with_f32(res, |ys| {
+                with_f32(grad, |gs| {
+                    let mut gx = vec![0f32; xs.len()];
+                    gx.par_chunks_mut(plane.max(1))
+                        .enumerate()
+                        .for_each(|(pi, dst)| {
+                            let src = &xs[pi * plane..(pi + 1) * plane];
+                            let (y, g) = (
+                                &ys[pi * oplane..(pi + 1) * oplane],
+                                &gs[pi * oplane..(pi + 1) * oplane],
+                            );
+                            self.windows([d, h, w], |o, win| {
+                                let m = y[o];
+                                let mut at = None;
+                                for i in win {
+                                    at.get_or_insert(i);
+                                    if src[i] == m || (m.is_nan() && src[i].is_nan()) {
+                                        at = Some(i);
+                                        break;
+                                    }
+                                }
+                                if let Some(i) = at {
+                                    dst[i] += g[o];
+                                }
+                            });
+                        });
+                    Ok(gx)
+                })
+            })
+        })?;
+        Ok(Some(Tensor::from_vec(gx, x.shape(), x.device())?))
+    }
 }
 
 /// A max-pooling layer (window = stride).
