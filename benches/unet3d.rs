@@ -2,8 +2,12 @@
 //!
 //! ```text
 //! cargo bench --bench unet3d
+//! python3 benches/peers/torch_ops.py                   # the per-op peer (same names)
 //! python3 benches/peers/torch_unet.py --sides 64 128   # the whole-network peer
 //! ```
+//!
+//! The whole-network training step (forward in train mode, mean-squared loss, backward,
+//! Adam) is the work of `forward --train-step`; at 128³ one sample takes ~7 s.
 
 #[path = "../examples/support/mod.rs"]
 mod support;
@@ -12,8 +16,9 @@ use std::time::Duration;
 
 use candle_core::{DType, Device, Tensor, Var};
 use criterion::{criterion_group, criterion_main, Criterion};
+use unet3d::optim::{Adam, AdamConfig};
 use unet3d::{
-    conv3d, conv3d_generic, conv_transpose3d, max_pool3d, Conv3dConfig, UNet3d, UNet3dConfig,
+    conv3d, conv3d_generic, conv_transpose3d, max_pool3d, Conv3dConfig, Mode, UNet3d, UNet3dConfig,
 };
 
 fn randn(shape: &[usize]) -> Tensor {
@@ -67,25 +72,70 @@ fn bench(c: &mut Criterion) {
         b.iter(|| conv3d_generic(&x, &w, None, same).expect("conv"))
     });
     let (x, w) = (randn(&[1, 256, 4, 4, 4]), randn(&[256, 128, 2, 2, 2]));
-    g.bench_function("conv_transpose3d_1x256to128_4", |b| {
+    g.bench_function("conv_transpose3d_1x256to128_4_forward", |b| {
         b.iter(|| conv_transpose3d(&x, &w, None).expect("convt"))
     });
+    let (xv, wv) = (
+        Var::from_tensor(&x).expect("var"),
+        Var::from_tensor(&w).expect("var"),
+    );
+    g.bench_function("conv_transpose3d_1x256to128_4_forward_backward", |b| {
+        b.iter(|| {
+            let y = conv_transpose3d(xv.as_tensor(), wv.as_tensor(), None).expect("convt");
+            y.sum_all().expect("sum").backward().expect("backward")
+        })
+    });
     let x = randn(&[1, 16, 64, 64, 64]);
-    g.bench_function("max_pool3d_1x16_64", |b| {
+    g.bench_function("max_pool3d_1x16_64_forward", |b| {
         b.iter(|| max_pool3d(&x, 2).expect("pool"))
+    });
+    let xv = Var::from_tensor(&x).expect("var");
+    g.bench_function("max_pool3d_1x16_64_forward_backward", |b| {
+        b.iter(|| {
+            let y = max_pool3d(xv.as_tensor(), 2).expect("pool");
+            y.sum_all().expect("sum").backward().expect("backward")
+        })
     });
 
     let cfg = UNet3dConfig::default();
-    let varmap = candle_nn::VarMap::new();
+    let dev = Device::Cpu;
+    let vars: Vec<(String, Var)> = UNet3d::init_tensors(&cfg, 0, &dev)
+        .expect("init")
+        .into_iter()
+        .map(|(n, t)| (n, Var::from_tensor(&t).expect("var")))
+        .collect();
+    let map = vars
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+        .collect();
     let net = UNet3d::new(
         &cfg,
-        candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+        candle_nn::VarBuilder::from_tensors(map, DType::F32, &dev),
     )
     .expect("net");
-    let x = randn(&[1, 4, 64, 64, 64]);
-    g.bench_function("unet_inference_1x4x64", |b| {
-        b.iter(|| net.probabilities(&x).expect("forward"))
-    });
+    let mut opt = Adam::new(
+        vars,
+        AdamConfig {
+            lr: 1e-4,
+            ..AdamConfig::default()
+        },
+    )
+    .expect("adam");
+    for side in [64usize, 128] {
+        let x = randn(&[1, 4, side, side, side]);
+        g.bench_function(format!("unet_inference_1x4x{side}"), |b| {
+            b.iter(|| net.probabilities(&x).expect("forward"))
+        });
+        let mut seed = 0u64;
+        g.bench_function(format!("unet_train_step_1x4x{side}"), |b| {
+            b.iter(|| {
+                seed += 1;
+                let y = net.forward_all(&x, Mode::Train { seed }).expect("forward");
+                let loss = y[0].sqr().expect("sqr").mean_all().expect("mean");
+                opt.step(&loss.backward().expect("backward")).expect("step")
+            })
+        });
+    }
     g.finish();
 }
 

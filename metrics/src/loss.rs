@@ -380,14 +380,21 @@ impl DiceLoss {
         };
         let p = drop_background(&p, self.0.background)?;
         let t = drop_background(&t, self.0.background)?;
-        let axes: Vec<usize> = match self.0.reduction {
-            DiceReduction::PerSample => vec![2, 3, 4],
-            DiceReduction::Batch => vec![0, 2, 3, 4],
+        // Sums over the voxels as one contiguous last axis (candle reduces a contiguous
+        // last axis far faster than several strided ones), then over the batch if asked.
+        let reduction = self.0.reduction;
+        let sum = |x: &Tensor| -> Result<Tensor> {
+            let (b, c) = (x.dim(0)?, x.dim(1)?);
+            let s = x.reshape((b, c, ()))?.sum(2)?;
+            Ok(match reduction {
+                DiceReduction::PerSample => s,
+                DiceReduction::Batch => s.sum(0)?,
+            })
         };
-        let inter = (&p * &t)?.sum(axes.clone())?;
+        let inter = sum(&(&p * &t)?)?;
         let den = match self.0.denominator {
-            Denominator::Linear => (p.sum(axes.clone())? + t.sum(axes)?)?,
-            Denominator::Squared => (p.sqr()?.sum(axes.clone())? + t.sqr()?.sum(axes)?)?,
+            Denominator::Linear => (sum(&p)? + sum(&t)?)?,
+            Denominator::Squared => (sum(&p.sqr()?)? + sum(&t.sqr()?)?)?,
         };
         let ratio = ((inter * 2.0)? + self.0.smooth_nr)?.div(&(den + self.0.smooth_dr)?)?;
         Ok(ratio.neg()?.affine(1.0, 1.0)?.mean_all()?)

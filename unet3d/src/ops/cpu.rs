@@ -85,43 +85,43 @@ struct Geo {
     wout: usize,
 }
 
-/// The im2col block `[C·k³, ny·W']` of output rows `y0 .. y0 + ny` of output slice `di` of
-/// batch item `bi`.
+/// The im2col block `[C·k², ny·Wp]` of output rows `y0 .. y0 + ny` of output slice `di` of
+/// batch item `bi`: row `(ci, kd, kh)` holds, for each output row, the zero-padded input row
+/// its taps read (`Wp = W' + k − 1` columns). The `kw` taps need no rows of their own: they
+/// are the same block read from column offset `kw` (see [`conv_forward`]), so the block is
+/// `k` times smaller than a full im2col and the copying shrinks with it.
 fn im2col(x: &[f32], g: &Geo, (bi, di): (usize, usize), (y0, ny): (usize, usize), col: &mut [f32]) {
     let (c, d, h, wd, k, p) = (g.c, g.d, g.h, g.w, g.k, g.p);
-    let wout = g.wout;
-    let (plane, hw) = (h * wd, ny * wout);
+    let wp = g.wp();
+    let (plane, n) = (h * wd, ny * wp);
     let xb = &x[bi * c * d * plane..(bi + 1) * c * d * plane];
+    // Padded column xx reads input column xx − p, valid in [0, W).
+    let lo = p.min(wp);
+    let hi = (wd + p).min(wp).max(lo);
     for ci in 0..c {
         for kd in 0..k {
             let zd = (di + kd) as isize - p as isize;
             for kh in 0..k {
-                for kw in 0..k {
-                    let r = ((ci * k + kd) * k + kh) * k + kw;
-                    let row = &mut col[r * hw..(r + 1) * hw];
-                    if zd < 0 || zd >= d as isize {
-                        row.fill(0.0);
+                let r = (ci * k + kd) * k + kh;
+                let row = &mut col[r * n..(r + 1) * n];
+                if zd < 0 || zd >= d as isize {
+                    row.fill(0.0);
+                    continue;
+                }
+                let src = &xb[(ci * d + zd as usize) * plane..(ci * d + zd as usize + 1) * plane];
+                for yo in 0..ny {
+                    let yi = (y0 + yo + kh) as isize - p as isize;
+                    let dst_row = &mut row[yo * wp..(yo + 1) * wp];
+                    if yi < 0 || yi >= h as isize {
+                        dst_row.fill(0.0);
                         continue;
                     }
-                    let src =
-                        &xb[(ci * d + zd as usize) * plane..(ci * d + zd as usize + 1) * plane];
-                    for yo in 0..ny {
-                        let yi = (y0 + yo + kh) as isize - p as isize;
-                        let dst_row = &mut row[yo * wout..(yo + 1) * wout];
-                        if yi < 0 || yi >= h as isize {
-                            dst_row.fill(0.0);
-                            continue;
-                        }
-                        let src_row = &src[yi as usize * wd..(yi as usize + 1) * wd];
-                        // x index = xo + kw − p, valid in [0, W).
-                        let lo = p.saturating_sub(kw).min(wout);
-                        let hi = (wd + p).saturating_sub(kw).min(wout).max(lo);
-                        dst_row[..lo].fill(0.0);
-                        dst_row[hi..].fill(0.0);
-                        if hi > lo {
-                            let start = lo + kw - p;
-                            dst_row[lo..hi].copy_from_slice(&src_row[start..start + (hi - lo)]);
-                        }
+                    let src_row = &src[yi as usize * wd..(yi as usize + 1) * wd];
+                    dst_row[..lo].fill(0.0);
+                    dst_row[hi..].fill(0.0);
+                    if hi > lo {
+                        // hi > lo implies lo = p.
+                        dst_row[lo..hi].copy_from_slice(&src_row[lo - p..hi - p]);
                     }
                 }
             }
@@ -230,10 +230,19 @@ pub(crate) fn sgemm(
 const TILE_BYTES: usize = 512 << 10;
 
 impl Geo {
+    /// Width of a padded input row: every input column an output row's taps reach.
+    fn wp(&self) -> usize {
+        self.wout + self.k - 1
+    }
+
+    /// Rows of the im2col block, `(ci, kd, kh)`.
+    fn rows(&self) -> usize {
+        self.c * self.k * self.k
+    }
+
     /// Output rows per im2col tile and tiles per slice.
     fn tiling(&self) -> (usize, usize) {
-        let rows = self.c * self.k * self.k * self.k;
-        let per_row = rows * self.wout * std::mem::size_of::<f32>();
+        let per_row = self.rows() * self.wp() * std::mem::size_of::<f32>();
         let ny = (TILE_BYTES / per_row.max(1)).clamp(1, self.hout.max(1));
         (ny, self.hout.div_ceil(ny))
     }
@@ -264,9 +273,10 @@ impl Epi<'_> {
                 }
             }
             Activation::Relu => row.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
+            // Branch-free: the sign of z is a coin flip, so a branch mispredicts often.
             Activation::LeakyRelu(s) => row.iter_mut().for_each(|v| {
                 let z = *v + b;
-                *v = if z > 0.0 { z } else { z * s };
+                *v = z.max(0.0) + s * z.min(0.0);
             }),
         }
         if let Some(m) = self.mask {
@@ -277,6 +287,10 @@ impl Epi<'_> {
 
 /// The convolution of `x` `[B, C, D, H, W]` with `w` `[O, C, k, k, k]` as `[B, O, D', H', W']`,
 /// with the epilogue applied.
+///
+/// Per tile: `T = Σ_kw W[:, :, :, :, kw] · col[:, kw ..]` — `k` products over the im2col
+/// block read at column offsets `0 .. k` — into a small per-thread buffer on the padded
+/// row grid, whose valid columns the epilogue then writes to the output.
 fn conv_forward(
     x: &[f32],
     w: &[f32],
@@ -285,9 +299,10 @@ fn conv_forward(
     o: usize,
     epi: &Epi,
 ) -> candle_core::Result<Vec<f32>> {
-    let (rows, hw) = (g.c * g.k * g.k * g.k, g.hout * g.wout);
-    let (dout, vol) = (g.dout, g.dout * g.hout * g.wout);
-    if x.len() != b * g.c * g.d * g.h * g.w || w.len() != o * rows {
+    let (k, rows, wp, wout) = (g.k, g.rows(), g.wp(), g.wout);
+    let k3 = g.c * k * k * k;
+    let (dout, hw, vol) = (g.dout, g.hout * wout, g.dout * g.hout * wout);
+    if x.len() != b * g.c * g.d * g.h * g.w || w.len() != o * k3 {
         candle_core::bail!("conv3d-cpu: input or weight size does not match its shape");
     }
     if epi.bias.is_some_and(|bias| bias.len() != o)
@@ -298,44 +313,52 @@ fn conv_forward(
     let (ny, tiles) = g.tiling();
     let mut out = Vec::with_capacity(b * o * vol);
     let shared = SharedMut(out.as_mut_ptr());
-    (0..b * dout * tiles).into_par_iter().for_each_init(
-        || vec![0f32; rows * ny * g.wout],
-        |col, job| {
+    (0..b * dout * tiles).into_par_iter().try_for_each_init(
+        || (vec![0f32; rows * ny * wp], vec![0f32; o * ny * wp]),
+        |(col, t), job| -> candle_core::Result<()> {
             let (slice, tile) = (job / tiles, job % tiles);
             let (bi, di) = (slice / dout, slice % dout);
             let y0 = tile * ny;
-            let n = ny.min(g.hout - y0) * g.wout;
-            im2col(x, g, (bi, di), (y0, n / g.wout), col);
-            // Rows of this tile: `base + j·vol .. + n` for each output channel j.
-            let base = bi * o * vol + di * hw + y0 * g.wout;
-            // SAFETY: `w` is o × rows and `col` rows × n (checked/allocated above); the
-            // destination rows end at base + (o−1)·vol + n ≤ b·o·vol = out's capacity, and no
-            // two tiles share an element, so workers write disjoint elements of `out`, which
-            // lives until the parallel loop ends.
-            unsafe {
-                sgemm_raw(
-                    (o, n, rows),
-                    w.as_ptr(),
-                    (rows, 1),
-                    col.as_ptr(),
-                    (n, 1),
-                    shared.ptr().add(base),
-                    (vol, 1),
+            let nyy = ny.min(g.hout - y0);
+            im2col(x, g, (bi, di), (y0, nyy), col);
+            // Columns of this tile's block, and those the products fill (the last k − 1
+            // would read past a row's end; they lie in padding columns, never used).
+            let np = nyy * wp;
+            let nv = np - (k - 1);
+            for kw in 0..k {
+                sgemm(
+                    (o, nv, rows),
+                    &w[kw..],
+                    (k3, k),
+                    &col[kw..],
+                    (np, 1),
+                    t,
+                    (np, 1),
+                    kw > 0,
                     false,
-                    false,
-                );
+                )?;
             }
+            let base = bi * o * vol + di * hw + y0 * wout;
             for j in 0..o {
-                let start = base + j * vol;
-                // SAFETY: row `j` of this tile, inside `out`, just written by `gemm` (so
-                // initialised) and accessed by this worker only.
-                let row = unsafe { std::slice::from_raw_parts_mut(shared.ptr().add(start), n) };
-                epi.apply(row, j, start);
+                for yo in 0..nyy {
+                    let start = base + j * vol + yo * wout;
+                    let src = &t[j * np + yo * wp..j * np + yo * wp + wout];
+                    // SAFETY: output row (j, y0 + yo) of this slice: `start + wout ≤
+                    // b·o·vol` = out's capacity, and no other tile writes it; it is written
+                    // here before the slice over it is made.
+                    let row = unsafe {
+                        let dst = shared.ptr().add(start);
+                        std::ptr::copy_nonoverlapping(src.as_ptr(), dst, wout);
+                        std::slice::from_raw_parts_mut(dst, wout)
+                    };
+                    epi.apply(row, j, start);
+                }
             }
+            Ok(())
         },
-    );
-    // SAFETY: the tiles cover every (batch, channel, slice, row) once, and `gemm` with
-    // `accumulate = false` writes every element of its destination without reading it.
+    )?;
+    // SAFETY: the tiles cover every (batch, channel, slice, row) once and each row is
+    // written in full above.
     unsafe { out.set_len(b * o * vol) };
     Ok(out)
 }
@@ -355,8 +378,9 @@ fn grad_weight(
     b: usize,
     o: usize,
 ) -> candle_core::Result<Vec<f32>> {
-    let rows = geo.c * geo.k * geo.k * geo.k;
-    let hw = geo.hout * geo.wout;
+    let (k, rows, wp, wout) = (geo.k, geo.rows(), geo.wp(), geo.wout);
+    let k3 = geo.c * k * k * k;
+    let hw = geo.hout * wout;
     let vol = geo.dout * hw;
     let slices = b * geo.dout;
     let (ny, tiles) = geo.tiling();
@@ -371,42 +395,56 @@ fn grad_weight(
     let partials = (0..chunks)
         .into_par_iter()
         .map(|ci| -> candle_core::Result<Vec<f32>> {
-            let mut col = vec![0f32; rows * ny * geo.wout];
+            let mut col = vec![0f32; rows * ny * wp];
+            // dL/dy of a tile on the padded row grid (zero in the padding columns).
+            let mut gp = vec![0f32; o * ny * wp];
             // accᵀ: [C·k³, O] row-major = the O × C·k³ product stored column-major.
-            let mut acc_t = vec![0f32; rows * o];
+            let mut acc_t = vec![0f32; k3 * o];
             for slice in ci * per_chunk..((ci + 1) * per_chunk).min(slices) {
                 let (bi, di) = (slice / geo.dout, slice % geo.dout);
                 for tile in 0..tiles {
                     let y0 = tile * ny;
-                    let n = ny.min(geo.hout - y0) * geo.wout;
-                    im2col(x, geo, (bi, di), (y0, n / geo.wout), &mut col);
-                    let g = &gy[bi * o * vol + di * hw + y0 * geo.wout..];
-                    sgemm(
-                        (o, rows, n),
-                        g,
-                        (vol, 1),
-                        &col,
-                        (1, n),
-                        &mut acc_t,
-                        (1, o),
-                        true,
-                        false,
-                    )?;
+                    let nyy = ny.min(geo.hout - y0);
+                    im2col(x, geo, (bi, di), (y0, nyy), &mut col);
+                    let np = nyy * wp;
+                    let nv = np - (k - 1);
+                    for j in 0..o {
+                        for yo in 0..nyy {
+                            let src = bi * o * vol + j * vol + di * hw + (y0 + yo) * wout;
+                            let dst = &mut gp[j * np + yo * wp..j * np + (yo + 1) * wp];
+                            dst[..wout].copy_from_slice(&gy[src..src + wout]);
+                            dst[wout..].fill(0.0);
+                        }
+                    }
+                    // dW[:, (r, kw)] += G · col[:, kw ..]ᵀ, into accᵀ rows r·k + kw.
+                    for kw in 0..k {
+                        sgemm(
+                            (o, rows, nv),
+                            &gp,
+                            (np, 1),
+                            &col[kw..],
+                            (1, np),
+                            &mut acc_t[kw * o..],
+                            (1, k * o),
+                            true,
+                            false,
+                        )?;
+                    }
                 }
             }
             Ok(acc_t)
         })
         .collect::<candle_core::Result<Vec<_>>>()?;
-    let mut sum_t = vec![0f32; rows * o];
+    let mut sum_t = vec![0f32; k3 * o];
     for p in partials {
         for (x, y) in sum_t.iter_mut().zip(&p) {
             *x += y;
         }
     }
-    let mut out = vec![0f32; o * rows];
-    for r in 0..rows {
+    let mut out = vec![0f32; o * k3];
+    for r in 0..k3 {
         for j in 0..o {
-            out[j * rows + r] = sum_t[r * o + j];
+            out[j * k3 + r] = sum_t[r * o + j];
         }
     }
     Ok(out)
@@ -470,15 +508,14 @@ impl Conv3dCpu {
             .for_each(|(ci, (gc, yc))| {
                 match act {
                     Activation::Identity => {}
-                    Activation::Relu => gc
-                        .iter_mut()
-                        .zip(yc)
-                        .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 }),
+                    // Branch-free masks (see `Epi::apply`).
+                    Activation::Relu => gc.iter_mut().zip(yc).for_each(|(g, &y)| {
+                        *g = f32::from_bits(g.to_bits() & u32::from(y > 0.0).wrapping_neg());
+                    }),
                     // For kept elements sign(y) = sign(z) when the slope is positive.
-                    Activation::LeakyRelu(s) => gc
-                        .iter_mut()
-                        .zip(yc)
-                        .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { *g * s }),
+                    Activation::LeakyRelu(s) => gc.iter_mut().zip(yc).for_each(|(g, &y)| {
+                        *g *= s + (1.0 - s) * f32::from(u8::from(y > 0.0));
+                    }),
                 }
                 if let Some(m) = mask {
                     m.apply(gc, ci * CHUNK);

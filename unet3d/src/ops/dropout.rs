@@ -98,12 +98,10 @@ impl DropMask {
     /// `v[i] *= scale` or `0` for the elements `start..start + v.len()`.
     #[inline]
     pub(crate) fn apply(&self, v: &mut [f32], start: usize) {
+        // Branch-free: which elements survive is random, so a branch would mispredict.
         for (i, x) in v.iter_mut().enumerate() {
-            *x = if self.kept(start + i) {
-                *x * self.scale
-            } else {
-                0.0
-            };
+            let keep = u32::from(self.kept(start + i)).wrapping_neg();
+            *x = f32::from_bits((*x * self.scale).to_bits() & keep);
         }
     }
 }

@@ -11,6 +11,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::cpu::with_f32;
 use super::dims5;
 use crate::error::Result;
 
@@ -78,13 +79,51 @@ struct NormAct {
 /// Mean and 1/√(σ² + ε) of one plane (two-pass, f64 accumulation).
 fn stats(v: &[f32]) -> (f32, f32) {
     let n = v.len().max(1) as f64;
-    let mean = v.iter().map(|&a| f64::from(a)).sum::<f64>() / n;
-    let var = v
-        .iter()
-        .map(|&a| (f64::from(a) - mean).powi(2))
-        .sum::<f64>()
-        / n;
+    let mean = lanes_sum(v, f64::from) / n;
+    let var = lanes_sum(v, |a| (f64::from(a) - mean).powi(2)) / n;
     (mean as f32, (1.0 / (var + EPS).sqrt()) as f32)
+}
+
+/// `Σ f(v[i])` in f64 with eight independent accumulators: vectorisable, where one running
+/// sum waits for the previous addition at every element.
+#[inline]
+fn lanes_sum(v: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut acc = [0f64; 8];
+    let chunks = v.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += f(x);
+        }
+    }
+    acc.iter().sum::<f64>() + rest.iter().map(|&x| f(x)).sum::<f64>()
+}
+
+/// The activation's derivative as a factor: 1 where `y > 0`, else `slope` (branch-free).
+#[inline]
+fn act_grad(y: f32, slope: f32) -> f32 {
+    slope + (1.0 - slope) * f32::from(u8::from(y > 0.0))
+}
+
+/// `(Σ g_z, Σ g_z·x̂)` of one plane, g_z = g_y · act'(z), with eight f64 lanes.
+fn grad_sums(x: &[f32], y: &[f32], g: &[f32], mean: f32, rstd: f32, slope: f32) -> (f64, f64) {
+    let (mut sg, mut sgx) = ([0f64; 8], [0f64; 8]);
+    let (xc, yc, gc) = (x.chunks_exact(8), y.chunks_exact(8), g.chunks_exact(8));
+    let (xr, yr, gr) = (xc.remainder(), yc.remainder(), gc.remainder());
+    for ((xs, ys), gs) in xc.zip(yc).zip(gc) {
+        for l in 0..8 {
+            let gz = gs[l] * act_grad(ys[l], slope);
+            sg[l] += f64::from(gz);
+            sgx[l] += f64::from(gz * (xs[l] - mean) * rstd);
+        }
+    }
+    let (mut a, mut b) = (sg.iter().sum::<f64>(), sgx.iter().sum::<f64>());
+    for ((&x, &y), &g) in xr.iter().zip(yr).zip(gr) {
+        let gz = g * act_grad(y, slope);
+        a += f64::from(gz);
+        b += f64::from(gz * (x - mean) * rstd);
+    }
+    (a, b)
 }
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
@@ -124,7 +163,8 @@ impl CustomOp3 for NormAct {
                 let (scale, shift) = (w[ch] * rstd, b[ch] - w[ch] * rstd * mean);
                 for (y, &v) in o.iter_mut().zip(xi) {
                     let z = v * scale + shift;
-                    *y = if z > 0.0 { z } else { z * slope };
+                    // Branch-free leaky ReLU (the branch mispredicts on every other voxel).
+                    *y = z.max(0.0) + slope * z.min(0.0);
                 }
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
@@ -140,40 +180,40 @@ impl CustomOp3 for NormAct {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, c, d, h, wd) = x.dims5()?;
         let plane = d * h * wd;
-        let xs = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let ys = res.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let gs = grad_res.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
         let ws = w.to_vec1::<f32>()?;
         let slope = self.slope;
         // Per plane: dx, and the plane's contributions to dw and db.
-        let mut dx = vec![0f32; xs.len()];
-        let parts: Vec<(f64, f64)> = dx
-            .par_chunks_mut(plane.max(1))
-            .enumerate()
-            .map(|(i, dxi)| {
-                let ch = i % c;
-                let r = i * plane..(i + 1) * plane;
-                let (xi, yi, gi) = (&xs[r.clone()], &ys[r.clone()], &gs[r]);
-                let (mean, rstd) = stats(xi);
-                // g_z = g_y · act'(z); z > 0 ⟺ y > 0 (slope ≥ 0).
-                let (mut sum_g, mut sum_gx) = (0f64, 0f64);
-                for k in 0..plane {
-                    let gz = if yi[k] > 0.0 { gi[k] } else { gi[k] * slope };
-                    let xhat = (xi[k] - mean) * rstd;
-                    sum_g += f64::from(gz);
-                    sum_gx += f64::from(gz * xhat);
-                }
-                let m = plane as f64;
-                let (mg, mgx) = ((sum_g / m) as f32, (sum_gx / m) as f32);
-                let wr = ws[ch] * rstd;
-                for k in 0..plane {
-                    let gz = if yi[k] > 0.0 { gi[k] } else { gi[k] * slope };
-                    let xhat = (xi[k] - mean) * rstd;
-                    dxi[k] = wr * (gz - mg - xhat * mgx);
-                }
-                (sum_gx, sum_g)
+        let mut dx = vec![0f32; n * c * plane];
+        let parts: Vec<(f64, f64)> = with_f32(x, |xs| {
+            with_f32(res, |ys| {
+                with_f32(grad_res, |gs| {
+                    if xs.len() != dx.len() || ys.len() != dx.len() || gs.len() != dx.len() {
+                        candle_core::bail!("instance-norm-act: gradient of another shape");
+                    }
+                    Ok(dx
+                        .par_chunks_mut(plane.max(1))
+                        .enumerate()
+                        .map(|(i, dxi)| {
+                            let ch = i % c;
+                            let r = i * plane..(i + 1) * plane;
+                            let (xi, yi, gi) = (&xs[r.clone()], &ys[r.clone()], &gs[r]);
+                            let (mean, rstd) = stats(xi);
+                            // g_z = g_y · act'(z); z > 0 ⟺ y > 0 (slope ≥ 0).
+                            let (sum_g, sum_gx) = grad_sums(xi, yi, gi, mean, rstd, slope);
+                            let m = plane as f64;
+                            let (mg, mgx) = ((sum_g / m) as f32, (sum_gx / m) as f32);
+                            let wr = ws[ch] * rstd;
+                            for (((d, &x), &y), &g) in dxi.iter_mut().zip(xi).zip(yi).zip(gi) {
+                                let gz = g * act_grad(y, slope);
+                                let xhat = (x - mean) * rstd;
+                                *d = wr * (gz - mg - xhat * mgx);
+                            }
+                            (sum_gx, sum_g)
+                        })
+                        .collect())
+                })
             })
-            .collect();
+        })?;
         let mut dw = vec![0f64; c];
         let mut db = vec![0f64; c];
         for (i, (gx, g)) in parts.into_iter().enumerate() {

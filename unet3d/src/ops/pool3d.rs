@@ -89,26 +89,27 @@ impl MaxPoolCpu {
         Ok([b, c, d, h, w, d / k, h / k, w / k])
     }
 
-    /// Calls `f(out_index, window_offsets)` for each window of one plane.
-    fn windows(
-        &self,
-        [d, h, w]: [usize; 3],
-        mut f: impl FnMut(usize, &mut dyn Iterator<Item = usize>),
-    ) {
+    /// Calls `f(out_index, first_offset)` for each window of one plane; the window's
+    /// elements are at `first + (a·h + b)·w + c` for `a, b, c < k`.
+    fn windows(&self, [d, h, w]: [usize; 3], mut f: impl FnMut(usize, usize)) {
         let k = self.k;
         let (dd, hh, ww) = (d / k, h / k, w / k);
         for i in 0..dd {
             for j in 0..hh {
                 for l in 0..ww {
-                    let mut it = (0..k).flat_map(move |a| {
-                        (0..k).flat_map(move |bb| {
-                            (0..k).map(move |cc| ((i * k + a) * h + j * k + bb) * w + l * k + cc)
-                        })
-                    });
-                    f((i * hh + j) * ww + l, &mut it);
+                    f((i * hh + j) * ww + l, ((i * k) * h + j * k) * w + l * k);
                 }
             }
         }
+    }
+
+    /// The window's offsets in visiting order (depth, height, width).
+    #[inline]
+    fn offsets(&self, first: usize, [h, w]: [usize; 2]) -> impl Iterator<Item = usize> {
+        let k = self.k;
+        (0..k).flat_map(move |a| {
+            (0..k).flat_map(move |b| (0..k).map(move |c| first + (a * h + b) * w + c))
+        })
     }
 }
 
@@ -126,10 +127,10 @@ impl CustomOp1 for MaxPoolCpu {
             .enumerate()
             .for_each(|(pi, dst)| {
                 let src = &x[pi * plane..(pi + 1) * plane];
-                self.windows([d, h, w], |o, win| {
+                self.windows([d, h, w], |o, at| {
                     let mut m = f32::NEG_INFINITY;
                     let mut first = true;
-                    for i in win {
+                    for i in self.offsets(at, [h, w]) {
                         let v = src[i];
                         // NaN wins, as in PyTorch.
                         if first || v > m || v.is_nan() {
@@ -161,10 +162,10 @@ impl CustomOp1 for MaxPoolCpu {
                                 &ys[pi * oplane..(pi + 1) * oplane],
                                 &gs[pi * oplane..(pi + 1) * oplane],
                             );
-                            self.windows([d, h, w], |o, win| {
+                            self.windows([d, h, w], |o, first| {
                                 let m = y[o];
                                 let mut at = None;
-                                for i in win {
+                                for i in self.offsets(first, [h, w]) {
                                     at.get_or_insert(i);
                                     if src[i] == m || (m.is_nan() && src[i].is_nan()) {
                                         at = Some(i);
