@@ -8,6 +8,12 @@ softmax Dice + focal loss, backward, AdamW step. Compare with
 
     pip install torch
     python3 benches/peers/torch_train_fast.py [--side 48] [--batch 2] [--repeat 10]
+
+With --seed-net it trains the seed's network instead (../shared/reference/unet3d_reference.py:
+widths 16-32-64-128-256, ReLU, dropout, no normalisation) with the same loss and optimiser —
+the peer of `cargo bench --bench pipeline -- train_iteration_seed_b1_64`:
+
+    python3 benches/peers/torch_train_fast.py --seed-net --side 64 --batch 1
 """
 import argparse
 import json
@@ -24,6 +30,7 @@ ap.add_argument("--side", type=int, default=48)
 ap.add_argument("--batch", type=int, default=2)
 ap.add_argument("--repeat", type=int, default=10)
 ap.add_argument("--filters", type=int, nargs=5, default=[8, 16, 32, 64, 128])
+ap.add_argument("--seed-net", action="store_true")
 a = ap.parse_args()
 torch.set_num_threads(2)
 torch.manual_seed(0)
@@ -57,7 +64,19 @@ class Net(nn.Module):
         return self.head(x)
 
 
-net = Net(a.filters)
+if a.seed_net:
+    import importlib.util
+    import os
+    here = os.path.dirname(os.path.abspath(__file__))
+    ref = os.environ.get("UNET3D_REFERENCE", os.path.join(here, "../../../shared/reference/unet3d_reference.py"))
+    spec = importlib.util.spec_from_file_location("ref", ref)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    net = mod.UNet3D()
+    net.train()
+    net.forward = net.logits  # the loss takes raw class scores
+else:
+    net = Net(a.filters)
 opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-5)
 x = torch.randn(a.batch, 4, a.side, a.side, a.side)
 y = torch.randint(0, 4, (a.batch, a.side, a.side, a.side))
@@ -83,7 +102,7 @@ for _ in range(a.repeat):
     step()
     times.append(time.perf_counter() - t0)
 print(json.dumps({
-    "peer": "torch fast-preset training iteration",
+    "peer": "torch seed-network training iteration" if a.seed_net else "torch fast-preset training iteration",
     "batch": a.batch, "side": a.side, "filters": a.filters,
     "median_s": statistics.median(times),
     "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,

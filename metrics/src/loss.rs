@@ -342,6 +342,15 @@ fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
     Ok(((x - &abs)? * 0.5)?.sub(&soft)?)
 }
 
+/// Log-probabilities of the logits under `act`: log-softmax over the channels, or
+/// log-sigmoid per channel.
+fn log_probs(logits: &Tensor, act: Activation) -> Result<Tensor> {
+    match act {
+        Activation::Softmax => log_softmax(logits),
+        Activation::Sigmoid => log_sigmoid(logits),
+    }
+}
+
 /// `log_softmax` over the channel axis, with the (detached) maximum subtracted first.
 fn log_softmax(x: &Tensor) -> Result<Tensor> {
     let max = x.max_keepdim(1)?.detach();
@@ -374,12 +383,15 @@ impl DiceLoss {
     /// indices outside `0..C`; [`Error::Candle`] for device or dtype failures.
     pub fn forward(&self, logits: &Tensor, target: Target<'_>) -> Result<Tensor> {
         let t = one_hot_target(logits, target)?;
-        let p = match self.0.activation {
-            Activation::Softmax => log_softmax(logits)?.exp()?,
-            Activation::Sigmoid => log_sigmoid(logits)?.exp()?,
-        };
+        self.from_log_probs(&log_probs(logits, self.0.activation)?, &t)
+    }
+
+    /// The loss from log-probabilities (as [`log_probs`] for this loss's activation) and a
+    /// one-hot target of the same shape.
+    fn from_log_probs(&self, logp: &Tensor, t: &Tensor) -> Result<Tensor> {
+        let p = logp.exp()?;
         let p = drop_background(&p, self.0.background)?;
-        let t = drop_background(&t, self.0.background)?;
+        let t = drop_background(t, self.0.background)?;
         // Sums over the voxels as one contiguous last axis (candle reduces a contiguous
         // last axis far faster than several strided ones), then over the batch if asked.
         let reduction = self.0.reduction;
@@ -413,13 +425,26 @@ impl FocalLoss {
     /// As [`DiceLoss::forward`], plus [`Error::Config`] when the class weights' length does
     /// not match the channels used.
     pub fn forward(&self, logits: &Tensor, target: Target<'_>) -> Result<Tensor> {
-        let cfg = &self.0;
         let t = one_hot_target(logits, target)?;
+        let logp = match self.0.activation {
+            Activation::Softmax => Some(log_softmax(logits)?),
+            Activation::Sigmoid => None,
+        };
+        self.from_parts(logits, logp.as_ref(), &t)
+    }
+
+    /// The loss from the logits, their log-softmax (needed for the softmax form) and a
+    /// one-hot target.
+    fn from_parts(&self, logits: &Tensor, logp: Option<&Tensor>, t: &Tensor) -> Result<Tensor> {
+        let cfg = &self.0;
         let c = logits.dim(1)?;
         let loss = match cfg.activation {
             Activation::Softmax => {
-                let logp = log_softmax(logits)?;
-                let mut l = logp.mul(&t)?.neg()?;
+                let logp = match logp {
+                    Some(l) => l.clone(),
+                    None => log_softmax(logits)?,
+                };
+                let mut l = logp.mul(t)?.neg()?;
                 if cfg.gamma > 0.0 {
                     // (1 − p)^γ; the floor keeps the power's gradient finite when p
                     // rounds to exactly 1 (it changes the value by < 1e-30).
@@ -436,7 +461,7 @@ impl FocalLoss {
                 l
             }
             Activation::Sigmoid => {
-                let bce = ((logits - logits.mul(&t)?)? - log_sigmoid(logits)?)?;
+                let bce = ((logits - logits.mul(t)?)? - log_sigmoid(logits)?)?;
                 let sign = t.affine(2.0, -1.0)?;
                 let inv = log_sigmoid(&logits.mul(&sign)?.neg()?)?;
                 let mut l = (inv * cfg.gamma)?.exp()?.mul(&bce)?;
@@ -474,9 +499,24 @@ impl DiceFocalLoss {
     /// # Errors
     /// As [`DiceLoss::forward`] and [`FocalLoss::forward`].
     pub fn forward(&self, logits: &Tensor, target: Target<'_>) -> Result<Tensor> {
-        let d = self.dice.forward(logits, target)?;
-        let f = self.focal.forward(logits, target)?;
+        let (d, f) = self.both(logits, target)?;
         Ok(((d * self.lambda_dice)? + (f * self.lambda_focal)?)?)
+    }
+
+    /// Dice and focal terms, sharing the one-hot target and, when both use the same
+    /// activation, the log-probabilities.
+    fn both(&self, logits: &Tensor, target: Target<'_>) -> Result<(Tensor, Tensor)> {
+        let t = one_hot_target(logits, target)?;
+        let act = self.dice.0.activation;
+        let logp = log_probs(logits, act)?;
+        let d = self.dice.from_log_probs(&logp, &t)?;
+        let f = match (act, self.focal.0.activation) {
+            (Activation::Softmax, Activation::Softmax) => {
+                self.focal.from_parts(logits, Some(&logp), &t)?
+            }
+            _ => self.focal.from_parts(logits, None, &t)?,
+        };
+        Ok((d, f))
     }
 
     /// The two parts, for logging: `(dice, focal)` as f64.
@@ -484,8 +524,7 @@ impl DiceFocalLoss {
     /// # Errors
     /// As [`DiceFocalLoss::forward`].
     pub fn parts(&self, logits: &Tensor, target: Target<'_>) -> Result<(f64, f64)> {
-        let d = self.dice.forward(logits, target)?;
-        let f = self.focal.forward(logits, target)?;
+        let (d, f) = self.both(logits, target)?;
         Ok((
             d.to_dtype(DType::F64)?.to_scalar::<f64>()?,
             f.to_dtype(DType::F64)?.to_scalar::<f64>()?,

@@ -450,6 +450,21 @@ fn grad_weight(
     Ok(out)
 }
 
+/// `Σ f(v[i])` in f64 with eight independent accumulators: vectorisable, where one running
+/// sum waits for the previous addition at every element.
+#[inline]
+pub(crate) fn lanes_sum(v: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut acc = [0f64; 8];
+    let chunks = v.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += f(x);
+        }
+    }
+    acc.iter().sum::<f64>() + rest.iter().map(|&x| f(x)).sum::<f64>()
+}
+
 /// Σ over batch and space of `[B, O, S]` per channel (f64 accumulation).
 pub(crate) fn channel_sums(g: &[f32], b: usize, o: usize) -> Vec<f32> {
     let s = g.len() / (b * o).max(1);
@@ -457,12 +472,7 @@ pub(crate) fn channel_sums(g: &[f32], b: usize, o: usize) -> Vec<f32> {
         .into_par_iter()
         .map(|j| {
             (0..b)
-                .map(|bi| {
-                    g[(bi * o + j) * s..(bi * o + j + 1) * s]
-                        .iter()
-                        .map(|&v| f64::from(v))
-                        .sum::<f64>()
-                })
+                .map(|bi| lanes_sum(&g[(bi * o + j) * s..(bi * o + j + 1) * s], f64::from))
                 .sum::<f64>() as f32
         })
         .collect()

@@ -11,7 +11,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu::with_f32;
+use super::cpu::{lanes_sum, with_f32};
 use super::dims5;
 use crate::error::Result;
 
@@ -82,21 +82,6 @@ fn stats(v: &[f32]) -> (f32, f32) {
     let mean = lanes_sum(v, f64::from) / n;
     let var = lanes_sum(v, |a| (f64::from(a) - mean).powi(2)) / n;
     (mean as f32, (1.0 / (var + EPS).sqrt()) as f32)
-}
-
-/// `Σ f(v[i])` in f64 with eight independent accumulators: vectorisable, where one running
-/// sum waits for the previous addition at every element.
-#[inline]
-fn lanes_sum(v: &[f32], f: impl Fn(f32) -> f64) -> f64 {
-    let mut acc = [0f64; 8];
-    let chunks = v.chunks_exact(8);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a += f(x);
-        }
-    }
-    acc.iter().sum::<f64>() + rest.iter().map(|&x| f(x)).sum::<f64>()
 }
 
 /// The activation's derivative as a factor: 1 where `y > 0`, else `slope` (branch-free).
