@@ -383,12 +383,12 @@ impl DiceLoss {
     /// indices outside `0..C`; [`Error::Candle`] for device or dtype failures.
     pub fn forward(&self, logits: &Tensor, target: Target<'_>) -> Result<Tensor> {
         let t = one_hot_target(logits, target)?;
-        self.from_log_probs(&log_probs(logits, self.0.activation)?, &t)
+        self.loss_from_log_probs(&log_probs(logits, self.0.activation)?, &t)
     }
 
     /// The loss from log-probabilities (as [`log_probs`] for this loss's activation) and a
     /// one-hot target of the same shape.
-    fn from_log_probs(&self, logp: &Tensor, t: &Tensor) -> Result<Tensor> {
+    fn loss_from_log_probs(&self, logp: &Tensor, t: &Tensor) -> Result<Tensor> {
         let p = logp.exp()?;
         let p = drop_background(&p, self.0.background)?;
         let t = drop_background(t, self.0.background)?;
@@ -430,12 +430,17 @@ impl FocalLoss {
             Activation::Softmax => Some(log_softmax(logits)?),
             Activation::Sigmoid => None,
         };
-        self.from_parts(logits, logp.as_ref(), &t)
+        self.loss_from_parts(logits, logp.as_ref(), &t)
     }
 
     /// The loss from the logits, their log-softmax (needed for the softmax form) and a
     /// one-hot target.
-    fn from_parts(&self, logits: &Tensor, logp: Option<&Tensor>, t: &Tensor) -> Result<Tensor> {
+    fn loss_from_parts(
+        &self,
+        logits: &Tensor,
+        logp: Option<&Tensor>,
+        t: &Tensor,
+    ) -> Result<Tensor> {
         let cfg = &self.0;
         let c = logits.dim(1)?;
         let loss = match cfg.activation {
@@ -509,12 +514,12 @@ impl DiceFocalLoss {
         let t = one_hot_target(logits, target)?;
         let act = self.dice.0.activation;
         let logp = log_probs(logits, act)?;
-        let d = self.dice.from_log_probs(&logp, &t)?;
+        let d = self.dice.loss_from_log_probs(&logp, &t)?;
         let f = match (act, self.focal.0.activation) {
             (Activation::Softmax, Activation::Softmax) => {
-                self.focal.from_parts(logits, Some(&logp), &t)?
+                self.focal.loss_from_parts(logits, Some(&logp), &t)?
             }
-            _ => self.focal.from_parts(logits, None, &t)?,
+            _ => self.focal.loss_from_parts(logits, None, &t)?,
         };
         Ok((d, f))
     }
