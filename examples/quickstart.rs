@@ -55,7 +55,7 @@ fn main() -> Result<()> {
     step(1, "phantoms: 10 for training, 2 for validation, 1 held out");
     let mut cfg = unet3d::presets::fast();
     cfg.patch = [48, 48, 48];
-    cfg.epochs = 11;
+    cfg.epochs = 22;
     cfg.iterations_per_epoch = 20;
     cfg.validation_interval = 3;
     cfg.seed = 7;
