@@ -6,7 +6,8 @@ use metrics::aggregate::{Evaluation, Summary};
 use metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
 use metrics::distance::{assd, hausdorff, hd95, Spacing};
 use metrics::loss::{
-    Activation, Background, Denominator, DiceFocalConfig, DiceLossConfig, FocalLossConfig, Target,
+    Activation, Background, Denominator, DiceFocalConfig, DiceLossConfig, DiceReduction,
+    FocalLossConfig, Target,
 };
 use metrics::{Confusion, EmptyPolicy, Error, BRATS_MAX_DISTANCE_MM};
 use ndarray::Array3;
@@ -459,4 +460,103 @@ fn focal_with_small_gamma_has_finite_gradients_at_saturation() {
             .unwrap();
         assert!(g.iter().all(|v| v.is_finite()), "gamma {gamma}: {g:?}");
     }
+}
+
+/// The fused CPU softmax Dice + focal op (class-index target) gives the value and the
+/// gradient of the composed loss (one-hot target takes the composition), for both Dice
+/// reductions, γ = 2 and γ = 0, and unequal term weights; bad indices are errors.
+#[test]
+fn fused_dice_focal_matches_the_composition() {
+    let dev = Device::Cpu;
+    let (b, c, d, h, w) = (2usize, 4usize, 6usize, 5usize, 7usize);
+    let idx: Vec<u8> = (0..b * d * h * w)
+        .map(|i| ((i * 7 + i / 13) % c) as u8)
+        .collect();
+    let t = Tensor::from_vec(idx, (b, d, h, w), &dev).unwrap();
+    let one_hot = t
+        .to_dtype(DType::F32)
+        .unwrap()
+        .unsqueeze(1)
+        .unwrap()
+        .broadcast_eq(
+            &Tensor::arange(0f32, c as f32, &dev)
+                .unwrap()
+                .reshape((1, c, 1, 1, 1))
+                .unwrap(),
+        )
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap();
+    let z = Var::from_tensor(&(Tensor::randn(0f32, 2.0, (b, c, d, h, w), &dev).unwrap())).unwrap();
+    for (reduction, gamma, ld, lf) in [
+        (DiceReduction::Batch, 2.0, 1.0, 1.0),
+        (DiceReduction::PerSample, 2.0, 0.7, 1.3),
+        (DiceReduction::Batch, 0.0, 1.0, 0.5),
+    ] {
+        let loss = DiceFocalConfig {
+            dice: DiceLossConfig {
+                reduction,
+                ..Default::default()
+            },
+            focal: FocalLossConfig {
+                gamma,
+                ..Default::default()
+            },
+            lambda_dice: ld,
+            lambda_focal: lf,
+        }
+        .check()
+        .unwrap();
+        let fused = loss.forward(z.as_tensor(), Target::Indices(&t)).unwrap();
+        let plain = loss
+            .forward(z.as_tensor(), Target::OneHot(&one_hot))
+            .unwrap();
+        let (a, p) = (
+            fused.to_scalar::<f32>().unwrap(),
+            plain.to_scalar::<f32>().unwrap(),
+        );
+        assert!((a - p).abs() < 1e-5, "{reduction:?} γ{gamma}: {a} vs {p}");
+        let ga = fused
+            .backward()
+            .unwrap()
+            .get(z.as_tensor())
+            .unwrap()
+            .clone();
+        let gp = plain
+            .backward()
+            .unwrap()
+            .get(z.as_tensor())
+            .unwrap()
+            .clone();
+        let diff = (&ga - &gp)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let scale = gp
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(
+            diff <= 1e-4 * scale,
+            "{reduction:?} γ{gamma}: gradients differ by {diff} (scale {scale})"
+        );
+    }
+    let loss = DiceFocalConfig::default().check().unwrap();
+    let bad = Tensor::full(7u8, (b, d, h, w), &dev).unwrap();
+    let err = loss
+        .forward(z.as_tensor(), Target::Indices(&bad))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("0..4"), "{err}");
 }
