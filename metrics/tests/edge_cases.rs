@@ -528,25 +528,17 @@ fn fused_dice_focal_matches_the_composition() {
             .get(z.as_tensor())
             .unwrap()
             .clone();
-        let diff = (&ga - &gp)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        let scale = gp
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let max_abs = |t: &Tensor| {
+            t.abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        let (diff, scale) = (max_abs(&(&ga - &gp).unwrap()), max_abs(&gp));
         assert!(
             diff <= 1e-4 * scale,
             "{reduction:?} γ{gamma}: gradients differ by {diff} (scale {scale})"
