@@ -4,11 +4,11 @@
 //! Input `[B, C_in, D, H, W]`; weight `[C_out, C_in, k, k, k]` (PyTorch's layout); bias
 //! `[C_out]`; output `[B, C_out, D', H', W']` with `D' = (D + 2p − k) / s + 1` (likewise H, W).
 
+use std::sync::Arc;
+
 use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
-
-use std::sync::Arc;
 
 use super::dims5;
 use super::dropout::{dropout_generic, DropMask};
