@@ -234,10 +234,11 @@ impl CustomOp3 for ConvTransposeCpu {
         let g = TGeo::new(x.dims(), w.dims())?;
         let (n, k3, ok3) = (g.n(), g.k3(), g.o * g.k3());
         let per_item = g.o * n * k3;
+        let want_gx = x.track_op();
         let (gx, gw, gb) = with_f32(x, |xs| {
             with_f32(w, |ws| {
                 with_f32(grad, |gs| {
-                    let mut gx = vec![0f32; xs.len()];
+                    let mut gx = vec![0f32; if want_gx { xs.len() } else { 0 }];
                     let mut gw = vec![0f32; ws.len()];
                     let mut gp = vec![0f32; ok3 * n];
                     for bi in 0..g.b {
@@ -249,17 +250,19 @@ impl CustomOp3 for ConvTransposeCpu {
                         });
                         let xb = &xs[bi * g.c * n..(bi + 1) * g.c * n];
                         // dL/dx [C, N] = W [C, O·k³] · G [O·k³, N]
-                        sgemm(
-                            (g.c, n, ok3),
-                            ws,
-                            (ok3, 1),
-                            &gp,
-                            (n, 1),
-                            &mut gx[bi * g.c * n..(bi + 1) * g.c * n],
-                            (n, 1),
-                            false,
-                            true,
-                        )?;
+                        if want_gx {
+                            sgemm(
+                                (g.c, n, ok3),
+                                ws,
+                                (ok3, 1),
+                                &gp,
+                                (n, 1),
+                                &mut gx[bi * g.c * n..(bi + 1) * g.c * n],
+                                (n, 1),
+                                false,
+                                true,
+                            )?;
+                        }
                         // dL/dW [C, O·k³] += X [C, N] · Gᵀ [N, O·k³]
                         sgemm(
                             (g.c, ok3, n),
@@ -278,8 +281,7 @@ impl CustomOp3 for ConvTransposeCpu {
                 })
             })
         })?;
-        let gx = x
-            .track_op()
+        let gx = want_gx
             .then(|| Tensor::from_vec(gx, x.shape(), x.device()))
             .transpose()?;
         let gb = bias

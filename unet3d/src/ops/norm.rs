@@ -11,7 +11,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu::{lanes_sum, with_f32};
+use super::cpu::{arg_f32, lanes_sum, with_f32};
 use super::dims5;
 use crate::error::Result;
 
@@ -111,13 +111,6 @@ fn grad_sums(x: &[f32], y: &[f32], g: &[f32], mean: f32, rstd: f32, slope: f32) 
     (a, b)
 }
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("instance-norm-act: {what} must be contiguous");
-    };
-    Ok(&s.as_slice::<f32>()?[a..b])
-}
-
 impl CustomOp3 for NormAct {
     fn name(&self) -> &'static str {
         "instance-norm-act"
@@ -132,9 +125,9 @@ impl CustomOp3 for NormAct {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = slice(s1, l1, "input")?;
-        let w = slice(s2, l2, "scale")?;
-        let b = slice(s3, l3, "shift")?;
+        let x = arg_f32(s1, l1, "instance-norm-act input")?;
+        let w = arg_f32(s2, l2, "instance-norm-act scale")?;
+        let b = arg_f32(s3, l3, "instance-norm-act shift")?;
         let (_, c, d, h, wd) = l1.shape().dims5()?;
         let plane = d * h * wd;
         let slope = self.slope;
