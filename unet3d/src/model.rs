@@ -360,9 +360,9 @@ impl Block {
                 },
             );
         };
-        let slope = match self.act {
-            Act::Relu => 0.0,
-            Act::LeakyRelu => self.slope,
+        let slope = match self.activation() {
+            Activation::LeakyRelu(s) => s,
+            Activation::Relu | Activation::Identity => 0.0,
         };
         let h =
             crate::ops::norm::instance_norm_act(&conv.forward3d(x)?, &n.weight, &n.bias, slope)?;

@@ -76,8 +76,7 @@ struct MaxPoolCpu {
 }
 
 impl MaxPoolCpu {
-    /// Output extent and, for plane-local output index `(i, j, l)`, the input offsets of
-    /// its window in visiting order (depth, height, width).
+    /// `[B, C, D, H, W, D/k, H/k, W/k]` of a rank-5 input at least one window large.
     fn dims(&self, dims: &[usize]) -> candle_core::Result<[usize; 8]> {
         let &[b, c, d, h, w] = dims else {
             candle_core::bail!("max_pool3d: rank-5 input expected");
