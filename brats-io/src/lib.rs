@@ -41,6 +41,7 @@
 //! **Make test data** — [`phantom::PhantomConfig`] generates BraTS-like synthetic cases
 //! (four modalities, labels, ground-truth facts) deterministically from a seed.
 
+pub mod atomic;
 pub mod case;
 pub mod dataset;
 pub mod error;
@@ -52,10 +53,11 @@ pub mod preprocess;
 pub mod render;
 pub mod volume;
 
+pub use atomic::{atomic_write, atomic_write_bytes};
 pub use case::{check_same_grid, find_case, list_cases, Case, CasePaths, Modality, Naming};
 pub use dataset::{Patch, PatchConfig, PatchSampler, PatchSource};
 pub use error::{Error, Result};
 pub use labels::{Compartment, LabelDef, LabelScheme, Region};
-pub use nifti::{atomic_write, Datatype, NiftiInfo, NiftiReader, NiftiWriter, NonFinite};
+pub use nifti::{Datatype, HeaderFields, NiftiInfo, NiftiReader, NiftiWriter, NonFinite};
 pub use preprocess::{PreprocessConfig, PreprocessRecord, Preprocessed, Resample};
 pub use volume::{Geometry, Volume, AFFINE_TOLERANCE};

@@ -16,8 +16,8 @@ use std::path::Path;
 use flate2::write::ZlibEncoder;
 use flate2::{Compression, Crc};
 
+use crate::atomic::atomic_write;
 use crate::error::{Error, Result};
-use crate::nifti::atomic_write;
 
 /// An sRGB colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -122,7 +122,7 @@ impl Geometry {
     }
 
     /// The header this grid was read from, if it came from a file and is unchanged.
-    pub fn source_header(&self) -> Option<&nifti::NiftiHeader> {
+    pub(crate) fn source_header(&self) -> Option<&nifti::NiftiHeader> {
         self.source_header.as_deref()
     }
 

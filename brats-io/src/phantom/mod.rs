@@ -31,7 +31,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array3, Axis};
@@ -41,10 +40,11 @@ use rand_distr::StandardNormal;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::atomic::atomic_write;
 use crate::case::{Modality, Naming};
 use crate::error::{Error, Result};
 use crate::labels::{Compartment, LabelScheme};
-use crate::nifti::{atomic_write, NiftiWriter};
+use crate::nifti::NiftiWriter;
 use crate::volume::{Geometry, Volume};
 
 /// How the phantom's voxel axes point in the world.
@@ -167,243 +167,11 @@ pub struct PhantomCase {
     pub truth: GroundTruth,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(u8)]
-enum Tissue {
-    Background = 0,
-    Csf,
-    Grey,
-    White,
-    DeepGrey,
-}
+mod anatomy;
+mod tumour;
 
-/// Intensities [FLAIR, T1, T1ce, T2] per tissue (white matter T1 = 1000).
-const TISSUE: [[f32; 4]; 5] = [
-    [0.0, 0.0, 0.0, 0.0],
-    [150.0, 350.0, 380.0, 1800.0],
-    [620.0, 650.0, 690.0, 950.0],
-    [480.0, 1000.0, 1020.0, 650.0],
-    [580.0, 780.0, 800.0, 820.0],
-];
-const EDEMA: [f32; 4] = [1150.0, 560.0, 590.0, 1500.0];
-const NECROSIS: [f32; 4] = [500.0, 380.0, 420.0, 1650.0];
-const ENHANCING: [f32; 4] = [900.0, 600.0, 1600.0, 1100.0];
-
-/// A smooth random field: a sum of plane waves `sin(f · (d·p) + φ)`.
-#[derive(Debug, Clone)]
-struct Waves(Vec<([f64; 3], f64, f64, f64)>);
-
-impl Waves {
-    fn new(rng: &mut ChaCha8Rng, n: usize, wavelength: (f64, f64)) -> Self {
-        Waves(
-            (0..n)
-                .map(|_| {
-                    let d = unit(rng);
-                    let wl = rng.random_range(wavelength.0..=wavelength.1);
-                    let phase = rng.random_range(0.0..2.0 * PI);
-                    let amp = rng.random_range(0.5..1.0);
-                    (d, 2.0 * PI / wl, phase, amp)
-                })
-                .collect(),
-        )
-    }
-
-    /// Value in about [-1, 1].
-    fn at(&self, p: [f64; 3]) -> f64 {
-        let (mut s, mut w) = (0.0, 0.0);
-        for (d, f, ph, a) in &self.0 {
-            s += a * (f * (d[0] * p[0] + d[1] * p[1] + d[2] * p[2]) + ph).sin();
-            w += a;
-        }
-        if w > 0.0 {
-            s / w * 1.6
-        } else {
-            0.0
-        }
-    }
-}
-
-fn unit(rng: &mut ChaCha8Rng) -> [f64; 3] {
-    loop {
-        let v = [0, 1, 2].map(|_| rng.random_range(-1.0..1.0f64));
-        let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-        if n > 0.1 && n <= 1.0 {
-            return v.map(|x| x / n);
-        }
-    }
-}
-
-/// An irregular blob: radius `r0 · (1 + amp · waves(direction))`.
-#[derive(Debug, Clone)]
-struct Blob {
-    centre: [f64; 3],
-    r0: f64,
-    amp: f64,
-    shape: Waves,
-}
-
-impl Blob {
-    /// Normalised radius: < 1 inside.
-    fn rho(&self, p: [f64; 3]) -> f64 {
-        let d = [
-            p[0] - self.centre[0],
-            p[1] - self.centre[1],
-            p[2] - self.centre[2],
-        ];
-        let r = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
-        if r < 1e-9 {
-            return 0.0;
-        }
-        let dir = d.map(|x| x / r);
-        let m = (1.0 + self.amp * self.shape.at(dir.map(|x| x * 10.0))).max(0.35);
-        r / (self.r0 * m)
-    }
-}
-
-struct Tumour {
-    core: Blob,
-    necrosis: Option<Blob>,
-    edema: Blob,
-    patchy: Waves,
-    patchy_threshold: f64,
-}
-
-struct Anatomy {
-    s: f64,
-    /// Per-axis head size factors (u, v, w) of this case.
-    head: [f64; 3],
-    surface: Waves,
-    folds: Waves,
-    texture: Waves,
-    cerebellum_folds: f64,
-}
-
-/// Centre and semi-axes (full-size mm, anatomical frame) of the cerebellum.
-const CEREBELLUM: ([f64; 3], [f64; 3]) = ([0.0, -52.0, -34.0], [50.0, 27.0, 21.0]);
-
-fn ellipsoid(p: [f64; 3], c: [f64; 3], a: [f64; 3]) -> f64 {
-    let d = [0, 1, 2].map(|i| (p[i] - c[i]) / a[i]);
-    (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt()
-}
-
-impl Anatomy {
-    /// Case millimetres → full-size, average-head coordinates.
-    fn normalise(&self, p: [f64; 3]) -> [f64; 3] {
-        [0, 1, 2].map(|a| p[a] / (self.s * self.head[a]))
-    }
-
-    /// Full-size, average-head coordinates → case millimetres.
-    fn denormalise(&self, q: [f64; 3]) -> [f64; 3] {
-        [0, 1, 2].map(|a| q[a] * self.s * self.head[a])
-    }
-
-    /// Tissue at anatomical point `p = (u, v, w)` mm from the brain centre (u → right,
-    /// v → anterior, w → superior), plus whether the point is in the cerebellum.
-    fn tissue(&self, p: [f64; 3]) -> (Tissue, bool) {
-        let q = self.normalise(p); // full-size, average-head coordinates
-                                   // Cerebellum and brainstem first (they sit below the tentorium).
-        let rc = ellipsoid(q, CEREBELLUM.0, CEREBELLUM.1);
-        if rc < 1.0 {
-            let depth = (1.0 - rc) * 22.0;
-            if depth < 1.0 {
-                return (Tissue::Csf, true);
-            }
-            if rc < 0.45 && q[0].abs() > 6.0 {
-                return (Tissue::White, true);
-            }
-            // Folia: concentric leaves around the cerebellar centre, gently warped.
-            let r = ellipsoid(q, CEREBELLUM.0, [1.0, 1.0, 1.0]);
-            let folia =
-                (r * self.cerebellum_folds + 1.5 * self.surface.at(q.map(|x| x / 30.0))).sin();
-            return (
-                if folia > 0.75 {
-                    Tissue::Csf
-                } else if folia > -0.2 || depth < 4.0 {
-                    Tissue::Grey
-                } else {
-                    Tissue::White
-                },
-                true,
-            );
-        }
-        let bs = ((q[0] / 11.0).powi(2) + ((q[1] + 20.0) / 13.0).powi(2)).sqrt();
-        if bs < 1.0 - 0.004 * (-q[2] - 8.0).max(0.0) && q[2] < -8.0 && q[2] > -70.0 {
-            return (
-                if bs > 0.85 {
-                    Tissue::Csf
-                } else if bs > 0.7 {
-                    Tissue::DeepGrey
-                } else {
-                    Tissue::White
-                },
-                false,
-            );
-        }
-        // Cerebrum: narrower frontal pole, irregular surface.
-        let narrowing = 1.0 - 0.12 * (q[1] / 86.0).max(0.0);
-        let rho = ellipsoid(q, [0.0, 0.0, 8.0], [68.0 * narrowing, 86.0, 58.0]);
-        let dirn = q.map(|x| x / 40.0);
-        let rho = rho / (1.0 + 0.03 * self.surface.at(dirn));
-        if rho >= 1.0 {
-            return (Tissue::Background, false);
-        }
-        let depth = (1.0 - rho) * 62.0; // ≈ mm below the surface
-        if depth < 1.0 {
-            return (Tissue::Csf, false);
-        }
-        // Interhemispheric fissure above the corpus callosum.
-        if q[0].abs() < 1.5 && q[2] > 22.0 {
-            return (Tissue::Csf, false);
-        }
-        // Ventricles: curved lateral bodies and the third ventricle.
-        for side in [-1.0, 1.0] {
-            let c = [side * 8.5, 2.0, 16.0 - 0.006 * q[1] * q[1]];
-            if ellipsoid(q, c, [4.5, 30.0, 6.0]) < 1.0 {
-                return (Tissue::Csf, false);
-            }
-        }
-        if q[0].abs() < 1.6 && q[1].abs() < 12.0 && q[2] > -8.0 && q[2] < 9.0 {
-            return (Tissue::Csf, false);
-        }
-        // Deep grey: thalami and basal ganglia.
-        for side in [-1.0, 1.0] {
-            if ellipsoid(q, [side * 11.0, -9.0, 3.0], [8.0, 12.0, 8.0]) < 1.0
-                || ellipsoid(q, [side * 23.0, 7.0, 4.0], [5.5, 15.0, 10.0]) < 1.0
-            {
-                return (Tissue::DeepGrey, false);
-            }
-        }
-        // Cortex: ribbon of varying thickness, sulci lined with grey matter.
-        let f = self.folds.at(q);
-        let ribbon = 2.5 + 2.5 * (0.5 + 0.5 * f);
-        if f.abs() < 0.07 && depth < 15.0 {
-            return (Tissue::Csf, false);
-        }
-        if depth < ribbon || (f.abs() < 0.22 && depth < 17.0) {
-            return (Tissue::Grey, false);
-        }
-        (Tissue::White, false)
-    }
-}
-
-/// The generator's rule for a tumour centre's site, from anatomical coordinates in
-/// full-size mm (u → right, v → anterior, w → superior from the brain centre):
-/// `cerebellum` inside the cerebellar ellipsoid; else `occipital_lobe` when v < −55;
-/// `frontal_lobe` when v > 5; `temporal_lobe` when w < −2 and |u| > 28;
-/// `parietal_lobe` otherwise.
-pub fn site_of(q: [f64; 3]) -> &'static str {
-    if ellipsoid(q, CEREBELLUM.0, CEREBELLUM.1) < 1.0 {
-        "cerebellum"
-    } else if q[1] < -55.0 {
-        "occipital_lobe"
-    } else if q[1] > 5.0 {
-        "frontal_lobe"
-    } else if q[2] < -2.0 && q[0].abs() > 28.0 {
-        "temporal_lobe"
-    } else {
-        "parietal_lobe"
-    }
-}
+use anatomy::*;
+use tumour::*;
 
 impl CheckedPhantom {
     /// The parameters.
@@ -467,7 +235,9 @@ impl CheckedPhantom {
             texture: Waves::new(&mut rng, 5, (8.0, 25.0)),
             cerebellum_folds: rng.random_range(1.1..1.4),
         };
-        let tumour = cfg.tumour.then(|| make_tumour(&mut rng, &anatomy, cfg));
+        let tumour = cfg
+            .tumour
+            .then(|| make_tumour(&mut rng, &anatomy, cfg.core_radius_mm));
         // Scanner differences between cases: a global gain per modality and a noise level.
         let gain: [f32; 4] = [0; 4].map(|_| rng.random_range(0.75..1.3));
         let noise_level: f32 = rng.random_range(0.6..1.4);
@@ -591,106 +361,6 @@ impl CheckedPhantom {
         let seg = Volume::new(seg, geometry)?;
         Ok(PhantomCase { images, seg, truth })
     }
-}
-
-fn make_tumour(rng: &mut ChaCha8Rng, anatomy: &Anatomy, cfg: &PhantomConfig) -> Tumour {
-    let s = anatomy.s;
-    let cerebellar = rng.random::<f64>() < 0.1;
-    let r_core = rng.random_range(cfg.core_radius_mm.0..=cfg.core_radius_mm.1);
-    let r_core = if cerebellar { r_core.min(14.0) } else { r_core };
-    let centre_q = loop {
-        let q = if cerebellar {
-            let side = if rng.random::<bool>() { 1.0 } else { -1.0 };
-            [
-                side * rng.random_range(12.0..32.0),
-                rng.random_range(-62.0..-44.0),
-                rng.random_range(-40.0..-28.0),
-            ]
-        } else {
-            let side = if rng.random::<bool>() { 1.0 } else { -1.0 };
-            [
-                side * rng.random_range(14.0..52.0),
-                rng.random_range(-68.0..62.0),
-                rng.random_range(-22.0..44.0),
-            ]
-        };
-        // Keep the core inside the brain and off the ventricles.
-        let (t, in_cb) = anatomy.tissue(anatomy.denormalise(q));
-        let rho = ellipsoid(q, [0.0, 0.0, 8.0], [68.0, 86.0, 58.0]);
-        let fits = if cerebellar {
-            in_cb
-        } else {
-            !in_cb && rho < 1.0 - (r_core + 6.0) / 62.0
-        };
-        if fits && t != Tissue::Csf && t != Tissue::Background {
-            break q;
-        }
-    };
-    let centre = anatomy.denormalise(centre_q);
-    let r_core = r_core * s;
-    let core = Blob {
-        centre,
-        r0: r_core,
-        amp: rng.random_range(0.12..0.28),
-        shape: Waves::new(rng, 5, (4.0, 12.0)),
-    };
-    let necrosis = (rng.random::<f64>() < 0.85).then(|| Blob {
-        centre: centre.map(|c| c + rng.random_range(-0.15..0.15) * r_core),
-        r0: r_core * rng.random_range(0.35..0.65),
-        amp: rng.random_range(0.1..0.25),
-        shape: Waves::new(rng, 4, (4.0, 12.0)),
-    });
-    let edema = Blob {
-        centre,
-        r0: r_core + rng.random_range(6.0..22.0) * s,
-        amp: rng.random_range(0.2..0.35),
-        shape: Waves::new(rng, 6, (7.0, 16.0)),
-    };
-    Tumour {
-        core,
-        necrosis,
-        edema,
-        patchy: Waves::new(rng, 5, (8.0, 20.0)),
-        // 5 %: a non-enhancing core (no ET); otherwise mostly enhancing rim.
-        patchy_threshold: if rng.random::<f64>() < 0.05 {
-            2.0
-        } else {
-            rng.random_range(-1.2..-0.3)
-        },
-    }
-}
-
-/// Label (0 none, 1 core, 2 edema, 3 enhancing) and intensities of a voxel.
-fn tumour_voxel(t: &Tumour, p: [f64; 3], tissue: Tissue, val: [f32; 4]) -> (u8, [f32; 4]) {
-    let rc = t.core.rho(p);
-    if rc < 1.0 {
-        let necrotic = t.necrosis.as_ref().is_some_and(|n| n.rho(p) < 1.0);
-        if necrotic {
-            return (1, NECROSIS);
-        }
-        let q = [0, 1, 2].map(|a| (p[a] - t.core.centre[a]) / 3.0);
-        if t.patchy.at(q) > t.patchy_threshold {
-            // Rim brightest at the edge of the core, as a ring of contrast leakage.
-            return (3, ENHANCING);
-        }
-        return (1, mix(NECROSIS, ENHANCING, 0.3));
-    }
-    let re = t.edema.rho(p);
-    let spreads = match tissue {
-        Tissue::White | Tissue::DeepGrey => true,
-        Tissue::Grey => re < 0.75,
-        _ => false,
-    };
-    if re < 1.0 && spreads {
-        // Edema fades towards its edge.
-        let w = (0.7 + 0.3 * (1.0 - re)).min(1.0) as f32;
-        return (2, mix(val, EDEMA, w));
-    }
-    (0, val)
-}
-
-fn mix(a: [f32; 4], b: [f32; 4], w: f32) -> [f32; 4] {
-    [0, 1, 2, 3].map(|i| a[i] * (1.0 - w) + b[i] * w)
 }
 
 /// Separable [1 2 1]/4 smoothing along each axis (partial-volume effect).
