@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use brats_io::phantom::PhantomConfig;
 use brats_io::{NiftiReader, NiftiWriter, Volume};
+use brats_metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
+use brats_metrics::distance::hd95;
+use brats_metrics::{Confusion, EmptyPolicy, Spacing};
 use criterion::{criterion_group, criterion_main, Criterion};
-use metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
-use metrics::distance::hd95;
-use metrics::{Confusion, EmptyPolicy, Spacing};
 use ndarray::Array3;
 
 fn pair() -> (Volume<u8>, Volume<u8>) {

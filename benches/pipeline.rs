@@ -14,10 +14,10 @@
 mod support;
 
 use brats_io::phantom::PhantomConfig;
+use brats_metrics::loss::Target;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;
 use criterion::{criterion_group, criterion_main, Criterion};
-use metrics::loss::Target;
 use unet3d::optim::Adam;
 use unet3d::predict::{PredictOptions, Predictor};
 use unet3d::{Mode, UNet3d};
@@ -90,7 +90,11 @@ fn bench(c: &mut Criterion) {
     c.bench_function("segment_phantom_240x240x155_fast", |b| {
         b.iter(|| {
             predictor
-                .predict(&case.images, &PredictOptions::default(), None)
+                .predict(
+                    &case.images,
+                    &PredictOptions::default(),
+                    &brain_tumour_seg::io::progress::NoProgress,
+                )
                 .unwrap()
         })
     });

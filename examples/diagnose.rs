@@ -80,11 +80,12 @@ fn main() -> Result<()> {
             match (model, mask) {
                 (Some(m), None) => {
                     let predictor = Predictor::load(&m)?;
-                    let pb = indicatif::ProgressBar::new(0);
-                    pb.set_prefix("segmenting");
-                    let (d, seg) =
-                        diagnoser.segment_and_diagnose(&case, &predictor, &intake, Some(&pb))?;
-                    pb.finish_and_clear();
+                    let (d, seg) = diagnoser.segment_and_diagnose(
+                        &case,
+                        &predictor,
+                        &intake,
+                        &support::Bar::new(),
+                    )?;
                     std::fs::create_dir_all(&out)?;
                     NiftiWriter::new().write(out.join("segmentation.nii.gz"), &seg)?;
                     d

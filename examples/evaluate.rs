@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use brats_io::NiftiReader;
+use brats_metrics::aggregate::Evaluation;
+use brats_metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
+use brats_metrics::{EmptyPolicy, Spacing};
 use indicatif::{ProgressBar, ProgressStyle};
-use metrics::aggregate::Evaluation;
-use metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
-use metrics::{EmptyPolicy, Spacing};
 
 fn strip_nifti(name: &str) -> Option<&str> {
     name.strip_suffix(".nii.gz")

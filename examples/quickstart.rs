@@ -26,10 +26,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use brats_io::phantom::PhantomConfig;
 use brats_io::{find_case, Naming, NiftiReader, NiftiWriter};
+use brats_metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
+use brats_metrics::distance::Spacing;
 use diagnosis::Diagnoser;
-use indicatif::{ProgressBar, ProgressStyle};
-use metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
-use metrics::distance::Spacing;
 use symptom_kb::{Intake, KnowledgeBase};
 use unet3d::predict::Predictor;
 use unet3d::train::{TrainData, Trainer};
@@ -61,7 +60,7 @@ fn main() -> Result<()> {
     cfg.seed = 7;
     cfg.time_limit_s = Some(240.0);
     let phantom = PhantomConfig::default();
-    let data = TrainData::phantoms(10, 2, &phantom, 0, &cfg, true)?;
+    let data = TrainData::phantoms(10, 2, &phantom, 0, &cfg, &support::Bar::new())?;
     let held_out = phantom.clone().check()?.generate(HELD_OUT_SEED)?;
     let case_dir = held_out.write(out.join("case"), Naming::Brats2021)?;
     eprintln!(
@@ -81,7 +80,9 @@ fn main() -> Result<()> {
         std::fs::remove_dir_all(&model_dir)
             .with_context(|| format!("clearing {}", model_dir.display()))?;
     }
-    let summary = Trainer::new(cfg, &model_dir)?.fit(&data, false)?;
+    let summary = Trainer::new(cfg, &model_dir)?
+        .progress(support::Bar::shared())
+        .fit(&data, false)?;
     eprintln!(
         "      {} epochs, {} iterations in {:.0} s; validation Dice {}",
         summary.epochs,
@@ -99,14 +100,7 @@ fn main() -> Result<()> {
     );
     let predictor = Predictor::load(&model_dir)?;
     let case = find_case(&case_dir)?.load(&NiftiReader::new())?;
-    let pb = ProgressBar::new(0);
-    pb.set_style(
-        ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} windows ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    pb.set_prefix("segment");
-    let pred = predictor.predict_case(&case, &Default::default(), Some(&pb))?;
-    pb.finish_and_clear();
+    let pred = predictor.predict_case(&case, &Default::default(), &support::Bar::new())?;
     let seg_path = out.join("segmentation.nii.gz");
     NiftiWriter::new().write(&seg_path, &pred.labels)?;
     let truth = case

@@ -16,7 +16,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use brats_io::{find_case, LabelScheme, NiftiReader, NiftiWriter};
-use indicatif::{ProgressBar, ProgressStyle};
 use unet3d::infer::PostprocessConfig;
 use unet3d::predict::{PredictOptions, Predictor};
 
@@ -83,19 +82,12 @@ fn main() -> Result<()> {
         window.roi = [r; 3];
     }
     window.mirror_tta = tta;
-    let pb = ProgressBar::new(0);
-    pb.set_style(
-        ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} windows ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    pb.set_prefix("inference");
     let opts = PredictOptions {
         window: Some(window),
         postprocess: post,
         keep_probabilities: false,
     };
-    let pred = predictor.predict_case(&case, &opts, Some(&pb))?;
-    pb.finish_and_clear();
+    let pred = predictor.predict_case(&case, &opts, &support::Bar::new())?;
     let t1 = Instant::now();
     NiftiWriter::new().write(&out, &pred.labels)?;
     let write_s = t1.elapsed().as_secs_f64();

@@ -92,17 +92,20 @@ fn main() -> Result<()> {
         }
     }
     let out = out.context("--out MODEL_DIR is required")?;
-    let trainer = Trainer::new(cfg.clone(), &out)?;
+    let trainer = Trainer::new(cfg.clone(), &out)?.progress(support::Bar::shared());
     let data = match (data, phantoms) {
-        (Some(dir), None) => {
-            TrainData::from_folder(&dir, &Split::Fraction(val_fraction), &cfg, true)?
-        }
+        (Some(dir), None) => TrainData::from_folder(
+            &dir,
+            &Split::Fraction(val_fraction),
+            &cfg,
+            &support::Bar::new(),
+        )?,
         (None, Some(n)) => {
             let phantom = PhantomConfig {
                 scheme: cfg.scheme.clone(),
                 ..Default::default()
             };
-            TrainData::phantoms(n, n_val, &phantom, cfg.seed, &cfg, true)?
+            TrainData::phantoms(n, n_val, &phantom, cfg.seed, &cfg, &support::Bar::new())?
         }
         _ => bail!("give exactly one of --data DIR or --phantoms N"),
     };

@@ -13,7 +13,7 @@
 //! Everything here is decision support, not a diagnosis.
 
 pub use brats_io as io;
+pub use brats_metrics as metrics;
 pub use diagnosis;
-pub use metrics;
 pub use symptom_kb as kb;
 pub use unet3d;

@@ -8,26 +8,26 @@
 //! Regions: whole tumour WT = all labels; tumour core TC = core + ET; enhancing tumour ET.
 //!
 //! ```
-//! use brats_io::{LabelScheme, Region};
+//! use brats_io::{LabelScheme, TumourRegion};
 //! use ndarray::Array3;
 //! # fn main() -> brats_io::Result<()> {
 //! let scheme = LabelScheme::brats2021();
 //! let seg = Array3::from_shape_vec([1, 1, 4], vec![0u8, 1, 2, 4]).unwrap();
 //! assert_eq!(scheme.to_classes(&seg, "seg")?.as_slice().unwrap(), &[0, 1, 2, 3]);
-//! assert_eq!(scheme.region_mask(&seg, Region::Tc).as_slice().unwrap(), &[false, true, false, true]);
+//! assert_eq!(scheme.region_mask(&seg, TumourRegion::Tc).as_slice().unwrap(), &[false, true, false, true]);
 //! # Ok(()) }
 //! ```
 
 use std::collections::BTreeMap;
 
-use ndarray::{Array3, Zip};
+use ndarray::{Array3, ArrayBase, Data, Ix3, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
 /// The BraTS evaluation regions, nested WT ⊇ TC ⊇ ET.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Region {
+pub enum TumourRegion {
     /// Whole tumour: every tumour label.
     #[serde(rename = "WT")]
     Wt,
@@ -39,21 +39,21 @@ pub enum Region {
     Et,
 }
 
-impl Region {
+impl TumourRegion {
     /// WT, TC, ET in nesting order.
-    pub const ALL: [Region; 3] = [Region::Wt, Region::Tc, Region::Et];
+    pub const ALL: [TumourRegion; 3] = [TumourRegion::Wt, TumourRegion::Tc, TumourRegion::Et];
 
     /// `"WT"`, `"TC"` or `"ET"`.
     pub fn name(self) -> &'static str {
         match self {
-            Region::Wt => "WT",
-            Region::Tc => "TC",
-            Region::Et => "ET",
+            TumourRegion::Wt => "WT",
+            TumourRegion::Tc => "TC",
+            TumourRegion::Et => "ET",
         }
     }
 }
 
-impl std::fmt::Display for Region {
+impl std::fmt::Display for TumourRegion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
@@ -73,12 +73,12 @@ pub enum Compartment {
 
 impl Compartment {
     /// True when this compartment is part of `region`.
-    pub fn in_region(self, region: Region) -> bool {
+    pub fn in_region(self, region: TumourRegion) -> bool {
         match (self, region) {
-            (_, Region::Wt) => true,
+            (_, TumourRegion::Wt) => true,
             (Compartment::Edema, _) => false,
-            (Compartment::Core, Region::Tc) => true,
-            (Compartment::Core, Region::Et) => false,
+            (Compartment::Core, TumourRegion::Tc) => true,
+            (Compartment::Core, TumourRegion::Et) => false,
             (Compartment::Enhancing, _) => true,
         }
     }
@@ -225,6 +225,18 @@ impl LabelScheme {
         t
     }
 
+    /// For every class index (0 background, then the labels in order) whether it belongs to
+    /// WT, TC and ET ([`TumourRegion::ALL`] order).
+    pub fn class_regions(&self) -> Vec<[bool; 3]> {
+        std::iter::once([false; 3])
+            .chain(
+                self.labels
+                    .iter()
+                    .map(|l| TumourRegion::ALL.map(|r| l.compartment.in_region(r))),
+            )
+            .collect()
+    }
+
     /// Checks that every voxel is 0 or a label of the scheme.
     ///
     /// # Errors
@@ -286,7 +298,11 @@ impl LabelScheme {
 
     /// The voxels of `region`. Values outside the scheme count as background; call
     /// [`LabelScheme::check`] first when that must be an error.
-    pub fn region_mask(&self, labels: &Array3<u8>, region: Region) -> Array3<bool> {
+    pub fn region_mask<S: Data<Elem = u8>>(
+        &self,
+        labels: &ArrayBase<S, Ix3>,
+        region: TumourRegion,
+    ) -> Array3<bool> {
         let mut member = [false; 256];
         for l in &self.labels {
             member[l.value as usize] = l.compartment.in_region(region);

@@ -3,7 +3,7 @@
 use brats_io::phantom::{PhantomConfig, PhantomOrientation};
 use brats_io::{
     find_case, list_cases, Compartment, LabelScheme, Modality, Naming, NiftiReader, PatchConfig,
-    PatchSampler, PatchSource, PreprocessConfig, Region, Resample,
+    PatchSampler, PatchSource, PreprocessConfig, Resample, TumourRegion,
 };
 use ndarray::{Array3, Axis};
 
@@ -104,7 +104,7 @@ fn phantom_contrasts_are_those_of_the_sequences() {
         mean_where(t1ce, &et) > 1.4 * mean_where(t1ce, &brain_healthy),
         "T1ce: rim bright"
     );
-    let core = scheme.region_mask(seg, Region::Tc);
+    let core = scheme.region_mask(seg, TumourRegion::Tc);
     assert!(
         mean_where(t1, &core) < 0.85 * mean_where(t1, &brain_healthy),
         "T1: tumour core dark"
@@ -130,7 +130,7 @@ fn phantom_contrasts_are_those_of_the_sequences() {
     let wt = seg.iter().filter(|&&v| v != 0).count() as f64 / 1000.0;
     assert!((case.truth.volumes_cm3["WT"] - wt).abs() < 1e-9);
     let tc = scheme
-        .region_mask(seg, Region::Tc)
+        .region_mask(seg, TumourRegion::Tc)
         .iter()
         .filter(|&&b| b)
         .count() as f64
@@ -219,9 +219,9 @@ fn label_classes_and_regions() {
         assert_eq!(classes.as_slice().unwrap(), &[0, 1, 2, 3]);
         assert_eq!(scheme.from_classes(&classes, "t").unwrap(), labels);
         let m = |r| scheme.region_mask(&labels, r).into_raw_vec_and_offset().0;
-        assert_eq!(m(Region::Wt), [false, true, true, true]);
-        assert_eq!(m(Region::Tc), [false, true, false, true]);
-        assert_eq!(m(Region::Et), [false, false, false, true]);
+        assert_eq!(m(TumourRegion::Wt), [false, true, true, true]);
+        assert_eq!(m(TumourRegion::Tc), [false, true, false, true]);
+        assert_eq!(m(TumourRegion::Et), [false, false, false, true]);
         // Regions back to labels: nesting enforced, inner region wins.
         let v = |x: [bool; 4]| Array3::from_shape_vec([1, 1, 4], x.to_vec()).unwrap();
         let back = scheme

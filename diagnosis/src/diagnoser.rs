@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use brats_io::preprocess::brain_mask;
-use brats_io::{Case, LabelScheme, Modality, Region, Volume, AFFINE_TOLERANCE};
+use brats_io::{Case, LabelScheme, Modality, TumourRegion, Volume, AFFINE_TOLERANCE};
 use symptom_kb::{Hemisphere, Intake, KnowledgeBase, Suspicion};
 use unet3d::predict::{PredictOptions, Predictor};
 
@@ -262,7 +262,7 @@ impl<'kb> Diagnoser<'kb> {
         case: &Case,
         predictor: &Predictor,
         intake: &Intake,
-        progress: Option<&indicatif::ProgressBar>,
+        progress: &dyn brats_io::progress::Progress,
     ) -> Result<(Diagnosis, Volume<u8>)> {
         let pred = predictor.predict_case(case, &PredictOptions::default(), progress)?;
         let scheme = predictor.scheme().clone();
@@ -291,23 +291,23 @@ impl<'kb> Diagnoser<'kb> {
     }
 }
 
-/// Dice of WT, TC, ET between a prediction and a truth in one scheme.
+/// Dice of WT, TC, ET between a prediction and a truth in one scheme
+/// ([`brats_metrics::brats::region_dice`]), by region name.
 ///
 /// # Errors
-/// [`Error::Input`] when the shapes differ; label errors.
+/// [`Error::Input`] naming the ground truth when the shapes differ or a label is outside
+/// the scheme.
 pub fn dice_by_region(
     pred: &Volume<u8>,
     truth: &Volume<u8>,
     scheme: &LabelScheme,
 ) -> Result<BTreeMap<String, f64>> {
     scheme.check(truth.data(), "ground truth")?;
-    let mut out = BTreeMap::new();
-    for r in [Region::Wt, Region::Tc, Region::Et] {
-        let p = scheme.region_mask(pred.data(), r);
-        let t = scheme.region_mask(truth.data(), r);
-        let d = metrics::overlap::dice(p.view(), t.view(), metrics::EmptyPolicy::Brats2023)
-            .map_err(|e| Error::input("ground truth", e.to_string()))?;
-        out.insert(r.name().to_string(), d);
-    }
-    Ok(out)
+    let dice = brats_metrics::brats::region_dice(pred.data().view(), truth.data().view(), scheme)
+        .map_err(|e| Error::input("ground truth", e.to_string()))?;
+    Ok(TumourRegion::ALL
+        .iter()
+        .zip(dice)
+        .map(|(r, d)| (r.name().to_string(), d))
+        .collect())
 }

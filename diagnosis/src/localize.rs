@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use brats_io::{Geometry, LabelScheme, Region, Volume};
+use brats_io::{Geometry, LabelScheme, TumourRegion, Volume};
 use ndarray::Array3;
 use serde::{Deserialize, Serialize};
 use symptom_kb::Hemisphere;
@@ -144,8 +144,8 @@ pub fn localise(
     scheme.check(labels, "tumour mask")?;
     let geo: &Geometry = mask.geometry();
     let vox_cm3 = geo.voxel_volume_mm3() / 1000.0;
-    let wt = scheme.region_mask(labels, Region::Wt);
-    let tc = scheme.region_mask(labels, Region::Tc);
+    let wt = scheme.region_mask(labels, TumourRegion::Wt);
+    let tc = scheme.region_mask(labels, TumourRegion::Tc);
     let count = |m: &Array3<bool>| m.iter().filter(|&&b| b).count();
     let (n_wt, n_tc) = (count(&wt), count(&tc));
     let mut volumes = BTreeMap::new();
@@ -153,7 +153,7 @@ pub fn localise(
     volumes.insert("TC".to_string(), n_tc as f64 * vox_cm3);
     volumes.insert(
         "ET".to_string(),
-        count(&scheme.region_mask(labels, Region::Et)) as f64 * vox_cm3,
+        count(&scheme.region_mask(labels, TumourRegion::Et)) as f64 * vox_cm3,
     );
     let counts = LabelScheme::counts(labels);
     let label_volumes = scheme

@@ -21,3 +21,53 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
+
+/// The library's [`Progress`](brain_tumour_seg::io::progress::Progress) shown as an
+/// `indicatif` bar on stderr (hidden when stderr is not a terminal, as indicatif does).
+pub struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    /// A bar, hidden until a phase starts.
+    pub fn new() -> Bar {
+        let pb = indicatif::ProgressBar::new(0);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} {elapsed_precise} ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        Bar(pb)
+    }
+
+    /// A bar behind an `Arc`, as the `Trainer` takes it.
+    #[allow(dead_code)]
+    pub fn shared() -> std::sync::Arc<Bar> {
+        std::sync::Arc::new(Bar::new())
+    }
+}
+
+impl brain_tumour_seg::io::progress::Progress for Bar {
+    fn start(&self, label: &str, len: u64) {
+        self.0.reset();
+        self.0.set_prefix(label.to_string());
+        self.0.set_length(len);
+        self.0.set_message("");
+    }
+
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+
+    fn message(&self, msg: &str) {
+        self.0.set_message(msg.to_string());
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+
+    fn line(&self, text: &str) {
+        self.0.suspend(|| eprintln!("{text}"));
+    }
+}

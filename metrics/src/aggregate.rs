@@ -5,7 +5,7 @@
 //! population standard deviation (`numpy.std`, ddof 0).
 //!
 //! ```
-//! use metrics::aggregate::Summary;
+//! use brats_metrics::aggregate::Summary;
 //! let s = Summary::of(&[0.5, f64::NAN, 1.0]);
 //! assert_eq!((s.n, s.skipped, s.mean), (2, 1, 0.75));
 //! assert!(Summary::of(&[f64::NAN]).mean.is_nan());

@@ -1,7 +1,7 @@
 //! BraTS evaluation: label maps → WT/TC/ET (or any regions) → every metric, per case.
 //!
-//! A region is a set of label values. The presets mirror `brats_io::LabelScheme` (this crate
-//! does not depend on brats-io; a workspace test checks that they agree):
+//! A region is a set of label values. The BraTS regions come from `brats_io::LabelScheme`,
+//! the workspace's one definition of the labels ([`RegionSpec::from_scheme`]):
 //!
 //! | scheme | WT | TC | ET |
 //! |---|---|---|---|
@@ -9,10 +9,10 @@
 //! | BraTS 2023+ | {1, 2, 3} | {1, 3} | {3} |
 //!
 //! ```
-//! use metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
-//! use metrics::distance::Spacing;
+//! use brats_metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
+//! use brats_metrics::distance::Spacing;
 //! use ndarray::Array3;
-//! # fn main() -> metrics::Result<()> {
+//! # fn main() -> brats_metrics::Result<()> {
 //! let truth = Array3::from_shape_fn([8, 8, 8], |(k, j, i)| if k > 2 && j > 2 && i > 2 { 2u8 } else { 0 });
 //! let e = evaluate_case("demo", truth.view(), truth.view(), Spacing::unit(), &RegionSpec::brats2021(), EvalConfig::default())?;
 //! assert_eq!(e.regions["WT"].dice, 1.0);
@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 
+use brats_io::{LabelScheme, TumourRegion};
 use ndarray::ArrayView3;
 use serde::{Deserialize, Serialize};
 
@@ -46,22 +47,30 @@ impl RegionSpec {
         }
     }
 
-    /// BraTS 2017–2021: WT {1,2,4}, TC {1,4}, ET {4}.
-    pub fn brats2021() -> Vec<RegionSpec> {
-        vec![
-            Self::new("WT", &[1, 2, 4]),
-            Self::new("TC", &[1, 4]),
-            Self::new("ET", &[4]),
-        ]
+    /// WT, TC and ET of a label scheme, in that order.
+    pub fn from_scheme(scheme: &LabelScheme) -> Vec<RegionSpec> {
+        TumourRegion::ALL
+            .iter()
+            .map(|&region| RegionSpec {
+                name: region.name().into(),
+                labels: scheme
+                    .labels()
+                    .iter()
+                    .filter(|l| l.compartment.in_region(region))
+                    .map(|l| l.value)
+                    .collect(),
+            })
+            .collect()
     }
 
-    /// BraTS 2023+: WT {1,2,3}, TC {1,3}, ET {3}.
+    /// BraTS 2017–2021 ([`LabelScheme::brats2021`]): WT {1,2,4}, TC {1,4}, ET {4}.
+    pub fn brats2021() -> Vec<RegionSpec> {
+        Self::from_scheme(&LabelScheme::brats2021())
+    }
+
+    /// BraTS 2023+ ([`LabelScheme::brats2023`]): WT {1,2,3}, TC {1,3}, ET {3}.
     pub fn brats2023() -> Vec<RegionSpec> {
-        vec![
-            Self::new("WT", &[1, 2, 3]),
-            Self::new("TC", &[1, 3]),
-            Self::new("ET", &[3]),
-        ]
+        Self::from_scheme(&LabelScheme::brats2023())
     }
 
     /// One region `FG`: any non-zero value.
@@ -69,22 +78,22 @@ impl RegionSpec {
         vec![Self::new("FG", &(1..=255).collect::<Vec<u8>>())]
     }
 
-    /// A preset by name: `brats2021` (or 2017–2020), `brats2023` (or 2024), `binary`.
+    /// A preset by name: a label scheme's name (see [`LabelScheme::by_name`]) or `binary`.
     ///
     /// # Errors
     /// [`Error::Config`] for another name.
     pub fn preset(name: &str) -> Result<Vec<RegionSpec>> {
-        match name.to_ascii_lowercase().as_str() {
-            "brats2017" | "brats2018" | "brats2019" | "brats2020" | "brats2021" => {
-                Ok(Self::brats2021())
-            }
-            "brats2023" | "brats2024" => Ok(Self::brats2023()),
-            "binary" => Ok(Self::binary()),
-            other => Err(Error::config(
-                "labels",
-                format!("unknown scheme {other:?} (expected brats2021, brats2023 or binary)"),
-            )),
+        if name.eq_ignore_ascii_case("binary") {
+            return Ok(Self::binary());
         }
+        LabelScheme::by_name(name)
+            .map(|s| Self::from_scheme(&s))
+            .map_err(|_| {
+                Error::config(
+                    "labels",
+                    format!("unknown scheme {name:?} (expected brats2021, brats2023 or binary)"),
+                )
+            })
     }
 }
 
@@ -260,4 +269,30 @@ pub fn evaluate_case(
         case: case.into(),
         regions: out,
     })
+}
+
+/// Dice of WT, TC and ET (in [`TumourRegion::ALL`] order) between two label maps of
+/// `scheme`, with the BraTS 2023 empty-mask rule (both empty: 1).
+///
+/// # Shapes
+/// `pred` and `truth`: the same `[D, H, W]`.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`]; [`Error::UnexpectedLabels`] when either map holds a value
+/// outside the scheme.
+pub fn region_dice(
+    pred: ArrayView3<'_, u8>,
+    truth: ArrayView3<'_, u8>,
+    scheme: &LabelScheme,
+) -> Result<[f64; 3]> {
+    let regions = RegionSpec::from_scheme(scheme);
+    check_labels(pred, &regions, "prediction")?;
+    check_labels(truth, &regions, "truth")?;
+    let mut out = [0.0; 3];
+    for (d, region) in out.iter_mut().zip(TumourRegion::ALL) {
+        let p = scheme.region_mask(&pred, region);
+        let t = scheme.region_mask(&truth, region);
+        *d = crate::overlap::dice(p.view(), t.view(), EmptyPolicy::Brats2023)?;
+    }
+    Ok(out)
 }

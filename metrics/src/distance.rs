@@ -21,9 +21,9 @@
 //! NaN (`Nan`); exactly one empty → 374 mm (`Brats2023`) or NaN (`Nan`).
 //!
 //! ```
-//! use metrics::{distance::{surface_distances, Spacing}, EmptyPolicy};
+//! use brats_metrics::{distance::{surface_distances, Spacing}, EmptyPolicy};
 //! use ndarray::Array3;
-//! # fn main() -> metrics::Result<()> {
+//! # fn main() -> brats_metrics::Result<()> {
 //! let a = Array3::from_shape_fn([10, 10, 10], |(k, j, i)| (2..6).contains(&k) && (2..6).contains(&j) && (2..6).contains(&i));
 //! let b = Array3::from_shape_fn([10, 10, 10], |(k, j, i)| (4..8).contains(&k) && (2..6).contains(&j) && (2..6).contains(&i));
 //! let d = surface_distances(a.view(), b.view(), Spacing::new([2.0, 1.0, 1.0])?)?.expect("both non-empty");

@@ -56,6 +56,7 @@ pub enum Error {
     },
 
     /// A candle operation failed (device, dtype).
+    #[cfg(feature = "losses")]
     #[error("tensor operation: {0}")]
     Candle(#[from] candle_core::Error),
 }
@@ -79,6 +80,7 @@ impl Error {
         }
     }
 
+    #[cfg(feature = "losses")]
     pub(crate) fn shape(
         what: impl Into<String>,
         expected: impl std::fmt::Display,

@@ -1,4 +1,4 @@
-//! # metrics — what training optimises and what evaluation reports
+//! # brats_metrics — what training optimises and what evaluation reports
 //!
 //! Every definition here is written down, tested and selectable, because the field's worst
 //! habit is silent disagreement about edge cases (empty masks, spacing, label numbering).
@@ -11,15 +11,15 @@
 //! - [`brats`]: label maps → WT/TC/ET (or any [`brats::RegionSpec`]) → every metric per case.
 //! - [`aggregate`]: mean/std/median/min/max over cases with the number of skipped values;
 //!   table, CSV and JSON output.
-//! - [`loss`]: soft Dice, focal (softmax and sigmoid forms) and Dice + focal on candle
+//! - `loss` (default feature `losses`): soft Dice, focal (softmax and sigmoid forms) and Dice + focal on candle
 //!   tensors, stable in log space, with gradients.
 //!
 //! Metrics apply no activation and no threshold: give them masks or label maps.
 //!
 //! ```
-//! use metrics::{brats::{evaluate_case, EvalConfig, RegionSpec}, distance::Spacing};
+//! use brats_metrics::{brats::{evaluate_case, EvalConfig, RegionSpec}, distance::Spacing};
 //! use ndarray::Array3;
-//! # fn main() -> metrics::Result<()> {
+//! # fn main() -> brats_metrics::Result<()> {
 //! let truth = Array3::from_shape_fn([16, 16, 16], |(k, j, i)| if (4..12).contains(&k) && (4..12).contains(&j) && (4..12).contains(&i) { 4u8 } else { 0 });
 //! let pred = Array3::from_shape_fn([16, 16, 16], |(k, j, i)| if (5..12).contains(&k) && (4..12).contains(&j) && (4..12).contains(&i) { 4u8 } else { 0 });
 //! let e = evaluate_case("c1", pred.view(), truth.view(), Spacing::from_ijk([1.0, 1.0, 2.0])?, &RegionSpec::brats2021(), EvalConfig::default())?;
@@ -31,6 +31,7 @@ pub mod aggregate;
 pub mod brats;
 pub mod distance;
 pub mod error;
+#[cfg(feature = "losses")]
 pub mod loss;
 pub mod overlap;
 

@@ -20,9 +20,9 @@
 //! Metrics apply no activation and no threshold: they take masks.
 //!
 //! ```
-//! use metrics::{Confusion, EmptyPolicy};
+//! use brats_metrics::{Confusion, EmptyPolicy};
 //! use ndarray::Array3;
-//! # fn main() -> metrics::Result<()> {
+//! # fn main() -> brats_metrics::Result<()> {
 //! let t = Array3::from_shape_fn([4, 4, 4], |(k, _, _)| k < 2);
 //! let p = Array3::from_shape_fn([4, 4, 4], |(k, _, _)| k < 1);
 //! let c = Confusion::from_masks(p.view(), t.view())?;

@@ -1,15 +1,15 @@
 //! Empty masks under both policies, aggregation, BraTS evaluation, loss gradients by finite
 //! differences, and every bad input the crate handles.
 
-use candle_core::{DType, Device, Tensor, Var};
-use metrics::aggregate::{Evaluation, Summary};
-use metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
-use metrics::distance::{assd, hausdorff, hd95, Spacing};
-use metrics::loss::{
-    Activation, Background, Denominator, DiceFocalConfig, DiceLossConfig, DiceReduction,
-    FocalLossConfig, Target,
+use brats_metrics::aggregate::{Evaluation, Summary};
+use brats_metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
+use brats_metrics::distance::{assd, hausdorff, hd95, Spacing};
+use brats_metrics::loss::{
+    Background, Denominator, DiceFocalConfig, DiceLossConfig, DiceReduction, FocalLossConfig,
+    Probabilities, Target,
 };
-use metrics::{Confusion, EmptyPolicy, Error, BRATS_MAX_DISTANCE_MM};
+use brats_metrics::{Confusion, EmptyPolicy, Error, BRATS_MAX_DISTANCE_MM};
+use candle_core::{DType, Device, Tensor, Var};
 use ndarray::Array3;
 
 fn cube(shape: [usize; 3], lo: usize, hi: usize) -> Array3<bool> {
@@ -214,7 +214,7 @@ fn brats_evaluation_per_region_and_outputs() {
 trait HausdorffCheck {
     fn hausdorff_check(&self);
 }
-impl HausdorffCheck for metrics::brats::RegionMetrics {
+impl HausdorffCheck for brats_metrics::brats::RegionMetrics {
     fn hausdorff_check(&self) {
         assert!(self.hd95 <= self.hd + 1e-12 && self.assd <= self.hd + 1e-12);
     }
@@ -376,11 +376,11 @@ fn loss_gradients_match_finite_differences() {
             "sigmoid regions",
             DiceFocalConfig {
                 dice: DiceLossConfig {
-                    activation: Activation::Sigmoid,
+                    activation: Probabilities::Sigmoid,
                     ..Default::default()
                 },
                 focal: FocalLossConfig {
-                    activation: Activation::Sigmoid,
+                    activation: Probabilities::Sigmoid,
                     alpha: Some(0.25),
                     ..Default::default()
                 },

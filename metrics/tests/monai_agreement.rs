@@ -2,13 +2,13 @@
 //! script that made them): Dice and IoU within 1e-6, HD/HD95/ASSD within 1e-3 mm, losses
 //! within 1e-5 relative, loss gradients within 1e-5 absolute of torch's autograd.
 
-use candle_core::{Device, Tensor, Var};
-use metrics::distance::{surface_distances, Hd95, Spacing};
-use metrics::loss::{
-    Activation, Background, Denominator, DiceFocalConfig, DiceLossConfig, DiceReduction,
-    FocalLossConfig, Target,
+use brats_metrics::distance::{surface_distances, Hd95, Spacing};
+use brats_metrics::loss::{
+    Background, Denominator, DiceFocalConfig, DiceLossConfig, DiceReduction, FocalLossConfig,
+    Probabilities, Target,
 };
-use metrics::{Confusion, EmptyPolicy};
+use brats_metrics::{Confusion, EmptyPolicy};
+use candle_core::{Device, Tensor, Var};
 use ndarray::Array3;
 use serde::Deserialize;
 
@@ -106,7 +106,7 @@ fn overlap_and_surface_metrics_match_monai_and_medpy() {
     }
 }
 
-type LossFn = Box<dyn Fn(&Tensor, Target<'_>) -> metrics::Result<Tensor>>;
+type LossFn = Box<dyn Fn(&Tensor, Target<'_>) -> brats_metrics::Result<Tensor>>;
 
 fn loss_by_name(name: &str) -> LossFn {
     let parse = |key: &str| name.contains(key);
@@ -136,7 +136,7 @@ fn loss_by_name(name: &str) -> LossFn {
     match name {
         "dice_sigmoid_regions" => {
             let cfg = DiceLossConfig {
-                activation: Activation::Sigmoid,
+                activation: Probabilities::Sigmoid,
                 ..Default::default()
             }
             .check()
@@ -155,7 +155,7 @@ fn loss_by_name(name: &str) -> LossFn {
         }
         "focal_sigmoid_regions_g2" | "focal_sigmoid_regions_g2_a025" => {
             let cfg = FocalLossConfig {
-                activation: Activation::Sigmoid,
+                activation: Probabilities::Sigmoid,
                 alpha: parse("a025").then_some(0.25),
                 ..Default::default()
             }
@@ -167,7 +167,7 @@ fn loss_by_name(name: &str) -> LossFn {
             // MONAI's DiceFocalLoss pairs softmax Dice with the sigmoid focal form.
             let cfg = DiceFocalConfig {
                 focal: FocalLossConfig {
-                    activation: Activation::Sigmoid,
+                    activation: Probabilities::Sigmoid,
                     ..Default::default()
                 },
                 ..Default::default()
@@ -179,11 +179,11 @@ fn loss_by_name(name: &str) -> LossFn {
         "dicefocal_sigmoid_regions" => {
             let cfg = DiceFocalConfig {
                 dice: DiceLossConfig {
-                    activation: Activation::Sigmoid,
+                    activation: Probabilities::Sigmoid,
                     ..Default::default()
                 },
                 focal: FocalLossConfig {
-                    activation: Activation::Sigmoid,
+                    activation: Probabilities::Sigmoid,
                     ..Default::default()
                 },
                 lambda_dice: 0.7,

@@ -1,9 +1,11 @@
 //! Property tests of the metric definitions and of the distance transform.
 
+use brats_metrics::distance::{surface_distances, Hd95, Spacing};
+use brats_metrics::loss::{
+    DiceFocalConfig, DiceLossConfig, FocalLossConfig, Probabilities, Target,
+};
+use brats_metrics::{Confusion, EmptyPolicy};
 use candle_core::{Device, Tensor, Var};
-use metrics::distance::{surface_distances, Hd95, Spacing};
-use metrics::loss::{Activation, DiceFocalConfig, DiceLossConfig, FocalLossConfig, Target};
-use metrics::{Confusion, EmptyPolicy};
 use ndarray::Array3;
 use proptest::prelude::*;
 
@@ -139,8 +141,8 @@ proptest! {
         let regions = Tensor::from_vec(regions, (2, 4, 2, 3, 3), &dev).unwrap();
         let softmax = DiceFocalConfig::default().check().unwrap();
         let sigmoid = DiceFocalConfig {
-            dice: DiceLossConfig { activation: Activation::Sigmoid, ..Default::default() },
-            focal: FocalLossConfig { activation: Activation::Sigmoid, alpha: Some(0.25), ..Default::default() },
+            dice: DiceLossConfig { activation: Probabilities::Sigmoid, ..Default::default() },
+            focal: FocalLossConfig { activation: Probabilities::Sigmoid, alpha: Some(0.25), ..Default::default() },
             ..Default::default()
         }.check().unwrap();
         for (loss, target) in [(softmax.forward(logits.as_tensor(), Target::Indices(&labels)).unwrap(), 0), (sigmoid.forward(logits.as_tensor(), Target::OneHot(&regions)).unwrap(), 1)] {

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::infer::{PostprocessConfig, SlidingWindowConfig};
-use crate::io::atomic_write_bytes;
 use crate::model::UNet3dConfig;
+use brats_io::atomic_write_bytes;
 
 /// The format tag written in every checkpoint JSON.
 pub const FORMAT: &str = "unet3d-checkpoint/1";
@@ -121,7 +121,7 @@ pub(crate) fn safetensors_bytes(tensors: &[(String, Tensor)], path: &Path) -> Re
 /// [`Error::File`] / [`Error::Io`] naming the file.
 pub fn save_tensors(tensors: &[(String, Tensor)], path: &Path) -> Result<()> {
     let bytes = safetensors_bytes(tensors, path)?;
-    atomic_write_bytes(path, &bytes)
+    Ok(atomic_write_bytes(path, &bytes)?)
 }
 
 /// Reads a safetensors file.

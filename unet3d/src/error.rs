@@ -48,7 +48,7 @@ pub enum Error {
 
     /// A loss or metric could not be computed.
     #[error(transparent)]
-    Metrics(#[from] metrics::Error),
+    Metrics(#[from] brats_metrics::Error),
 
     /// A candle operation failed (device, dtype, kernel).
     #[error("tensor operation: {0}")]

@@ -20,7 +20,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let predictor = Predictor::load("model-dir")?;
 //! let case = brats_io::find_case("BraTS2021_00000")?.load(&brats_io::NiftiReader::new())?;
-//! let pred = predictor.predict_case(&case, &PredictOptions::default(), None)?;
+//! let pred = predictor.predict_case(&case, &PredictOptions::default(), &brats_io::progress::NoProgress)?;
 //! brats_io::NiftiWriter::new().write("seg.nii.gz", &pred.labels)?;
 //! # Ok(()) }
 //! ```
@@ -28,7 +28,7 @@
 pub mod checkpoint;
 pub mod error;
 pub mod infer;
-mod io;
+
 pub mod model;
 pub mod ops;
 pub mod optim;

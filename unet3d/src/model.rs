@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ops::conv3d::{conv3d_layer, Activation, Conv3d, Conv3dConfig, Epilogue};
 use crate::ops::conv_transpose3d::{conv_transpose3d_layer, ConvTranspose3d};
-use crate::ops::dims5;
+use crate::ops::kernel::dims5;
 use crate::ops::pool3d::max_pool3d;
 
 /// Normalisation after each 3×3×3 convolution.
@@ -128,6 +128,12 @@ impl Default for UNet3dConfig {
 }
 
 impl UNet3dConfig {
+    /// The network's total downsampling: every spatial input side must be a multiple of
+    /// it (2 per pooling, one pooling between levels: 16 for five levels).
+    pub fn divisor(&self) -> usize {
+        1 << (self.filters.len() - 1)
+    }
+
     /// Validates every field.
     ///
     /// # Errors
@@ -252,7 +258,10 @@ impl UNet3dConfig {
             path: path.as_ref().to_path_buf(),
             message: e.to_string(),
         })?;
-        crate::io::atomic_write_bytes(path.as_ref(), text.as_bytes())
+        Ok(brats_io::atomic_write_bytes(
+            path.as_ref(),
+            text.as_bytes(),
+        )?)
     }
 }
 
@@ -566,10 +575,11 @@ impl UNet3d {
                 c,
             ));
         }
-        if d % 16 != 0 || h % 16 != 0 || w % 16 != 0 || d == 0 || h == 0 || w == 0 {
+        let m = self.cfg.divisor();
+        if d % m != 0 || h % m != 0 || w % m != 0 || d == 0 || h == 0 || w == 0 {
             return Err(Error::shape(
                 "U-Net input",
-                "D, H, W non-zero multiples of 16 (four poolings)",
+                format!("D, H, W non-zero multiples of {m} (the network's poolings)"),
                 format!("{:?}", [d, h, w]),
             ));
         }

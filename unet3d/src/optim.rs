@@ -194,7 +194,7 @@ impl Adam {
         i: usize,
         (bc1, bc2): (f64, f64),
     ) -> Result<(Tensor, Tensor, Tensor)> {
-        use crate::ops::cpu::with_f32;
+        use crate::ops::kernel::with_f32;
         use rayon::prelude::*;
         let c = self.cfg;
         let f = |x: f64| x as f32;

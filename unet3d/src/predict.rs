@@ -5,27 +5,26 @@
 //! images (FLAIR, T1, T1ce, T2) ─ preprocess (as in training) ─ sliding window ─ classes
 //!   ─ label values (model's scheme) ─ restore onto the original grid ─ post-process
 //! ```
-//! When preprocessing resampled the case (e.g. to 2 mm), the probabilities are resampled
-//! back to the crop's native grid (trilinear) before the decision, as nnU-Net does; else the
-//! label map is restored directly.
+//! The probabilities are brought back onto the crop of the original grid by the
+//! preprocessing record (padding removed; when preprocessing resampled the case, e.g. to
+//! 2 mm, resampled back trilinearly, as nnU-Net does) and decided there.
 
 use std::path::Path;
 use std::time::Instant;
 
-use brats_io::preprocess::{brain_mask, resample};
+use brats_io::preprocess::brain_mask;
+use brats_io::progress::Progress;
 use brats_io::{Case, LabelScheme, PreprocessConfig, Volume};
 use candle_core::Device;
-use indicatif::ProgressBar;
-use ndarray::{s, Array3, Array4, ArrayView3, Axis};
+use ndarray::Array4;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CheckpointMeta, Which, CHANNELS};
 use crate::error::{Error, Result};
 use crate::infer::{
-    postprocess, sliding_window, PostprocessConfig, PostprocessReport, SlidingWindowConfig,
+    decide, postprocess, sliding_window, PostprocessConfig, PostprocessReport, SlidingWindowConfig,
 };
 use crate::model::UNet3d;
-use crate::train::classes_from_probabilities;
 
 /// Seconds spent in each phase of a prediction.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -174,7 +173,7 @@ impl Predictor {
         &self,
         case: &Case,
         opts: &PredictOptions,
-        progress: Option<&ProgressBar>,
+        progress: &dyn Progress,
     ) -> Result<Prediction> {
         if let Some(seg) = &case.seg {
             if let Err(e) = self
@@ -204,7 +203,7 @@ impl Predictor {
         &self,
         images: &[Volume<f32>],
         opts: &PredictOptions,
-        progress: Option<&ProgressBar>,
+        progress: &dyn Progress,
     ) -> Result<Prediction> {
         if images.len() != CHANNELS.len() {
             return Err(Error::shape(
@@ -221,56 +220,27 @@ impl Predictor {
                 ));
             }
         }
-        let window = opts.window.unwrap_or(self.meta.window);
+        let window = opts
+            .window
+            .unwrap_or(self.meta.window)
+            .check_divisor(self.meta.model.divisor())?;
         let post = opts.postprocess.unwrap_or(self.meta.postprocess);
         let t0 = Instant::now();
         let pre = self.meta.preprocess.check()?.apply(images, None)?;
         let t1 = Instant::now();
         let probs = sliding_window(&self.net, pre.image.view(), &window, &self.device, progress)?;
         let t2 = Instant::now();
+        // Back onto the crop of the original grid, decided there, nothing outside the brain.
         let rec = &pre.record;
-        // Probabilities → classes → label values, nothing outside the brain mask.
-        let decide = |probs: &Array4<f32>, brain: ArrayView3<'_, bool>| -> Result<Array3<u8>> {
-            let mut classes = classes_from_probabilities(
-                probs,
-                self.meta.model.final_activation,
-                &self.meta.scheme,
-            )?;
-            ndarray::Zip::from(&mut classes)
-                .and(&brain)
-                .for_each(|c, &b| {
-                    if !b {
-                        *c = 0
-                    }
-                });
-            Ok(self.meta.scheme.from_classes(&classes, "prediction")?)
-        };
-        let restored = if rec.resampled_shape != rec.crop_shape {
-            // Resampled for the network: bring the probabilities back to the crop's native
-            // grid (trilinear), then decide — smoother and more accurate than upsampling
-            // the decided labels with nearest neighbour.
-            let n_out = probs.shape()[0];
-            let cs = rec.crop_shape;
-            let mut up = Array4::<f32>::zeros([n_out, cs[0], cs[1], cs[2]]);
-            for (k, ch) in probs.outer_iter().enumerate() {
-                let block = rec.unpad(ch, "probabilities")?;
-                up.index_axis_mut(Axis(0), k)
-                    .assign(&resample::trilinear(block, cs));
-            }
-            let st = rec.crop_start;
-            let crop = s![
-                st[0]..st[0] + cs[0],
-                st[1]..st[1] + cs[1],
-                st[2]..st[2] + cs[2]
-            ];
-            let brain = brain_mask(images);
-            let labels = decide(&up, brain.slice(crop))?;
-            let mut out = Array3::<u8>::zeros(rec.original.shape());
-            out.slice_mut(crop).assign(&labels);
-            Volume::new(out, rec.original.clone())?
-        } else {
-            rec.restore_labels(&decide(&probs, pre.brain.view())?)?
-        };
+        let crop_probs = rec.restore_probabilities(probs.view())?;
+        let brain = brain_mask(images);
+        let labels = decide(
+            &crop_probs,
+            rec.crop_of(brain.view())?,
+            self.meta.model.final_activation,
+            &self.meta.scheme,
+        )?;
+        let restored = rec.uncrop(labels)?;
         let (mut data, geometry) = restored.into_parts();
         let report = postprocess(&mut data, &self.meta.scheme, &post);
         let labels = Volume::new(data, geometry)?;

@@ -13,21 +13,22 @@ use crate::train::{Schedule, TrainConfig};
 /// Predicted maps are restored onto the original grid (nearest neighbour), so fine detail
 /// below 2 mm is lost — the price of CPU speed.
 pub fn fast() -> TrainConfig {
+    let model = UNet3dConfig {
+        filters: [8, 16, 32, 64, 128],
+        encoder_dropout: [0.0; 5],
+        decoder_dropout: [0.0; 4],
+        norm: Norm::Instance,
+        activation: Act::LeakyRelu,
+        ..UNet3dConfig::default()
+    };
     TrainConfig {
-        model: UNet3dConfig {
-            filters: [8, 16, 32, 64, 128],
-            encoder_dropout: [0.0; 5],
-            decoder_dropout: [0.0; 4],
-            norm: Norm::Instance,
-            activation: Act::LeakyRelu,
-            ..UNet3dConfig::default()
-        },
         preprocess: PreprocessConfig {
             margin: 2,
             clip_percentiles: Some((0.5, 99.5)),
             resample: Resample::Spacing([2.0, 2.0, 2.0]),
-            pad_multiple: 16,
+            pad_multiple: model.divisor(),
         },
+        model,
         patch: [64, 64, 64],
         batch_size: 2,
         epochs: 20,

@@ -1,5 +1,6 @@
 //! Training, checkpoints, resume and prediction on tiny phantoms.
 
+use brats_io::progress::NoProgress;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -46,7 +47,7 @@ fn tiny_phantom() -> PhantomConfig {
 }
 
 fn data(cfg: &TrainConfig) -> TrainData {
-    TrainData::phantoms(2, 1, &tiny_phantom(), 11, cfg, false).unwrap()
+    TrainData::phantoms(2, 1, &tiny_phantom(), 11, cfg, &NoProgress).unwrap()
 }
 
 fn weights(dir: &Path) -> HashMap<String, Vec<f32>> {
@@ -65,7 +66,6 @@ fn resume_gives_the_same_weights_as_an_uninterrupted_run() {
     let a = tempfile::tempdir().unwrap();
     let sa = Trainer::new(cfg.clone(), a.path())
         .unwrap()
-        .show_progress(false)
         .fit(&data, false)
         .unwrap();
     assert_eq!((sa.epochs, sa.iterations), (2, 4));
@@ -73,7 +73,6 @@ fn resume_gives_the_same_weights_as_an_uninterrupted_run() {
     let a2 = tempfile::tempdir().unwrap();
     Trainer::new(cfg.clone(), a2.path())
         .unwrap()
-        .show_progress(false)
         .fit(&data, false)
         .unwrap();
     assert_eq!(weights(a.path()), weights(a2.path()));
@@ -83,14 +82,12 @@ fn resume_gives_the_same_weights_as_an_uninterrupted_run() {
     first.epochs = 1;
     Trainer::new(first, b.path())
         .unwrap()
-        .show_progress(false)
         .fit(&data, false)
         .unwrap();
     let wb1 = weights(b.path());
     assert_ne!(wb1, weights(a.path()));
     let sb = Trainer::new(cfg.clone(), b.path())
         .unwrap()
-        .show_progress(false)
         .fit(&data, true)
         .unwrap();
     assert_eq!((sb.epochs, sb.iterations), (2, 4));
@@ -109,7 +106,6 @@ fn resume_gives_the_same_weights_as_an_uninterrupted_run() {
     other.optimizer.lr = 1e-2;
     let err = Trainer::new(other, b.path())
         .unwrap()
-        .show_progress(false)
         .fit(&data, true)
         .unwrap_err();
     assert!(
@@ -125,7 +121,6 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
     let dir = tempfile::tempdir().unwrap();
     Trainer::new(cfg.clone(), dir.path())
         .unwrap()
-        .show_progress(false)
         .fit(&data, false)
         .unwrap();
     for f in [
@@ -165,7 +160,7 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
                 keep_probabilities: true,
                 ..Default::default()
             },
-            None,
+            &NoProgress,
         )
         .unwrap();
     assert_eq!(pred.labels.geometry(), case.images[0].geometry());
@@ -185,7 +180,7 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
         seg: Some(case.seg.map(|&v| if v == 4 { 3 } else { v })),
     };
     let err = p
-        .predict_case(&case23, &PredictOptions::default(), None)
+        .predict_case(&case23, &PredictOptions::default(), &NoProgress)
         .unwrap_err()
         .to_string();
     assert!(err.contains("brats2021"), "{err}");
@@ -200,11 +195,11 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
     let mut imgs = case.images.clone();
     imgs[1] = zero;
     let err = p
-        .predict(&imgs, &PredictOptions::default(), None)
+        .predict(&imgs, &PredictOptions::default(), &NoProgress)
         .unwrap_err();
     assert!(err.to_string().contains("T1 image is all zero"), "{err}");
     let err = p
-        .predict(&case.images[..3], &PredictOptions::default(), None)
+        .predict(&case.images[..3], &PredictOptions::default(), &NoProgress)
         .unwrap_err();
     assert!(matches!(err, Error::Shape { .. }), "{err}");
 }
@@ -219,7 +214,6 @@ fn mismatched_checkpoints_are_errors() {
     one.validation_interval = 0;
     Trainer::new(one, dir.path())
         .unwrap()
-        .show_progress(false)
         .fit(&data(&cfg), false)
         .unwrap();
     let json = dir.path().join("last.json");
@@ -288,7 +282,7 @@ fn bad_training_configs_and_data_are_errors() {
         tumour: false,
         ..tiny_phantom()
     };
-    let err = TrainData::phantoms(2, 0, &healthy, 1, &ok, false).unwrap_err();
+    let err = TrainData::phantoms(2, 0, &healthy, 1, &ok, &NoProgress).unwrap_err();
     assert!(err.to_string().contains("tumour"), "{err}");
     // A folder with no case.
     let empty = tempfile::tempdir().unwrap();
@@ -296,13 +290,13 @@ fn bad_training_configs_and_data_are_errors() {
         empty.path(),
         &unet3d::train::Split::Fraction(0.2),
         &ok,
-        false
+        &NoProgress
     )
     .is_err());
     // The other label scheme than the data's.
     let mut c23 = ok.clone();
     c23.scheme = LabelScheme::brats2023();
-    let err = TrainData::phantoms(1, 0, &tiny_phantom(), 1, &c23, false).unwrap_err();
+    let err = TrainData::phantoms(1, 0, &tiny_phantom(), 1, &c23, &NoProgress).unwrap_err();
     assert!(err.to_string().contains("brats2021"), "{err}");
     let _ = Tensor::zeros(1, candle_core::DType::F32, &Device::Cpu);
 }

@@ -4,10 +4,11 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::header::{encode_header, header_for, Datatype, DATA_OFFSET};
+use super::affine::rotation_to_quaternion;
+use super::header::{encode_header, Datatype, DATA_OFFSET, HEADER_SIZE};
 use crate::atomic::atomic_write;
 use crate::error::Result;
-use crate::volume::Volume;
+use crate::volume::{Geometry, Volume};
 
 /// A voxel type [`NiftiWriter`] can write.
 pub trait WritableVoxel: Copy + Send + Sync + 'static {
@@ -97,4 +98,80 @@ impl NiftiWriter {
             Ok(())
         })
     }
+}
+
+fn header_for<T: WritableVoxel>(geometry: &Geometry) -> ::nifti::NiftiHeader {
+    let dim = geometry.dim();
+    let mut h = match geometry.source_header() {
+        Some(src) => src.clone(),
+        None => fresh_header(geometry),
+    };
+    h.dim = [3, dim[0] as u16, dim[1] as u16, dim[2] as u16, 1, 1, 1, 1];
+    h.sizeof_hdr = HEADER_SIZE as i32;
+    h.datatype = T::DATATYPE.code();
+    h.bitpix = (T::DATATYPE.size() * 8) as i16;
+    h.vox_offset = DATA_OFFSET as f32;
+    h.scl_slope = 1.0;
+    h.scl_inter = 0.0;
+    h.cal_min = 0.0;
+    h.cal_max = 0.0;
+    h.glmax = 0;
+    h.glmin = 0;
+    h.magic = *b"n+1\0";
+    h
+}
+
+fn fresh_header(g: &Geometry) -> ::nifti::NiftiHeader {
+    let a = g.affine();
+    let sp = g.spacing();
+    let mut h = ::nifti::NiftiHeader {
+        xyzt_units: 2 | 8, // mm, s
+        sform_code: 2,     // aligned anatomical
+        srow_x: [a[0][0], a[0][1], a[0][2], a[0][3]].map(|v| v as f32),
+        srow_y: [a[1][0], a[1][1], a[1][2], a[1][3]].map(|v| v as f32),
+        srow_z: [a[2][0], a[2][1], a[2][2], a[2][3]].map(|v| v as f32),
+        ..Default::default()
+    };
+    // qform: the rotation part of the affine (columns normalised), as a quaternion.
+    let mut r = [[0.0f64; 3]; 3];
+    for (row, ar) in r.iter_mut().zip(a.iter()) {
+        for c in 0..3 {
+            row[c] = ar[c] / sp[c];
+        }
+    }
+    let det = r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1])
+        - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0])
+        + r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0]);
+    let qfac = if det < 0.0 {
+        for row in r.iter_mut() {
+            row[2] = -row[2];
+        }
+        -1.0
+    } else {
+        1.0
+    };
+    let (qa, qb, qc, qd) = rotation_to_quaternion(&r);
+    let (qb, qc, qd) = if qa < 0.0 {
+        (-qb, -qc, -qd)
+    } else {
+        (qb, qc, qd)
+    };
+    h.qform_code = 2;
+    h.quatern_b = qb as f32;
+    h.quatern_c = qc as f32;
+    h.quatern_d = qd as f32;
+    h.quatern_x = a[0][3] as f32;
+    h.quatern_y = a[1][3] as f32;
+    h.quatern_z = a[2][3] as f32;
+    h.pixdim = [
+        qfac as f32,
+        sp[0] as f32,
+        sp[1] as f32,
+        sp[2] as f32,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+    ];
+    h
 }

@@ -406,7 +406,7 @@ fn ground_truth(
         let n = counts.get(&l.value).copied().unwrap_or(0);
         volumes.insert(l.name.clone(), n as f64 * voxel_cm3);
     }
-    for region in crate::labels::Region::ALL {
+    for region in crate::labels::TumourRegion::ALL {
         let n: usize = cfg
             .scheme
             .labels()

@@ -30,7 +30,7 @@
 
 pub mod resample;
 
-use ndarray::{s, Array3, Array4, ArrayView3, Axis};
+use ndarray::{s, Array3, Array4, ArrayView3, ArrayView4, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -333,6 +333,72 @@ impl PreprocessRecord {
         } else {
             block.to_owned()
         };
+        self.uncrop(block)
+    }
+
+    /// Probabilities (or any per-channel map) on the preprocessed grid → the same on the
+    /// crop of the original grid: padding removed, resampling undone with trilinear
+    /// interpolation (as nnU-Net does before deciding; identity when nothing was resampled).
+    ///
+    /// # Shapes
+    /// `probs`: `[n, padded_shape…]`; result: `[n, crop_shape…]`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the spatial shape is not `padded_shape`.
+    pub fn restore_probabilities(&self, probs: ArrayView4<'_, f32>) -> Result<Array4<f32>> {
+        let cs = self.crop_shape;
+        let mut out = Array4::<f32>::zeros([probs.shape()[0], cs[0], cs[1], cs[2]]);
+        for (k, ch) in probs.outer_iter().enumerate() {
+            let block = self.unpad(ch, "probabilities to restore")?;
+            if self.resampled_shape != cs {
+                out.index_axis_mut(Axis(0), k)
+                    .assign(&resample::trilinear(block, cs));
+            } else {
+                out.index_axis_mut(Axis(0), k).assign(&block);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The crop's part of an array on the original grid.
+    ///
+    /// # Shapes
+    /// `full`: the original `[D, H, W]`; result: `crop_shape`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `full` is not the original grid's shape.
+    pub fn crop_of<'a, T>(&self, full: ArrayView3<'a, T>) -> Result<ArrayView3<'a, T>> {
+        if full.shape() != self.original.shape() {
+            return Err(Error::shape(
+                "array to crop",
+                format!("{:?} (the original shape)", self.original.shape()),
+                format!("{:?}", full.shape()),
+            ));
+        }
+        let (st, cs) = (self.crop_start, self.crop_shape);
+        Ok(full.slice_move(s![
+            st[0]..st[0] + cs[0],
+            st[1]..st[1] + cs[1],
+            st[2]..st[2] + cs[2]
+        ]))
+    }
+
+    /// A label map on the crop → the whole original grid (background outside the crop),
+    /// with the original header.
+    ///
+    /// # Shapes
+    /// `crop`: `crop_shape`; result: the original grid.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `crop` is not `crop_shape`.
+    pub fn uncrop(&self, crop: Array3<u8>) -> Result<Volume<u8>> {
+        if crop.shape() != self.crop_shape {
+            return Err(Error::shape(
+                "cropped labels",
+                format!("{:?} (the crop shape)", self.crop_shape),
+                format!("{:?}", crop.shape()),
+            ));
+        }
         let mut out = Array3::<u8>::zeros(self.original.shape());
         let cs = self.crop_start;
         out.slice_mut(s![
@@ -340,7 +406,7 @@ impl PreprocessRecord {
             cs[1]..cs[1] + self.crop_shape[1],
             cs[2]..cs[2] + self.crop_shape[2]
         ])
-        .assign(&block);
+        .assign(&crop);
         Volume::new(out, self.original.clone())
     }
 

@@ -8,10 +8,10 @@
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu::{arg_f32, channel_sums, sgemm, with_f32};
+use super::kernel::{arg_f32, channel_sums, sgemm, with_f32};
 use candle_nn::VarBuilder;
 
-use super::dims5;
+use super::kernel::dims5;
 use crate::error::{Error, Result};
 
 /// `conv_transpose3d` with stride equal to the (cubic) kernel size and no padding.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::kernel::{with_f32, CHUNK};
 use crate::error::{Error, Result};
 
 /// Which elements of a tensor dropout keeps, one bit per element (element order: the
@@ -147,9 +148,6 @@ struct DropoutCpu {
     mask: Arc<DropMask>,
 }
 
-/// Elements per parallel chunk of element-wise CPU loops.
-pub(crate) const CHUNK: usize = 1 << 14;
-
 impl DropoutCpu {
     fn run(&self, v: &[f32]) -> candle_core::Result<Vec<f32>> {
         if v.len() != self.mask.len() {
@@ -186,7 +184,7 @@ impl CustomOp1 for DropoutCpu {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let g = super::cpu::with_f32(grad, |g| self.run(g))?;
+        let g = with_f32(grad, |g| self.run(g))?;
         Ok(Some(Tensor::from_vec(g, grad.shape(), grad.device())?))
     }
 }

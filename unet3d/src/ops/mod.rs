@@ -4,7 +4,7 @@
 //!
 //! * a **fast CPU path** for f32 — candle custom ops with their own backward pass:
 //!   `conv3d` (im2col per output slice into `gemm`, with bias, activation and dropout fused
-//!   in, see [`cpu`]), `conv_transpose3d` (one `gemm` plus a reshuffle), `max_pool3d`,
+//!   in, see `conv3d_cpu`), `conv_transpose3d` (one `gemm` plus a reshuffle), `max_pool3d`,
 //!   seeded dropout and instance norm + activation ([`norm`]). Each keeps only its output
 //!   (and, for dropout, a bit mask) for the backward pass;
 //! * a **device-generic path** composed from candle primitives that have gradients, used
@@ -16,25 +16,10 @@
 //! Tests assert that both paths agree in values and gradients.
 
 pub mod conv3d;
+mod conv3d_cpu;
+mod conv3d_generic;
 pub mod conv_transpose3d;
-pub mod cpu;
 pub mod dropout;
+pub(crate) mod kernel;
 pub mod norm;
 pub mod pool3d;
-
-use candle_core::Tensor;
-
-use crate::error::{Error, Result};
-
-/// Checks a `[B, C, D, H, W]` tensor and returns its dims.
-pub(crate) fn dims5(x: &Tensor, what: &str) -> Result<[usize; 5]> {
-    let d = x.dims();
-    if d.len() != 5 {
-        return Err(Error::shape(
-            what,
-            "rank 5 [B, C, D, H, W]",
-            format!("{d:?}"),
-        ));
-    }
-    Ok([d[0], d[1], d[2], d[3], d[4]])
-}

@@ -11,8 +11,8 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu::{arg_f32, lanes_sum, with_f32};
-use super::dims5;
+use super::kernel::dims5;
+use super::kernel::{arg_f32, lanes_sum, with_f32};
 use crate::error::Result;
 
 /// ε of the variance, as PyTorch.

@@ -7,9 +7,9 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu::with_f32;
+use super::kernel::with_f32;
 
-use super::dims5;
+use super::kernel::dims5;
 use crate::error::{Error, Result};
 
 /// Max pooling over `k×k×k` windows with stride `k`; the gradient goes to the first maximum
@@ -118,7 +118,7 @@ impl CustomOp1 for MaxPoolCpu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = super::cpu::arg_f32(s, l, "max_pool3d input")?;
+        let x = super::kernel::arg_f32(s, l, "max_pool3d input")?;
         let [b, c, d, h, w, dd, hh, ww] = self.dims(l.dims())?;
         let (plane, oplane) = (d * h * w, dd * hh * ww);
         let mut out = vec![0f32; b * c * oplane];

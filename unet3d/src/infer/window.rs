@@ -1,5 +1,4 @@
-//! Sliding-window inference over a whole preprocessed case, and the post-processing
-//! BraTS pipelines apply to the label map.
+//! Sliding-window inference over a whole preprocessed case.
 //!
 //! Windows of `roi` voxels are placed on a regular grid whose step is `roi·(1 − overlap)`
 //! (the last window flush with the far edge, as MONAI's `sliding_window_inference`); each
@@ -10,18 +9,52 @@
 //! about 100 MB beside the network's activations. Optional mirror test-time augmentation
 //! averages the eight flips of each window.
 
+use brats_io::progress::Progress;
 use candle_core::{Device, Tensor};
-use indicatif::ProgressBar;
 use ndarray::{s, Array3, Array4, ArrayView4, Axis, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::UNet3d;
 
+/// What the sliding window runs on each batch of windows: anything that turns
+/// `[B, C, r, r, r]` into probabilities `[B, n_out, r, r, r]` — the [`UNet3d`], or a
+/// closure (an ensemble, a model from elsewhere), as MONAI's inferer takes any callable.
+pub trait WindowPredictor {
+    /// Probabilities of a batch of windows.
+    ///
+    /// # Errors
+    /// Whatever the model reports.
+    fn predict_windows(&self, x: &Tensor) -> Result<Tensor>;
+
+    /// Every window side must be a multiple of this (the network's total downsampling);
+    /// the volume is zero-padded up to it. 1 for a predictor without such a constraint.
+    fn divisor(&self) -> usize {
+        1
+    }
+}
+
+impl WindowPredictor for UNet3d {
+    fn predict_windows(&self, x: &Tensor) -> Result<Tensor> {
+        self.probabilities(x)
+    }
+
+    fn divisor(&self) -> usize {
+        self.config().divisor()
+    }
+}
+
+impl<F: Fn(&Tensor) -> Result<Tensor>> WindowPredictor for F {
+    fn predict_windows(&self, x: &Tensor) -> Result<Tensor> {
+        self(x)
+    }
+}
+
 /// Sliding-window parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SlidingWindowConfig {
-    /// Window size `[D, H, W]`, each a multiple of 16 (shrunk to the volume when larger).
+    /// Window size `[D, H, W]`, each a multiple of the predictor's divisor (16 for the
+    /// U-Net; shrunk to the volume when larger).
     pub roi: [usize; 3],
     /// Fraction of a window shared with its neighbour along each axis, in `[0, 1)`.
     pub overlap: f64,
@@ -46,16 +79,25 @@ impl Default for SlidingWindowConfig {
 }
 
 impl SlidingWindowConfig {
-    /// Validates every field.
+    /// Validates every field; the checked form is what [`sliding_window`] takes.
     ///
     /// # Errors
     /// [`Error::Config`] naming the field.
-    pub fn check(&self) -> Result<()> {
-        if self.roi.iter().any(|&r| r == 0 || r % 16 != 0) {
+    pub fn check(self) -> Result<CheckedWindow> {
+        self.check_divisor(1)
+    }
+
+    /// As [`SlidingWindowConfig::check`], and every window side a multiple of `divisor`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the field.
+    pub fn check_divisor(self, divisor: usize) -> Result<CheckedWindow> {
+        let divisor = divisor.max(1);
+        if self.roi.iter().any(|&r| r == 0 || r % divisor != 0) {
             return Err(Error::config(
                 "roi",
                 format!(
-                    "every axis must be a positive multiple of 16, got {:?}",
+                    "every axis must be a positive multiple of {divisor}, got {:?}",
                     self.roi
                 ),
             ));
@@ -75,7 +117,18 @@ impl SlidingWindowConfig {
         if self.batch_size == 0 {
             return Err(Error::config("batch_size", "must be ≥ 1, got 0"));
         }
-        Ok(())
+        Ok(CheckedWindow(self))
+    }
+}
+
+/// A validated [`SlidingWindowConfig`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckedWindow(SlidingWindowConfig);
+
+impl CheckedWindow {
+    /// The settings.
+    pub fn config(&self) -> &SlidingWindowConfig {
+        &self.0
     }
 }
 
@@ -112,20 +165,22 @@ pub fn gaussian_importance(roi: [usize; 3], sigma_scale: f64) -> Array3<f32> {
 
 /// Probabilities `[n_out, D, H, W]` of a whole preprocessed image `[C, D, H, W]`.
 ///
-/// The volume is zero-padded up to a multiple of 16 (and to the window) where needed and
-/// the result cropped back. `progress`, when given, advances by one per window.
+/// The volume is zero-padded up to a multiple of the predictor's divisor (and to the
+/// window) where needed and the result cropped back. `progress` advances by one per window.
 ///
 /// # Errors
-/// [`Error::Config`] for an invalid configuration; [`Error::Shape`] when the channel count
-/// is not the network's or the volume is empty.
+/// [`Error::Config`] when a window side is not a multiple of the predictor's divisor;
+/// [`Error::Shape`] when the volume is empty or the predictor's output is not
+/// `[B, n_out, r, r, r]`; the predictor's errors.
 pub fn sliding_window(
-    net: &UNet3d,
+    predictor: &dyn WindowPredictor,
     image: ArrayView4<'_, f32>,
-    cfg: &SlidingWindowConfig,
+    cfg: &CheckedWindow,
     device: &Device,
-    progress: Option<&ProgressBar>,
+    progress: &dyn Progress,
 ) -> Result<Array4<f32>> {
-    cfg.check()?;
+    let divisor = predictor.divisor().max(1);
+    let cfg = cfg.0.check_divisor(divisor)?.0;
     let [c, d, h, w]: [usize; 4] = image.shape().try_into().map_err(|_| {
         Error::shape(
             "sliding-window input",
@@ -133,17 +188,17 @@ pub fn sliding_window(
             format!("{:?}", image.shape()),
         )
     })?;
-    if c != net.config().in_channels || d * h * w == 0 {
+    if c == 0 || d * h * w == 0 {
         return Err(Error::shape(
             "sliding-window input",
-            format!("[{}, D > 0, H > 0, W > 0]", net.config().in_channels),
+            "[C > 0, D > 0, H > 0, W > 0]",
             format!("{:?}", image.shape()),
         ));
     }
     let dims = [d, h, w];
-    let up16 = |n: usize| n.div_ceil(16) * 16;
-    let roi: [usize; 3] = [0, 1, 2].map(|a| cfg.roi[a].min(up16(dims[a])));
-    let padded: [usize; 3] = [0, 1, 2].map(|a| up16(dims[a]).max(roi[a]));
+    let up = |n: usize| n.div_ceil(divisor) * divisor;
+    let roi: [usize; 3] = [0, 1, 2].map(|a| cfg.roi[a].min(up(dims[a])));
+    let padded: [usize; 3] = [0, 1, 2].map(|a| up(dims[a]).max(roi[a]));
     let work;
     let img = if padded != dims {
         let mut p = Array4::<f32>::zeros([c, padded[0], padded[1], padded[2]]);
@@ -153,9 +208,9 @@ pub fn sliding_window(
     } else {
         image
     };
-    let n_out = net.config().n_classes;
     let importance = gaussian_importance(roi, cfg.sigma_scale);
-    let mut acc = Array4::<f32>::zeros([n_out, padded[0], padded[1], padded[2]]);
+    // The output channels are known from the first batch.
+    let mut acc: Option<Array4<f32>> = None;
     let mut wsum = Array3::<f32>::zeros(padded);
     let starts: Vec<[usize; 3]> = {
         let (zs, ys, xs) = (
@@ -173,9 +228,7 @@ pub fn sliding_window(
         }
         v
     };
-    if let Some(pb) = progress {
-        pb.set_length(starts.len() as u64);
-    }
+    progress.start("windows", starts.len() as u64);
     let win_len = c * roi[0] * roi[1] * roi[2];
     let flips: Vec<[bool; 3]> = if cfg.mirror_tta {
         (0..8)
@@ -198,8 +251,27 @@ pub fn sliding_window(
                 buf.extend(flipped(v, *flip).iter().copied());
             }
             let x = Tensor::from_vec(buf, (batch.len(), c, roi[0], roi[1], roi[2]), device)?;
-            let p = net.probabilities(&x)?;
-            let p: Vec<f32> = p.flatten_all()?.to_vec1()?;
+            let p = predictor.predict_windows(&x)?;
+            let n_out = match p.dims() {
+                [b, n, r0, r1, r2] if *b == batch.len() && [*r0, *r1, *r2] == roi => *n,
+                other => {
+                    return Err(Error::shape(
+                        "predictor output",
+                        format!(
+                            "[{}, n_out, {}, {}, {}]",
+                            batch.len(),
+                            roi[0],
+                            roi[1],
+                            roi[2]
+                        ),
+                        format!("{other:?}"),
+                    ))
+                }
+            };
+            let p: Vec<f32> = p
+                .flatten_all()?
+                .to_dtype(candle_core::DType::F32)?
+                .to_vec1()?;
             let p = Array4::from_shape_vec([batch.len() * n_out, roi[0], roi[1], roi[2]], p)
                 .map_err(|e| Error::shape("network output", "window shape", e.to_string()))?;
             // Un-flip (a copy only when some axis was flipped) and add in place.
@@ -217,6 +289,16 @@ pub fn sliding_window(
             });
         }
         let Some(sum) = sum else { continue };
+        let n_out = sum.shape()[0] / batch.len();
+        let acc =
+            acc.get_or_insert_with(|| Array4::zeros([n_out, padded[0], padded[1], padded[2]]));
+        if acc.shape()[0] != n_out {
+            return Err(Error::shape(
+                "predictor output",
+                format!("{} channels (as the first batch)", acc.shape()[0]),
+                n_out,
+            ));
+        }
         let scale = 1.0 / flips.len() as f32;
         for (bi, st) in batch.iter().enumerate() {
             let region = s![
@@ -233,11 +315,11 @@ pub fn sliding_window(
             Zip::from(wsum.slice_mut(region))
                 .and(&importance)
                 .for_each(|a, &g| *a += g);
-            if let Some(pb) = progress {
-                pb.inc(1);
-            }
+            progress.advance(1);
         }
     }
+    progress.finish();
+    let acc = acc.ok_or_else(|| Error::shape("sliding-window input", "at least one window", 0))?;
     let mut out = acc.slice_move(s![.., ..d, ..h, ..w]);
     let wsum = wsum.slice(s![..d, ..h, ..w]);
     for mut ch in out.outer_iter_mut() {
@@ -255,102 +337,6 @@ fn flipped<'a>(v: ArrayView4<'a, f32>, flip: [bool; 3]) -> ArrayView4<'a, f32> {
         }
     }
     v
-}
-
-/// Post-processing of a label map (both steps off by default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct PostprocessConfig {
-    /// Drop connected tumour components (26-connectivity, any non-zero label) smaller than
-    /// this many voxels; 0 keeps everything.
-    pub min_component_voxels: usize,
-    /// When the whole map holds fewer enhancing voxels than this, relabel them as
-    /// necrotic/non-enhancing core — the BraTS practice that avoids a Dice of 0 on cases
-    /// without enhancement (where any false-positive ET voxel scores 0 under the challenge's
-    /// empty-region rule); 0 disables it.
-    pub et_to_core_below_voxels: usize,
-}
-
-/// What [`postprocess`] changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct PostprocessReport {
-    /// Components removed.
-    pub components_removed: usize,
-    /// Voxels set to background.
-    pub voxels_removed: usize,
-    /// Enhancing voxels relabelled as core.
-    pub et_relabelled: usize,
-}
-
-/// Applies `cfg` to a label map in `scheme`'s values, in place.
-pub fn postprocess(
-    labels: &mut Array3<u8>,
-    scheme: &brats_io::LabelScheme,
-    cfg: &PostprocessConfig,
-) -> PostprocessReport {
-    let mut report = PostprocessReport::default();
-    if cfg.min_component_voxels > 0 {
-        let fg = labels.mapv(|v| v != 0);
-        let (comp, sizes) = connected_components(&fg);
-        for (v, &c) in labels.iter_mut().zip(comp.iter()) {
-            if c > 0 && sizes[c as usize] < cfg.min_component_voxels {
-                *v = 0;
-                report.voxels_removed += 1;
-            }
-        }
-        report.components_removed = sizes
-            .iter()
-            .skip(1)
-            .filter(|&&n| n > 0 && n < cfg.min_component_voxels)
-            .count();
-    }
-    if cfg.et_to_core_below_voxels > 0 {
-        let et = scheme.value_of(brats_io::Compartment::Enhancing);
-        let core = scheme.value_of(brats_io::Compartment::Core);
-        let n_et = labels.iter().filter(|&&v| v == et && et != 0).count();
-        if n_et > 0 && n_et < cfg.et_to_core_below_voxels && core != 0 {
-            labels.mapv_inplace(|v| if v == et { core } else { v });
-            report.et_relabelled = n_et;
-        }
-    }
-    report
-}
-
-/// 26-connected components of `mask`: a map of component ids (0 = background, 1..) and
-/// each id's size (`sizes[0]` is 0).
-pub fn connected_components(mask: &Array3<bool>) -> (Array3<u32>, Vec<usize>) {
-    let (d, h, w) = mask.dim();
-    let mut comp = Array3::<u32>::zeros((d, h, w));
-    let mut sizes = vec![0usize];
-    let mut stack = Vec::new();
-    for ((z, y, x), &m) in mask.indexed_iter() {
-        if !m || comp[[z, y, x]] != 0 {
-            continue;
-        }
-        let id = sizes.len() as u32;
-        let mut n = 0usize;
-        comp[[z, y, x]] = id;
-        stack.push([z, y, x]);
-        while let Some([cz, cy, cx]) = stack.pop() {
-            n += 1;
-            for dz in -1i64..=1 {
-                for dy in -1i64..=1 {
-                    for dx in -1i64..=1 {
-                        let (nz, ny, nx) = (cz as i64 + dz, cy as i64 + dy, cx as i64 + dx);
-                        if nz < 0 || ny < 0 || nx < 0 {
-                            continue;
-                        }
-                        let q = [nz as usize, ny as usize, nx as usize];
-                        if q[0] < d && q[1] < h && q[2] < w && mask[q] && comp[q] == 0 {
-                            comp[q] = id;
-                            stack.push(q);
-                        }
-                    }
-                }
-            }
-        }
-        sizes.push(n);
-    }
-    (comp, sizes)
 }
 
 #[cfg(test)]
@@ -380,29 +366,5 @@ mod tests {
         assert!((g[[8, 16, 24]] - g[[7, 15, 23]]).abs() < 1e-6);
         assert!(g[[0, 0, 0]] < 1e-3);
         assert_eq!(g[[0, 0, 0]], g[[15, 31, 47]]);
-    }
-
-    #[test]
-    fn components_and_postprocessing() {
-        let scheme = brats_io::LabelScheme::brats2021();
-        let mut l = Array3::<u8>::zeros((10, 10, 10));
-        l.slice_mut(s![1..5, 1..5, 1..5]).fill(2);
-        l[[2, 2, 2]] = 4;
-        l[[8, 8, 8]] = 1; // isolated voxel
-        l[[9, 9, 9]] = 1; // touches it diagonally: one component of 2
-        let (_, sizes) = connected_components(&l.mapv(|v| v != 0));
-        assert_eq!(sizes, vec![0, 64, 2]);
-        let cfg = PostprocessConfig {
-            min_component_voxels: 3,
-            et_to_core_below_voxels: 5,
-        };
-        let r = postprocess(&mut l, &scheme, &cfg);
-        assert_eq!(
-            (r.components_removed, r.voxels_removed, r.et_relabelled),
-            (1, 2, 1)
-        );
-        assert_eq!(l[[8, 8, 8]], 0);
-        assert_eq!(l[[2, 2, 2]], 1);
-        assert_eq!(l.iter().filter(|&&v| v != 0).count(), 64);
     }
 }

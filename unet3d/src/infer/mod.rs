@@ -1,0 +1,20 @@
+//! Inference: [`window`] (Gaussian-weighted sliding window over any [`WindowPredictor`],
+//! optional mirror TTA), [`decide`] (probabilities → label values inside the brain) and
+//! [`postprocess`] (small components, too little enhancement). Nothing here imports
+//! training.
+//!
+//! Windows of `roi` voxels are placed on a regular grid whose step is `roi·(1 − overlap)`
+//! (the last window flush with the far edge, as MONAI's `sliding_window_inference`); each
+//! window's probabilities are weighted by a Gaussian importance map and accumulated in
+//! place, so memory is the volume's probabilities plus a batch of windows.
+
+pub mod decide;
+pub mod postprocess;
+pub mod window;
+
+pub use decide::{classes_from_probabilities, decide};
+pub use postprocess::{connected_components, postprocess, PostprocessConfig, PostprocessReport};
+pub use window::{
+    gaussian_importance, sliding_window, window_starts, CheckedWindow, SlidingWindowConfig,
+    WindowPredictor,
+};

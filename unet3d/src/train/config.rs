@@ -1,0 +1,347 @@
+//! The training configuration: every field, its check, the learning-rate schedule and the
+//! loss it implies.
+
+use brats_io::{LabelScheme, PatchConfig, PreprocessConfig};
+use brats_metrics::loss::{
+    Background, DiceFocalConfig, DiceFocalLoss, DiceLossConfig, DiceReduction, FocalLossConfig,
+    Probabilities,
+};
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::CHANNELS;
+use crate::error::{Error, Result};
+use crate::infer::SlidingWindowConfig;
+use crate::model::{Output, UNet3dConfig};
+use crate::optim::AdamConfig;
+
+/// Where the work runs. Serialised as `"cpu"`, `{"cuda": N}` or `"metal"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceSpec {
+    /// The CPU (the fast custom kernels).
+    #[default]
+    Cpu,
+    /// CUDA device `N` (needs candle built with CUDA).
+    Cuda(usize),
+    /// The Metal device (needs candle built with Metal).
+    Metal,
+}
+
+impl DeviceSpec {
+    /// The candle device.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `device` when candle was built without that backend or the
+    /// device cannot be opened.
+    pub fn device(self) -> Result<Device> {
+        match self {
+            DeviceSpec::Cpu => Ok(Device::Cpu),
+            DeviceSpec::Cuda(n) => {
+                Device::new_cuda(n).map_err(|e| Error::config("device", format!("cuda:{n}: {e}")))
+            }
+            DeviceSpec::Metal => {
+                Device::new_metal(0).map_err(|e| Error::config("device", format!("metal: {e}")))
+            }
+        }
+    }
+}
+
+/// Learning-rate schedule over the run's iterations (after the warm-up).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Schedule {
+    /// Constant.
+    Constant,
+    /// `lr · (1 − t/T)^power` (nnU-Net: power 0.9).
+    #[default]
+    Poly,
+    /// `min + (lr − min) · (1 + cos(π t/T))/2` with `min = lr/100`.
+    Cosine,
+}
+
+/// Loss weights and shape.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LossWeights {
+    /// Weight of the soft Dice term.
+    pub dice: f64,
+    /// Weight of the focal term.
+    pub focal: f64,
+    /// Focal γ.
+    pub focal_gamma: f64,
+}
+
+impl Default for LossWeights {
+    fn default() -> Self {
+        LossWeights {
+            dice: 1.0,
+            focal: 1.0,
+            focal_gamma: 2.0,
+        }
+    }
+}
+
+/// Augmentation switches (applied by the patch sampler).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Augment {
+    /// Random flips of each axis (p = 0.5).
+    pub flips: bool,
+    /// Random per-channel intensity scale (±10 %) and shift (±0.1 SD).
+    pub intensity: bool,
+}
+
+impl Default for Augment {
+    fn default() -> Self {
+        Augment {
+            flips: true,
+            intensity: true,
+        }
+    }
+}
+
+/// Everything a training run needs; [`TrainConfig::check`] validates it before any work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// The network.
+    pub model: UNet3dConfig,
+    /// Label scheme of the training segmentations (and of predicted maps).
+    pub scheme: LabelScheme,
+    /// Preprocessing, the same at training and inference time.
+    pub preprocess: PreprocessConfig,
+    /// Patch size `[D, H, W]`, multiples of the network's divisor (16 for five levels).
+    pub patch: [usize; 3],
+    /// Patches per iteration.
+    pub batch_size: usize,
+    /// Epochs.
+    pub epochs: usize,
+    /// Iterations per epoch.
+    pub iterations_per_epoch: usize,
+    /// Optimiser.
+    pub optimizer: AdamConfig,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Linear warm-up iterations at the start.
+    pub warmup_iterations: usize,
+    /// Loss weights.
+    pub loss: LossWeights,
+    /// Share of patches centred on tumour, in `[0, 1]`.
+    pub foreground_share: f64,
+    /// Augmentation.
+    pub augment: Augment,
+    /// Validate every this many epochs (and after the last); 0 never.
+    pub validation_interval: usize,
+    /// Sliding-window settings for validation (saved for inference).
+    pub window: SlidingWindowConfig,
+    /// Seed of everything random.
+    pub seed: u64,
+    /// Worker threads; 0 uses rayon's default (all cores).
+    pub threads: usize,
+    /// Stop after the epoch during which this many seconds have passed (None: no limit).
+    pub time_limit_s: Option<f64>,
+    /// Where training runs (CPU by default).
+    #[serde(default)]
+    pub device: DeviceSpec,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            model: UNet3dConfig::default(),
+            scheme: LabelScheme::brats2021(),
+            preprocess: PreprocessConfig::default(),
+            patch: [128, 128, 128],
+            batch_size: 2,
+            epochs: 100,
+            iterations_per_epoch: 250,
+            optimizer: AdamConfig::default(),
+            schedule: Schedule::Poly,
+            warmup_iterations: 0,
+            loss: LossWeights::default(),
+            foreground_share: 1.0 / 3.0,
+            augment: Augment::default(),
+            validation_interval: 1,
+            window: SlidingWindowConfig::default(),
+            seed: 0,
+            threads: 0,
+            time_limit_s: None,
+            device: DeviceSpec::Cpu,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Validates every field (and the nested model, preprocessing, optimiser, window).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the field.
+    pub fn check(self) -> Result<CheckedTrainConfig> {
+        self.model.check()?;
+        self.preprocess.check()?;
+        self.optimizer.check()?;
+        let divisor = self.model.divisor();
+        self.window.check_divisor(divisor)?;
+        if self.model.in_channels != CHANNELS.len() {
+            return Err(Error::config(
+                "model.in_channels",
+                format!(
+                    "the data has 4 channels ({CHANNELS:?}), got {}",
+                    self.model.in_channels
+                ),
+            ));
+        }
+        match self.model.final_activation {
+            Output::Softmax if self.model.n_classes != self.scheme.n_classes() => {
+                return Err(Error::config(
+                    "model.n_classes",
+                    format!(
+                        "softmax output needs {} classes for label scheme {}, got {}",
+                        self.scheme.n_classes(),
+                        self.scheme.name(),
+                        self.model.n_classes
+                    ),
+                ))
+            }
+            _ => {}
+        }
+        if self.patch.iter().any(|&p| p == 0 || p % divisor != 0) {
+            return Err(Error::config(
+                "patch",
+                format!(
+                    "every axis must be a positive multiple of {divisor}, got {:?}",
+                    self.patch
+                ),
+            ));
+        }
+        for (name, v) in [
+            ("batch_size", self.batch_size),
+            ("epochs", self.epochs),
+            ("iterations_per_epoch", self.iterations_per_epoch),
+        ] {
+            if v == 0 {
+                return Err(Error::config(name, "must be ≥ 1, got 0"));
+            }
+        }
+        let l = self.loss;
+        for (name, v) in [
+            ("loss.dice", l.dice),
+            ("loss.focal", l.focal),
+            ("loss.focal_gamma", l.focal_gamma),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::config(
+                    name,
+                    format!("must be finite and ≥ 0, got {v}"),
+                ));
+            }
+        }
+        if l.dice + l.focal == 0.0 {
+            return Err(Error::config("loss", "dice and focal weights are both 0"));
+        }
+        if !(0.0..=1.0).contains(&self.foreground_share) {
+            return Err(Error::config(
+                "foreground_share",
+                format!("must be in [0, 1], got {}", self.foreground_share),
+            ));
+        }
+        if let Some(t) = self.time_limit_s {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(Error::config(
+                    "time_limit_s",
+                    format!("must be finite and > 0, got {t}"),
+                ));
+            }
+        }
+        Ok(CheckedTrainConfig(self))
+    }
+
+    /// The learning rate at iteration `it` (0-based) of `total`.
+    pub fn lr_at(&self, it: u64, total: u64) -> f64 {
+        let lr = self.optimizer.lr;
+        let w = self.warmup_iterations as u64;
+        if it < w {
+            return lr * (it + 1) as f64 / w as f64;
+        }
+        let t = (it - w) as f64 / (total.saturating_sub(w)).max(1) as f64;
+        match self.schedule {
+            Schedule::Constant => lr,
+            Schedule::Poly => lr * (1.0 - t).max(0.0).powf(0.9),
+            Schedule::Cosine => {
+                let min = lr / 100.0;
+                min + (lr - min) * (1.0 + (std::f64::consts::PI * t).cos()) / 2.0
+            }
+        }
+    }
+
+    /// The loss this configuration trains with: softmax Dice + softmax focal over all
+    /// classes (background included: the focal term's only penalty for tumour predicted in
+    /// healthy tissue comes from the background channel; batch Dice) for class output;
+    /// sigmoid Dice + sigmoid focal for regions.
+    ///
+    /// # Errors
+    /// [`Error::Metrics`] for invalid loss parameters.
+    pub fn loss_fn(&self) -> Result<DiceFocalLoss> {
+        let (activation, background) = match self.model.final_activation {
+            Output::Softmax => (Probabilities::Softmax, Background::Include),
+            Output::SigmoidRegions => (Probabilities::Sigmoid, Background::Include),
+        };
+        Ok(DiceFocalConfig {
+            dice: DiceLossConfig {
+                activation,
+                background,
+                reduction: DiceReduction::Batch,
+                ..Default::default()
+            },
+            focal: FocalLossConfig {
+                activation,
+                gamma: self.loss.focal_gamma,
+                ..Default::default()
+            },
+            lambda_dice: self.loss.dice,
+            lambda_focal: self.loss.focal,
+        }
+        .check()?)
+    }
+
+    pub(crate) fn patch_config(&self) -> PatchConfig {
+        PatchConfig {
+            patch: self.patch,
+            foreground_share: self.foreground_share,
+            flip_probability: if self.augment.flips { 0.5 } else { 0.0 },
+            intensity_scale: if self.augment.intensity { 0.1 } else { 0.0 },
+            intensity_shift: if self.augment.intensity { 0.1 } else { 0.0 },
+        }
+    }
+
+    /// The fields a resume must agree on (everything but epochs, the time limit and the
+    /// device).
+    pub(crate) fn resume_key(&self) -> serde_json::Value {
+        let mut c = self.clone();
+        c.epochs = 0;
+        c.time_limit_s = None;
+        let mut key = serde_json::to_value(c).unwrap_or_default();
+        if let Some(o) = key.as_object_mut() {
+            // A run may move between devices.
+            o.remove("device");
+        }
+        key
+    }
+}
+
+/// A validated [`TrainConfig`]: what the [`crate::train::Trainer`] runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedTrainConfig(TrainConfig);
+
+impl CheckedTrainConfig {
+    /// The settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for CheckedTrainConfig {
+    type Target = TrainConfig;
+
+    fn deref(&self) -> &TrainConfig {
+        &self.0
+    }
+}

@@ -1,0 +1,86 @@
+//! The run's history: a line per epoch, and `history.csv`, `history.json`, `history.png`.
+
+use std::path::Path;
+
+use brats_io::atomic_write_bytes;
+use brats_io::render::{line_chart, Canvas, Rgb, Series};
+
+use crate::checkpoint::EpochRecord;
+use crate::error::{Error, Result};
+
+pub(crate) fn describe(r: &EpochRecord) -> String {
+    let val = r.val_dice.map_or(String::new(), |v| {
+        format!("  val Dice WT {:.3} TC {:.3} ET {:.3}", v[0], v[1], v[2])
+    });
+    format!(
+        "epoch {:>3}  loss {:.4}  lr {:.2e}  {:.0} s{val}",
+        r.epoch, r.train_loss, r.lr, r.elapsed_s
+    )
+}
+
+/// Writes `history.csv`, `history.json` and `history.png` (loss and validation Dice per
+/// epoch) into `dir`, each atomically.
+///
+/// # Errors
+/// File errors naming the file.
+pub fn write_history(dir: &Path, history: &[EpochRecord]) -> Result<()> {
+    let mut csv = String::from(
+        "epoch,iteration,train_loss,lr,val_dice_wt,val_dice_tc,val_dice_et,elapsed_s\n",
+    );
+    for r in history {
+        let v = r
+            .val_dice
+            .map_or([String::new(), String::new(), String::new()], |v| {
+                v.map(|x| format!("{x:.6}"))
+            });
+        csv.push_str(&format!(
+            "{},{},{:.6},{:.6e},{},{},{},{:.1}\n",
+            r.epoch, r.iteration, r.train_loss, r.lr, v[0], v[1], v[2], r.elapsed_s
+        ));
+    }
+    atomic_write_bytes(&dir.join("history.csv"), csv.as_bytes())?;
+    let json = serde_json::to_string_pretty(history).map_err(|e| Error::File {
+        path: dir.join("history.json"),
+        message: e.to_string(),
+    })?;
+    atomic_write_bytes(&dir.join("history.json"), json.as_bytes())?;
+    let loss = line_chart(
+        "training loss",
+        "epoch",
+        &[Series {
+            label: "loss",
+            colour: Rgb(31, 119, 180),
+            points: history
+                .iter()
+                .map(|r| (r.epoch as f64, r.train_loss))
+                .collect(),
+        }],
+        None,
+        (640, 260),
+    );
+    let colours = [Rgb(44, 160, 44), Rgb(255, 127, 14), Rgb(214, 39, 40)];
+    let dice_series: Vec<Series<'_>> = ["WT", "TC", "ET"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Series {
+            label: name,
+            colour: colours[i],
+            points: history
+                .iter()
+                .filter_map(|r| r.val_dice.map(|v| (r.epoch as f64, v[i])))
+                .collect(),
+        })
+        .collect();
+    let dice = line_chart(
+        "validation Dice",
+        "epoch",
+        &dice_series,
+        Some((0.0, 1.0)),
+        (640, 260),
+    );
+    let mut c = Canvas::new(640, 520, Rgb::WHITE);
+    c.blit(&loss, 0, 0);
+    c.blit(&dice, 0, 260);
+    c.write_png(dir.join("history.png"))?;
+    Ok(())
+}
