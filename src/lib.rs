@@ -12,6 +12,9 @@
 //!
 //! Everything here is decision support, not a diagnosis.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub use brats_io as io;
 pub use brats_metrics as metrics;
 pub use diagnosis;

@@ -41,6 +41,9 @@
 //! **Make test data** — [`phantom::PhantomConfig`] generates BraTS-like synthetic cases
 //! (four modalities, labels, ground-truth facts) deterministically from a seed.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
 pub mod atomic;
 pub mod case;
 pub mod dataset;

@@ -13,6 +13,9 @@
 //! Left and right always come from the images' affines (RAS world coordinates), never
 //! from array indices — see [`localize`] and [`overlay`].
 
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod atlas;
 pub mod crosscheck;
 pub mod diagnoser;

@@ -27,6 +27,9 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod aggregate;
 pub mod brats;
 pub mod distance;

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{Department, Hospital, Region, Rule, Symptom};
+use crate::model::{BrainRegion, Department, Hospital, Rule, Symptom};
 
 /// The storage/content schema this library reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -26,7 +26,7 @@ pub struct Content {
     /// Symptoms.
     pub symptoms: Vec<Symptom>,
     /// Regions.
-    pub regions: Vec<Region>,
+    pub regions: Vec<BrainRegion>,
     /// Symptom → region rules.
     pub rules: Vec<Rule>,
     /// Departments.

@@ -18,6 +18,9 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod content;
 pub mod error;
 pub mod import;
@@ -55,8 +58,8 @@ pub use error::{Error, Result};
 pub use intake::{Handedness, Intake, IntakeSymptom, Location, Patient};
 pub use lexicon::{Lookup, MatchKind, Side, TextMatch};
 pub use model::{
-    Capability, Category, Department, Hemisphere, Hospital, Laterality, Localising, Qualifier,
-    Region, Rule, Strength, Symptom,
+    BrainRegion, Capability, Category, Department, Hemisphere, Hospital, Laterality, Localising,
+    Qualifier, Rule, Strength, Symptom,
 };
-pub use query::{KnowledgeBase, Referral, ReferralQuery, Suspected, Suspicion};
+pub use query::{HospitalMatch, KnowledgeBase, ReferralQuery, Suspected, Suspicion};
 pub use store::Store;

@@ -136,7 +136,7 @@ impl Hemisphere {
 
 /// A brain region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Region {
+pub struct BrainRegion {
     /// snake_case id (`frontal_lobe`).
     pub id: String,
     /// English name.

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::intake::{Handedness, Intake, Location};
 use crate::lexicon::{parse_qualifier, Lexicon, Lookup, Side};
 use crate::model::{
-    Capability, Hemisphere, Hospital, Laterality, Localising, Qualifier, Region, Rule, Symptom,
+    BrainRegion, Capability, Hemisphere, Hospital, Laterality, Localising, Qualifier, Rule, Symptom,
 };
 use crate::store::Store;
 
@@ -35,7 +35,7 @@ pub struct KnowledgeBase {
 #[derive(Debug, Clone, Default)]
 struct View {
     symptoms: HashMap<String, Symptom>,
-    regions: HashMap<String, Region>,
+    regions: HashMap<String, BrainRegion>,
     rules: HashMap<String, Vec<Rule>>,
     lexicon: Lexicon,
 }
@@ -161,7 +161,7 @@ pub struct ReferralQuery {
 
 /// One ranked hospital.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Referral {
+pub struct HospitalMatch {
     /// The hospital.
     pub hospital: Hospital,
     /// Capabilities asked for that it has.
@@ -323,7 +323,7 @@ impl KnowledgeBase {
     }
 
     /// A region by id.
-    pub fn region(&self, id: &str) -> Option<&Region> {
+    pub fn region(&self, id: &str) -> Option<&BrainRegion> {
         self.view.regions.get(id)
     }
 
@@ -331,7 +331,7 @@ impl KnowledgeBase {
     ///
     /// # Errors
     /// [`Error::UnknownRegion`].
-    pub fn require_region(&self, id: &str) -> Result<&Region> {
+    pub fn require_region(&self, id: &str) -> Result<&BrainRegion> {
         self.view
             .regions
             .get(id)
@@ -507,7 +507,7 @@ impl KnowledgeBase {
     ///
     /// # Errors
     /// [`Error::UnknownRegion`]; [`Error::Storage`].
-    pub fn hospitals(&self, q: &ReferralQuery) -> Result<Vec<Referral>> {
+    pub fn hospitals(&self, q: &ReferralQuery) -> Result<Vec<HospitalMatch>> {
         self.require_region(&q.region)?;
         let wanted_deps = departments_for(&q.region);
         let mut out = Vec::new();
@@ -532,7 +532,7 @@ impl KnowledgeBase {
                 (Some(l), Some(lat), Some(lon)) => Some(haversine_km(l, lat, lon)),
                 _ => None,
             };
-            out.push(Referral {
+            out.push(HospitalMatch {
                 hospital: h,
                 matched_capabilities: matched,
                 missing_capabilities: missing,

@@ -1,23 +1,22 @@
-//! The sled store: one tree per entity plus secondary indexes, replaced all-or-nothing.
+//! The sled store: one tree per entity, replaced all-or-nothing.
 //!
 //! | tree | key | value |
 //! |---|---|---|
 //! | `meta` | `schema_version`, `content_version`, `sources` | text |
 //! | `symptoms` | code | JSON [`Symptom`] |
-//! | `regions` | id | JSON [`Region`] |
+//! | `regions` | id | JSON [`BrainRegion`] |
 //! | `rules` | `symptom \0 nnnnn` | JSON [`Rule`] |
-//! | `rules_by_region` | `region \0 symptom \0 nnnnn` | rules key |
-//! | `text_index` | normalised phrase | JSON list of codes |
 //! | `departments` | code | JSON [`Department`] |
 //! | `hospitals` | id | JSON [`Hospital`] |
-//! | `hospitals_by_site` | `region \0 id` | empty |
-//! | `hospitals_by_capability` | `capability \0 id` | empty |
+//!
+//! No secondary index is kept: every query reads these trees (a knowledge base has
+//! hundreds of records, and the free-text lexicon is built in memory when the base is
+//! opened). Trees that earlier versions wrote as indexes are dropped on open.
 //!
 //! A content replacement removes every old key and inserts every new one in a single
 //! transaction over all trees, then flushes: a crash leaves either the old or the new
 //! content. sled holds an exclusive file lock; a second opener gets [`Error::InUse`].
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -26,8 +25,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::content::{Content, SCHEMA_VERSION};
 use crate::error::{Error, Result};
-use crate::lexicon::Lexicon;
-use crate::model::{Department, Hospital, Region, Rule, Symptom};
+use crate::model::{BrainRegion, Department, Hospital, Rule, Symptom};
 
 /// The trees, in opening order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,26 +34,26 @@ enum TreeId {
     Symptoms,
     Regions,
     Rules,
-    RulesByRegion,
-    TextIndex,
     Departments,
     Hospitals,
-    HospitalsBySite,
-    HospitalsByCapability,
 }
 
+/// Index trees written by earlier versions and read by no query; dropped on open.
+const LEGACY_TREES: [&str; 4] = [
+    "rules_by_region",
+    "text_index",
+    "hospitals_by_site",
+    "hospitals_by_capability",
+];
+
 impl TreeId {
-    const ALL: [TreeId; 10] = [
+    const ALL: [TreeId; 6] = [
         TreeId::Meta,
         TreeId::Symptoms,
         TreeId::Regions,
         TreeId::Rules,
-        TreeId::RulesByRegion,
-        TreeId::TextIndex,
         TreeId::Departments,
         TreeId::Hospitals,
-        TreeId::HospitalsBySite,
-        TreeId::HospitalsByCapability,
     ];
 
     fn name(self) -> &'static str {
@@ -64,12 +62,8 @@ impl TreeId {
             TreeId::Symptoms => "symptoms",
             TreeId::Regions => "regions",
             TreeId::Rules => "rules",
-            TreeId::RulesByRegion => "rules_by_region",
-            TreeId::TextIndex => "text_index",
             TreeId::Departments => "departments",
             TreeId::Hospitals => "hospitals",
-            TreeId::HospitalsBySite => "hospitals_by_site",
-            TreeId::HospitalsByCapability => "hospitals_by_capability",
         }
     }
 }
@@ -113,6 +107,9 @@ impl Store {
                 }
             }
         };
+        for name in LEGACY_TREES {
+            db.drop_tree(name).map_err(|e| storage(&path, e))?;
+        }
         let mut trees = Vec::with_capacity(TreeId::ALL.len());
         for id in TreeId::ALL {
             trees.push(db.open_tree(id.name()).map_err(|e| storage(&path, e))?);
@@ -229,7 +226,7 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Storage`].
-    pub fn region(&self, id: &str) -> Result<Option<Region>> {
+    pub fn region(&self, id: &str) -> Result<Option<BrainRegion>> {
         self.get(TreeId::Regions, id)
     }
 
@@ -253,7 +250,7 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Storage`].
-    pub fn regions(&self) -> Result<Vec<Region>> {
+    pub fn regions(&self) -> Result<Vec<BrainRegion>> {
         self.all(TreeId::Regions)
     }
 
@@ -296,37 +293,26 @@ impl Store {
         Ok(out)
     }
 
-    /// The rules that point at one region (through `rules_by_region`).
+    /// The rules that point at one region, in import order.
     ///
     /// # Errors
     /// [`Error::Storage`].
     pub fn rules_for_region(&self, region: &str) -> Result<Vec<Rule>> {
-        let mut prefix = region.as_bytes().to_vec();
-        prefix.push(0);
-        let mut out = Vec::new();
-        for item in self.tree(TreeId::RulesByRegion).scan_prefix(&prefix) {
-            let (_, rule_key) = item.map_err(|e| storage(&self.path, e))?;
-            if let Some(v) = self
-                .tree(TreeId::Rules)
-                .get(&rule_key)
-                .map_err(|e| storage(&self.path, e))?
-            {
-                out.push(decode(&self.path, "rules", &rule_key, &v)?);
-            }
-        }
-        Ok(out)
+        let mut rules: Vec<Rule> = self.rules()?;
+        rules.retain(|r| r.region == region);
+        Ok(rules)
     }
 
-    /// Ids of the hospitals that list `site` among the regions they treat
-    /// (`hospitals_by_site`; hospitals with no site list treat everything and are not here).
+    /// Ids of the hospitals that list `site` among the regions they treat (hospitals with
+    /// no site list treat everything and are not here), sorted.
     ///
     /// # Errors
     /// [`Error::Storage`].
     pub fn hospital_ids_by_site(&self, site: &str) -> Result<Vec<String>> {
-        self.hospital_ids(TreeId::HospitalsBySite, site)
+        self.hospital_ids(|h| h.sites.iter().any(|s| s == site))
     }
 
-    /// Ids of the hospitals with a capability (`hospitals_by_capability`).
+    /// Ids of the hospitals with a capability, sorted.
     ///
     /// # Errors
     /// [`Error::Storage`].
@@ -334,18 +320,16 @@ impl Store {
         &self,
         capability: crate::model::Capability,
     ) -> Result<Vec<String>> {
-        self.hospital_ids(TreeId::HospitalsByCapability, capability.name())
+        self.hospital_ids(|h| h.capabilities.contains(&capability))
     }
 
-    fn hospital_ids(&self, index: TreeId, value: &str) -> Result<Vec<String>> {
-        let mut prefix = value.as_bytes().to_vec();
-        prefix.push(0);
-        let mut out = Vec::new();
-        for item in self.tree(index).scan_prefix(&prefix) {
-            let (k, _) = item.map_err(|e| storage(&self.path, e))?;
-            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
-        }
-        Ok(out)
+    fn hospital_ids(&self, keep: impl Fn(&Hospital) -> bool) -> Result<Vec<String>> {
+        Ok(self
+            .hospitals()?
+            .into_iter()
+            .filter(|h| keep(h))
+            .map(|h| h.id)
+            .collect())
     }
 
     /// The whole content, as stored.
@@ -389,7 +373,7 @@ fn decode<T: DeserializeOwned>(path: &Path, tree: &str, key: &[u8], v: &[u8]) ->
 
 type Entry = (TreeId, Vec<u8>, Vec<u8>);
 
-/// Every (tree, key, value) the content needs, indexes included.
+/// Every (tree, key, value) the content needs.
 fn encode(c: &Content) -> Result<Vec<Entry>> {
     let mut out: Vec<Entry> = vec![
         (
@@ -416,43 +400,13 @@ fn encode(c: &Content) -> Result<Vec<Entry>> {
     }
     for (n, r) in c.rules.iter().enumerate() {
         let key = format!("{}\0{n:05}", r.symptom).into_bytes();
-        out.push((TreeId::Rules, key.clone(), json(r)?));
-        out.push((
-            TreeId::RulesByRegion,
-            format!("{}\0{}\0{n:05}", r.region, r.symptom).into_bytes(),
-            key,
-        ));
-    }
-    let mut text: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    let lex = Lexicon::new(&c.symptoms);
-    for (k, code) in lex.keys() {
-        let codes = text.entry(k).or_default();
-        if !codes.contains(&code) {
-            codes.push(code);
-        }
-    }
-    for (k, codes) in text {
-        out.push((TreeId::TextIndex, k.as_bytes().to_vec(), json(&codes)?));
+        out.push((TreeId::Rules, key, json(r)?));
     }
     for d in &c.departments {
         out.push((TreeId::Departments, d.code.clone().into_bytes(), json(d)?));
     }
     for h in &c.hospitals {
         out.push((TreeId::Hospitals, h.id.clone().into_bytes(), json(h)?));
-        for s in &h.sites {
-            out.push((
-                TreeId::HospitalsBySite,
-                format!("{s}\0{}", h.id).into_bytes(),
-                Vec::new(),
-            ));
-        }
-        for cap in &h.capabilities {
-            out.push((
-                TreeId::HospitalsByCapability,
-                format!("{}\0{}", cap.name(), h.id).into_bytes(),
-                Vec::new(),
-            ));
-        }
     }
     Ok(out)
 }

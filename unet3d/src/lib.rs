@@ -25,6 +25,9 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
 pub mod checkpoint;
 pub mod error;
 pub mod infer;
