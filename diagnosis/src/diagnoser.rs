@@ -302,7 +302,6 @@ pub fn dice_by_region(
     truth: &Volume<u8>,
     scheme: &LabelScheme,
 ) -> Result<BTreeMap<String, f64>> {
-    scheme.check(truth.data(), "ground truth")?;
     let dice = brats_metrics::brats::region_dice(pred.data().view(), truth.data().view(), scheme)
         .map_err(|e| Error::input("ground truth", e.to_string()))?;
     Ok(TumourRegion::ALL

@@ -209,7 +209,8 @@ pub fn sliding_window(
         image
     };
     let importance = gaussian_importance(roi, cfg.sigma_scale);
-    // The output channels are known from the first batch.
+    // The output channels are known from the first output; every later one must match.
+    let mut channels: Option<usize> = None;
     let mut acc: Option<Array4<f32>> = None;
     let mut wsum = Array3::<f32>::zeros(padded);
     let starts: Vec<[usize; 3]> = {
@@ -253,13 +254,20 @@ pub fn sliding_window(
             let x = Tensor::from_vec(buf, (batch.len(), c, roi[0], roi[1], roi[2]), device)?;
             let p = predictor.predict_windows(&x)?;
             let n_out = match p.dims() {
-                [b, n, r0, r1, r2] if *b == batch.len() && [*r0, *r1, *r2] == roi => *n,
+                [b, n, r0, r1, r2]
+                    if *b == batch.len()
+                        && [*r0, *r1, *r2] == roi
+                        && channels.is_none_or(|k| k == *n) =>
+                {
+                    *n
+                }
                 other => {
                     return Err(Error::shape(
                         "predictor output",
                         format!(
-                            "[{}, n_out, {}, {}, {}]",
+                            "[{}, {}, {}, {}, {}]",
                             batch.len(),
+                            channels.map_or("n_out".to_string(), |k| k.to_string()),
                             roi[0],
                             roi[1],
                             roi[2]
@@ -268,6 +276,7 @@ pub fn sliding_window(
                     ))
                 }
             };
+            channels = Some(n_out);
             let p: Vec<f32> = p
                 .flatten_all()?
                 .to_dtype(candle_core::DType::F32)?
@@ -288,17 +297,11 @@ pub fn sliding_window(
                 }
             });
         }
-        let Some(sum) = sum else { continue };
-        let n_out = sum.shape()[0] / batch.len();
+        let (Some(sum), Some(n_out)) = (sum, channels) else {
+            continue;
+        };
         let acc =
             acc.get_or_insert_with(|| Array4::zeros([n_out, padded[0], padded[1], padded[2]]));
-        if acc.shape()[0] != n_out {
-            return Err(Error::shape(
-                "predictor output",
-                format!("{} channels (as the first batch)", acc.shape()[0]),
-                n_out,
-            ));
-        }
         let scale = 1.0 / flips.len() as f32;
         for (bi, st) in batch.iter().enumerate() {
             let region = s![
@@ -357,6 +360,57 @@ mod tests {
                 assert!(pair[1] > pair[0] && pair[1] - pair[0] <= r);
             }
         }
+    }
+
+    #[test]
+    fn closure_predictors_and_their_bad_outputs() {
+        use brats_io::progress::NoProgress;
+        use candle_core::DType;
+        let image = Array4::<f32>::ones([2, 20, 16, 16]);
+        let cfg = SlidingWindowConfig {
+            roi: [16, 16, 16],
+            overlap: 0.5,
+            ..SlidingWindowConfig::default()
+        }
+        .check()
+        .unwrap();
+        let dev = Device::Cpu;
+        // A constant two-channel predictor: every voxel gets (0.25, 0.75).
+        let two = |x: &Tensor| -> Result<Tensor> {
+            let d = x.dims();
+            let a = Tensor::full(0.25f32, (d[0], 1, d[2], d[3], d[4]), x.device())?;
+            let b = Tensor::full(0.75f32, (d[0], 1, d[2], d[3], d[4]), x.device())?;
+            Ok(Tensor::cat(&[&a, &b], 1)?)
+        };
+        let p = sliding_window(&two, image.view(), &cfg, &dev, &NoProgress).unwrap();
+        assert_eq!(p.shape(), &[2, 20, 16, 16]);
+        assert!(p
+            .index_axis(Axis(0), 1)
+            .iter()
+            .all(|&v| (v - 0.75).abs() < 1e-6));
+        // Wrong window shape.
+        let wrong = |x: &Tensor| -> Result<Tensor> {
+            Ok(Tensor::zeros(
+                (x.dims()[0], 1, 8, 8, 8),
+                DType::F32,
+                x.device(),
+            )?)
+        };
+        let err = sliding_window(&wrong, image.view(), &cfg, &dev, &NoProgress).unwrap_err();
+        assert!(err.to_string().contains("predictor output"), "{err}");
+        // Channels that change between calls are an error, not a panic.
+        let calls = std::cell::Cell::new(0usize);
+        let varying = |x: &Tensor| -> Result<Tensor> {
+            calls.set(calls.get() + 1);
+            let d = x.dims();
+            Ok(Tensor::zeros(
+                (d[0], calls.get(), d[2], d[3], d[4]),
+                DType::F32,
+                x.device(),
+            )?)
+        };
+        let err = sliding_window(&varying, image.view(), &cfg, &dev, &NoProgress).unwrap_err();
+        assert!(err.to_string().contains("predictor output"), "{err}");
     }
 
     #[test]

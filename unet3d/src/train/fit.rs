@@ -18,7 +18,7 @@ use super::data::{TrainData, TrainingCase};
 use super::history::{describe, write_history};
 use crate::checkpoint::{self, CheckpointMeta, EpochRecord, Which, CHANNELS, FORMAT};
 use crate::error::{Error, Result};
-use crate::infer::{decide, sliding_window, PostprocessConfig};
+use crate::infer::{classes_from_probabilities, sliding_window, PostprocessConfig};
 use crate::model::{mix_seed, Mode, Output, UNet3d, UNet3dConfig};
 use crate::optim::Adam;
 
@@ -404,13 +404,8 @@ impl Trainer {
         let mut sum = [0.0; 3];
         for c in cases {
             let probs = sliding_window(net, c.image.view(), &window, dev, &NoProgress)?;
-            let everywhere = ndarray::Array3::from_elem(c.classes.raw_dim(), true);
-            let pred = decide(
-                &probs,
-                everywhere.view(),
-                self.cfg.model.final_activation,
-                scheme,
-            )?;
+            let pred = classes_from_probabilities(&probs, self.cfg.model.final_activation, scheme)?;
+            let pred = scheme.from_classes(&pred, "validation prediction")?;
             let truth = scheme.from_classes(&c.classes, "validation truth")?;
             let d = brats_metrics::brats::region_dice(pred.view(), truth.view(), scheme)?;
             for i in 0..3 {
