@@ -30,7 +30,8 @@ fn iteration_bench(
     side: usize,
 ) {
     let dev = Device::Cpu;
-    let vars: Vec<(String, Var)> = UNet3d::init_tensors(&cfg.model, 0, &dev)
+    let cfg = cfg.check().unwrap();
+    let vars: Vec<(String, Var)> = UNet3d::init_tensors(cfg.checked_model(), 0, &dev)
         .unwrap()
         .into_iter()
         .map(|(n, t)| (n, Var::from_tensor(&t).unwrap()))
@@ -39,8 +40,12 @@ fn iteration_bench(
         .iter()
         .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
         .collect();
-    let net = UNet3d::new(&cfg.model, VarBuilder::from_tensors(map, DType::F32, &dev)).unwrap();
-    let mut opt = Adam::new(vars, cfg.optimizer).unwrap();
+    let net = UNet3d::new(
+        cfg.checked_model(),
+        VarBuilder::from_tensors(map, DType::F32, &dev),
+    )
+    .unwrap();
+    let mut opt = Adam::new(vars, cfg.checked_optimizer()).unwrap();
     let loss_fn = cfg.loss_fn().unwrap();
     let x = Tensor::randn(0f32, 1.0, (batch, 4, side, side, side), &dev).unwrap();
     let y = Tensor::rand(0f32, 4.0, (batch, side, side, side), &dev)
@@ -74,14 +79,20 @@ fn bench(c: &mut Criterion) {
     );
 
     let dev = Device::Cpu;
-    let tensors = UNet3d::init_tensors(&fast.model, 0, &dev).unwrap();
+    let fast = fast.check().unwrap();
+    let tensors = UNet3d::init_tensors(fast.checked_model(), 0, &dev).unwrap();
     let net = UNet3d::new(
-        &fast.model,
+        fast.checked_model(),
         VarBuilder::from_tensors(tensors.into_iter().collect(), DType::F32, &dev),
     )
     .unwrap();
-    let predictor =
-        Predictor::from_parts(net, fast.scheme.clone(), fast.preprocess, fast.window).unwrap();
+    let predictor = Predictor::from_parts(
+        net,
+        fast.scheme.clone(),
+        fast.preprocess.check().unwrap(),
+        fast.checked_window(),
+    )
+    .unwrap();
     let case = PhantomConfig::default()
         .check()
         .unwrap()

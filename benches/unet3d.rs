@@ -97,7 +97,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let cfg = UNet3dConfig::default();
+    let cfg = UNet3dConfig::default().check().expect("config");
     let dev = Device::Cpu;
     let vars: Vec<(String, Var)> = UNet3d::init_tensors(&cfg, 0, &dev)
         .expect("init")
@@ -118,7 +118,9 @@ fn bench(c: &mut Criterion) {
         AdamConfig {
             lr: 1e-4,
             ..AdamConfig::default()
-        },
+        }
+        .check()
+        .expect("optimiser config"),
     )
     .expect("adam");
     for side in [64usize, 128] {

@@ -47,7 +47,7 @@ fn main() -> Result<()> {
     let input = input.context("--input is required")?;
     let cfg = match &config {
         Some(c) => UNet3dConfig::from_json_file(c)?,
-        None => UNet3dConfig::default(),
+        None => UNet3dConfig::default().check()?,
     };
     let dev = Device::Cpu;
     let x = Tensor::read_npy(&input)

@@ -59,9 +59,11 @@ pub mod volume;
 
 pub use atomic::{atomic_write, atomic_write_bytes};
 pub use case::{check_same_grid, find_case, list_cases, Case, CasePaths, Modality, Naming};
-pub use dataset::{Patch, PatchConfig, PatchSampler, PatchSource};
+pub use dataset::{CheckedPatchConfig, Patch, PatchConfig, PatchSampler, PatchSource};
 pub use error::{Error, Result};
 pub use labels::{Compartment, LabelDef, LabelScheme, TumourRegion};
 pub use nifti::{Datatype, HeaderFields, NiftiInfo, NiftiReader, NiftiWriter, NonFinite};
-pub use preprocess::{PreprocessConfig, PreprocessRecord, Preprocessed, Resample};
+pub use preprocess::{
+    CheckedPreprocess, PreprocessConfig, PreprocessRecord, Preprocessed, Resample,
+};
 pub use volume::{Geometry, Volume, AFFINE_TOLERANCE};

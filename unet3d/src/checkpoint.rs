@@ -161,7 +161,7 @@ pub fn read_meta(dir: &Path, which: Which) -> Result<(PathBuf, CheckpointMeta)> 
             message: format!("format {:?}, expected {FORMAT:?}", meta.format),
         });
     }
-    meta.model.check()?;
+    meta.model.clone().check()?;
     Ok((path, meta))
 }
 

@@ -40,7 +40,7 @@ pub mod presets;
 pub mod train;
 
 pub use error::{Error, Result};
-pub use model::{Act, Mode, Norm, Output, UNet3d, UNet3dConfig};
+pub use model::{Mode, Norm, Output, UNet3d, UNet3dConfig};
 pub use ops::conv3d::{
     conv3d, conv3d_fused, conv3d_generic, conv3d_layer, Activation, Conv3d, Conv3dConfig, Epilogue,
 };

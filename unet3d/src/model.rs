@@ -39,17 +39,6 @@ pub enum Norm {
     Instance,
 }
 
-/// Non-linearity after each convolution (and normalisation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Act {
-    /// ReLU (the seed's network).
-    #[default]
-    Relu,
-    /// Leaky ReLU with [`UNet3dConfig::negative_slope`].
-    LeakyRelu,
-}
-
 /// What the head's channels mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -81,12 +70,11 @@ pub struct UNet3dConfig {
     /// Normalisation after each 3×3×3 convolution (seed: none).
     #[serde(default)]
     pub norm: Norm,
-    /// Non-linearity (seed: ReLU).
-    #[serde(default)]
-    pub activation: Act,
-    /// Slope of the leaky ReLU for negative inputs (used only with [`Act::LeakyRelu`]).
-    #[serde(default = "negative_slope")]
-    pub negative_slope: f32,
+    /// Non-linearity after each convolution and normalisation (seed: ReLU). In JSON two
+    /// keys, as the reference script writes them: `"activation"` (`"relu"`, `"leaky_relu"`
+    /// or `"identity"`) and `"negative_slope"` (the leaky slope, default 0.01).
+    #[serde(flatten, with = "activation_json")]
+    pub activation: Activation,
     /// Extra 1×1×1 heads on dec3 and dec2 (`ds3.*`, `ds2.*`) whose outputs, at ¼ and ½
     /// resolution, join the training loss (seed: off). Inference uses the main head only.
     #[serde(default)]
@@ -105,8 +93,71 @@ fn dec_dropout() -> [f32; 4] {
     [0.2, 0.2, 0.1, 0.1]
 }
 
-fn negative_slope() -> f32 {
-    0.01
+/// A validated [`UNet3dConfig`]: what [`UNet3d::new`], [`UNet3d::load`] and
+/// [`UNet3d::init_tensors`] take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedUNet3dConfig(UNet3dConfig);
+
+impl CheckedUNet3dConfig {
+    /// The settings.
+    pub fn config(&self) -> &UNet3dConfig {
+        &self.0
+    }
+}
+
+/// The JSON form of [`UNet3dConfig::activation`]: two flat keys, so configs written before
+/// the activation was one value (and the reference script's) read unchanged.
+mod activation_json {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::ops::conv3d::Activation;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Name {
+        Identity,
+        Relu,
+        LeakyRelu,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Fields {
+        #[serde(default = "relu")]
+        activation: Name,
+        #[serde(default = "default_slope")]
+        negative_slope: f32,
+    }
+
+    fn relu() -> Name {
+        Name::Relu
+    }
+
+    /// PyTorch's `LeakyReLU` default.
+    fn default_slope() -> f32 {
+        0.01
+    }
+
+    pub(super) fn serialize<S: Serializer>(a: &Activation, s: S) -> Result<S::Ok, S::Error> {
+        let (activation, negative_slope) = match *a {
+            Activation::Identity => (Name::Identity, default_slope()),
+            Activation::Relu => (Name::Relu, default_slope()),
+            Activation::LeakyRelu(slope) => (Name::LeakyRelu, slope),
+        };
+        Fields {
+            activation,
+            negative_slope,
+        }
+        .serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Activation, D::Error> {
+        let f = Fields::deserialize(d)?;
+        Ok(match f.activation {
+            Name::Identity => Activation::Identity,
+            Name::Relu => Activation::Relu,
+            Name::LeakyRelu => Activation::LeakyRelu(f.negative_slope),
+        })
+    }
 }
 
 impl Default for UNet3dConfig {
@@ -119,8 +170,7 @@ impl Default for UNet3dConfig {
             encoder_dropout: enc_dropout(),
             decoder_dropout: dec_dropout(),
             norm: Norm::None,
-            activation: Act::Relu,
-            negative_slope: negative_slope(),
+            activation: Activation::Relu,
             deep_supervision: false,
             final_activation: Output::Softmax,
         }
@@ -137,9 +187,9 @@ impl UNet3dConfig {
     /// Validates every field.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the field: zero channels, classes or widths, dropout outside
-    /// `[0, 1)`.
-    pub fn check(&self) -> Result<()> {
+    /// [`Error::Config`] naming the field: zero channels, classes or widths, dropout or a
+    /// leaky slope outside `[0, 1)`.
+    pub fn check(self) -> Result<CheckedUNet3dConfig> {
         if self.in_channels == 0 {
             return Err(Error::config("in_channels", "must be ≥ 1"));
         }
@@ -152,12 +202,7 @@ impl UNet3dConfig {
                 format!("every width must be ≥ 1, got {:?}", self.filters),
             ));
         }
-        if !(self.negative_slope.is_finite() && (0.0..1.0).contains(&self.negative_slope)) {
-            return Err(Error::config(
-                "negative_slope",
-                format!("must be in [0, 1), got {}", self.negative_slope),
-            ));
-        }
+        self.activation.check()?;
         if self.final_activation == Output::SigmoidRegions && self.n_classes != 3 {
             return Err(Error::config(
                 "n_classes",
@@ -175,14 +220,15 @@ impl UNet3dConfig {
                 ));
             }
         }
-        Ok(())
+        Ok(CheckedUNet3dConfig(self))
     }
 
-    /// Reads a `config.json` (the reference script's, or one written by this crate).
+    /// Reads and checks a `config.json` (the reference script's, or one written by this
+    /// crate).
     ///
     /// # Errors
     /// [`Error::File`] when it cannot be read or parsed; [`Error::Config`] when invalid.
-    pub fn from_json_file(path: impl AsRef<Path>) -> Result<Self> {
+    pub fn from_json_file(path: impl AsRef<Path>) -> Result<CheckedUNet3dConfig> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::File {
             path: path.to_path_buf(),
@@ -192,8 +238,7 @@ impl UNet3dConfig {
             path: path.to_path_buf(),
             message: format!("not a U-Net config: {e}"),
         })?;
-        cfg.check()?;
-        Ok(cfg)
+        cfg.check()
     }
 
     /// Every parameter's name and shape, in PyTorch layout.
@@ -304,8 +349,7 @@ struct Block {
     conv2: Conv3d,
     norm2: Option<NormAffine>,
     dropout: f32,
-    act: Act,
-    slope: f32,
+    act: Activation,
     index: u64,
 }
 
@@ -338,17 +382,8 @@ impl Block {
             norm2: norm("norm2")?,
             dropout,
             act: cfg.activation,
-            slope: cfg.negative_slope,
             index,
         })
-    }
-
-    /// The activation as the fused convolution's epilogue names it.
-    fn activation(&self) -> Activation {
-        match self.act {
-            Act::Relu => Activation::Relu,
-            Act::LeakyRelu => Activation::LeakyRelu(self.slope),
-        }
     }
 
     /// `dropout(act(norm(conv(x))))`: without normalisation the convolution, activation
@@ -364,17 +399,17 @@ impl Block {
             return conv.forward_fused(
                 x,
                 Epilogue {
-                    activation: self.activation(),
+                    activation: self.act,
                     dropout,
                 },
             );
         };
-        let slope = match self.activation() {
-            Activation::LeakyRelu(s) => s,
-            Activation::Relu | Activation::Identity => 0.0,
-        };
-        let h =
-            crate::ops::norm::instance_norm_act(&conv.forward3d(x)?, &n.weight, &n.bias, slope)?;
+        let h = crate::ops::norm::instance_norm_act(
+            &conv.forward3d(x)?,
+            &n.weight,
+            &n.bias,
+            self.act.negative_slope(),
+        )?;
         match dropout {
             Some((p, seed)) => dropout_seeded(&h, p, seed),
             None => Ok(h),
@@ -410,10 +445,10 @@ impl UNet3d {
     /// Builds the network from `vb` (names as in the module docs).
     ///
     /// # Errors
-    /// [`Error::Config`] for an invalid config; [`Error::Candle`] when a tensor is missing or
+    /// [`Error::Candle`] when a tensor is missing or
     /// misshapen in `vb` (prefer [`UNet3d::load`], whose errors name the tensor).
-    pub fn new(cfg: &UNet3dConfig, vb: VarBuilder) -> Result<UNet3d> {
-        cfg.check()?;
+    pub fn new(cfg: &CheckedUNet3dConfig, vb: VarBuilder) -> Result<UNet3d> {
+        let cfg = cfg.config();
         let f = cfg.filters;
         let (e, d) = (cfg.encoder_dropout, cfg.decoder_dropout);
         let head = |cin: usize, name: &str| {
@@ -455,14 +490,14 @@ impl UNet3d {
     /// named tensors in PyTorch layout, ready for a `VarMap` or a safetensors file.
     ///
     /// # Errors
-    /// [`Error::Config`] for an invalid config.
+    /// Candle errors.
     pub fn init_tensors(
-        cfg: &UNet3dConfig,
+        cfg: &CheckedUNet3dConfig,
         seed: u64,
         device: &Device,
     ) -> Result<Vec<(String, Tensor)>> {
         use rand::{Rng, SeedableRng};
-        cfg.check()?;
+        let cfg = cfg.config();
         let mut out = Vec::new();
         for (i, (name, shape)) in cfg.parameter_shapes().into_iter().enumerate() {
             let n: usize = shape.iter().product();
@@ -488,16 +523,19 @@ impl UNet3d {
     ///
     /// # Errors
     /// [`Error::File`] when the file cannot be read; [`Error::Weight`] naming a missing
-    /// tensor, or one whose shape differs (expected and found); [`Error::Config`].
-    pub fn load(path: impl AsRef<Path>, cfg: &UNet3dConfig, device: &Device) -> Result<UNet3d> {
+    /// tensor, or one whose shape differs (expected and found).
+    pub fn load(
+        path: impl AsRef<Path>,
+        cfg: &CheckedUNet3dConfig,
+        device: &Device,
+    ) -> Result<UNet3d> {
         let path = path.as_ref();
-        cfg.check()?;
         let tensors: HashMap<String, Tensor> = candle_core::safetensors::load(path, device)
             .map_err(|e| Error::File {
                 path: path.to_path_buf(),
                 message: format!("not a readable safetensors file: {e}"),
             })?;
-        for (name, shape) in cfg.parameter_shapes() {
+        for (name, shape) in cfg.config().parameter_shapes() {
             match tensors.get(&name) {
                 None => {
                     return Err(Error::Weight {

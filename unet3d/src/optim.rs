@@ -61,7 +61,7 @@ impl AdamConfig {
     ///
     /// # Errors
     /// [`Error::Config`] naming the field.
-    pub fn check(&self) -> Result<()> {
+    pub fn check(self) -> Result<CheckedAdamConfig> {
         let positive = |name: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
                 Ok(())
@@ -85,7 +85,18 @@ impl AdamConfig {
                 format!("must be finite and ≥ 0, got {}", self.weight_decay),
             ));
         }
-        Ok(())
+        Ok(CheckedAdamConfig(self))
+    }
+}
+
+/// A validated [`AdamConfig`]: what [`Adam::new`] takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckedAdamConfig(AdamConfig);
+
+impl CheckedAdamConfig {
+    /// The settings.
+    pub fn config(&self) -> &AdamConfig {
+        &self.0
     }
 }
 
@@ -103,9 +114,9 @@ impl Adam {
     /// An optimiser over `params` with zero moments.
     ///
     /// # Errors
-    /// [`Error::Config`] for invalid hyper-parameters.
-    pub fn new(params: Vec<(String, Var)>, cfg: AdamConfig) -> Result<Adam> {
-        cfg.check()?;
+    /// [`Error::Candle`] when a moment tensor cannot be allocated.
+    pub fn new(params: Vec<(String, Var)>, cfg: CheckedAdamConfig) -> Result<Adam> {
+        let cfg = cfg.0;
         let zeros = |p: &Var| p.as_tensor().zeros_like();
         let m = params
             .iter()
@@ -300,7 +311,7 @@ mod tests {
             weight_decay: 0.1,
             ..Default::default()
         };
-        let mut opt = Adam::new(vec![("w".into(), var.clone())], cfg).unwrap();
+        let mut opt = Adam::new(vec![("w".into(), var.clone())], cfg.check().unwrap()).unwrap();
         let loss = var.as_tensor().sqr().unwrap().sum_all().unwrap();
         opt.step(&loss.backward().unwrap()).unwrap();
         let got = var.as_tensor().to_vec1::<f32>().unwrap();
@@ -328,8 +339,8 @@ mod tests {
             let v32 = Var::from_vec(init.clone(), (200, 200), &dev).unwrap();
             let v64 = Var::from_tensor(&v32.as_tensor().to_dtype(candle_core::DType::F64).unwrap())
                 .unwrap();
-            let mut o32 = Adam::new(vec![("w".into(), v32.clone())], cfg).unwrap();
-            let mut o64 = Adam::new(vec![("w".into(), v64.clone())], cfg).unwrap();
+            let mut o32 = Adam::new(vec![("w".into(), v32.clone())], cfg.check().unwrap()).unwrap();
+            let mut o64 = Adam::new(vec![("w".into(), v64.clone())], cfg.check().unwrap()).unwrap();
             for _ in 0..5 {
                 let l32 = v32.as_tensor().powf(3.0).unwrap().sum_all().unwrap();
                 let l64 = v64.as_tensor().powf(3.0).unwrap().sum_all().unwrap();
@@ -363,11 +374,19 @@ mod tests {
     fn state_round_trip_and_bad_state() {
         let dev = Device::Cpu;
         let var = Var::from_vec(vec![0.5f32; 3], 3, &dev).unwrap();
-        let mut opt = Adam::new(vec![("w".into(), var.clone())], AdamConfig::default()).unwrap();
+        let mut opt = Adam::new(
+            vec![("w".into(), var.clone())],
+            AdamConfig::default().check().unwrap(),
+        )
+        .unwrap();
         let loss = var.as_tensor().sqr().unwrap().sum_all().unwrap();
         opt.step(&loss.backward().unwrap()).unwrap();
         let state: HashMap<_, _> = opt.state().into_iter().collect();
-        let mut other = Adam::new(vec![("w".into(), var.clone())], AdamConfig::default()).unwrap();
+        let mut other = Adam::new(
+            vec![("w".into(), var.clone())],
+            AdamConfig::default().check().unwrap(),
+        )
+        .unwrap();
         other.load_state(&state, opt.steps()).unwrap();
         assert_eq!(other.steps(), 1);
         let mut bad = state.clone();
@@ -387,9 +406,6 @@ mod tests {
             lr: -1.0,
             ..Default::default()
         };
-        assert!(Adam::new(vec![], cfg)
-            .unwrap_err()
-            .to_string()
-            .contains("lr"));
+        assert!(cfg.check().unwrap_err().to_string().contains("lr"));
     }
 }

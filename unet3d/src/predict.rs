@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use brats_io::preprocess::brain_mask;
 use brats_io::progress::Progress;
-use brats_io::{Case, LabelScheme, PreprocessConfig, Volume};
+use brats_io::{Case, CheckedPreprocess, LabelScheme, Volume};
 use candle_core::Device;
 use ndarray::Array4;
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{self, CheckpointMeta, Which, CHANNELS};
 use crate::error::{Error, Result};
 use crate::infer::{
-    decide, postprocess, sliding_window, PostprocessConfig, PostprocessReport, SlidingWindowConfig,
+    decide, postprocess, sliding_window, CheckedWindow, PostprocessConfig, PostprocessReport,
+    SlidingWindowConfig,
 };
 use crate::model::UNet3d;
 
@@ -99,7 +100,11 @@ impl Predictor {
         }
         meta.preprocess.check()?;
         meta.window.check()?;
-        let net = UNet3d::load(dir.join(&meta.weights), &meta.model, device)?;
+        let net = UNet3d::load(
+            dir.join(&meta.weights),
+            &meta.model.clone().check()?,
+            device,
+        )?;
         Ok(Predictor {
             net,
             meta,
@@ -110,15 +115,16 @@ impl Predictor {
     /// A predictor from a network and the settings it was trained with.
     ///
     /// # Errors
-    /// [`Error::Config`] for invalid settings.
+    /// [`Error::Config`] when the window's sides do not fit the network's divisor.
     pub fn from_parts(
         net: UNet3d,
         scheme: LabelScheme,
-        preprocess: PreprocessConfig,
-        window: SlidingWindowConfig,
+        preprocess: CheckedPreprocess,
+        window: CheckedWindow,
     ) -> Result<Predictor> {
-        preprocess.check()?;
-        window.check()?;
+        let window = *window.config();
+        window.check_divisor(net.config().divisor())?;
+        let preprocess = preprocess.config().clone();
         let meta = CheckpointMeta {
             format: checkpoint::FORMAT.into(),
             weights: String::new(),

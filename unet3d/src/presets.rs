@@ -3,7 +3,8 @@
 use brats_io::{PreprocessConfig, Resample};
 
 use crate::infer::SlidingWindowConfig;
-use crate::model::{Act, Norm, UNet3dConfig};
+use crate::model::{Norm, UNet3dConfig};
+use crate::ops::conv3d::Activation;
 use crate::optim::AdamConfig;
 use crate::train::{Schedule, TrainConfig};
 
@@ -18,7 +19,7 @@ pub fn fast() -> TrainConfig {
         encoder_dropout: [0.0; 5],
         decoder_dropout: [0.0; 4],
         norm: Norm::Instance,
-        activation: Act::LeakyRelu,
+        activation: Activation::LeakyRelu(0.01),
         ..UNet3dConfig::default()
     };
     TrainConfig {

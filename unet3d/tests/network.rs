@@ -10,7 +10,7 @@ const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/unet_smal
 fn probabilities_match_pytorch() {
     let dev = Device::Cpu;
     let cfg = UNet3dConfig::from_json_file(format!("{DIR}/config.json")).unwrap();
-    assert_eq!(cfg.filters, [2, 4, 8, 16, 32]);
+    assert_eq!(cfg.config().filters, [2, 4, 8, 16, 32]);
     let net = UNet3d::load(format!("{DIR}/weights.safetensors"), &cfg, &dev).unwrap();
     let x = Tensor::read_npy(format!("{DIR}/input.npy"))
         .unwrap()
@@ -99,29 +99,40 @@ fn bad_weights_and_inputs_are_errors() {
     }
     let bad = UNet3dConfig {
         filters: [2, 0, 8, 16, 32],
-        ..cfg.clone()
+        ..cfg.config().clone()
     };
     assert!(bad.check().unwrap_err().to_string().contains("filters"));
     let bad = UNet3dConfig {
         encoder_dropout: [0.1, 1.0, 0.2, 0.2, 0.3],
-        ..cfg
+        ..cfg.config().clone()
     };
     assert!(bad.check().unwrap_err().to_string().contains("dropout"));
 }
 
 #[test]
 fn options_change_the_network_as_documented() {
-    use unet3d::{Act, Mode, Norm, Output};
+    use unet3d::{Activation, Mode, Norm, Output};
     let dev = Device::Cpu;
     let cfg = UNet3dConfig {
         filters: [2, 4, 4, 8, 8],
         norm: Norm::Instance,
-        activation: Act::LeakyRelu,
+        activation: Activation::LeakyRelu(0.01),
         deep_supervision: true,
         final_activation: Output::SigmoidRegions,
         n_classes: 3,
         ..UNet3dConfig::default()
     };
+    // The activation is two flat JSON keys, as the reference script writes them.
+    let json = serde_json::to_value(&cfg).unwrap();
+    assert_eq!(json["activation"], "leaky_relu");
+    assert_eq!(json["negative_slope"].as_f64(), Some(f64::from(0.01f32)));
+    assert_eq!(serde_json::from_value::<UNet3dConfig>(json).unwrap(), cfg);
+    let parsed: UNet3dConfig = serde_json::from_str(
+        r#"{"in_channels": 4, "n_classes": 4, "filters": [2, 4, 4, 8, 8],
+            "activation": "leaky_relu", "negative_slope": 0.2}"#,
+    )
+    .unwrap();
+    assert_eq!(parsed.activation, Activation::LeakyRelu(0.2));
     let names: Vec<String> = cfg.parameter_shapes().into_iter().map(|(n, _)| n).collect();
     for n in [
         "enc1.norm1.weight",
@@ -131,6 +142,7 @@ fn options_change_the_network_as_documented() {
     ] {
         assert!(names.iter().any(|x| x == n), "{n} missing");
     }
+    let cfg = cfg.check().unwrap();
     let t = UNet3d::init_tensors(&cfg, 3, &dev).unwrap();
     assert_eq!(t.len(), names.len());
     let net = UNet3d::new(
@@ -158,7 +170,9 @@ fn options_change_the_network_as_documented() {
     let cfg_d = UNet3dConfig {
         filters: [2, 4, 4, 8, 8],
         ..UNet3dConfig::default()
-    };
+    }
+    .check()
+    .unwrap();
     let net = UNet3d::new(
         &cfg_d,
         candle_nn::VarBuilder::from_tensors(
@@ -190,7 +204,7 @@ fn options_change_the_network_as_documented() {
     };
     assert!(bad.check().unwrap_err().to_string().contains("n_classes"));
     let bad = UNet3dConfig {
-        negative_slope: -0.1,
+        activation: Activation::LeakyRelu(-0.1),
         ..UNet3dConfig::default()
     };
     assert!(bad

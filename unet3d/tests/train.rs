@@ -11,7 +11,7 @@ use unet3d::checkpoint::{load_tensors, read_meta, Which};
 use unet3d::infer::SlidingWindowConfig;
 use unet3d::predict::{PredictOptions, Predictor};
 use unet3d::train::{TrainConfig, TrainData, Trainer};
-use unet3d::{Error, UNet3dConfig};
+use unet3d::{Activation, Error, UNet3dConfig};
 
 fn tiny_config() -> TrainConfig {
     let mut cfg = unet3d::presets::fast();
@@ -269,7 +269,10 @@ fn bad_training_configs_and_data_are_errors() {
         ("in_channels", Box::new(|c| c.model.in_channels = 3)),
         ("overlap", Box::new(|c| c.window.overlap = 1.0)),
         ("time_limit_s", Box::new(|c| c.time_limit_s = Some(-1.0))),
-        ("negative_slope", Box::new(|c| c.model.negative_slope = 2.0)),
+        (
+            "negative_slope",
+            Box::new(|c| c.model.activation = Activation::LeakyRelu(2.0)),
+        ),
     ];
     for (field, edit) in cases {
         let mut c = ok.clone();

@@ -15,7 +15,7 @@ pub use super::conv3d_generic::{conv3d_generic, Conv3dConfig};
 use super::dropout::{dropout_generic, DropMask};
 use super::kernel::dims5;
 pub use super::kernel::Activation;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// What a fused convolution does after the product: bias (always, when given), an
 /// activation, then seeded inverted dropout.
@@ -58,14 +58,7 @@ pub fn conv3d_fused(
     cfg: Conv3dConfig,
     epi: Epilogue,
 ) -> Result<Tensor> {
-    if let Activation::LeakyRelu(s) = epi.activation {
-        if !(0.0..1.0).contains(&s) {
-            return Err(Error::config(
-                "negative_slope",
-                format!("must be in [0, 1), got {s}"),
-            ));
-        }
-    }
+    epi.activation.check()?;
     let (_, o) = check(x, w, b, cfg)?;
     let [bn, _, d, h, wd] = dims5(x, "conv3d input")?;
     let k = w.dims()[2];

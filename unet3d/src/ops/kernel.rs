@@ -181,7 +181,8 @@ pub(crate) fn channel_sums(g: &[f32], b: usize, o: usize) -> Vec<f32> {
         .collect()
 }
 
-/// The activation a fused convolution applies after its bias.
+/// The network's non-linearity: what a fused convolution applies after its bias, and what
+/// [`crate::UNet3dConfig::activation`] names.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Activation {
     /// None.
@@ -194,6 +195,29 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// Checks the leaky slope.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `negative_slope` when a leaky slope is outside `[0, 1)`.
+    pub fn check(self) -> Result<Activation> {
+        match self {
+            Activation::LeakyRelu(s) if !(0.0..1.0).contains(&s) => Err(Error::config(
+                "negative_slope",
+                format!("must be in [0, 1), got {s}"),
+            )),
+            a => Ok(a),
+        }
+    }
+
+    /// The slope for negative inputs: 0 for ReLU, the leaky slope, 1 for the identity.
+    pub fn negative_slope(self) -> f32 {
+        match self {
+            Activation::Identity => 1.0,
+            Activation::Relu => 0.0,
+            Activation::LeakyRelu(s) => s,
+        }
+    }
+
     /// The activation on any device (the generic path).
     ///
     /// # Errors

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::CHANNELS;
 use crate::error::{Error, Result};
-use crate::infer::SlidingWindowConfig;
-use crate::model::{Output, UNet3dConfig};
-use crate::optim::AdamConfig;
+use crate::infer::{CheckedWindow, SlidingWindowConfig};
+use crate::model::{CheckedUNet3dConfig, Output, UNet3dConfig};
+use crate::optim::{AdamConfig, CheckedAdamConfig};
 
 /// Where the work runs. Serialised as `"cpu"`, `{"cuda": N}` or `"metal"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -175,11 +175,11 @@ impl TrainConfig {
     /// # Errors
     /// [`Error::Config`] naming the field.
     pub fn check(self) -> Result<CheckedTrainConfig> {
-        self.model.check()?;
+        let model = self.model.clone().check()?;
         self.preprocess.check()?;
-        self.optimizer.check()?;
+        let optimizer = self.optimizer.check()?;
         let divisor = self.model.divisor();
-        self.window.check_divisor(divisor)?;
+        let window = self.window.check_divisor(divisor)?;
         if self.model.in_channels != CHANNELS.len() {
             return Err(Error::config(
                 "model.in_channels",
@@ -251,7 +251,12 @@ impl TrainConfig {
                 ));
             }
         }
-        Ok(CheckedTrainConfig(self))
+        Ok(CheckedTrainConfig {
+            cfg: self,
+            model,
+            optimizer,
+            window,
+        })
     }
 
     /// The learning rate at iteration `it` (0-based) of `total`.
@@ -329,12 +334,32 @@ impl TrainConfig {
 
 /// A validated [`TrainConfig`]: what the [`crate::train::Trainer`] runs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CheckedTrainConfig(TrainConfig);
+pub struct CheckedTrainConfig {
+    cfg: TrainConfig,
+    model: CheckedUNet3dConfig,
+    optimizer: CheckedAdamConfig,
+    window: CheckedWindow,
+}
 
 impl CheckedTrainConfig {
     /// The settings.
     pub fn config(&self) -> &TrainConfig {
-        &self.0
+        &self.cfg
+    }
+
+    /// The checked network settings.
+    pub fn checked_model(&self) -> &CheckedUNet3dConfig {
+        &self.model
+    }
+
+    /// The checked optimiser settings.
+    pub fn checked_optimizer(&self) -> CheckedAdamConfig {
+        self.optimizer
+    }
+
+    /// The checked validation window (its sides fit the network's divisor).
+    pub fn checked_window(&self) -> CheckedWindow {
+        self.window
     }
 }
 
@@ -342,6 +367,6 @@ impl std::ops::Deref for CheckedTrainConfig {
     type Target = TrainConfig;
 
     fn deref(&self) -> &TrainConfig {
-        &self.0
+        &self.cfg
     }
 }

@@ -19,7 +19,7 @@ use super::history::{describe, write_history};
 use crate::checkpoint::{self, CheckpointMeta, EpochRecord, Which, CHANNELS, FORMAT};
 use crate::error::{Error, Result};
 use crate::infer::{classes_from_probabilities, sliding_window, PostprocessConfig};
-use crate::model::{mix_seed, Mode, Output, UNet3d, UNet3dConfig};
+use crate::model::{mix_seed, CheckedUNet3dConfig, Mode, Output, UNet3d};
 use crate::optim::Adam;
 
 /// The result of [`Trainer::fit`].
@@ -66,7 +66,7 @@ fn vars_from(tensors: Vec<(String, Tensor)>) -> Result<Vec<(String, Var)>> {
         .collect()
 }
 
-fn net_from(cfg: &UNet3dConfig, vars: &[(String, Var)], dev: &Device) -> Result<UNet3d> {
+fn net_from(cfg: &CheckedUNet3dConfig, vars: &[(String, Var)], dev: &Device) -> Result<UNet3d> {
     let map: HashMap<String, Tensor> = vars
         .iter()
         .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
@@ -160,7 +160,7 @@ impl Trainer {
                 named.push((name, t.clone()));
             }
             vars = vars_from(named)?;
-            opt = Adam::new(vars.clone(), cfg.optimizer)?;
+            opt = Adam::new(vars.clone(), cfg.checked_optimizer())?;
             let opt_file = meta.optimizer.as_ref().ok_or_else(|| {
                 Error::config(
                     "resume",
@@ -176,10 +176,10 @@ impl Trainer {
             best_epoch = meta.best_epoch;
             elapsed_before = meta.elapsed_s;
         } else {
-            vars = vars_from(UNet3d::init_tensors(&cfg.model, cfg.seed, &dev)?)?;
-            opt = Adam::new(vars.clone(), cfg.optimizer)?;
+            vars = vars_from(UNet3d::init_tensors(cfg.checked_model(), cfg.seed, &dev)?)?;
+            opt = Adam::new(vars.clone(), cfg.checked_optimizer())?;
         }
-        let net = net_from(&cfg.model, &vars, &dev)?;
+        let net = net_from(cfg.checked_model(), &vars, &dev)?;
         let loss_fn = cfg.loss_fn()?;
         let sources: Vec<PatchSource> = data
             .train
@@ -399,7 +399,7 @@ impl Trainer {
     fn validate(&self, net: &UNet3d, cases: &[TrainingCase], dev: &Device) -> Result<[f64; 3]> {
         let pb = &*self.progress;
         pb.start("validate", cases.len() as u64);
-        let window = self.cfg.window.check_divisor(self.cfg.model.divisor())?;
+        let window = self.cfg.checked_window();
         let scheme = &self.cfg.scheme;
         let mut sum = [0.0; 3];
         for c in cases {
