@@ -124,7 +124,7 @@ impl Predictor {
     ) -> Result<Predictor> {
         let window = *window.config();
         window.check_divisor(net.config().divisor())?;
-        let preprocess = preprocess.config().clone();
+        let preprocess = *preprocess.config();
         let meta = CheckpointMeta {
             format: checkpoint::FORMAT.into(),
             weights: String::new(),
