@@ -199,8 +199,7 @@ fn main() -> Result<()> {
     bar.finish_and_clear();
     let evaluation = Evaluation::new(cases, &regions);
     if let Some(path) = &csv {
-        let text = evaluation.csv();
-        brats_io::atomic_write(path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
+        brats_io::atomic_write(path, |w| evaluation.write_csv(w))?;
     }
     if as_json {
         println!("{}", serde_json::to_string_pretty(&evaluation)?);

@@ -55,6 +55,7 @@ pub mod phantom;
 pub mod preprocess;
 pub mod progress;
 pub mod render;
+pub mod table;
 pub mod volume;
 
 pub use atomic::{atomic_write, atomic_write_bytes};

@@ -259,16 +259,16 @@ fn read_table(path: &Path) -> Result<Vec<AtlasEntry>> {
             )
         });
     }
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let header = lines
+    let rows = brats_io::table::read_csv(&text)
+        .map_err(|e| Error::atlas(format!("{what} line {}", e.line), e.problem))?;
+    let mut rows = rows.into_iter();
+    let header: Vec<String> = rows
         .next()
-        .map(|(_, l)| {
-            l.split(',')
+        .map(|r| {
+            r.fields
+                .iter()
                 .map(|c| c.trim().to_ascii_lowercase())
-                .collect::<Vec<_>>()
+                .collect()
         })
         .ok_or_else(|| Error::atlas(&what, "empty label table"))?;
     let col = |name: &str| {
@@ -281,20 +281,20 @@ fn read_table(path: &Path) -> Result<Vec<AtlasEntry>> {
     };
     let (cv, cr, ch) = (col("value")?, col("region")?, col("hemisphere")?);
     let mut out = Vec::new();
-    for (n, line) in lines {
-        let at = format!("{what} line {}", n + 1);
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+    for row in rows {
+        let at = format!("{what} line {}", row.line);
         let get = |c: usize| {
-            cells.get(c).copied().ok_or_else(|| {
+            row.fields.get(c).map(|f| f.trim()).ok_or_else(|| {
                 Error::atlas(
                     &at,
-                    format!("{} columns, expected {}", cells.len(), header.len()),
+                    format!("{} columns, expected {}", row.fields.len(), header.len()),
                 )
             })
         };
-        let value: u32 = get(cv)?.parse().map_err(|_| {
-            Error::atlas(&at, format!("value {:?} is not a whole number", cells[cv]))
-        })?;
+        let v = get(cv)?;
+        let value: u32 = v
+            .parse()
+            .map_err(|_| Error::atlas(&at, format!("value {v:?} is not a whole number")))?;
         out.push(AtlasEntry {
             value,
             region: get(cr)?.to_string(),

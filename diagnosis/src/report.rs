@@ -35,7 +35,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -207,7 +206,7 @@ impl Report {
                 for r in &t.regions {
                     m.push_str(&format!(
                         "| {} | {} | {} | {:.1} % |\n",
-                        r.region,
+                        cell(&r.region),
                         r.hemisphere.name(),
                         r.voxels,
                         r.fraction * 100.0
@@ -240,14 +239,14 @@ impl Report {
         for e in &self.evidence {
             m.push_str(&format!(
                 "| {} | {} | {} | {} |\n",
-                if e.symptom.is_empty() {
+                cell(&if e.symptom.is_empty() {
                     e.label.clone()
                 } else {
                     format!("{} ({})", e.label, e.symptom)
-                },
+                }),
                 stance(e.stance),
-                e.points_to.join(", "),
-                e.reason
+                cell(&e.points_to.join(", ")),
+                cell(&e.reason)
             ));
         }
         m.push_str(&format!(
@@ -278,10 +277,10 @@ impl Report {
         for h in &r.hospitals {
             m.push_str(&format!(
                 "| {} / {}{} | {} | {} | {} | {} |\n",
-                h.name_ko,
-                h.name_en,
+                cell(&h.name_ko),
+                cell(&h.name_en),
                 if h.sample { " (sample data)" } else { "" },
-                h.departments.join(", "),
+                cell(&h.departments.join(", ")),
                 h.matched_capabilities
                     .iter()
                     .map(|c| c.name())
@@ -299,73 +298,39 @@ impl Report {
         m
     }
 
-    /// The report as one self-contained HTML page; `images` maps each file name in
-    /// [`Report::images`] to its PNG bytes (embedded as data URIs).
+    /// The report as one self-contained HTML page: [`Report::to_markdown`] rendered by
+    /// `pulldown-cmark` (CommonMark with tables). `images` maps each file name in
+    /// [`Report::images`] to its PNG bytes, embedded as data URIs. Raw HTML in the Markdown
+    /// (which could only come from patient or hospital text) is shown as text, not
+    /// interpreted.
     pub fn to_html(&self, images: &BTreeMap<String, Vec<u8>>) -> String {
+        use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag};
         let md = self.to_markdown();
-        let mut body = String::new();
-        let mut in_table = false;
-        for line in md.lines() {
-            let l = line.trim_end();
-            if l.starts_with('|') {
-                let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
-                if cells
-                    .iter()
-                    .all(|c| c.chars().all(|ch| ch == '-' || ch == ':'))
-                {
-                    continue;
-                }
-                if !in_table {
-                    body.push_str("<table>");
-                    in_table = true;
-                    body.push_str("<tr>");
-                    for c in &cells {
-                        body.push_str(&format!("<th>{}</th>", inline(c)));
-                    }
-                    body.push_str("</tr>\n");
-                    continue;
-                }
-                body.push_str("<tr>");
-                for c in &cells {
-                    body.push_str(&format!("<td>{}</td>", inline(c)));
-                }
-                body.push_str("</tr>\n");
-                continue;
+        let events = Parser::new_ext(&md, Options::ENABLE_TABLES).map(|e| match e {
+            Event::Html(t) | Event::InlineHtml(t) => Event::Text(t),
+            Event::Start(Tag::Image {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) => {
+                let dest_url = match images.get(dest_url.as_ref()) {
+                    Some(png) => CowStr::from(format!("data:image/png;base64,{}", base64(png))),
+                    None => dest_url,
+                };
+                Event::Start(Tag::Image {
+                    link_type,
+                    dest_url,
+                    title,
+                    id,
+                })
             }
-            if in_table {
-                body.push_str("</table>\n");
-                in_table = false;
-            }
-            if let Some(h) = l.strip_prefix("## ") {
-                body.push_str(&format!("<h2>{}</h2>\n", inline(h)));
-            } else if let Some(h) = l.strip_prefix("# ") {
-                body.push_str(&format!("<h1>{}</h1>\n", inline(h)));
-            } else if let Some(q) = l.strip_prefix("> ") {
-                body.push_str(&format!("<p class=\"note\">{}</p>\n", inline(q)));
-            } else if let Some(item) = l.strip_prefix("- ") {
-                body.push_str(&format!("<li>{}</li>\n", inline(item)));
-            } else if let Some(rest) = l.strip_prefix("![") {
-                let (alt, file) = rest.split_once("](").unwrap_or((rest, ""));
-                let file = file.trim_end_matches(')');
-                if let Some(bytes) = images.get(file) {
-                    body.push_str(&format!(
-                        "<figure><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{}</figcaption></figure>\n",
-                        escape(alt),
-                        base64(bytes),
-                        escape(alt)
-                    ));
-                }
-            } else if l == "---" {
-                body.push_str("<hr>\n");
-            } else if !l.is_empty() {
-                body.push_str(&format!("<p>{}</p>\n", inline(l)));
-            }
-        }
-        if in_table {
-            body.push_str("</table>\n");
-        }
+            e => e,
+        });
+        let mut body = String::with_capacity(md.len() * 2);
+        html::push_html(&mut body, events);
         format!(
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Brain tumour report{}</title>\n<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}.note{{background:#fff3cd;border-left:4px solid #c90;padding:8px}}img{{max-width:100%}}code{{background:#eee;padding:0 3px}}</style></head>\n<body>\n{body}</body></html>\n",
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Brain tumour report{}</title>\n<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}blockquote{{background:#fff3cd;border-left:4px solid #c90;margin:1em 0;padding:0 8px}}img{{max-width:100%}}code{{background:#eee;padding:0 3px}}</style></head>\n<body>\n{body}</body></html>\n",
             self.case_id.as_deref().map(|c| format!(" — {}", escape(c))).unwrap_or_default()
         )
     }
@@ -394,43 +359,12 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Escapes, then renders `**bold**`, `*italic*` and `` `code` ``.
-fn inline(s: &str) -> String {
-    let e = escape(s);
-    let mut out = String::new();
-    let mut rest = e.as_str();
-    while let Some(i) = rest.find("**") {
-        out.push_str(&code(&rest[..i]));
-        let after = &rest[i + 2..];
-        match after.find("**") {
-            Some(j) => {
-                out.push_str(&format!("<strong>{}</strong>", code(&after[..j])));
-                rest = &after[j + 2..];
-            }
-            None => {
-                out.push_str("**");
-                rest = after;
-            }
-        }
-    }
-    out.push_str(&code(rest));
-    out
-}
-
-fn code(s: &str) -> String {
-    let parts: Vec<&str> = s.split('`').collect();
-    let mut out = String::new();
-    for (i, p) in parts.iter().enumerate() {
-        if i % 2 == 1 && i + 1 < parts.len() {
-            out.push_str(&format!("<code>{p}</code>"));
-        } else {
-            if i > 0 && i % 2 == 1 {
-                out.push('`');
-            }
-            out.push_str(p);
-        }
-    }
-    out
+/// A table cell's text: pipes escaped and line breaks folded, so patient or hospital text
+/// cannot break the Markdown table it sits in.
+fn cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace(['\r', '\n'], " ")
 }
 
 /// Standard base64 with padding.
@@ -474,7 +408,7 @@ pub struct ReportFiles {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    Ok(brats_io::atomic_write(path, |w| w.write_all(bytes))?)
+    Ok(brats_io::atomic_write_bytes(path, bytes)?)
 }
 
 /// Writes the report and its pictures into `dir` (created when missing). `pictures` maps
@@ -537,10 +471,7 @@ mod tests {
     }
 
     #[test]
-    fn inline_markup_is_escaped_and_rendered() {
-        assert_eq!(
-            inline("**a** <b> `c`"),
-            "<strong>a</strong> &lt;b&gt; <code>c</code>"
-        );
+    fn table_cells_cannot_break_their_table() {
+        assert_eq!(cell("a|b\nc"), "a\\|b c");
     }
 }

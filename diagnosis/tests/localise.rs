@@ -345,6 +345,16 @@ fn report_files_are_complete_and_self_contained() {
     assert_eq!(html.matches("data:image/png;base64,").count(), 3);
     assert!(!html.contains("src=\"http") && !html.contains("src=\"overlay"));
     assert!(html.contains("sample data") || html.contains("SAMPLE DATA"));
+    // Rendered Markdown: lists inside <ul>, tables with header rows, and text that looks
+    // like HTML shown as text.
+    assert!(html.contains("<ul>\n<li>") && html.contains("<table>") && html.contains("<th>"));
+    assert_eq!(html.matches("<li>").count(), html.matches("</li>").count());
+    let mut tampered = d.report.clone();
+    tampered
+        .explanation
+        .push("<script>alert(1)</script> | x".into());
+    let html = tampered.to_html(&Default::default());
+    assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"));
     let md = std::fs::read_to_string(&files.markdown).unwrap();
     assert!(md.contains("not a diagnosis") && md.contains("overlay_axial.png"));
     for p in &files.images {

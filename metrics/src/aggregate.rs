@@ -155,34 +155,27 @@ impl Evaluation {
         s
     }
 
-    /// CSV: `case,region,` then every metric of [`RegionMetrics::NAMES`], one row per case
-    /// and region.
-    pub fn csv(&self) -> String {
-        let mut s = String::from("case,region");
-        for m in RegionMetrics::NAMES {
-            s.push(',');
-            s.push_str(m);
-        }
-        s.push('\n');
+    /// Writes CSV (RFC 4180, through the `csv` crate): `case,region,` then every metric of
+    /// [`RegionMetrics::NAMES`], one row per case and region; a metric that does not apply
+    /// is `NaN`.
+    ///
+    /// # Errors
+    /// Errors of `w`.
+    pub fn write_csv(&self, w: impl std::io::Write) -> std::io::Result<()> {
+        let mut out = csv::Writer::from_writer(w);
+        let header = ["case", "region"].into_iter().chain(RegionMetrics::NAMES);
+        out.write_record(header)?;
         for case in &self.cases {
             for r in &self.order {
                 if let Some(x) = case.regions.get(r) {
-                    let _ = write!(s, "{},{}", csv_field(&case.case), r);
-                    for m in RegionMetrics::NAMES {
-                        let _ = write!(s, ",{}", x.get(m).unwrap_or(f64::NAN));
-                    }
-                    s.push('\n');
+                    let values = RegionMetrics::NAMES
+                        .iter()
+                        .map(|m| x.get(m).unwrap_or(f64::NAN).to_string());
+                    let row = [case.case.clone(), r.clone()].into_iter().chain(values);
+                    out.write_record(row)?;
                 }
             }
         }
-        s
-    }
-}
-
-fn csv_field(v: &str) -> String {
-    if v.contains([',', '"', '\n']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_string()
+        out.flush()
     }
 }

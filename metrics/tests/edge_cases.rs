@@ -205,7 +205,9 @@ fn brats_evaluation_per_region_and_outputs() {
     for key in ["mean", "std", "median", "n", "skipped"] {
         assert!(json["summary"]["WT"]["dice"].get(key).is_some(), "{key}");
     }
-    let csv = all.csv();
+    let mut csv = Vec::new();
+    all.write_csv(&mut csv).unwrap();
+    let csv = String::from_utf8(csv).unwrap();
     assert!(csv.starts_with("case,region,dice,iou"));
     assert_eq!(csv.lines().count(), 1 + 2 * 3);
     assert!(all.table().contains("mean ± std"));

@@ -22,8 +22,7 @@
 //! NAME`, and the database is unchanged.
 
 use std::collections::HashSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::content::{check_hospital, Content};
 use crate::error::{Error, Result};
@@ -45,35 +44,22 @@ pub const HOSPITAL_COLUMNS: [&str; 11] = [
     "sample",
 ];
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+/// Writes through `f` atomically with the workspace's one helper, [`brats_io::atomic_write`]
+/// (a temporary file beside `path`, then a rename; nothing half written is left behind).
 ///
 /// # Errors
-/// [`Error::Io`] naming `path`; the temporary file is removed.
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |e| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
-    Ok(())
+/// [`Error::Io`] naming `path`.
+fn write_atomically(
+    path: &Path,
+    f: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
+) -> Result<()> {
+    brats_io::atomic_write(path, f).map_err(|e| match e {
+        brats_io::Error::Io { path, source } => Error::Io { path, source },
+        other => Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    })
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -83,77 +69,27 @@ fn read(path: &Path) -> Result<String> {
     })
 }
 
-/// Splits CSV text into records of fields (RFC 4180), each with its 1-based line number.
+/// Splits CSV text into records of fields, each with its 1-based line number
+/// ([`brats_io::table::read_csv`]).
 ///
 /// # Errors
-/// [`Error::InvalidRecord`] for an unterminated quote.
+/// [`Error::InvalidRecord`] naming `origin line N`: a quoted field that is never closed,
+/// text that is not valid CSV.
 pub fn parse_csv(text: &str, origin: &str) -> Result<Vec<(usize, Vec<String>)>> {
-    let mut records = Vec::new();
-    let mut field = String::new();
-    let mut record = Vec::new();
-    let mut in_quotes = false;
-    let mut line = 1;
-    let mut start_line = 1;
-    let mut chars = text.trim_start_matches('\u{feff}').chars().peekable();
-    while let Some(c) = chars.next() {
-        if in_quotes {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => in_quotes = false,
-                '\n' => {
-                    line += 1;
-                    field.push(c);
-                }
-                _ => field.push(c),
-            }
-            continue;
-        }
-        match c {
-            '"' if field.is_empty() => in_quotes = true,
-            ',' => record.push(std::mem::take(&mut field)),
-            '\r' => {}
-            '\n' => {
-                record.push(std::mem::take(&mut field));
-                if !(record.len() == 1 && record[0].is_empty()) {
-                    records.push((start_line, std::mem::take(&mut record)));
-                }
-                record.clear();
-                line += 1;
-                start_line = line;
-            }
-            _ => field.push(c),
-        }
-    }
-    if in_quotes {
-        return Err(Error::record(
-            format!("{origin} line {start_line}"),
-            "unterminated quoted field",
-        ));
-    }
-    if !field.is_empty() || !record.is_empty() {
-        record.push(field);
-        records.push((start_line, record));
-    }
-    Ok(records)
+    let rows = brats_io::table::read_csv(text)
+        .map_err(|e| Error::record(format!("{origin} line {}", e.line), e.problem))?;
+    Ok(rows.into_iter().map(|r| (r.line, r.fields)).collect())
 }
 
-fn csv_escape(v: &str) -> String {
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_string()
-    }
-}
-
-/// Hospitals as CSV with [`HOSPITAL_COLUMNS`].
-pub fn hospitals_to_csv(hospitals: &[Hospital]) -> String {
-    let mut s = HOSPITAL_COLUMNS.join(",");
-    s.push('\n');
+/// Writes hospitals as CSV with [`HOSPITAL_COLUMNS`] (through the `csv` crate).
+///
+/// # Errors
+/// Errors of `w`.
+pub fn write_hospitals_csv(hospitals: &[Hospital], w: impl std::io::Write) -> std::io::Result<()> {
+    let mut out = csv::Writer::from_writer(w);
+    out.write_record(HOSPITAL_COLUMNS)?;
     for h in hospitals {
-        let fields = [
+        out.write_record([
             h.id.clone(),
             h.name_ko.clone(),
             h.name_en.clone(),
@@ -169,17 +105,9 @@ pub fn hospitals_to_csv(hospitals: &[Hospital]) -> String {
                 .join(";"),
             h.sites.join(";"),
             h.sample.to_string(),
-        ];
-        s.push_str(
-            &fields
-                .iter()
-                .map(|f| csv_escape(f))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        s.push('\n');
+        ])?;
     }
-    s
+    out.flush()
 }
 
 /// Parses hospitals from CSV and checks them against the departments and regions of
@@ -327,12 +255,13 @@ impl KnowledgeBase {
         let is_csv = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        let bytes = if is_csv {
-            hospitals_to_csv(&content.hospitals).into_bytes()
+        if is_csv {
+            write_atomically(path, |w| write_hospitals_csv(&content.hospitals, w))
         } else {
-            serde_json::to_vec_pretty(&content)
-                .map_err(|e| Error::record("export", e.to_string()))?
-        };
-        atomic_write(path, &bytes)
+            write_atomically(path, |w| {
+                serde_json::to_writer_pretty(&mut *w, &content)?;
+                Ok(())
+            })
+        }
     }
 }

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use brats_io::atomic_write_bytes;
 use brats_io::render::{line_chart, Canvas, Rgb, Series};
+use brats_io::{atomic_write, atomic_write_bytes};
 
 use crate::checkpoint::EpochRecord;
 use crate::error::{Error, Result};
@@ -24,21 +24,37 @@ pub(crate) fn describe(r: &EpochRecord) -> String {
 /// # Errors
 /// File errors naming the file.
 pub fn write_history(dir: &Path, history: &[EpochRecord]) -> Result<()> {
-    let mut csv = String::from(
-        "epoch,iteration,train_loss,lr,val_dice_wt,val_dice_tc,val_dice_et,elapsed_s\n",
-    );
-    for r in history {
-        let v = r
-            .val_dice
-            .map_or([String::new(), String::new(), String::new()], |v| {
-                v.map(|x| format!("{x:.6}"))
-            });
-        csv.push_str(&format!(
-            "{},{},{:.6},{:.6e},{},{},{},{:.1}\n",
-            r.epoch, r.iteration, r.train_loss, r.lr, v[0], v[1], v[2], r.elapsed_s
-        ));
-    }
-    atomic_write_bytes(&dir.join("history.csv"), csv.as_bytes())?;
+    atomic_write(&dir.join("history.csv"), |w| {
+        let mut out = csv::Writer::from_writer(w);
+        out.write_record([
+            "epoch",
+            "iteration",
+            "train_loss",
+            "lr",
+            "val_dice_wt",
+            "val_dice_tc",
+            "val_dice_et",
+            "elapsed_s",
+        ])?;
+        for r in history {
+            let v = r
+                .val_dice
+                .map_or([String::new(), String::new(), String::new()], |v| {
+                    v.map(|x| format!("{x:.6}"))
+                });
+            out.write_record([
+                r.epoch.to_string(),
+                r.iteration.to_string(),
+                format!("{:.6}", r.train_loss),
+                format!("{:.6e}", r.lr),
+                v[0].clone(),
+                v[1].clone(),
+                v[2].clone(),
+                format!("{:.1}", r.elapsed_s),
+            ])?;
+        }
+        out.flush()
+    })?;
     let json = serde_json::to_string_pretty(history).map_err(|e| Error::File {
         path: dir.join("history.json"),
         message: e.to_string(),
