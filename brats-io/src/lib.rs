@@ -55,6 +55,7 @@ pub mod phantom;
 pub mod preprocess;
 pub mod progress;
 pub mod render;
+pub mod synth;
 pub mod table;
 pub mod volume;
 

@@ -154,6 +154,13 @@ pub struct GroundTruth {
     pub brain_centre_mm: [f64; 3],
     /// cm³ per label name (e.g. `NCR`, `ED`, `ET`) and per region (`WT`, `TC`, `ET`).
     pub volumes_cm3: BTreeMap<String, f64>,
+    /// The tumour's subtype ([`crate::synth`] cases: `high_grade`, `high_grade_callosal`,
+    /// `low_grade`, `metastasis`; absent for phantoms and healthy cases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtype: Option<String>,
+    /// Number of lesions ([`crate::synth`] cases with a tumour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lesions: Option<usize>,
 }
 
 /// A generated case.
@@ -348,16 +355,10 @@ impl CheckedPhantom {
             Volume::new(c3, geometry.clone())?,
         ];
         let id = format!("Phantom_{seed:05}");
-        let truth = ground_truth(
-            &id,
-            seed,
-            cfg,
-            &geometry,
-            &seg,
-            centre,
-            tumour.as_ref(),
-            &anatomy,
-        );
+        let site = tumour
+            .as_ref()
+            .map(|t| site_of(anatomy.normalise(t.core.centre)).to_string());
+        let truth = facts(&id, seed, &cfg.scheme, &geometry, &seg, centre, site);
         let seg = Volume::new(seg, geometry)?;
         Ok(PhantomCase { images, seg, truth })
     }
@@ -388,27 +389,26 @@ fn blur_121(a: &mut Array3<f32>) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn ground_truth(
+/// The facts of a generated case: volumes per label and region, the tumour's centroid and
+/// its hemisphere relative to the brain centre's x.
+pub(crate) fn facts(
     id: &str,
     seed: u64,
-    cfg: &PhantomConfig,
+    scheme: &LabelScheme,
     g: &Geometry,
     seg: &Array3<u8>,
     centre: [f64; 3],
-    tumour: Option<&Tumour>,
-    anatomy: &Anatomy,
+    site: Option<String>,
 ) -> GroundTruth {
     let voxel_cm3 = g.voxel_volume_mm3() / 1000.0;
     let counts = LabelScheme::counts(seg);
     let mut volumes = BTreeMap::new();
-    for l in cfg.scheme.labels() {
+    for l in scheme.labels() {
         let n = counts.get(&l.value).copied().unwrap_or(0);
         volumes.insert(l.name.clone(), n as f64 * voxel_cm3);
     }
     for region in crate::labels::TumourRegion::ALL {
-        let n: usize = cfg
-            .scheme
+        let n: usize = scheme
             .labels()
             .iter()
             .filter(|l| l.compartment.in_region(region))
@@ -434,22 +434,21 @@ fn ground_truth(
             "left".to_string()
         }
     });
-    let site = tumour
-        .filter(|_| n > 0)
-        .map(|t| site_of(anatomy.normalise(t.core.centre)).to_string());
     GroundTruth {
         id: id.to_string(),
         seed,
-        shape: cfg.shape,
+        shape: g.dim(),
         orientation: g.orientation(),
-        scheme: cfg.scheme.name().to_string(),
+        scheme: scheme.name().to_string(),
         has_tumour: n > 0,
         centroid_voxel,
         centroid_mm,
         hemisphere,
-        site,
+        site: site.filter(|_| n > 0),
         brain_centre_mm: centre,
         volumes_cm3: volumes,
+        subtype: None,
+        lesions: None,
     }
 }
 

@@ -96,8 +96,14 @@ def main(brainles, vasari, out):
     insula_m = m("insula")
 
     c = kmeans3(t1[brain])
-    cls = np.argmin(np.abs(t1[..., None] - c[None, None, None]), -1)  # 0 CSF, 1 GM, 2 WM
-    csf, gm, wm = brain & (cls == 0), brain & (cls == 1), brain & (cls == 2)
+    # Thresholds: grey/white at the midpoint of their centres; CSF/grey at 35 % of the way
+    # from CSF to grey, so that voxels of mixed CSF and cortex (the template is an average,
+    # its sulci are blurred) count as cortex and the sulci stay as thin as in a single brain.
+    csf_gm = c[0] + 0.35 * (c[1] - c[0])
+    gm_wm = (c[1] + c[2]) / 2
+    csf = brain & (t1 < csf_gm)
+    gm = brain & (t1 >= csf_gm) & (t1 < gm_wm)
+    wm = brain & (t1 >= gm_wm)
 
     # Posterior fossa: below the tentorium, behind a line from the brainstem to the petrous
     # ridges (j < 112 - 0.45 |i - 120|), minus the brainstem.

@@ -1,0 +1,258 @@
+//! Image formation with domain randomisation: from a tissue map and a tumour map to four
+//! skull-stripped MRI volumes that differ from case to case far more than real scanners do,
+//! so that a network trained on them meets real scans as one more variation.
+//!
+//! Per case and modality: tissue intensities drawn around a realistic ordering (FLAIR: CSF
+//! dark, edema bright; T1: CSF dark, white matter bright, tumour dark; T1ce: the enhancing
+//! rim bright, and vessels in the sulci; T2: CSF, edema and necrosis bright) with a wide
+//! random spread — and in one case in ten fully random contrasts; texture inside tissues and
+//! heterogeneity inside the tumour; partial-volume blur; a smooth bias field; Rician noise;
+//! thick-slice acquisition along a random axis resampled back to 1 mm (as many BraTS scans
+//! were); imperfect skull stripping (rims of extra-cerebral tissue left, patches of cortex
+//! removed); and a random global intensity scale, written as integers as scanners do.
+
+use ndarray::{Array3, Axis, Zip};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use rayon::prelude::*;
+
+use super::anatomy::Tissue;
+use super::field::{gaussian_blur, thick_slices, LatticeField};
+use super::tumour::Part;
+
+/// Appearance classes: the 9 tissues, then the tumour parts.
+const EDEMA: usize = Tissue::COUNT;
+const NECROSIS: usize = EDEMA + 1;
+const ENHANCING: usize = EDEMA + 2;
+const NON_ENHANCING: usize = EDEMA + 3;
+const CLASSES: usize = EDEMA + 4;
+
+/// Typical relative intensities per class, modalities FLAIR, T1, T1ce, T2.
+const BASE: [[f32; 4]; CLASSES] = [
+    [0.0, 0.0, 0.0, 0.0],     // background
+    [0.12, 0.25, 0.25, 1.0],  // CSF
+    [0.10, 0.22, 0.22, 1.0],  // ventricles
+    [0.62, 0.58, 0.58, 0.58], // cortical grey matter
+    [0.45, 0.85, 0.85, 0.38], // white matter
+    [0.55, 0.70, 0.70, 0.45], // deep grey matter
+    [0.58, 0.58, 0.60, 0.55], // cerebellar grey matter
+    [0.45, 0.80, 0.80, 0.40], // cerebellar white matter
+    [0.55, 0.75, 0.75, 0.48], // brainstem
+    [0.95, 0.50, 0.50, 0.85], // edema
+    [0.45, 0.30, 0.32, 0.95], // necrosis
+    [0.80, 0.55, 1.30, 0.70], // enhancing tumour
+    [0.90, 0.45, 0.47, 0.88], // non-enhancing tumour
+];
+
+/// The four images (FLAIR, T1, T1ce, T2), integer-valued, 0 outside the stripped brain, and
+/// the final brain mask (labels outside it must be cleared by the caller).
+pub(crate) fn form_images(
+    rng: &mut ChaCha8Rng,
+    seed: u64,
+    tissue: &Array3<u8>,
+    parts: &Array3<u8>,
+) -> ([Array3<f32>; 4], Array3<bool>) {
+    let shape = <[usize; 3]>::from(tissue.dim());
+    // Contrasts.
+    let random_contrast = rng.random_bool(0.1);
+    let spread = rng.random_range(0.08..0.25);
+    let mut value = [[0f32; 4]; CLASSES];
+    for (c, row) in value.iter_mut().enumerate().skip(1) {
+        for (m, v) in row.iter_mut().enumerate() {
+            *v = if random_contrast {
+                rng.random_range(0.05..1.3)
+            } else {
+                BASE[c][m] * (spread * rng.sample::<f64, _>(StandardNormal)).exp() as f32
+            };
+        }
+    }
+    let edema_mix: f32 = rng.random_range(0.65..0.95);
+    let texture_amp: [f32; 4] = [0; 4].map(|_| rng.random_range(0.01..0.06));
+    let tumour_amp: f32 = rng.random_range(0.05..0.2);
+    let texture = LatticeField::with_spacing_in(rng, shape, 3.0..8.0);
+    let heterogeneity = LatticeField::with_spacing_in(rng, shape, 3.0..6.0);
+    let vessels = rng.random_bool(0.7).then(|| {
+        (
+            LatticeField::new(rng, shape, 2.0),
+            rng.random_range(1.6..1.9f32),
+            rng.random_range(1.5..3.0f32),
+        )
+    });
+    let blur = rng.random_range(0.3..0.9);
+    let thick: [Option<(usize, f64, f64)>; 4] = [0; 4].map(|_| {
+        rng.random_bool(0.6).then(|| {
+            let axis = match rng.random_range(0..10) {
+                0..=5 => 0,
+                6 | 7 => 1,
+                _ => 2,
+            };
+            let t = rng.random_range(2.0..6.5);
+            (axis, t, rng.random_range(0.0..t))
+        })
+    });
+    let bias: [(LatticeField, f32); 4] = [0; 4].map(|_| {
+        (
+            LatticeField::with_spacing_in(rng, shape, 50.0..100.0),
+            rng.random_range(0.0..0.3),
+        )
+    });
+    let noise: [f32; 4] = [0; 4].map(|_| rng.random_range(0.005..0.06));
+    let scale: [f32; 4] = [0; 4].map(|_| rng.random_range(80f32.ln()..4000f32.ln()).exp());
+
+    // The skull-stripped mask, with its imperfections.
+    let brain = Zip::from(tissue).and(parts).map_collect(|&t, &p| t != 0 || p != 0);
+    let patch = LatticeField::with_spacing_in(rng, shape, 15.0..40.0);
+    let mut mask = brain.clone();
+    if rng.random_bool(0.3) {
+        let depth = rng.random_range(1..=3);
+        let thr = rng.random_range(-0.5f32..0.8);
+        let inner = erode(&brain, depth);
+        Zip::indexed(&mut mask).and(&inner).for_each(|(k, j, i), m, &keep| {
+            if *m && !keep && patch.at(k as f64, j as f64, i as f64) > thr {
+                *m = false;
+            }
+        });
+    }
+    let leftover = rng.random_bool(0.35).then(|| {
+        let reach = rng.random_range(1..=4);
+        let thr = rng.random_range(-0.8f32..0.6);
+        let outer = dilate(&brain, reach);
+        let rim = Zip::indexed(&outer).and(&brain).map_collect(|(k, j, i), &o, &b| {
+            o && !b && patch.at(k as f64 + 7.0, j as f64 + 7.0, i as f64 + 7.0) > thr
+        });
+        let look: [f32; 4] = [0; 4].map(|_| rng.random_range(0.1..1.3));
+        (rim, look)
+    });
+    if let Some((rim, _)) = &leftover {
+        Zip::from(&mut mask).and(rim).for_each(|m, &r| *m |= r);
+    }
+
+    let images: Vec<Array3<f32>> = (0..4)
+        .map(|m| {
+            let mut img = Array3::<f32>::zeros(tissue.dim());
+            Zip::indexed(&mut img)
+                .and(tissue)
+                .and(parts)
+                .par_for_each(|(k, j, i), v, &t, &p| {
+                    let t = t as usize;
+                    let (kf, jf, if_) = (k as f64, j as f64, i as f64);
+                    let mut x = value[t][m];
+                    let part = Part::from_u8(p);
+                    match part {
+                        Part::None => {}
+                        Part::Edema => x = edema_mix * value[EDEMA][m] + (1.0 - edema_mix) * x,
+                        Part::Necrosis => x = value[NECROSIS][m],
+                        Part::Enhancing => x = value[ENHANCING][m],
+                        Part::NonEnhancing => x = value[NON_ENHANCING][m],
+                    }
+                    if x == 0.0 {
+                        return;
+                    }
+                    x *= 1.0 + texture_amp[m] * texture.at(kf, jf, if_);
+                    if part != Part::None {
+                        x *= 1.0 + tumour_amp * heterogeneity.at(kf, jf, if_);
+                    }
+                    if let Some((field, thr, gain)) = &vessels {
+                        if m == 2
+                            && t == Tissue::Csf as usize
+                            && field.at(kf, jf, if_) > *thr
+                        {
+                            x *= gain;
+                        }
+                    }
+                    *v = x.max(0.0);
+                });
+            if let Some((rim, look)) = &leftover {
+                Zip::indexed(&mut img).and(rim).for_each(|(k, j, i), v, &r| {
+                    if r {
+                        *v = look[m] * (1.0 + 0.2 * texture.at(k as f64, j as f64, i as f64));
+                    }
+                });
+            }
+            gaussian_blur(&mut img, [blur; 3]);
+            let (field, amp) = &bias[m];
+            let white = value[Tissue::WhiteMatter as usize][m].max(0.05);
+            let sigma = noise[m] * white;
+            img.axis_iter_mut(Axis(0))
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(k, mut plane)| {
+                    let mut prng = ChaCha8Rng::seed_from_u64(
+                        seed ^ 0xA076_1D64_78BD_642F_u64.wrapping_mul((m * 4096 + k + 1) as u64),
+                    );
+                    for ((j, i), v) in plane.indexed_iter_mut() {
+                        let b = (amp * field.at(k as f64, j as f64, i as f64)).exp();
+                        let clean = *v * b;
+                        let n1: f32 = prng.sample(StandardNormal);
+                        let n2: f32 = prng.sample(StandardNormal);
+                        *v = ((clean + sigma * n1).powi(2) + (sigma * n2).powi(2)).sqrt();
+                    }
+                });
+            if let Some((axis, t, offset)) = thick[m] {
+                thick_slices(&mut img, axis, t, offset);
+            }
+            let s = scale[m];
+            Zip::from(&mut img).and(&mask).par_for_each(|v, &inside| {
+                *v = if inside { (*v * s).round().max(1.0) } else { 0.0 };
+            });
+            img
+        })
+        .collect();
+    let mut it = images.into_iter();
+    let mut next = || it.next().unwrap_or_else(|| Array3::zeros(tissue.dim()));
+    ([next(), next(), next(), next()], mask)
+}
+
+/// `depth` rounds of 6-neighbour erosion (the grid's edge counts as outside).
+fn erode(a: &Array3<bool>, depth: usize) -> Array3<bool> {
+    let mut cur = a.clone();
+    for _ in 0..depth {
+        cur = step(&cur, true);
+    }
+    cur
+}
+
+/// `reach` rounds of 6-neighbour dilation.
+fn dilate(a: &Array3<bool>, reach: usize) -> Array3<bool> {
+    let mut cur = a.clone();
+    for _ in 0..reach {
+        cur = step(&cur, false);
+    }
+    cur
+}
+
+fn step(a: &Array3<bool>, erode: bool) -> Array3<bool> {
+    let (nk, nj, ni) = a.dim();
+    let at = |k: i64, j: i64, i: i64| -> bool {
+        if k < 0 || j < 0 || i < 0 || k >= nk as i64 || j >= nj as i64 || i >= ni as i64 {
+            false
+        } else {
+            a[[k as usize, j as usize, i as usize]]
+        }
+    };
+    let mut out = a.clone();
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(k, mut plane)| {
+            let k = k as i64;
+            for ((j, i), v) in plane.indexed_iter_mut() {
+                let (j, i) = (j as i64, i as i64);
+                let n = [
+                    at(k - 1, j, i),
+                    at(k + 1, j, i),
+                    at(k, j - 1, i),
+                    at(k, j + 1, i),
+                    at(k, j, i - 1),
+                    at(k, j, i + 1),
+                ];
+                if erode {
+                    *v = *v && n.iter().all(|&b| b);
+                } else {
+                    *v = *v || n.iter().any(|&b| b);
+                }
+            }
+        });
+    out
+}
