@@ -51,7 +51,9 @@ fn main() -> Result<()> {
                 let t = Subtype::ALL
                     .into_iter()
                     .find(|t| t.name() == v)
-                    .with_context(|| format!("--subtype takes high_grade, low_grade or metastasis, got {v:?}"))?;
+                    .with_context(|| {
+                        format!("--subtype takes high_grade, low_grade or metastasis, got {v:?}")
+                    })?;
                 synth.subtypes = vec![t];
             }
             "--orientation" => {

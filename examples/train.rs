@@ -1,17 +1,20 @@
 //! Trains the U-Net and writes checkpoints, history (CSV, JSON, PNG) into a model folder.
 //!
 //! ```text
-//! cargo run --release --example train -- (--data DIR | --phantoms N) --out MODEL_DIR \
+//! cargo run --release --example train -- (--data DIR | --phantoms N | --synthetic) --out MODEL_DIR \
 //!     [--epochs E] [--iterations I] [--patch P] [--batch B] [--seed S] [--resume] \
 //!     [--val N | --val-fraction F] [--lr LR] [--time-limit SECONDS] [--threads T] \
-//!     [--preset fast|seed] [--config TRAIN.json] [--labels brats2021|brats2023]
+//!     [--preset fast|seed|synthetic] [--config TRAIN.json] [--labels brats2021|brats2023]
 //! ```
 //! `--preset fast` (default) is the configuration that trains in minutes on a CPU: widths
 //! 8-16-32-64-128, instance norm, leaky ReLU, no dropout, images resampled to 2 mm.
 //! `--preset seed` is the seed's network at 1 mm. `--config` reads a whole `TrainConfig`
 //! JSON (as stored in a checkpoint's `train_config`); flags given after it override it.
 //! With `--phantoms N`, N training phantoms plus `--val` (default 2) held-out ones are
-//! generated in memory (seeds S+0…). `--resume` continues from MODEL_DIR/last.json.
+//! generated in memory (seeds S+0…). `--synthetic` trains on the endless stream of
+//! synthetic cases from real anatomy (the config's `synthetic` settings, the `synthetic`
+//! preset's when unset) and validates on `--val` (default 2) held-out synthetic cases.
+//! `--resume` continues from MODEL_DIR/last.json.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -21,13 +24,14 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use brats_io::phantom::PhantomConfig;
 use brats_io::LabelScheme;
-use unet3d::train::{Split, TrainData, Trainer};
+use unet3d::train::{synthetic_validation, Split, TrainData, Trainer};
 
 fn main() -> Result<()> {
     support::tune_allocator();
     let mut args = std::env::args().skip(1);
     let mut data: Option<PathBuf> = None;
     let mut phantoms: Option<usize> = None;
+    let mut synthetic = false;
     let mut out: Option<PathBuf> = None;
     let mut resume = false;
     let mut n_val = 2usize;
@@ -40,6 +44,7 @@ fn main() -> Result<()> {
             "--data" => data = Some(value()?.into()),
             "--phantoms" => phantoms = Some(value()?.parse().context("--phantoms takes a count")?),
             "--out" => out = Some(value()?.into()),
+            "--synthetic" => synthetic = true,
             "--resume" => resume = true,
             "--val" => n_val = value()?.parse().context("--val takes a count")?,
             "--val-fraction" => {
@@ -49,7 +54,8 @@ fn main() -> Result<()> {
                 cfg = match value()?.as_str() {
                     "fast" => unet3d::presets::fast(),
                     "seed" => unet3d::presets::seed(),
-                    other => bail!("--preset takes fast or seed, got {other:?}"),
+                    "synthetic" => unet3d::presets::synthetic(),
+                    other => bail!("--preset takes fast, seed or synthetic, got {other:?}"),
                 }
             }
             "--config" => {
@@ -62,7 +68,7 @@ fn main() -> Result<()> {
             "--epochs" | "--iterations" | "--patch" | "--batch" | "--seed" | "--lr"
             | "--time-limit" | "--threads" | "--labels" => overrides.push((a.clone(), value()?)),
             "-h" | "--help" => {
-                println!("train (--data DIR | --phantoms N) --out MODEL_DIR [--epochs E] [--iterations I] [--patch P] [--batch B] [--seed S] [--resume] [--val N | --val-fraction F] [--lr LR] [--time-limit S] [--threads T] [--preset fast|seed] [--config TRAIN.json] [--labels brats2021|brats2023]");
+                println!("train (--data DIR | --phantoms N | --synthetic) --out MODEL_DIR [--epochs E] [--iterations I] [--patch P] [--batch B] [--seed S] [--resume] [--val N | --val-fraction F] [--lr LR] [--time-limit S] [--threads T] [--preset fast|seed|synthetic] [--config TRAIN.json] [--labels brats2021|brats2023]");
                 return Ok(());
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -92,6 +98,31 @@ fn main() -> Result<()> {
         }
     }
     let out = out.context("--out MODEL_DIR is required")?;
+    if synthetic {
+        if data.is_some() || phantoms.is_some() {
+            bail!("give exactly one of --data DIR, --phantoms N or --synthetic");
+        }
+        let stream = cfg
+            .synthetic
+            .get_or_insert_with(|| unet3d::presets::synthetic().synthetic.unwrap_or_default());
+        stream.synth.scheme = cfg.scheme.clone();
+        let trainer = Trainer::new(cfg.clone(), &out)?.progress(support::Bar::shared());
+        let stream = cfg.synthetic.clone().unwrap_or_default();
+        let validation =
+            synthetic_validation(&stream, n_val, &cfg.preprocess, &support::Bar::new())?;
+        eprintln!(
+            "training on synthetic cases (pool {}, {} new per epoch), validating on {}; {} parameters; model folder {}",
+            stream.pool,
+            stream.refresh,
+            validation.len(),
+            cfg.model.parameter_count(),
+            out.display()
+        );
+        let summary = trainer.fit_synthetic(&validation, resume)?;
+        println!("{}", serde_json::to_string(&summary)?);
+        return Ok(());
+    }
+    cfg.synthetic = None;
     let trainer = Trainer::new(cfg.clone(), &out)?.progress(support::Bar::shared());
     let data = match (data, phantoms) {
         (Some(dir), None) => TrainData::from_folder(

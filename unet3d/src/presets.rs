@@ -57,3 +57,47 @@ pub fn fast() -> TrainConfig {
 pub fn seed() -> TrainConfig {
     TrainConfig::default()
 }
+
+/// The shipped default model's training (`models/default/`, see its model card): trained
+/// only on synthetic cases from real anatomy ([`crate::train::StreamConfig`]: a pool of 32
+/// cases, 4 new ones after every epoch), widths 16-32-64-128-256 with instance norm, leaky
+/// ReLU, deep supervision and no dropout, images cropped to the brain and resampled to
+/// 2 mm, 64³ patches (half on tumour), batch 2, AdamW 2e-3 with warm-up and a poly
+/// schedule over 200 epochs of 100 iterations.
+pub fn synthetic() -> TrainConfig {
+    let model = UNet3dConfig {
+        filters: [16, 32, 64, 128, 256],
+        encoder_dropout: [0.0; 5],
+        decoder_dropout: [0.0; 4],
+        norm: Norm::Instance,
+        activation: Activation::LeakyRelu(0.01),
+        deep_supervision: true,
+        ..UNet3dConfig::default()
+    };
+    let fast = fast();
+    TrainConfig {
+        preprocess: PreprocessConfig {
+            pad_multiple: model.divisor(),
+            ..fast.preprocess
+        },
+        model,
+        patch: [64, 64, 64],
+        batch_size: 2,
+        epochs: 200,
+        iterations_per_epoch: 100,
+        optimizer: AdamConfig {
+            lr: 2e-3,
+            ..AdamConfig::default()
+        },
+        schedule: Schedule::Poly,
+        warmup_iterations: 200,
+        foreground_share: 0.5,
+        validation_interval: 5,
+        synthetic: Some(crate::train::StreamConfig {
+            pool: 32,
+            refresh: 4,
+            ..Default::default()
+        }),
+        ..fast
+    }
+}

@@ -275,7 +275,9 @@ impl Warp {
         }
         // The push fades to nothing within 15 mm of the brain's surface.
         let u = self.unpushed(t, p);
-        let taper = nearest(t, u).map_or(0.0, |ix| f64::from(t.depth[ix]) / 15.0).min(1.0);
+        let taper = nearest(t, u)
+            .map_or(0.0, |ix| f64::from(t.depth[ix]) / 15.0)
+            .min(1.0);
         let mut s = p;
         for push in &self.pushes {
             s = push.source(s, taper);

@@ -140,7 +140,9 @@ pub(crate) fn thick_slices(a: &mut Array3<f32>, axis: usize, thickness: f64, off
     // Slab m covers [offset + m t − t/2, offset + m t + t/2).
     let first = ((-offset) / thickness - 0.5).floor() as i64;
     let last = ((n as f64 - offset) / thickness + 0.5).ceil() as i64;
-    let centres: Vec<f64> = (first..=last).map(|m| offset + m as f64 * thickness).collect();
+    let centres: Vec<f64> = (first..=last)
+        .map(|m| offset + m as f64 * thickness)
+        .collect();
     let mut lanes: Vec<_> = a.lanes_mut(Axis(axis)).into_iter().collect();
     lanes.par_iter_mut().for_each_init(
         || (vec![0f32; centres.len()], vec![0f32; n]),
@@ -252,8 +254,17 @@ mod tests {
 
     #[test]
     fn lattice_fields_are_smooth_and_seeded() {
-        let mk = |seed| LatticeField::new(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed), [30, 30, 30], 8.0);
-        let (a, b) = (mk(1).raster([30, 30, 30], 1.0), mk(1).raster([30, 30, 30], 1.0));
+        let mk = |seed| {
+            LatticeField::new(
+                &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+                [30, 30, 30],
+                8.0,
+            )
+        };
+        let (a, b) = (
+            mk(1).raster([30, 30, 30], 1.0),
+            mk(1).raster([30, 30, 30], 1.0),
+        );
         assert_eq!(a, b);
         assert_ne!(a, mk(2).raster([30, 30, 30], 1.0));
         let max_step = a

@@ -101,26 +101,32 @@ pub(crate) fn form_images(
     let scale: [f32; 4] = [0; 4].map(|_| rng.random_range(80f32.ln()..4000f32.ln()).exp());
 
     // The skull-stripped mask, with its imperfections.
-    let brain = Zip::from(tissue).and(parts).map_collect(|&t, &p| t != 0 || p != 0);
+    let brain = Zip::from(tissue)
+        .and(parts)
+        .map_collect(|&t, &p| t != 0 || p != 0);
     let patch = LatticeField::with_spacing_in(rng, shape, 15.0..40.0);
     let mut mask = brain.clone();
     if rng.random_bool(0.3) {
         let depth = rng.random_range(1..=3);
         let thr = rng.random_range(-0.5f32..0.8);
         let inner = erode(&brain, depth);
-        Zip::indexed(&mut mask).and(&inner).for_each(|(k, j, i), m, &keep| {
-            if *m && !keep && patch.at(k as f64, j as f64, i as f64) > thr {
-                *m = false;
-            }
-        });
+        Zip::indexed(&mut mask)
+            .and(&inner)
+            .for_each(|(k, j, i), m, &keep| {
+                if *m && !keep && patch.at(k as f64, j as f64, i as f64) > thr {
+                    *m = false;
+                }
+            });
     }
     let leftover = rng.random_bool(0.35).then(|| {
         let reach = rng.random_range(1..=4);
         let thr = rng.random_range(-0.8f32..0.6);
         let outer = dilate(&brain, reach);
-        let rim = Zip::indexed(&outer).and(&brain).map_collect(|(k, j, i), &o, &b| {
-            o && !b && patch.at(k as f64 + 7.0, j as f64 + 7.0, i as f64 + 7.0) > thr
-        });
+        let rim = Zip::indexed(&outer)
+            .and(&brain)
+            .map_collect(|(k, j, i), &o, &b| {
+                o && !b && patch.at(k as f64 + 7.0, j as f64 + 7.0, i as f64 + 7.0) > thr
+            });
         let look: [f32; 4] = [0; 4].map(|_| rng.random_range(0.1..1.3));
         (rim, look)
     });
@@ -154,21 +160,20 @@ pub(crate) fn form_images(
                         x *= 1.0 + tumour_amp * heterogeneity.at(kf, jf, if_);
                     }
                     if let Some((field, thr, gain)) = &vessels {
-                        if m == 2
-                            && t == Tissue::Csf as usize
-                            && field.at(kf, jf, if_) > *thr
-                        {
+                        if m == 2 && t == Tissue::Csf as usize && field.at(kf, jf, if_) > *thr {
                             x *= gain;
                         }
                     }
                     *v = x.max(0.0);
                 });
             if let Some((rim, look)) = &leftover {
-                Zip::indexed(&mut img).and(rim).for_each(|(k, j, i), v, &r| {
-                    if r {
-                        *v = look[m] * (1.0 + 0.2 * texture.at(k as f64, j as f64, i as f64));
-                    }
-                });
+                Zip::indexed(&mut img)
+                    .and(rim)
+                    .for_each(|(k, j, i), v, &r| {
+                        if r {
+                            *v = look[m] * (1.0 + 0.2 * texture.at(k as f64, j as f64, i as f64));
+                        }
+                    });
             }
             gaussian_blur(&mut img, [blur; 3]);
             let (field, amp) = &bias[m];
@@ -194,7 +199,11 @@ pub(crate) fn form_images(
             }
             let s = scale[m];
             Zip::from(&mut img).and(&mask).par_for_each(|v, &inside| {
-                *v = if inside { (*v * s).round().max(1.0) } else { 0.0 };
+                *v = if inside {
+                    (*v * s).round().max(1.0)
+                } else {
+                    0.0
+                };
             });
             img
         })

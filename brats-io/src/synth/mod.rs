@@ -111,9 +111,10 @@ impl SynthGenerator {
             warp.pushes = p.pushes();
         }
         let tissue = warp.tissue_map(t);
-        let parts = plan
-            .as_ref()
-            .map_or_else(|| ndarray::Array3::zeros(tissue.dim()), |p| p.paint(&tissue));
+        let parts = plan.as_ref().map_or_else(
+            || ndarray::Array3::zeros(tissue.dim()),
+            |p| p.paint(&tissue),
+        );
         let (images, mask) = imaging::form_images(&mut rng, seed, &tissue, &parts);
         let (core, edema, et) = (
             cfg.scheme.value_of(Compartment::Core),

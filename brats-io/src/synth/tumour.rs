@@ -309,7 +309,8 @@ impl Plan {
         }
         let hi = [hi[0].min(nk), hi[1].min(nj), hi[2].min(ni)];
         let dims = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
-        let idx = |p: [usize; 3]| ((p[0] - lo[0]) * dims[1] + (p[1] - lo[1])) * dims[2] + (p[2] - lo[2]);
+        let idx =
+            |p: [usize; 3]| ((p[0] - lo[0]) * dims[1] + (p[1] - lo[1])) * dims[2] + (p[2] - lo[2]);
         let mut dist = vec![f32::INFINITY; dims[0] * dims[1] * dims[2]];
         // Each core voxel starts with the reach of its nearest lesion subtracted, so that
         // several lesions keep their own edema sizes: the front stores "reach left".
@@ -352,7 +353,8 @@ impl Plan {
                             continue;
                         }
                         let step = ((dk * dk + dj * dj + di * di) as f32).sqrt();
-                        let wobble = 1.0 + 0.35 * self.edema_field.at(q[0] as f64, q[1] as f64, q[2] as f64);
+                        let wobble =
+                            1.0 + 0.35 * self.edema_field.at(q[0] as f64, q[1] as f64, q[2] as f64);
                         let nd = d + step * c / wobble.max(0.3);
                         let m = idx(q);
                         if nd < dist[m] {
@@ -367,7 +369,8 @@ impl Plan {
             for j in lo[1]..hi[1] {
                 for i in lo[2]..hi[2] {
                     let p = [k, j, i];
-                    if parts[p] == 0 && dist[idx(p)] < 0.0 && !Tissue::from_u8(tissue[p]).is_fluid() {
+                    if parts[p] == 0 && dist[idx(p)] < 0.0 && !Tissue::from_u8(tissue[p]).is_fluid()
+                    {
                         parts[p] = Part::Edema as u8;
                     }
                 }
@@ -376,7 +379,12 @@ impl Plan {
     }
 
     fn nearest_lesion(&self, p: [usize; 3]) -> &Lesion {
-        let d2 = |l: &Lesion| (0..3).map(|a| (p[a] as f64 - l.centre[a]).powi(2)).sum::<f64>() / l.radius;
+        let d2 = |l: &Lesion| {
+            (0..3)
+                .map(|a| (p[a] as f64 - l.centre[a]).powi(2))
+                .sum::<f64>()
+                / l.radius
+        };
         self.lesions
             .iter()
             .min_by(|a, b| d2(a).total_cmp(&d2(b)))
@@ -423,7 +431,8 @@ fn place(
             rng.random_range(0.0..ni as f64),
         ];
         let q = warp.unpushed(t, p).map(f64::round);
-        if q.iter().any(|&x| x < 0.0) || q[0] >= nk as f64 || q[1] >= nj as f64 || q[2] >= ni as f64 {
+        if q.iter().any(|&x| x < 0.0) || q[0] >= nk as f64 || q[1] >= nj as f64 || q[2] >= ni as f64
+        {
             continue;
         }
         let q = q.map(|x| x as usize);
@@ -451,7 +460,8 @@ fn glioma_site(t: &Template, q: [usize; 3]) -> f64 {
 /// Callosal gliomas: white matter within 5 mm of the midline, above the ventricles' centre.
 fn callosal_site(t: &Template, q: [usize; 3]) -> f64 {
     let on_midline = (q[2] as f64 - t.centre[2]).abs() < 5.0;
-    let above = (q[0] as f64) > t.ventricle_centre[0] && (q[0] as f64) < t.ventricle_centre[0] + 25.0;
+    let above =
+        (q[0] as f64) > t.ventricle_centre[0] && (q[0] as f64) < t.ventricle_centre[0] + 25.0;
     f64::from(u8::from(
         on_midline && above && Tissue::from_u8(t.tissue[q]) == Tissue::WhiteMatter,
     ))

@@ -9,6 +9,7 @@ use brats_metrics::loss::{
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
+use super::stream::StreamConfig;
 use crate::checkpoint::CHANNELS;
 use crate::error::{Error, Result};
 use crate::infer::{CheckedWindow, SlidingWindowConfig};
@@ -141,6 +142,10 @@ pub struct TrainConfig {
     /// Where training runs (CPU by default).
     #[serde(default)]
     pub device: DeviceSpec,
+    /// Train on an endless stream of synthetic cases (see [`super::stream`];
+    /// [`crate::train::Trainer::fit_synthetic`]) instead of fixed data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<StreamConfig>,
 }
 
 impl Default for TrainConfig {
@@ -165,6 +170,7 @@ impl Default for TrainConfig {
             threads: 0,
             time_limit_s: None,
             device: DeviceSpec::Cpu,
+            synthetic: None,
         }
     }
 }
@@ -242,6 +248,9 @@ impl TrainConfig {
                 "foreground_share",
                 format!("must be in [0, 1], got {}", self.foreground_share),
             ));
+        }
+        if let Some(s) = &self.synthetic {
+            s.check(&self.scheme)?;
         }
         if let Some(t) = self.time_limit_s {
             if !(t.is_finite() && t > 0.0) {

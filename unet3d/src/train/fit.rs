@@ -15,6 +15,24 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{CheckedTrainConfig, TrainConfig};
 use super::data::{TrainData, TrainingCase};
+use super::stream::SynthStream;
+
+/// The training cases, epoch by epoch.
+enum Cases {
+    /// The same cases every epoch.
+    Fixed(Vec<PatchSource>),
+    /// A pool refreshed every epoch.
+    Stream(Box<SynthStream>),
+}
+
+impl Cases {
+    fn epoch(&mut self, epoch: usize) -> Result<&[PatchSource]> {
+        match self {
+            Cases::Fixed(v) => Ok(v),
+            Cases::Stream(s) => s.epoch(epoch),
+        }
+    }
+}
 use super::history::{describe, write_history};
 use crate::checkpoint::{self, CheckpointMeta, EpochRecord, Which, CHANNELS, FORMAT};
 use crate::error::{Error, Result};
@@ -105,6 +123,40 @@ impl Trainer {
     /// [`Error::Config`] for bad data or a mismatched resume; file errors naming the file.
     pub fn fit(&self, data: &TrainData, resume: bool) -> Result<TrainSummary> {
         data.check()?;
+        if self.cfg.synthetic.is_some() {
+            return Err(Error::config(
+                "synthetic",
+                "is set: train with Trainer::fit_synthetic, or remove it to train on data",
+            ));
+        }
+        let sources = data
+            .train
+            .iter()
+            .map(|c| PatchSource::new(c.image.clone(), c.classes.clone()))
+            .collect::<brats_io::Result<_>>()?;
+        self.run(Cases::Fixed(sources), &data.validation, resume)
+    }
+
+    /// Trains on an endless stream of synthetic cases ([`TrainConfig::synthetic`]): a pool
+    /// of cases of which a few are replaced by new ones after every epoch (see
+    /// [`super::stream`]); validates on `validation` (for example
+    /// [`super::stream::synthetic_validation`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `synthetic` is not set or a resume does not match; generator,
+    /// preprocessing and file errors.
+    pub fn fit_synthetic(&self, validation: &[TrainingCase], resume: bool) -> Result<TrainSummary> {
+        let Some(stream) = &self.cfg.synthetic else {
+            return Err(Error::config(
+                "synthetic",
+                "is not set: there is no synthetic stream to train on",
+            ));
+        };
+        let stream = SynthStream::new(stream, &self.cfg.preprocess, self.progress.clone())?;
+        self.run(Cases::Stream(Box::new(stream)), validation, resume)
+    }
+
+    fn run(&self, cases: Cases, validation: &[TrainingCase], resume: bool) -> Result<TrainSummary> {
         std::fs::create_dir_all(&self.out).map_err(|e| Error::File {
             path: self.out.clone(),
             message: format!("cannot create the model folder: {e}"),
@@ -113,10 +165,15 @@ impl Trainer {
             .num_threads(self.cfg.threads)
             .build()
             .map_err(|e| Error::config("threads", e.to_string()))?;
-        pool.install(|| self.fit_inner(data, resume))
+        pool.install(|| self.fit_inner(cases, validation, resume))
     }
 
-    fn fit_inner(&self, data: &TrainData, resume: bool) -> Result<TrainSummary> {
+    fn fit_inner(
+        &self,
+        mut cases: Cases,
+        validation: &[TrainingCase],
+        resume: bool,
+    ) -> Result<TrainSummary> {
         let cfg = &self.cfg;
         let dev = cfg.device.device()?;
         let total = (cfg.epochs * cfg.iterations_per_epoch) as u64;
@@ -181,11 +238,6 @@ impl Trainer {
         }
         let net = net_from(cfg.checked_model(), &vars, &dev)?;
         let loss_fn = cfg.loss_fn()?;
-        let sources: Vec<PatchSource> = data
-            .train
-            .iter()
-            .map(|c| PatchSource::new(c.image.clone(), c.classes.clone()))
-            .collect::<brats_io::Result<_>>()?;
         let patch_cfg = cfg.patch_config().check()?;
         let started = Instant::now();
         let mut stopped_by_time = false;
@@ -197,6 +249,7 @@ impl Trainer {
                     break;
                 }
             }
+            let sources = cases.epoch(epoch)?;
             let mut sampler = PatchSampler::new(patch_cfg, mix_seed(cfg.seed, 1 + epoch as u64));
             let mut pick = rand_chacha::ChaCha8Rng::seed_from_u64(mix_seed(
                 cfg.seed,
@@ -212,7 +265,7 @@ impl Trainer {
             for _ in 0..cfg.iterations_per_epoch {
                 lr = cfg.lr_at(iteration, total);
                 opt.set_lr(lr);
-                let (x, target) = self.batch(&sources, &mut sampler, &mut pick, &dev)?;
+                let (x, target) = self.batch(sources, &mut sampler, &mut pick, &dev)?;
                 let outs = net.forward_all(
                     &x,
                     Mode::Train {
@@ -236,10 +289,10 @@ impl Trainer {
             pb.finish();
             let epoch_no = epoch + 1;
             let validate = cfg.validation_interval > 0
-                && !data.validation.is_empty()
+                && !validation.is_empty()
                 && (epoch_no % cfg.validation_interval == 0 || epoch_no == cfg.epochs);
             let val = if validate {
-                Some(self.validate(&net, &data.validation, &dev)?)
+                Some(self.validate(&net, validation, &dev)?)
             } else {
                 None
             };
@@ -258,7 +311,7 @@ impl Trainer {
             let improved = match (score, best_score) {
                 (Some(s), Some(b)) => s > b,
                 (Some(_), None) => true,
-                (None, _) => data.validation.is_empty() || cfg.validation_interval == 0,
+                (None, _) => validation.is_empty() || cfg.validation_interval == 0,
             };
             if improved {
                 best_score = score.or(best_score);

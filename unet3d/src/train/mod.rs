@@ -12,15 +12,18 @@
 //! with the optimiser's moments, so a resumed run gives bit-identical weights to an
 //! uninterrupted one. A `time_limit_s` makes the number of epochs depend on the clock.
 //!
-//! Files: [`config`] (the checked [`TrainConfig`]), [`data`] (cases and splits), `fit` (the
+//! Files: [`config`] (the checked [`TrainConfig`]), [`data`] (cases and splits), [`stream`]
+//! (an endless stream of synthetic cases, generated while training), `fit` (the
 //! [`Trainer`] loop), [`history`] (CSV/JSON/PNG per epoch).
 
 pub mod config;
 pub mod data;
 mod fit;
 pub mod history;
+pub mod stream;
 
 pub use config::{Augment, CheckedTrainConfig, DeviceSpec, LossWeights, Schedule, TrainConfig};
 pub use data::{prepare_case, Split, TrainData, TrainingCase};
 pub use fit::{TrainSummary, Trainer};
 pub use history::write_history;
+pub use stream::{synthetic_validation, StreamConfig};
