@@ -157,7 +157,7 @@ pub(crate) struct Push {
 
 impl Push {
     /// Where the tissue now at `p` came from: volume-preserving radial displacement
-    /// (`r_src³ = r³ − s·R³`), fading over about one and a half radii beyond the lesion and
+    /// (`r_src³ = r³ − s·R³`), fading over about two and a half radii beyond the lesion and
     /// scaled by `taper` (0 at the brain's surface: the skull does not move).
     fn source(&self, p: [f64; 3], taper: f64) -> [f64; 3] {
         let d = [
@@ -171,7 +171,7 @@ impl Push {
         }
         let v = self.strength * self.radius.powi(3);
         let r_src = (r.powi(3) - v).max(0.0).cbrt();
-        let fade = (-(r - self.radius).max(0.0) / (1.5 * self.radius + 10.0)).exp();
+        let fade = (-(r - self.radius).max(0.0) / (2.5 * self.radius + 15.0)).exp();
         let f = (r - r_src) * fade * taper / r;
         [p[0] - d[0] * f, p[1] - d[1] * f, p[2] - d[2] * f]
     }
@@ -352,4 +352,62 @@ fn widen_sulci(map: &mut Array3<u8>, share: f64) {
                 }
             }
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn a_lesion_pushes_the_ventricles_away_and_the_skull_stays() {
+        let t = template().unwrap();
+        let shape = <[usize; 3]>::from(t.tissue.dim());
+        let mut w = Warp::random(&mut rand_chacha::ChaCha8Rng::seed_from_u64(3), shape);
+        let plain = w.tissue_map(t);
+        // A 20 mm mass 25 mm to one side of the ventricles.
+        let v = t.ventricle_centre;
+        let c = [v[0], v[1], v[2] - 25.0];
+        w.pushes = vec![Push {
+            centre: c,
+            radius: 20.0,
+            strength: 1.0,
+        }];
+        let pushed = w.tissue_map(t);
+        let brain = |m: &Array3<u8>| m.iter().filter(|&&x| x != 0).count() as f64;
+        let ratio = brain(&pushed) / brain(&plain);
+        assert!(
+            (ratio - 1.0).abs() < 0.03,
+            "brain volume changed by {ratio}"
+        );
+        // Tissue 25 mm from the centre of the mass came from about 5 mm closer to it.
+        let p = [c[0], c[1], c[2] - 25.0];
+        let (from, plain_from, centre) = (w.source(t, p), w.unpushed(t, p), w.unpushed(t, c));
+        let dist = |a: [f64; 3]| {
+            (0..3)
+                .map(|x| (a[x] - centre[x]).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
+        let shift = dist(plain_from) - dist(from);
+        assert!((3.0..8.0).contains(&shift), "pushed by {shift:.1} mm");
+        // The ventricles next to the mass are compressed.
+        let near = |m: &Array3<u8>| {
+            m.indexed_iter()
+                .filter(|((k, j, i), &x)| {
+                    x == Tissue::Ventricle as u8
+                        && (*k as f64 - c[0]).powi(2)
+                            + (*j as f64 - c[1]).powi(2)
+                            + (*i as f64 - c[2]).powi(2)
+                            < 35.0 * 35.0
+                })
+                .count()
+        };
+        assert!(
+            near(&pushed) < near(&plain),
+            "{} → {}",
+            near(&plain),
+            near(&pushed)
+        );
+    }
 }

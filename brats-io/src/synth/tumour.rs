@@ -124,11 +124,11 @@ impl Plan {
         let mut lesions = Vec::new();
         match subtype {
             Subtype::HighGrade => {
-                let radius = log_uniform(rng, 8.0, 28.0);
+                let radius = log_uniform(rng, 10.0, 30.0);
                 let centre = if callosal {
-                    place(rng, warp, t, radius * 0.5, |t, q| callosal_site(t, q))
+                    place(rng, warp, t, radius * 0.5, callosal_site)
                 } else {
-                    place(rng, warp, t, radius * 0.6, |t, q| glioma_site(t, q))
+                    place(rng, warp, t, radius * 0.6, glioma_site)
                 };
                 let stretch = if callosal {
                     [0.85, 0.9, rng.random_range(1.6..2.3)]
@@ -153,7 +153,7 @@ impl Plan {
             }
             Subtype::LowGrade => {
                 let radius = log_uniform(rng, 10.0, 32.0);
-                let centre = place(rng, warp, t, radius * 0.5, |t, q| glioma_site(t, q));
+                let centre = place(rng, warp, t, radius * 0.5, glioma_site);
                 lesions.push(Lesion {
                     centre,
                     radius,
@@ -175,7 +175,7 @@ impl Plan {
                 };
                 for _ in 0..n {
                     let radius = log_uniform(rng, 3.0, 15.0);
-                    let centre = place(rng, warp, t, radius, |t, q| junction_site(t, q));
+                    let centre = place(rng, warp, t, radius, junction_site);
                     lesions.push(Lesion {
                         centre,
                         radius,

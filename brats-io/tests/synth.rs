@@ -1,0 +1,125 @@
+//! The real-anatomy generator: real BraTS grid and header, reproducible, labels only inside
+//! the stripped brain, and subtypes that look like their kind.
+
+use brats_io::synth::{Subtype, SynthConfig};
+use brats_io::{Compartment, LabelScheme};
+
+#[test]
+fn cases_have_the_real_brats_grid_and_are_reproducible() {
+    let gen = SynthConfig::default().check().unwrap();
+    let a = gen.generate(11).unwrap();
+    let g = a.seg.geometry();
+    assert_eq!(g.dim(), [240, 240, 155]);
+    assert_eq!(g.orientation(), "LPS");
+    assert_eq!(
+        g.affine(),
+        [
+            [-1.0, 0.0, 0.0, 0.0],
+            [0.0, -1.0, 0.0, 239.0],
+            [0.0, 0.0, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0]
+        ]
+    );
+    let b = gen.generate(11).unwrap();
+    assert_eq!(a.seg.data(), b.seg.data());
+    for (x, y) in a.images.iter().zip(&b.images) {
+        assert_eq!(x.data(), y.data());
+    }
+    let c = gen.generate(12).unwrap();
+    assert_ne!(a.images[0].data(), c.images[0].data());
+
+    // Skull-stripped: one mask for all four images, integers, labels only inside it.
+    let scheme = LabelScheme::brats2021();
+    scheme.check(a.seg.data(), "synthetic seg").unwrap();
+    let imgs: Vec<_> = a.images.iter().map(|v| v.data()).collect();
+    let mut inside = 0usize;
+    for ((k, j, i), &l) in a.seg.data().indexed_iter() {
+        let v: Vec<f32> = imgs.iter().map(|im| im[[k, j, i]]).collect();
+        let n_pos = v.iter().filter(|&&x| x > 0.0).count();
+        assert!(
+            n_pos == 0 || n_pos == 4,
+            "mask differs between modalities at {k},{j},{i}"
+        );
+        assert!(v.iter().all(|x| x.fract() == 0.0));
+        if l != 0 {
+            assert_eq!(n_pos, 4, "tumour label outside the brain at {k},{j},{i}");
+        }
+        inside += usize::from(n_pos == 4);
+    }
+    // An adult brain: 1.1–1.9 litres.
+    assert!((1_100_000..1_900_000).contains(&inside), "{inside}");
+    let wt = a.seg.data().iter().filter(|&&l| l != 0).count() as f64 / 1000.0;
+    assert!((a.truth.volumes_cm3["WT"] - wt).abs() < 1e-9);
+}
+
+#[test]
+fn subtypes_look_like_their_kind() {
+    let count = |seg: &ndarray::Array3<u8>, v: u8| seg.iter().filter(|&&l| l == v).count();
+    let scheme = LabelScheme::brats2023();
+    let (ncr, ed, et) = (
+        scheme.value_of(Compartment::Core),
+        scheme.value_of(Compartment::Edema),
+        scheme.value_of(Compartment::Enhancing),
+    );
+    for (t, seed) in [
+        (Subtype::HighGrade, 3),
+        (Subtype::LowGrade, 4),
+        (Subtype::Metastasis, 5),
+    ] {
+        let gen = SynthConfig {
+            scheme: scheme.clone(),
+            subtypes: vec![t],
+            healthy_share: 0.0,
+        }
+        .check()
+        .unwrap();
+        let case = gen.generate(seed).unwrap();
+        let s = case.seg.data();
+        let (n_ncr, n_ed, n_et) = (count(s, ncr), count(s, ed), count(s, et));
+        let wt = case.truth.volumes_cm3["WT"];
+        assert!(case.truth.subtype.as_deref().unwrap().starts_with(t.name()));
+        assert!((1.0..400.0).contains(&wt), "{t:?}: WT {wt} cm³");
+        match t {
+            Subtype::HighGrade => {
+                assert!(n_et > 0 && n_ed > 0, "{t:?}: ET {n_et} ED {n_ed}");
+            }
+            Subtype::LowGrade => {
+                // Non-enhancing: the core is NETC; enhancement at most in small foci.
+                assert!(
+                    n_ncr > 0 && n_et * 4 <= n_ncr + n_et,
+                    "{t:?}: NCR {n_ncr} ET {n_et}"
+                );
+            }
+            Subtype::Metastasis => {
+                let lesions = case.truth.lesions.unwrap();
+                assert!((1..=4).contains(&lesions));
+                // Edema out of proportion to the lesion.
+                assert!(
+                    n_et > 0 && n_ed > n_et + n_ncr,
+                    "{t:?}: ET {n_et} NCR {n_ncr} ED {n_ed}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_settings_are_errors() {
+    let e = SynthConfig {
+        healthy_share: 1.5,
+        ..Default::default()
+    }
+    .check()
+    .unwrap_err();
+    assert!(e.to_string().contains("healthy_share"), "{e}");
+    // A healthy case has an empty seg and no subtype.
+    let gen = SynthConfig {
+        healthy_share: 1.0,
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let c = gen.generate(1).unwrap();
+    assert!(c.seg.data().iter().all(|&l| l == 0));
+    assert!(c.truth.subtype.is_none() && !c.truth.has_tumour);
+}
