@@ -201,3 +201,36 @@ pub(crate) fn write_checkpoint(
     }
     Ok(())
 }
+
+/// Copies checkpoint `which` of the model folder `src` into `dst` as a model to ship:
+/// `best.json` (the same metadata, without the optimiser) and `model.safetensors`, with the
+/// weights stored as IEEE half precision when `half` (half the size; [`crate::UNet3d::load`]
+/// widens them to f32, so only the stored values are rounded).
+///
+/// # Errors
+/// As [`read_meta`] and [`load_tensors`]; file errors naming the file written.
+pub fn export(src: &Path, which: Which, dst: &Path, half: bool) -> Result<PathBuf> {
+    let (_, mut meta) = read_meta(src, which)?;
+    let tensors = load_tensors(&src.join(&meta.weights), &Device::Cpu)?;
+    let mut named: Vec<(String, Tensor)> = tensors.into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    if half {
+        for (_, t) in named.iter_mut() {
+            *t = t.to_dtype(candle_core::DType::F16)?;
+        }
+    }
+    std::fs::create_dir_all(dst).map_err(|e| Error::File {
+        path: dst.to_path_buf(),
+        message: format!("cannot create the model folder: {e}"),
+    })?;
+    meta.weights = "model.safetensors".into();
+    meta.optimizer = None;
+    save_tensors(&named, &dst.join(&meta.weights))?;
+    let json_path = dst.join("best.json");
+    let text = serde_json::to_string_pretty(&meta).map_err(|e| Error::File {
+        path: json_path.clone(),
+        message: e.to_string(),
+    })?;
+    atomic_write_bytes(&json_path, text.as_bytes())?;
+    Ok(json_path)
+}

@@ -9,7 +9,7 @@
 //! preprocessing record (padding removed; when preprocessing resampled the case, e.g. to
 //! 2 mm, resampled back trilinearly, as nnU-Net does) and decided there.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use brats_io::preprocess::brain_mask;
@@ -62,6 +62,32 @@ pub struct PredictOptions {
     pub keep_probabilities: bool,
 }
 
+/// Environment variable naming the model folder [`Predictor::load_default`] uses.
+pub const MODEL_ENV: &str = "BTS_MODEL";
+
+/// The default model's folder: `$BTS_MODEL` when set, else `models/default` of the
+/// workspace this crate was built in (the pretrained model shipped in the repository,
+/// see its `MODEL_CARD.md`; crates.io packages cannot carry it).
+///
+/// # Errors
+/// [`Error::File`] when neither exists.
+pub fn default_model_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(MODEL_ENV) {
+        return Ok(PathBuf::from(dir));
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
+    if dir.join("best.json").exists() {
+        return Ok(dir);
+    }
+    Err(Error::File {
+        path: dir,
+        message: format!(
+            "no default model here (this build is not in the repository that ships one); \
+             give a model folder, or set {MODEL_ENV}"
+        ),
+    })
+}
+
 /// A model ready to segment cases.
 #[derive(Debug, Clone)]
 pub struct Predictor {
@@ -80,6 +106,15 @@ impl Predictor {
     /// weights); [`Error::Config`] when the checkpoint's channel order is not this crate's.
     pub fn load(dir: impl AsRef<Path>) -> Result<Predictor> {
         Predictor::load_checkpoint(dir.as_ref(), Which::Best, &Device::Cpu)
+    }
+
+    /// Loads the default model ([`default_model_dir`]) on the CPU.
+    ///
+    /// # Errors
+    /// [`Error::File`] when there is no default model (and how to give one); as
+    /// [`Predictor::load`].
+    pub fn load_default() -> Result<Predictor> {
+        Predictor::load(default_model_dir()?)
     }
 
     /// Loads a given checkpoint onto `device`.

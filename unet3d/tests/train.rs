@@ -173,6 +173,25 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
         .iter()
         .all(|v| v.is_finite() && (0.0..=1.0 + 1e-5).contains(v)));
 
+    // Exported for shipping (half-precision weights): the same segmentation.
+    let shipped = tempfile::tempdir().unwrap();
+    unet3d::checkpoint::export(dir.path(), Which::Best, shipped.path(), true).unwrap();
+    let half = Predictor::load(shipped.path())
+        .unwrap()
+        .predict(&case.images, &PredictOptions::default(), &NoProgress)
+        .unwrap();
+    let same = half
+        .labels
+        .data()
+        .iter()
+        .zip(pred.labels.data().iter())
+        .filter(|(a, b)| a == b)
+        .count();
+    assert!(
+        same as f64 >= 0.999 * pred.labels.data().len() as f64,
+        "{same}"
+    );
+
     // A case labelled in another scheme (BraTS 2023: ET = 3) is refused.
     let case23 = brats_io::Case {
         id: "c23".into(),
@@ -302,4 +321,69 @@ fn bad_training_configs_and_data_are_errors() {
     let err = TrainData::phantoms(1, 0, &tiny_phantom(), 1, &c23, &NoProgress).unwrap_err();
     assert!(err.to_string().contains("brats2021"), "{err}");
     let _ = Tensor::zeros(1, candle_core::DType::F32, &Device::Cpu);
+}
+
+#[test]
+fn synthetic_stream_trains_and_resumes_exactly() {
+    let mut cfg = tiny_config();
+    cfg.synthetic = Some(unet3d::train::StreamConfig {
+        pool: 2,
+        refresh: 1,
+        seed: 3,
+        ..Default::default()
+    });
+    cfg.validation_interval = 0;
+    cfg.iterations_per_epoch = 1;
+    // Fixed data is refused while `synthetic` is set, and the other way round.
+    let err = Trainer::new(cfg.clone(), "/nonexistent")
+        .unwrap()
+        .fit(&TrainData::default(), false)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("data") || err.to_string().contains("synthetic"),
+        "{err}"
+    );
+    let err = Trainer::new(tiny_config(), "/nonexistent")
+        .unwrap()
+        .fit_synthetic(&[], false)
+        .unwrap_err();
+    assert!(err.to_string().contains("synthetic"), "{err}");
+    let a = tempfile::tempdir().unwrap();
+    let s = Trainer::new(cfg.clone(), a.path())
+        .unwrap()
+        .fit_synthetic(&[], false)
+        .unwrap();
+    assert_eq!((s.epochs, s.iterations), (2, 2));
+    let b = tempfile::tempdir().unwrap();
+    let mut first = cfg.clone();
+    first.epochs = 1;
+    Trainer::new(first, b.path())
+        .unwrap()
+        .fit_synthetic(&[], false)
+        .unwrap();
+    Trainer::new(cfg.clone(), b.path())
+        .unwrap()
+        .fit_synthetic(&[], true)
+        .unwrap();
+    assert_eq!(weights(a.path()), weights(b.path()));
+    // The stream's settings are part of the configuration a resume must match.
+    let mut other = cfg.clone();
+    if let Some(st) = other.synthetic.as_mut() {
+        st.seed = 4;
+    }
+    let err = Trainer::new(other, b.path())
+        .unwrap()
+        .fit_synthetic(&[], true)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("another training configuration"),
+        "{err}"
+    );
+    // Bad stream settings name their field.
+    let mut bad = cfg.clone();
+    if let Some(st) = bad.synthetic.as_mut() {
+        st.refresh = 5;
+    }
+    let err = Trainer::new(bad, "/nonexistent").unwrap_err();
+    assert!(err.to_string().contains("synthetic.refresh"), "{err}");
 }
