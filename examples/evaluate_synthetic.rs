@@ -58,7 +58,10 @@ fn main() -> Result<()> {
     };
     let scheme = predictor.meta().scheme.clone();
     let bar = support::Bar::new();
-    bar.start("synthetic held-out cases", cases * Subtype::ALL.len() as u64);
+    bar.start(
+        "synthetic held-out cases",
+        cases * Subtype::ALL.len() as u64,
+    );
     let mut rows = Vec::new();
     for (ti, t) in Subtype::ALL.into_iter().enumerate() {
         let gen = SynthConfig {
@@ -71,7 +74,11 @@ fn main() -> Result<()> {
             let s = seed + 1_000_000 * ti as u64 + n;
             let case = gen.generate(s)?;
             let started = std::time::Instant::now();
-            let pred = predictor.predict(&case.images, &PredictOptions::default(), &brats_io::progress::NoProgress)?;
+            let pred = predictor.predict(
+                &case.images,
+                &PredictOptions::default(),
+                &brats_io::progress::NoProgress,
+            )?;
             let seconds = started.elapsed().as_secs_f64();
             let (p, g) = (pred.labels.data(), case.seg.data());
             let dice = brats_metrics::brats::region_dice(p.view(), g.view(), &scheme)?;
@@ -120,7 +127,10 @@ fn main() -> Result<()> {
         let mean = |f: &dyn Fn(&Row) -> f64| rs.iter().map(|r| f(r)).sum::<f64>() / n;
         let d = [0, 1, 2].map(|i| mean(&|r| r.dice[i]));
         let ratio = mean(&|r| r.predicted_wt_cm3 / r.wt_cm3.max(1e-9));
-        let islands = rs.iter().filter(|r| r.largest_false_island_cm3 > 5.0).count();
+        let islands = rs
+            .iter()
+            .filter(|r| r.largest_false_island_cm3 > 5.0)
+            .count();
         println!(
             "| {k} | {} | {:.3} | {:.3} | {:.3} | {ratio:.2} | {islands} |",
             rs.len(),
@@ -131,7 +141,8 @@ fn main() -> Result<()> {
         summary.insert(k.clone(), (rs.len(), d, ratio, islands));
     }
     if let Some(path) = json {
-        let text = serde_json::to_string_pretty(&serde_json::json!({"cases": rows, "summary": summary}))?;
+        let text =
+            serde_json::to_string_pretty(&serde_json::json!({"cases": rows, "summary": summary}))?;
         brats_io::atomic_write_bytes(&path, text.as_bytes())?;
     }
     Ok(())

@@ -68,6 +68,10 @@ pub struct Lookup {
     pub text: String,
     /// Side words found.
     pub side: Option<Side>,
+    /// The side word names an eye (왼쪽 눈, "left eye"), not a side of the body or of the
+    /// visual field.
+    #[serde(default)]
+    pub eye: bool,
     /// Qualifier words found.
     pub qualifier: Option<Qualifier>,
     /// Candidates, best first (one per code).
@@ -217,11 +221,56 @@ fn distinct_bigrams(s: &str) -> Vec<(char, char)> {
 }
 
 /// The phrase a text or label reduces to for matching: normalised, side and qualifier
-/// words removed.
+/// words removed, Korean words reduced to their shared stem ([`crate::text::stem`]).
 pub fn key(text: &str) -> String {
     let norm = normalise(text);
     let (_, rest) = extract_side(&norm);
-    extract_qualifier(&rest).1
+    stem_words(&extract_qualifier(&rest).1)
+}
+
+fn stem_words(text: &str) -> String {
+    text.split(' ')
+        .map(crate::text::stem)
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether `phrase` (compact) occurs in `text` (spaced) starting at the start of a word:
+/// a short label such as 기면 must not match inside 생기면.
+fn contains_at_word_start(text: &str, phrase: &str) -> bool {
+    let compact_text = compact(text);
+    let mut starts = Vec::new();
+    let mut pos = 0usize;
+    for w in text.split(' ') {
+        starts.push(pos);
+        pos += w.len();
+    }
+    compact_text
+        .match_indices(phrase)
+        .any(|(at, _)| starts.contains(&at))
+}
+
+/// Whether a side word in `norm` names an eye (왼쪽 눈, "left eye") rather than a side of
+/// the body or of the visual field.
+fn side_names_an_eye(norm: &str) -> bool {
+    let words: Vec<&str> = norm.split(' ').collect();
+    words.windows(2).any(|w| {
+        let side = LEFT
+            .iter()
+            .chain(&RIGHT)
+            .chain(&BOTH)
+            .any(|p| w[0].starts_with(p))
+            || EN_LEFT.contains(&w[0])
+            || EN_RIGHT.contains(&w[0])
+            || EN_BOTH.contains(&w[0]);
+        side && (w[1].starts_with('눈') || w[1] == "eye" || w[1] == "eyes")
+    }) || words.iter().any(|w| {
+        LEFT.iter().chain(&RIGHT).any(|p| {
+            w.strip_prefix(p)
+                .is_some_and(|r| r.trim_start_matches('쪽').starts_with('눈'))
+        })
+    })
 }
 
 impl Lexicon {
@@ -268,11 +317,52 @@ impl Lexicon {
             .map(|e| (e.compact.as_str(), e.code.as_str()))
     }
 
+    /// The `n` known phrases most similar to a text (bigram Dice of the stemmed compact
+    /// forms, however low), best first — suggestions for a text nothing matched.
+    pub fn nearest(&self, text: &str, n: usize) -> Vec<TextMatch> {
+        let norm = normalise(text);
+        let (_, rest) = extract_side(&norm);
+        let c = compact(&stem_words(&extract_qualifier(&rest).1));
+        if c.is_empty() {
+            return Vec::new();
+        }
+        let query = distinct_bigrams(&c);
+        let mut best: HashMap<&str, TextMatch> = HashMap::new();
+        for e in &self.entries {
+            let grams = distinct_bigrams(&e.compact);
+            let shared = grams.iter().filter(|g| query.contains(g)).count();
+            if shared == 0 {
+                continue;
+            }
+            let d = 2.0 * shared as f64 / (query.len() + grams.len()) as f64;
+            let m = best.entry(e.code.as_str()).or_insert_with(|| TextMatch {
+                code: e.code.clone(),
+                score: -1.0,
+                kind: MatchKind::Fuzzy,
+                phrase: e.phrase.clone(),
+            });
+            if d > m.score {
+                m.score = d;
+                m.phrase = e.phrase.clone();
+            }
+        }
+        let mut out: Vec<TextMatch> = best.into_values().collect();
+        out.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.code.cmp(&b.code))
+        });
+        out.truncate(n);
+        out
+    }
+
     /// Looks a free text up.
     pub fn lookup(&self, text: &str) -> Lookup {
         let norm = normalise(text);
+        let eye = side_names_an_eye(&norm);
         let (side, rest) = extract_side(&norm);
         let (qualifier, rest) = extract_qualifier(&rest);
+        let rest = stem_words(&rest);
         let c = compact(&rest);
         let mut best: HashMap<String, TextMatch> = HashMap::new();
         let mut offer = |e: &Entry, score: f64, kind: MatchKind| {
@@ -311,7 +401,10 @@ impl Lexicon {
                 } else {
                     e.compact.chars().count() >= 2
                 };
-                if long_enough && e.compact.len() < c.len() && c.contains(&e.compact) {
+                if long_enough
+                    && e.compact.len() < c.len()
+                    && contains_at_word_start(&rest, &e.compact)
+                {
                     offer(e, 0.9, MatchKind::Contained);
                 }
             }
@@ -346,6 +439,7 @@ impl Lexicon {
         Lookup {
             text: text.to_string(),
             side,
+            eye,
             qualifier,
             matches,
         }

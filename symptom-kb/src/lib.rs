@@ -29,6 +29,7 @@ pub mod lexicon;
 pub mod model;
 pub mod query;
 pub mod store;
+pub mod text;
 
 pub use content::{Content, SCHEMA_VERSION};
 
