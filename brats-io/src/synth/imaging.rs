@@ -9,7 +9,9 @@
 //! heterogeneity inside the tumour; partial-volume blur; a smooth bias field; Rician noise;
 //! thick-slice acquisition along a random axis resampled back to 1 mm (as many BraTS scans
 //! were); imperfect skull stripping (rims of extra-cerebral tissue left, patches of cortex
-//! removed); and a random global intensity scale, written as integers as scanners do.
+//! removed); veins and sinuses at the surface (the superior sagittal sinus, cortical veins;
+//! bright on T1ce, unlabelled — real scans have them and they are not tumour); and a random
+//! global intensity scale, written as integers as scanners do.
 
 use ndarray::{Array3, Axis, Zip};
 use rand::{Rng, SeedableRng};
@@ -133,6 +135,30 @@ pub(crate) fn form_images(
     if let Some((rim, _)) = &leftover {
         Zip::from(&mut mask).and(rim).for_each(|m, &r| *m |= r);
     }
+    // Veins and sinuses at the brain's surface, left inside the stripped mask as in real
+    // BraTS scans: the superior sagittal sinus along the upper midline and patchy cortical
+    // veins in the superficial CSF, bright on T1ce (they enhance), variable elsewhere.
+    let veins = rng.random_bool(0.85).then(|| {
+        let shell = Zip::from(&mask)
+            .and(&erode(&mask, rng.random_range(2..=4)))
+            .map_collect(|&m, &inner| m && !inner);
+        let sinus = rng.random_bool(0.8).then(|| midline_sinus(&mask, &shell));
+        let field = LatticeField::with_spacing_in(rng, shape, 3.0..7.0);
+        let thr: f32 = rng.random_range(0.6..1.4);
+        let at = Zip::indexed(&shell)
+            .and(tissue)
+            .map_collect(|(k, j, i), &sh, &t| {
+                sh && ((t == Tissue::Csf as u8 && field.at(k as f64, j as f64, i as f64) > thr)
+                    || sinus.as_ref().is_some_and(|s| s[[k, j, i]]))
+            });
+        let gain: [f32; 4] = [
+            rng.random_range(0.6..1.6),
+            rng.random_range(0.7..1.3),
+            rng.random_range(1.6..3.5),
+            rng.random_range(0.3..1.2),
+        ];
+        (at, gain)
+    });
 
     let images: Vec<Array3<f32>> = (0..4)
         .map(|m| {
@@ -166,6 +192,13 @@ pub(crate) fn form_images(
                     }
                     *v = x.max(0.0);
                 });
+            if let Some((at, gain)) = &veins {
+                Zip::from(&mut img).and(at).for_each(|v, &a| {
+                    if a {
+                        *v = v.max(0.3 * value[Tissue::WhiteMatter as usize][m]) * gain[m];
+                    }
+                });
+            }
             if let Some((rim, look)) = &leftover {
                 Zip::indexed(&mut img)
                     .and(rim)
@@ -211,6 +244,36 @@ pub(crate) fn form_images(
     let mut it = images.into_iter();
     let mut next = || it.next().unwrap_or_else(|| Array3::zeros(tissue.dim()));
     ([next(), next(), next(), next()], mask)
+}
+
+/// The superior sagittal sinus: shell voxels within 2.5 mm of the mask's left–right middle
+/// (per row), in the upper half of the brain.
+fn midline_sinus(mask: &Array3<bool>, shell: &Array3<bool>) -> Array3<bool> {
+    let (nk, nj, ni) = mask.dim();
+    let (mut k_lo, mut k_hi) = (nk, 0);
+    for ((k, _, _), &m) in mask.indexed_iter() {
+        if m {
+            k_lo = k_lo.min(k);
+            k_hi = k_hi.max(k);
+        }
+    }
+    let k_mid = (k_lo + k_hi) / 2;
+    let mut out = Array3::from_elem((nk, nj, ni), false);
+    for k in k_mid..nk {
+        for j in 0..nj {
+            let row: Vec<usize> = (0..ni).filter(|&i| mask[[k, j, i]]).collect();
+            let (Some(&a), Some(&b)) = (row.first(), row.last()) else {
+                continue;
+            };
+            let mid = (a + b) as f64 / 2.0;
+            for i in a..=b {
+                if shell[[k, j, i]] && (i as f64 - mid).abs() <= 2.5 {
+                    out[[k, j, i]] = true;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `depth` rounds of 6-neighbour erosion (the grid's edge counts as outside).
