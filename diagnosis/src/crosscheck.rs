@@ -1,28 +1,41 @@
 //! Does the tumour lie where the symptoms say it should?
 //!
-//! Two axes are judged separately:
-//! * **region** — a suspected region matches when it is, contains or lies within (the
-//!   knowledge base's region hierarchy: `pons` ⊂ `brainstem`) a region holding at least
-//!   [`MIN_REGION_SHARE`] of the tumour, or the primary region. `region_match` is true when
-//!   one of the leading suspicions (score ≥ half the top score) matches, false when none
-//!   does, null without any localising symptom.
-//! * **hemisphere** — the knowledge base has already turned each symptom's body side into
-//!   a hemisphere with its laterality rule (contralateral motor and sensory signs,
-//!   ipsilateral cerebellar and ear signs, crossed brainstem signs, language by
-//!   handedness). Among the suspicions that match the region (or, when none does, the
-//!   leading ones), those with a side vote with their scores for or against the tumour's
-//!   side; null when none has a side or the tumour has none (a given location without a
-//!   side). A bilateral tumour agrees with either side. Language-dominance signs (aphasia,
-//!   Gerstmann, neglect) of a left-handed or ambidextrous patient do not vote: about 30 %
-//!   of them are not left-dominant, too many to call a right-sided tumour discordant.
+//! Every localising symptom is judged on its own, on two axes:
+//! * **region** — it is *explained* when one of the regions it points to is, contains or
+//!   lies within (the knowledge base's region hierarchy: `pons` ⊂ `brainstem`) a region
+//!   holding at least [`MIN_REGION_SHARE`] of the tumour (or the primary region), or is
+//!   anatomically one with it for this purpose ([`RELATED`]: a callosal tumour gives a
+//!   bilateral frontal syndrome; a pineal mass compresses the tectum, Parinaud; sellar and
+//!   hypothalamic masses share bitemporal hemianopia and diabetes insipidus; either part of
+//!   the cerebellum gives gait ataxia); *adjacent* when it borders such a region
+//!   ([`ADJACENT`]); otherwise it points to a *distant* region;
+//! * **side** — the knowledge base has already turned each symptom's body side into a
+//!   hemisphere with its laterality rule (contralateral motor and sensory signs, ipsilateral
+//!   cerebellar and ear signs, crossed brainstem signs, language by handedness). It agrees,
+//!   disagrees, is undecided (no side reported), or does not apply (a midline tumour).
+//!   Language-dominance signs of a left-handed or ambidextrous patient do not vote: about
+//!   30 % of them are not left-dominant.
 //!
-//! Verdict: `indeterminate` when no tumour was found or no symptom localises (only
-//! non-localising symptoms never give `concordant`); `concordant` when the region matches
-//! and the side does not contradict; otherwise `discordant`. Confidence is the share of
-//! the suspicion score that agrees with the finding (for `discordant`, that disagrees).
+//! Each symptom carries the strength of its strongest rule (strong, moderate, weak). The
+//! verdict:
+//! * `indeterminate` — no tumour, or no localising symptom;
+//! * `discordant` — moderate or strong evidence points to the other side or to a distant
+//!   region, and nothing at least as strong is explained; weak evidence alone never makes
+//!   `discordant`;
+//! * `concordant` — explained evidence (region and side agree, or side not applicable) and
+//!   no contradiction of moderate or strong weight;
+//! * `partially_concordant` — the rest: the side agrees but the region is only adjacent or
+//!   differs, the region agrees but the side is undecided, or strong support outweighs a
+//!   contradiction.
+//!
+//! Confidence comes from the strength of the evidence that decides the verdict (strong 0.9,
+//! moderate 0.7, weak 0.5; partial verdicts 0.6 of that), not from a ratio of scores. The
+//! symptoms the tumour does not explain are listed.
 
 use serde::{Deserialize, Serialize};
-use symptom_kb::{Handedness, Hemisphere, KnowledgeBase, Laterality, Suspected, Suspicion};
+use symptom_kb::{
+    Handedness, Hemisphere, KnowledgeBase, Laterality, Strength, Suspected, Suspicion,
+};
 
 use crate::localize::TumourFinding;
 
@@ -33,19 +46,23 @@ pub const MIN_REGION_SHARE: f64 = 0.1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Symptoms point where the tumour is.
+    /// Symptoms point where the tumour is (region and side).
     Concordant,
-    /// Symptoms point elsewhere (region or side).
+    /// Partly: side right and region adjacent or different, or region right and side
+    /// undecided, or support outweighing a contradiction.
+    PartiallyConcordant,
+    /// Moderate or strong evidence points to the other side or a distant region.
     Discordant,
     /// Nothing to compare (no tumour, or no localising symptom).
     Indeterminate,
 }
 
 impl Verdict {
-    /// `concordant`, `discordant`, `indeterminate`.
+    /// `concordant`, `partially_concordant`, `discordant`, `indeterminate`.
     pub fn name(self) -> &'static str {
         match self {
             Verdict::Concordant => "concordant",
+            Verdict::PartiallyConcordant => "partially_concordant",
             Verdict::Discordant => "discordant",
             Verdict::Indeterminate => "indeterminate",
         }
@@ -94,6 +111,95 @@ pub struct CrossCheck {
     pub explanation: Vec<String>,
     /// Every symptom as supporting, contradicting or silent.
     pub evidence: Vec<SymptomEvidence>,
+    /// The localising symptoms the tumour does not explain (labels).
+    #[serde(default)]
+    pub unexplained: Vec<String>,
+}
+
+/// Regions that count as one for explaining a symptom, both ways (see the module docs).
+pub const RELATED: [(&str, &str); 4] = [
+    ("corpus_callosum", "frontal_lobe"),
+    ("pineal_region", "midbrain"),
+    ("pituitary_sellar", "hypothalamus"),
+    ("cerebellar_hemisphere", "cerebellar_vermis"),
+];
+
+/// Regions that border each other (either order).
+pub const ADJACENT: [(&str, &str); 30] = [
+    ("frontal_lobe", "parietal_lobe"),
+    ("frontal_lobe", "temporal_lobe"),
+    ("frontal_lobe", "insula"),
+    ("frontal_lobe", "basal_ganglia"),
+    ("parietal_lobe", "occipital_lobe"),
+    ("parietal_lobe", "temporal_lobe"),
+    ("parietal_lobe", "insula"),
+    ("parietal_lobe", "corpus_callosum"),
+    ("temporal_lobe", "occipital_lobe"),
+    ("temporal_lobe", "insula"),
+    ("temporal_lobe", "basal_ganglia"),
+    ("temporal_lobe", "thalamus"),
+    ("insula", "basal_ganglia"),
+    ("basal_ganglia", "thalamus"),
+    ("basal_ganglia", "ventricles"),
+    ("thalamus", "midbrain"),
+    ("thalamus", "hypothalamus"),
+    ("thalamus", "pineal_region"),
+    ("thalamus", "ventricles"),
+    ("corpus_callosum", "ventricles"),
+    ("hypothalamus", "ventricles"),
+    ("pineal_region", "ventricles"),
+    ("pineal_region", "cerebellar_vermis"),
+    ("midbrain", "pons"),
+    ("pons", "medulla"),
+    ("pons", "cerebellopontine_angle"),
+    ("pons", "cerebellum"),
+    ("medulla", "cerebellum"),
+    ("cerebellopontine_angle", "cerebellum"),
+    ("occipital_lobe", "corpus_callosum"),
+];
+
+/// How a symptom's regions relate to the tumour's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Place {
+    Distant,
+    Adjacent,
+    Explained,
+}
+
+/// How a symptom's side relates to the tumour's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SideCall {
+    Agrees,
+    Disagrees,
+    Undecided,
+    NotApplicable,
+}
+
+fn rank(s: Strength) -> u8 {
+    match s {
+        Strength::Strong => 3,
+        Strength::Moderate => 2,
+        Strength::Weak => 1,
+    }
+}
+
+fn rank_confidence(r: u8) -> f64 {
+    match r {
+        3 => 0.9,
+        2 => 0.7,
+        1 => 0.5,
+        _ => 0.0,
+    }
+}
+
+/// One localising symptom, judged.
+struct Judged {
+    code: String,
+    label: String,
+    strength: u8,
+    place: Place,
+    side: SideCall,
+    points_to: Vec<String>,
 }
 
 fn site(region: &str, h: Option<Hemisphere>) -> String {
@@ -116,78 +222,139 @@ pub fn cross_check(
         .map(|r| r.region.as_str())
         .chain(finding.primary_region.as_deref())
         .collect();
-    let region_ok = |s: &Suspected| {
-        tumour_regions
-            .iter()
-            .any(|r| kb.is_within(r, &s.region) || kb.is_within(&s.region, r))
+    let related = |a: &str, b: &str| {
+        kb.is_within(a, b)
+            || kb.is_within(b, a)
+            || RELATED.iter().any(|&(x, y)| {
+                (kb.is_within(a, x) && kb.is_within(b, y))
+                    || (kb.is_within(a, y) && kb.is_within(b, x))
+            })
+    };
+    let adjacent = |a: &str, b: &str| {
+        ADJACENT.iter().any(|&(x, y)| {
+            (kb.is_within(a, x) && kb.is_within(b, y)) || (kb.is_within(a, y) && kb.is_within(b, x))
+        })
+    };
+    let place_of = |s: &Suspected| {
+        if tumour_regions.iter().any(|r| related(r, &s.region)) {
+            Place::Explained
+        } else if tumour_regions.iter().any(|r| adjacent(r, &s.region)) {
+            Place::Adjacent
+        } else {
+            Place::Distant
+        }
     };
     let uncertain_dominance = matches!(
         suspicion.handedness,
         Handedness::Left | Handedness::Ambidextrous
     );
-    let side_ok = |s: &Suspected| -> Option<bool> {
-        let by_dominance = s
-            .evidence
-            .iter()
-            .all(|e| matches!(e.laterality, Laterality::Dominant | Laterality::NonDominant));
-        if uncertain_dominance && by_dominance && !s.evidence.is_empty() {
-            return None;
-        }
+    let side_of = |s: &Suspected| -> SideCall {
+        let by_dominance = !s.evidence.is_empty()
+            && s.evidence
+                .iter()
+                .all(|e| matches!(e.laterality, Laterality::Dominant | Laterality::NonDominant));
         match (s.hemisphere, finding.hemisphere) {
-            (Some(Hemisphere::Left | Hemisphere::Right), Some(Hemisphere::Bilateral)) => Some(true),
-            (
-                Some(a @ (Hemisphere::Left | Hemisphere::Right)),
-                Some(b @ (Hemisphere::Left | Hemisphere::Right)),
-            ) => Some(a == b),
-            _ => None,
+            (_, Some(Hemisphere::Midline) | None) => SideCall::NotApplicable,
+            (Some(Hemisphere::Midline | Hemisphere::Bilateral), _) => SideCall::NotApplicable,
+            (None, _) => SideCall::Undecided,
+            _ if uncertain_dominance && by_dominance => SideCall::Undecided,
+            (Some(Hemisphere::Left | Hemisphere::Right), Some(Hemisphere::Bilateral)) => {
+                SideCall::Agrees
+            }
+            (Some(a), Some(b)) if a == b => SideCall::Agrees,
+            _ => SideCall::Disagrees,
         }
     };
-    let top = suspicion.suspected.first().map_or(0.0, |s| s.score);
-    let leading: Vec<&Suspected> = suspicion
-        .suspected
-        .iter()
-        .filter(|s| s.score >= 0.5 * top && s.score > 0.0)
-        .collect();
-    let matching: Vec<&Suspected> = suspicion
-        .suspected
-        .iter()
-        .filter(|s| region_ok(s))
-        .collect();
-    let mut explanation = Vec::new();
-    let (region_match, hemisphere_match) = if suspicion.suspected.is_empty() || !finding.found {
-        (None, None)
-    } else {
-        let rm = leading.iter().any(|s| region_ok(s));
-        let pool: &[&Suspected] = if matching.is_empty() {
-            &leading
-        } else {
-            &matching
+    // Judge each localising symptom by its best-placed candidate.
+    let mut judged: Vec<Judged> = Vec::new();
+    for r in &suspicion.resolved {
+        if judged.iter().any(|j| j.code == r.code) {
+            continue;
+        }
+        let mine: Vec<(&Suspected, Strength)> = suspicion
+            .suspected
+            .iter()
+            .filter_map(|s| {
+                s.evidence
+                    .iter()
+                    .filter(|e| e.symptom == r.code)
+                    .map(|e| e.strength)
+                    .min_by_key(|st| std::cmp::Reverse(rank(*st)))
+                    .map(|st| (s, st))
+            })
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let label = mine
+            .iter()
+            .flat_map(|(s, _)| s.evidence.iter())
+            .find(|e| e.symptom == r.code)
+            .map_or_else(|| r.code.clone(), |e| e.label.clone());
+        let score = |(s, st): &(&Suspected, Strength)| {
+            let side = side_of(s);
+            let side_rank = match side {
+                SideCall::Agrees | SideCall::NotApplicable => 2,
+                SideCall::Undecided => 1,
+                SideCall::Disagrees => 0,
+            };
+            (place_of(s), side_rank, rank(*st))
         };
-        let (mut pro, mut con) = (0.0, 0.0);
-        for s in pool {
-            match side_ok(s) {
-                Some(true) => pro += s.score,
-                Some(false) => con += s.score,
-                None => {}
+        let Some(best) = mine.iter().max_by_key(|m| score(m)) else {
+            continue;
+        };
+        judged.push(Judged {
+            code: r.code.clone(),
+            label,
+            strength: mine.iter().map(|(_, st)| rank(*st)).max().unwrap_or(1),
+            place: place_of(best.0),
+            side: side_of(best.0),
+            points_to: mine
+                .iter()
+                .map(|(s, _)| site(&s.region, s.hemisphere))
+                .collect(),
+        });
+    }
+    let supports = |j: &Judged| {
+        j.place == Place::Explained && matches!(j.side, SideCall::Agrees | SideCall::NotApplicable)
+    };
+    let contradicts = |j: &Judged| j.place == Place::Distant || j.side == SideCall::Disagrees;
+    let support = judged
+        .iter()
+        .filter(|j| supports(j))
+        .map(|j| j.strength)
+        .max()
+        .unwrap_or(0);
+    let contra = judged
+        .iter()
+        .filter(|j| contradicts(j))
+        .map(|j| j.strength)
+        .max()
+        .unwrap_or(0);
+    let region_explained = judged.iter().any(|j| j.place == Place::Explained);
+    let side_agrees = judged.iter().any(|j| j.side == SideCall::Agrees);
+    let region_match = (!judged.is_empty() && finding.found).then_some(region_explained);
+    let hemisphere_match = if !finding.found {
+        None
+    } else {
+        let (mut pro, mut con) = (0u32, 0u32);
+        for j in &judged {
+            match j.side {
+                SideCall::Agrees => pro += u32::from(j.strength),
+                SideCall::Disagrees => con += u32::from(j.strength),
+                _ => {}
             }
         }
-        let hm = (pro + con > 0.0).then_some(pro >= con);
-        (Some(rm), hm)
+        (pro + con > 0).then_some(pro >= con)
     };
-    let total: f64 = suspicion.suspected.iter().map(|s| s.score).sum();
-    let agreeing: f64 = suspicion
-        .suspected
-        .iter()
-        .filter(|s| region_ok(s) && side_ok(s) != Some(false))
-        .map(|s| s.score)
-        .sum();
-    let verdict = if !finding.found {
+    let mut explanation = Vec::new();
+    let (verdict, confidence) = if !finding.found {
         explanation.push(
             "No tumour was found in the mask: there is no site to compare the symptoms with."
                 .into(),
         );
-        Verdict::Indeterminate
-    } else if suspicion.suspected.is_empty() {
+        (Verdict::Indeterminate, 0.0)
+    } else if judged.is_empty() {
         explanation.push(if suspicion.non_localising.is_empty() {
             "No reported symptom localises to a brain region.".into()
         } else {
@@ -201,46 +368,70 @@ pub fn cross_check(
                     .join(", ")
             )
         });
-        Verdict::Indeterminate
-    } else if region_match == Some(true) && hemisphere_match != Some(false) {
-        Verdict::Concordant
+        (Verdict::Indeterminate, 0.0)
+    } else if contra >= 2 && contra >= support {
+        (Verdict::Discordant, rank_confidence(contra))
+    } else if support > 0 && contra < 2 {
+        (Verdict::Concordant, rank_confidence(support))
+    } else if support > 0
+        || side_agrees
+        || region_explained
+        || judged.iter().any(|j| j.place == Place::Adjacent)
+    {
+        let decisive = support.max(judged.iter().map(|j| j.strength).max().unwrap_or(1));
+        (
+            Verdict::PartiallyConcordant,
+            0.6 * rank_confidence(decisive),
+        )
     } else {
-        Verdict::Discordant
+        explanation.push(
+            "Only weak evidence points elsewhere; weak evidence alone does not make the finding discordant."
+                .into(),
+        );
+        (Verdict::Indeterminate, 0.0)
     };
     let tumour_site = site(
         finding.primary_region.as_deref().unwrap_or("?"),
         finding.hemisphere,
     );
-    if verdict != Verdict::Indeterminate {
-        let lead = leading
+    let unexplained: Vec<String> = judged
+        .iter()
+        .filter(|j| contradicts(j) || (j.place != Place::Explained))
+        .map(|j| j.label.clone())
+        .collect();
+    if finding.found && !judged.is_empty() {
+        let lead: Vec<String> = suspicion
+            .suspected
             .iter()
+            .take(3)
             .map(|s| site(&s.region, s.hemisphere))
-            .collect::<Vec<_>>()
-            .join(", ");
+            .collect();
         explanation.push(format!(
-            "Tumour: {tumour_site}. Leading suspicion from the symptoms: {lead}."
+            "Tumour: {tumour_site}. Leading suspicion from the symptoms: {}.",
+            lead.join(", ")
         ));
-        match region_match {
-            Some(true) => explanation.push("Region: the symptoms point to a region the tumour occupies (region hierarchy included).".into()),
-            Some(false) => explanation.push("Region: none of the leading suspected regions is where the tumour lies.".into()),
-            None => {}
-        }
-        match hemisphere_match {
-            Some(true) => explanation.push("Side: the lateralising symptoms agree with the tumour's side.".into()),
-            Some(false) => explanation.push("Side: the lateralising symptoms point to the other hemisphere.".into()),
-            None => explanation.push("Side: not decided (no lateralising symptom for the matching region, or no side for the tumour).".into()),
+        explanation.push(match region_match {
+            Some(true) => "Region: symptoms point to a region the tumour occupies (or one anatomically tied to it).".into(),
+            _ if judged.iter().any(|j| j.place == Place::Adjacent) => "Region: the symptoms point next to the tumour, not into it.".into(),
+            _ => "Region: none of the suspected regions is where the tumour lies.".into(),
+        });
+        explanation.push(match hemisphere_match {
+            Some(true) => "Side: the lateralising symptoms agree with the tumour's side.".into(),
+            Some(false) => "Side: the lateralising symptoms point to the other hemisphere.".into(),
+            None => "Side: not decided (no lateralising symptom, or a midline tumour).".into(),
+        });
+        if !unexplained.is_empty() {
+            explanation.push(format!(
+                "Not explained by the tumour: {}.",
+                unexplained.join(", ")
+            ));
         }
     }
-    let confidence = match verdict {
-        Verdict::Indeterminate => 0.0,
-        Verdict::Concordant => (agreeing / total.max(1e-12)).clamp(0.0, 1.0),
-        Verdict::Discordant => (1.0 - agreeing / total.max(1e-12)).clamp(0.0, 1.0),
-    };
     // Per-symptom stances.
     let mut evidence = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for r in &suspicion.resolved {
-        if !seen.insert((r.index, r.code.clone())) {
+        if !seen.insert(r.code.clone()) {
             continue;
         }
         if let Some(n) = suspicion
@@ -257,42 +448,50 @@ pub fn cross_check(
             });
             continue;
         }
-        let mine: Vec<&Suspected> = suspicion
-            .suspected
-            .iter()
-            .filter(|s| s.evidence.iter().any(|e| e.symptom == r.code))
-            .collect();
-        let label = mine
-            .iter()
-            .flat_map(|s| s.evidence.iter())
-            .find(|e| e.symptom == r.code)
-            .map_or_else(|| r.code.clone(), |e| e.label.clone());
-        let points_to: Vec<String> = mine.iter().map(|s| site(&s.region, s.hemisphere)).collect();
-        let (stance, reason) = if mine.is_empty() {
-            (Stance::Silent, "no localisation rule applies".to_string())
-        } else if !finding.found {
+        let Some(j) = judged.iter().find(|j| j.code == r.code) else {
+            evidence.push(SymptomEvidence {
+                symptom: r.code.clone(),
+                label: r.code.clone(),
+                stance: Stance::Silent,
+                points_to: Vec::new(),
+                reason: "no localisation rule applies".into(),
+            });
+            continue;
+        };
+        let strength = ["", "weak", "moderate", "strong"][usize::from(j.strength.min(3))];
+        let (stance, reason) = if !finding.found {
             (Stance::Silent, "no tumour to compare with".to_string())
-        } else if mine
-            .iter()
-            .any(|s| region_ok(s) && side_ok(s) != Some(false))
-        {
-            (Stance::Supporting, format!("points to {tumour_site}"))
-        } else if mine.iter().any(|s| region_ok(s)) {
+        } else if supports(j) {
+            (
+                Stance::Supporting,
+                format!("points to {tumour_site} ({strength})"),
+            )
+        } else if j.side == SideCall::Disagrees && j.place != Place::Distant {
             (
                 Stance::Contradicting,
-                "right region, other side".to_string(),
+                format!("right region, other side ({strength})"),
+            )
+        } else if j.place == Place::Adjacent {
+            (
+                Stance::Contradicting,
+                format!("points next to the tumour ({strength})"),
+            )
+        } else if j.place == Place::Explained {
+            (
+                Stance::Supporting,
+                format!("right region, side not reported ({strength})"),
             )
         } else {
             (
                 Stance::Contradicting,
-                "points to another region".to_string(),
+                format!("points to another region ({strength})"),
             )
         };
         evidence.push(SymptomEvidence {
             symptom: r.code.clone(),
-            label,
+            label: j.label.clone(),
             stance,
-            points_to,
+            points_to: j.points_to.clone(),
             reason,
         });
     }
@@ -312,5 +511,6 @@ pub fn cross_check(
         confidence,
         explanation,
         evidence,
+        unexplained,
     }
 }

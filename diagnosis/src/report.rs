@@ -8,11 +8,12 @@
 //! disclaimer           "Decision support, not a diagnosis. …"
 //! case_id              string | null
 //! source               "mask" | "model" | "location"
-//! verdict              "concordant" | "discordant" | "indeterminate"
+//! verdict              "concordant" | "partially_concordant" | "discordant" | "indeterminate"
 //! hemisphere_match     true | false | null
 //! region_match         true | false | null
 //! confidence           number in [0, 1]
 //! explanation          [string]
+//! unexplained          [string] (localising symptoms the tumour does not explain)
 //! tumour               { found, source, primary_region, hemisphere, basis,
 //!                        volumes_cm3 {WT, TC, ET}, label_volumes_cm3 {NCR|NETC, ED|SNFH, ET},
 //!                        centroid_voxel [i, j, k], centroid_mm [x, y, z] (RAS),
@@ -23,7 +24,7 @@
 //! evidence             [{symptom, label, stance: supporting|contradicting|silent,
 //!                        points_to [string], reason}]
 //! non_localising       [{symptom, label, reason}]
-//! unmatched            [{index, text}]
+//! unmatched            [{index, text, candidates [{code, score, kind, phrase}]}] (clauses)
 //! handedness           "right" | "left" | "ambidextrous" | "unknown"
 //! referrals            {region, departments, capabilities [{capability, reason}],
 //!                        hospitals [{id, name_ko, name_en, address, departments,
@@ -83,6 +84,9 @@ pub struct Report {
     pub confidence: f64,
     /// Reasons.
     pub explanation: Vec<String>,
+    /// Localising symptoms the tumour does not explain.
+    #[serde(default)]
+    pub unexplained: Vec<String>,
     /// The finding.
     pub tumour: TumourFinding,
     /// Suspected regions.
@@ -128,6 +132,7 @@ impl Report {
             region_match: check.region_match,
             confidence: check.confidence,
             explanation: check.explanation,
+            unexplained: check.unexplained,
             tumour: finding,
             suspected_regions: suspicion
                 .suspected

@@ -240,3 +240,73 @@ fn bad_locations_and_intakes_are_errors() {
         .to_string()
         .contains("line"));
 }
+
+#[test]
+fn verdicts_are_graded_by_the_strength_of_the_evidence() {
+    let (_d, kb) = kb();
+    // One weak symptom pointing elsewhere is not a discordance, and not confident.
+    let apathy = r#"{"symptoms": [{"code": "HP:0000741"}]}"#;
+    let d = run(&kb, "occipital_lobe@right", apathy);
+    assert_eq!(d.check.verdict, Verdict::Indeterminate);
+    assert!(d.check.confidence < 0.5);
+    assert_eq!(d.check.unexplained, ["Apathy"]);
+    // Headache, papilledema and diplopia with a right frontal mass: raised pressure, so
+    // diplopia (like an abducens palsy) is false-localising; nothing localises.
+    let icp =
+        r#"{"symptoms": [{"code": "HP:0002315"}, {"code": "HP:0001085"}, {"code": "HP:0000651"}]}"#;
+    assert_eq!(
+        run(&kb, "frontal_lobe@right", icp).check.verdict,
+        Verdict::Indeterminate
+    );
+    // A callosal (butterfly) tumour explains a bilateral frontal syndrome.
+    let frontal =
+        r#"{"symptoms": [{"code": "HP:0000741"}, {"code": "HP:0000751"}, {"code": "HP:0000020"}]}"#;
+    let d = run(&kb, "corpus_callosum@midline", frontal);
+    assert_eq!(d.check.verdict, Verdict::Concordant);
+    assert_eq!(d.check.region_match, Some(true));
+    // Right side, neighbouring lobe: partly concordant (symptoms localise side better than
+    // lobe). Expressive aphasia points to the left frontal lobe; the tumour is left temporal.
+    let broca = r#"{"symptoms": [{"code": "HP:0002427"}]}"#;
+    let d = run(&kb, "temporal_lobe@left", broca);
+    assert_eq!(d.check.verdict, Verdict::PartiallyConcordant);
+    assert_eq!(d.check.hemisphere_match, Some(true));
+    // Strong evidence for the other side is discordant, with confidence from its strength.
+    let d = run(&kb, "frontal_lobe@left", LEFT_HEMIPARESIS);
+    assert_eq!(d.check.verdict, Verdict::Discordant);
+    assert!((d.check.confidence - 0.7).abs() < 1e-9 || (d.check.confidence - 0.9).abs() < 1e-9);
+}
+
+#[test]
+fn anatomy_ties_regions_both_ways() {
+    let (_d, kb) = kb();
+    // Parinaud (upgaze palsy) with a pineal mass.
+    let parinaud = r#"{"symptoms": [{"code": "HP:0025331"}]}"#;
+    assert_eq!(
+        run(&kb, "pineal_region@midline", parinaud).check.verdict,
+        Verdict::Concordant
+    );
+    assert_eq!(
+        run(&kb, "midbrain@midline", parinaud).check.verdict,
+        Verdict::Concordant
+    );
+    // Bitemporal hemianopia and diabetes insipidus with a hypothalamic or sellar mass.
+    let chiasm = r#"{"symptoms": [{"code": "HP:0030521"}, {"code": "HP:0000873"}]}"#;
+    assert_eq!(
+        run(&kb, "hypothalamus@midline", chiasm).check.verdict,
+        Verdict::Concordant
+    );
+    assert_eq!(
+        run(&kb, "pituitary_sellar@midline", chiasm).check.verdict,
+        Verdict::Concordant
+    );
+    // Gait ataxia with a cerebellar hemisphere tumour.
+    let gait = r#"{"symptoms": [{"code": "HP:0002066"}]}"#;
+    assert_eq!(
+        run(&kb, "cerebellar_hemisphere@left", gait).check.verdict,
+        Verdict::Concordant
+    );
+    // Bitemporal hemianopia (strong) with an occipital tumour is discordant.
+    let d = run(&kb, "occipital_lobe@left", chiasm);
+    assert_eq!(d.check.verdict, Verdict::Discordant);
+    assert!(d.check.unexplained.iter().any(|u| u.contains("emianopia")));
+}
