@@ -1,14 +1,18 @@
 //! Departments and hospitals for the confirmed site, asking for the capabilities the finding
-//! calls for:
-//! * eloquent cortex (frontal, temporal, parietal lobe or insula) in the language-dominant
-//!   hemisphere → awake craniotomy (left for right-handed or unknown handedness; either side
-//!   for left-handed or ambidextrous patients, whose dominance is uncertain);
-//! * sellar/suprasellar (`pituitary_sellar`, `hypothalamus`) → pituitary centre and
-//!   endoscopic endonasal surgery;
+//! and the patient call for:
+//! * **every child** (< 18 years) → paediatric neurosurgery, whatever the site; adults are
+//!   never routed there;
+//! * adults with a lesion in the language-dominant hemisphere's frontal, temporal or
+//!   parietal lobe or insula (left for right-handed or unknown handedness; either side for
+//!   left-handed or ambidextrous patients, whose dominance is uncertain), or near the motor
+//!   strip on either side (a frontal or parietal tumour with hemiparesis or focal motor
+//!   seizures) → awake craniotomy / mapping;
+//! * sellar/suprasellar (`pituitary_sellar`, `hypothalamus`) → pituitary centre, endoscopic
+//!   endonasal surgery and neuro-ophthalmology (the chiasm);
 //! * temporal lobe or insula with a seizure among the symptoms → epilepsy surgery;
-//! * posterior fossa (cerebellum, brainstem, cerebellopontine angle) in a patient under 18
-//!   → paediatric neurosurgery; cerebellopontine angle → skull-base surgery;
-//! * occipital lobe → neuro-ophthalmology (visual fields).
+//! * cerebellopontine angle → skull-base surgery; occipital lobe → neuro-ophthalmology;
+//! * hydrocephalus (reported, or papilledema with a tumour that can block CSF flow: posterior
+//!   fossa, pineal region, third ventricle) → CSF diversion.
 //!
 //! Hospitals come from the knowledge base ranked by capabilities matched, then distance
 //! from the patient when the intake gives a location. The default knowledge base's
@@ -88,12 +92,33 @@ pub fn capabilities_for(
         intake.patient.handedness,
         Handedness::Right | Handedness::Unknown
     );
-    if ELOQUENT.iter().any(|e| within(e)) {
+    let child = intake.patient.age_years.is_some_and(|a| a < 18.0);
+    if child {
+        out.push(Requested {
+            capability: Capability::PaediatricNeurosurgery,
+            reason: "patient under 18: paediatric neurosurgery, whatever the site".into(),
+        });
+    }
+    let has = |codes: &[&str]| {
+        suspicion
+            .resolved
+            .iter()
+            .any(|r| codes.contains(&r.code.as_str()))
+    };
+    let motor = has(&[
+        "HP:0001269",
+        "HP:0002301",
+        "HP:0004374",
+        "HP:0011153",
+        "HP:0002266",
+    ]);
+    if !child && ELOQUENT.iter().any(|e| within(e)) {
         let dominant = match side {
             Some(Hemisphere::Left) | Some(Hemisphere::Bilateral) => true,
             Some(Hemisphere::Right) => !dominant_left_only,
             _ => false,
         };
+        let motor_strip = motor && (within("frontal_lobe") || within("parietal_lobe"));
         if dominant {
             out.push(Requested {
                 capability: Capability::AwakeCraniotomy,
@@ -105,6 +130,13 @@ pub fn capabilities_for(
                 )
                 .to_lowercase(),
             });
+        } else if motor_strip {
+            out.push(Requested {
+                capability: Capability::AwakeCraniotomy,
+                reason: format!(
+                    "{region} with motor signs: the motor strip may be involved; mapping protects it on either side"
+                ),
+            });
         }
     }
     if within("pituitary_sellar") || within("hypothalamus") {
@@ -115,6 +147,10 @@ pub fn capabilities_for(
         out.push(Requested {
             capability: Capability::EndoscopicEndonasal,
             reason: "sellar site: endoscopic endonasal approach".into(),
+        });
+        out.push(Requested {
+            capability: Capability::NeuroOphthalmology,
+            reason: "sellar/chiasmal site: visual fields and acuity".into(),
         });
     }
     let seizures = suspicion.resolved.iter().any(|r| {
@@ -129,10 +165,11 @@ pub fn capabilities_for(
     }
     let posterior_fossa =
         within("cerebellum") || within("brainstem") || within("cerebellopontine_angle");
-    if posterior_fossa && intake.patient.age_years.is_some_and(|a| a < 18.0) {
+    let blocks_csf = posterior_fossa || within("pineal_region") || within("ventricles");
+    if has(&["HP:0000238"]) || (blocks_csf && has(&["HP:0001085", "HP:0002516"])) {
         out.push(Requested {
-            capability: Capability::PaediatricNeurosurgery,
-            reason: "posterior fossa tumour in a child".into(),
+            capability: Capability::CsfDiversion,
+            reason: "hydrocephalus or raised pressure with a tumour that can block CSF flow: CSF diversion may be needed first".into(),
         });
     }
     if within("cerebellopontine_angle") {

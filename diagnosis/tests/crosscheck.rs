@@ -196,6 +196,22 @@ fn referral_asks_for_what_the_site_needs() {
     assert!(caps("cerebellar_vermis", child).contains(&"paediatric_neurosurgery"));
     let adult = r#"{"patient": {"age_years": 47}, "symptoms": [{"code": "HP:0002066"}]}"#;
     assert!(!caps("cerebellar_vermis", adult).contains(&"paediatric_neurosurgery"));
+    // Every child goes to paediatric neurosurgery, whatever the site; no awake craniotomy.
+    let child_lang = r#"{"patient": {"age_years": 12}, "symptoms": [{"code": "HP:0002427"}]}"#;
+    let c = caps("frontal_lobe@left", child_lang);
+    assert!(
+        c.contains(&"paediatric_neurosurgery") && !c.contains(&"awake_craniotomy"),
+        "{c:?}"
+    );
+    // Adults: the motor strip asks for mapping on either side.
+    let motor =
+        r#"{"patient": {"age_years": 50}, "symptoms": [{"code": "HP:0001269", "side": "left"}]}"#;
+    assert!(caps("frontal_lobe@right", motor).contains(&"awake_craniotomy"));
+    // Sellar and chiasmal lesions: neuro-ophthalmology; hydrocephalus: CSF diversion.
+    assert!(caps("pituitary_sellar", none).contains(&"neuro_ophthalmology"));
+    let hydro = r#"{"patient": {"age_years": 30}, "symptoms": [{"code": "HP:0001085"}, {"code": "HP:0025331"}]}"#;
+    assert!(caps("pineal_region", hydro).contains(&"csf_diversion"));
+    assert!(!caps("frontal_lobe@right", hydro).contains(&"csf_diversion"));
     // Sample hospitals are labelled as such.
     let d = run(&kb, "frontal_lobe@left", none);
     assert!(!d.referral.hospitals.is_empty());

@@ -13,7 +13,7 @@
 //! | `region` | no | province / city (시도) |
 //! | `lat`, `lon` | no (both or neither) | WGS84 degrees |
 //! | `departments` | no | department codes separated by `;` |
-//! | `capabilities` | no | capability names separated by `;` (`awake_craniotomy`, `endoscopic_endonasal`, `radiosurgery`, `proton_therapy`, `paediatric_neurosurgery`, `epilepsy_surgery`, `neuro_ophthalmology`, `pituitary_centre`, `intraoperative_mri`, `skull_base_surgery`) |
+//! | `capabilities` | no | capability names separated by `;` (`awake_craniotomy`, `endoscopic_endonasal`, `radiosurgery`, `proton_therapy`, `paediatric_neurosurgery`, `epilepsy_surgery`, `neuro_ophthalmology`, `pituitary_centre`, `intraoperative_mri`, `skull_base_surgery`, `csf_diversion`) |
 //! | `sites` | no | region ids separated by `;` (empty: treats every site) |
 //! | `sample` | no | `true` for illustrative entries |
 //!

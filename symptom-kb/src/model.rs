@@ -239,11 +239,14 @@ pub enum Capability {
     IntraoperativeMri,
     /// Skull-base surgery with neurotology.
     SkullBaseSurgery,
+    /// CSF diversion for hydrocephalus (external ventricular drain, shunt, endoscopic
+    /// third ventriculostomy).
+    CsfDiversion,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 10] = [
+    pub const ALL: [Capability; 11] = [
         Capability::AwakeCraniotomy,
         Capability::EndoscopicEndonasal,
         Capability::Radiosurgery,
@@ -254,6 +257,7 @@ impl Capability {
         Capability::PituitaryCentre,
         Capability::IntraoperativeMri,
         Capability::SkullBaseSurgery,
+        Capability::CsfDiversion,
     ];
 
     /// The snake_case name used in JSON, CSV and the indexes.
@@ -269,6 +273,7 @@ impl Capability {
             Capability::PituitaryCentre => "pituitary_centre",
             Capability::IntraoperativeMri => "intraoperative_mri",
             Capability::SkullBaseSurgery => "skull_base_surgery",
+            Capability::CsfDiversion => "csf_diversion",
         }
     }
 
