@@ -240,6 +240,7 @@ impl<'kb> Diagnoser<'kb> {
             &suspicion,
             check.clone(),
             referral.clone(),
+            crate::urgency::triage(intake, &suspicion, &finding),
         );
         Ok(Diagnosis {
             finding,

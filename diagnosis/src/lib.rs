@@ -24,6 +24,7 @@ pub mod localize;
 pub mod overlay;
 pub mod referral;
 pub mod report;
+pub mod urgency;
 
 pub use atlas::{builtin_on_grid, Atlas, AtlasEntry, GridAtlas};
 pub use crosscheck::{cross_check, CrossCheck, Stance, Verdict};
@@ -32,3 +33,4 @@ pub use error::{Error, Result};
 pub use localize::{localise, RegionOverlap, TumourFinding};
 pub use referral::{refer, Referral};
 pub use report::{Report, DISCLAIMER, SCHEMA};
+pub use urgency::{triage, Triage, Urgency};

@@ -6,6 +6,8 @@
 //! ```text
 //! schema               "brain-tumour-seg/report/1"
 //! disclaimer           "Decision support, not a diagnosis. …"
+//! urgency              "emergency" | "urgent" | "routine"
+//! urgency_reasons      [string]
 //! case_id              string | null
 //! source               "mask" | "model" | "location"
 //! verdict              "concordant" | "partially_concordant" | "discordant" | "indeterminate"
@@ -42,6 +44,11 @@ use serde::{Deserialize, Serialize};
 use symptom_kb::Hemisphere;
 
 use crate::crosscheck::{CrossCheck, Stance, Verdict};
+use crate::urgency::{Triage, Urgency};
+
+fn routine() -> Urgency {
+    Urgency::Routine
+}
 use crate::error::{Error, Result};
 use crate::localize::TumourFinding;
 use crate::referral::Referral;
@@ -70,6 +77,12 @@ pub struct Report {
     pub schema: String,
     /// [`DISCLAIMER`].
     pub disclaimer: String,
+    /// How soon the patient must be seen ([`crate::urgency`]).
+    #[serde(default = "routine")]
+    pub urgency: Urgency,
+    /// Why.
+    #[serde(default)]
+    pub urgency_reasons: Vec<String>,
     /// Case id.
     pub case_id: Option<String>,
     /// `mask`, `model` or `location`.
@@ -121,10 +134,13 @@ impl Report {
         suspicion: &symptom_kb::Suspicion,
         check: CrossCheck,
         referrals: Referral,
+        triage: Triage,
     ) -> Report {
         Report {
             schema: SCHEMA.into(),
             disclaimer: DISCLAIMER.into(),
+            urgency: triage.urgency,
+            urgency_reasons: triage.reasons,
             case_id,
             source: source.into(),
             verdict: check.verdict,
@@ -160,6 +176,16 @@ impl Report {
         let t = &self.tumour;
         m.push_str("# Brain tumour report\n\n");
         m.push_str(&format!("> **{}**\n\n", self.disclaimer));
+        m.push_str(&format!(
+            "## Urgency: **{}**\n\n",
+            self.urgency.name().to_uppercase()
+        ));
+        for r in &self.urgency_reasons {
+            m.push_str(&format!("- {r}\n"));
+        }
+        if !self.urgency_reasons.is_empty() {
+            m.push('\n');
+        }
         if let Some(id) = &self.case_id {
             m.push_str(&format!("Case: `{id}` · site from: {}\n\n", self.source));
         }

@@ -326,3 +326,45 @@ fn anatomy_ties_regions_both_ways() {
     assert_eq!(d.check.verdict, Verdict::Discordant);
     assert!(d.check.unexplained.iter().any(|u| u.contains("emianopia")));
 }
+
+#[test]
+fn red_flags_set_the_urgency() {
+    let (_d, kb) = kb();
+    let urgency = |site: &str, intake: &str| {
+        let d = run(&kb, site, intake);
+        (d.report.urgency, d.report.urgency_reasons.clone())
+    };
+    use diagnosis::Urgency;
+    // Papilledema with vomiting or drowsiness.
+    let icp = r#"{"symptoms": [{"code": "HP:0001085"}, {"text": "토했어요"}]}"#;
+    assert_eq!(urgency("frontal_lobe@right", icp).0, Urgency::Emergency);
+    let papilledema = r#"{"symptoms": [{"code": "HP:0001085"}]}"#;
+    assert_eq!(
+        urgency("frontal_lobe@right", papilledema).0,
+        Urgency::Urgent
+    );
+    // Sudden severe headache with visual loss (apoplexy).
+    let apoplexy = r#"{"symptoms": [{"text": "갑자기 머리가 깨질 듯 아프고 잘 안 보여요"}]}"#;
+    let (u, why) = urgency("pituitary_sellar", apoplexy);
+    assert_eq!(u, Urgency::Emergency, "{why:?}");
+    assert!(why.iter().any(|w| w.contains("apoplexy")));
+    // A dilated unreactive pupil; repeated seizures.
+    let pupil = r#"{"symptoms": [{"text": "one pupil is big and does not react"}]}"#;
+    assert_eq!(urgency("temporal_lobe@left", pupil).0, Urgency::Emergency);
+    let status = r#"{"symptoms": [{"text": "경련이 멈추지 않아요"}]}"#;
+    assert_eq!(urgency("temporal_lobe@left", status).0, Urgency::Emergency);
+    // Rapidly worsening weakness.
+    let worse = r#"{"symptoms": [{"text": "왼쪽 팔다리에 힘이 점점 빠져요"}]}"#;
+    assert_eq!(urgency("frontal_lobe@right", worse).0, Urgency::Emergency);
+    // A focal deficit with a tumour: urgent; nothing of note: routine.
+    assert_eq!(
+        urgency("frontal_lobe@right", LEFT_HEMIPARESIS).0,
+        Urgency::Urgent
+    );
+    let mild = r#"{"symptoms": [{"text": "기억력이 떨어졌어요"}]}"#;
+    let d = run(&kb, "frontal_lobe@right", mild);
+    assert!(
+        d.report.to_markdown().contains("## Urgency: **"),
+        "urgency heads every report"
+    );
+}
