@@ -277,7 +277,8 @@ pub fn cross_check(
             .filter_map(|s| {
                 s.evidence
                     .iter()
-                    .filter(|e| e.symptom == r.code)
+                    // A syndrome's evidence names all its symptoms ("A+B+C").
+                    .filter(|e| e.symptom.split('+').any(|c| c == r.code))
                     .map(|e| e.strength)
                     .min_by_key(|st| std::cmp::Reverse(rank(*st)))
                     .map(|st| (s, st))

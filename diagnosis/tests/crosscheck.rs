@@ -368,3 +368,74 @@ fn red_flags_set_the_urgency() {
         "urgency heads every report"
     );
 }
+
+#[test]
+fn localisation_traps() {
+    let (_d, kb) = kb();
+    let v = |site: &str, intake: &str| run(&kb, site, intake).check.verdict;
+    let rh = |symptoms: &str| {
+        format!(r#"{{"patient": {{"handedness": "right"}}, "symptoms": {symptoms}}}"#)
+    };
+    // Right-sided neglect → left parietal.
+    let neglect = rh(r#"[{"code": "X-HEMINEGLECT", "side": "right"}]"#);
+    assert_eq!(v("parietal_lobe@left", &neglect), Verdict::Concordant);
+    assert_eq!(v("parietal_lobe@right", &neglect), Verdict::Discordant);
+    // Dressing apraxia is non-dominant.
+    let dressing = rh(r#"[{"text": "옷을 제대로 못 입어요"}]"#);
+    assert_eq!(v("parietal_lobe@right", &dressing), Verdict::Concordant);
+    // Facial weakness with a hemiparesis on the same side: an upper-motor-neuron sign of
+    // the opposite hemisphere, not a left pontine sign.
+    let umn =
+        rh(r#"[{"code": "HP:0010628", "side": "left"}, {"code": "HP:0001269", "side": "left"}]"#);
+    assert_eq!(v("frontal_lobe@right", &umn), Verdict::Concordant);
+    assert_ne!(v("pons@left", &umn), Verdict::Concordant);
+    // Homonymous hemianopia without a quadrant: occipital, optic radiations, thalamus.
+    let hh = rh(r#"[{"code": "HP:0030516", "side": "right"}]"#);
+    for site in [
+        "occipital_lobe@left",
+        "temporal_lobe@left",
+        "parietal_lobe@left",
+        "thalamus@left",
+    ] {
+        assert_eq!(v(site, &hh), Verdict::Concordant, "{site}");
+    }
+    // Hemiparesis: frontal, internal capsule (basal ganglia) or parietal.
+    for site in [
+        "frontal_lobe@right",
+        "basal_ganglia@right",
+        "parietal_lobe@right",
+    ] {
+        assert_eq!(v(site, LEFT_HEMIPARESIS), Verdict::Concordant, "{site}");
+    }
+    // Focal motor seizures: peri-rolandic frontal and parietal.
+    let focal = rh(r#"[{"code": "HP:0011153", "side": "left"}]"#);
+    assert_eq!(v("parietal_lobe@right", &focal), Verdict::Concordant);
+    // Gerstmann: one element is moderate, the tetrad strong.
+    let one = rh(r#"[{"code": "HP:0002442"}]"#);
+    let d = run(&kb, "parietal_lobe@left", &one);
+    assert!(
+        (d.check.confidence - 0.7).abs() < 1e-9,
+        "{}",
+        d.check.confidence
+    );
+    let tetrad = rh(
+        r#"[{"code": "HP:0002442"}, {"code": "HP:0010526"}, {"code": "HP:0010525"}, {"code": "HP:6000000"}]"#,
+    );
+    let d = run(&kb, "parietal_lobe@left", &tetrad);
+    assert_eq!(d.check.verdict, Verdict::Concordant);
+    assert!(
+        (d.check.confidence - 0.9).abs() < 1e-9,
+        "{}",
+        d.check.confidence
+    );
+    // Bilateral hearing loss is not a cerebellopontine-angle sign.
+    let both_ears = r#"{"symptoms": [{"code": "HP:0000365", "side": "bilateral"}]}"#;
+    assert_eq!(
+        v("cerebellopontine_angle@left", both_ears),
+        Verdict::Indeterminate
+    );
+    // A left-hander's language sign suggests either hemisphere.
+    let lh = r#"{"patient": {"handedness": "left"}, "symptoms": [{"code": "HP:0002427"}]}"#;
+    assert_eq!(v("frontal_lobe@right", lh), Verdict::Concordant);
+    assert_eq!(v("frontal_lobe@left", lh), Verdict::Concordant);
+}

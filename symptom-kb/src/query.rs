@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 use crate::intake::{Handedness, Intake, Location};
 use crate::lexicon::{parse_qualifier, Lexicon, Lookup, Side, TextMatch};
 use crate::model::{
-    BrainRegion, Capability, Hemisphere, Hospital, Laterality, Localising, Qualifier, Rule, Symptom,
+    BrainRegion, Capability, Hemisphere, Hospital, Laterality, Localising, Qualifier, Rule,
+    Strength, Symptom,
 };
 use crate::store::Store;
 
@@ -565,13 +566,23 @@ impl KnowledgeBase {
                 });
                 continue;
             }
-            let rules = self
+            // Bilateral hearing loss is not a cerebellopontine-angle sign.
+            if sym.code == HEARING_LOSS && r.side == Some(Side::Bilateral) {
+                non_localising.push(NonLocalising {
+                    symptom: sym.code.clone(),
+                    label: sym.label_en.clone(),
+                    reason: "bilateral hearing loss: not a cerebellopontine-angle sign".into(),
+                });
+                continue;
+            }
+            let stored = self
                 .view
                 .rules
                 .get(&sym.code)
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
-            for rule in rules {
+            let rules = adjusted_rules(sym.code.as_str(), stored, r, &resolved);
+            for rule in &rules {
                 if rule.qualifier.is_some() && rule.qualifier != r.qualifier {
                     continue;
                 }
@@ -592,6 +603,27 @@ impl KnowledgeBase {
                         note,
                     });
             }
+        }
+        // Gerstmann: single elements are moderate, the full tetrad is strong.
+        if GERSTMANN
+            .iter()
+            .all(|c| resolved.iter().any(|r| r.code == *c))
+        {
+            let (hemisphere, certainty, note) =
+                side_to_hemisphere(Laterality::Dominant, None, handedness);
+            candidates
+                .entry(("parietal_lobe".to_string(), hemisphere))
+                .or_default()
+                .push(Evidence {
+                    symptom: GERSTMANN.join("+"),
+                    label: "Gerstmann syndrome (full tetrad)".into(),
+                    side: None,
+                    rule: "R-GERSTMANN-TETRAD".into(),
+                    laterality: Laterality::Dominant,
+                    strength: Strength::Strong,
+                    weight: Strength::Strong.weight() * certainty,
+                    note,
+                });
         }
         let mut suspected: Vec<Suspected> = candidates
             .into_iter()
@@ -675,6 +707,54 @@ impl KnowledgeBase {
 }
 
 /// The hemisphere a rule predicts from the reported side, with a certainty and a note.
+const HEARING_LOSS: &str = "HP:0000365";
+const FACIAL_PALSY: &str = "HP:0010628";
+const NEGLECT: &str = "X-HEMINEGLECT";
+const HEMIPARESIS: [&str; 3] = ["HP:0001269", "HP:0002301", "HP:0004374"];
+/// Dyscalculia, dysgraphia, finger agnosia, left–right disorientation.
+const GERSTMANN: [&str; 4] = ["HP:0002442", "HP:0010526", "HP:0010525", "HP:6000000"];
+
+/// The rules for one reported symptom, adjusted for the company it keeps:
+/// * facial weakness on the same side as a hemiparesis is an upper-motor-neuron sign of
+///   the opposite hemisphere (lower face, with the limbs), not a nerve or brainstem sign;
+/// * neglect reported for one side points to the opposite parietal lobe (right-sided
+///   neglect → left parietal), whatever the dominance.
+fn adjusted_rules(code: &str, stored: &[Rule], r: &Resolved, all: &[Resolved]) -> Vec<Rule> {
+    let lateral = matches!(r.side, Some(Side::Left | Side::Right));
+    if code == FACIAL_PALSY
+        && lateral
+        && all
+            .iter()
+            .any(|o| HEMIPARESIS.contains(&o.code.as_str()) && o.side == r.side)
+    {
+        let rule = |region: &str, strength| {
+            Rule {
+            rule: "R-UMN-FACE".into(),
+            symptom: code.into(),
+            region: region.into(),
+            laterality: Laterality::Contralateral,
+            strength,
+            qualifier: None,
+            source: "upper-motor-neuron facial weakness with hemiparesis (domain reference, section 1.1 R-CONTRA-MOTOR)".into(),
+        }
+        };
+        return vec![
+            rule("frontal_lobe", Strength::Moderate),
+            rule("basal_ganglia", Strength::Weak),
+        ];
+    }
+    if code == NEGLECT && lateral {
+        return stored
+            .iter()
+            .map(|x| Rule {
+                laterality: Laterality::Contralateral,
+                ..x.clone()
+            })
+            .collect();
+    }
+    stored.to_vec()
+}
+
 fn side_to_hemisphere(
     laterality: Laterality,
     side: Option<Side>,
@@ -702,6 +782,10 @@ fn side_to_hemisphere(
                     Some("left-handed: about 70 % are left-dominant for language, so the side is less certain".to_string()),
                 ),
             };
+            if matches!(handedness, Handedness::Left | Handedness::Ambidextrous) {
+                // Either hemisphere may be dominant: the sign suggests both.
+                return (Some(Hemisphere::Bilateral), certainty, note);
+            }
             let dominant = Hemisphere::Left;
             let h = if laterality == Laterality::Dominant {
                 dominant
