@@ -65,6 +65,32 @@ pub struct Atlas {
     table: Vec<AtlasEntry>,
 }
 
+/// Name of the built-in registered atlas ([`Atlas::sri24`]).
+pub const SRI24: &str = "sri24";
+
+/// The least brain-mask Dice at which the SRI24 atlas is trusted on a case (below it the
+/// case is not in SRI24 space, or its anatomy is too far from the template's).
+pub const SRI24_MIN_FIT: f64 = 0.85;
+
+impl GridAtlas {
+    /// Dice between the case's brain mask and the atlas's labelled voxels: how well the
+    /// atlas fits this brain (1 for a perfect fit).
+    pub fn brain_fit(&self, brain: &Array3<bool>) -> f64 {
+        let (mut both, mut a, mut b) = (0usize, 0usize, 0usize);
+        for (&x, &m) in self.index.iter().zip(brain.iter()) {
+            let l = x != 0;
+            both += usize::from(l && m);
+            a += usize::from(l);
+            b += usize::from(m);
+        }
+        if a + b == 0 {
+            0.0
+        } else {
+            2.0 * both as f64 / (a + b) as f64
+        }
+    }
+}
+
 /// An atlas sampled on a case grid: a label index per voxel (0 = none, `n` = `table[n-1]`).
 #[derive(Debug, Clone)]
 pub struct GridAtlas {
@@ -171,6 +197,42 @@ impl Atlas {
         })
     }
 
+    /// The built-in registered atlas on the BraTS (SRI24) grid (`assets/atlas/`: 45 labels,
+    /// every knowledge-base region split by hemisphere; see its README for provenance and
+    /// how each region was drawn), decoded once.
+    ///
+    /// # Errors
+    /// [`Error::Atlas`] if the embedded asset is damaged (a build problem, not an input).
+    pub fn sri24() -> Result<&'static Atlas> {
+        static A: std::sync::OnceLock<std::result::Result<Atlas, String>> =
+            std::sync::OnceLock::new();
+        A.get_or_init(|| {
+            let build = || -> Result<Atlas> {
+                let vol = NiftiReader::new().read_labels_bytes(
+                    "<embedded sri24_atlas.nii.gz>",
+                    include_bytes!("../assets/atlas/sri24_atlas.nii.gz"),
+                )?;
+                let table = parse_table(
+                    include_str!("../assets/atlas/sri24_atlas.csv"),
+                    "<embedded sri24_atlas.csv>",
+                    false,
+                )?;
+                Atlas::new(SRI24, vol.map(|&v| u32::from(v)), table)
+            };
+            build().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Error::atlas(SRI24, e.clone()))
+    }
+
+    /// The label volume (a copy, with its grid).
+    ///
+    /// # Errors
+    /// None in practice (the atlas was built from a volume of this grid).
+    pub fn labels(&self) -> Result<Volume<u32>> {
+        Ok(Volume::new(self.labels.clone(), self.geometry.clone())?)
+    }
+
     /// The table.
     pub fn table(&self) -> &[AtlasEntry] {
         &self.table
@@ -247,8 +309,13 @@ fn read_table(path: &Path) -> Result<Vec<AtlasEntry>> {
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    if ext.as_deref() == Some("json") {
-        return serde_json::from_str(&text).map_err(|e| {
+    parse_table(&text, &what, ext.as_deref() == Some("json"))
+}
+
+fn parse_table(text: &str, what: &str, json: bool) -> Result<Vec<AtlasEntry>> {
+    let what = what.to_string();
+    if json {
+        return serde_json::from_str(text).map_err(|e| {
             Error::atlas(
                 &what,
                 format!(
@@ -259,7 +326,7 @@ fn read_table(path: &Path) -> Result<Vec<AtlasEntry>> {
             )
         });
     }
-    let rows = brats_io::table::read_csv(&text)
+    let rows = brats_io::table::read_csv(text)
         .map_err(|e| Error::atlas(format!("{what} line {}", e.line), e.problem))?;
     let mut rows = rows.into_iter();
     let header: Vec<String> = rows

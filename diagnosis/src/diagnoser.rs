@@ -148,11 +148,37 @@ impl<'kb> Diagnoser<'kb> {
     /// # Errors
     /// [`Error::Atlas`] when the atlas does not overlap the brain; [`Error::Input`] for an
     /// empty brain.
+    ///
+    /// Without a user atlas: the built-in registered atlas ([`Atlas::sri24`]) when the case
+    /// lies in SRI24 space (as BraTS cases do) and the atlas fits its brain (brain-mask Dice
+    /// at least [`crate::atlas::SRI24_MIN_FIT`]); otherwise the proportional atlas, with the
+    /// reason in its name (which the report prints).
     pub fn atlas_for(&self, case: &Case) -> Result<GridAtlas> {
         let brain = brain_mask(&case.images);
-        match &self.atlas {
-            Some(a) => a.on_grid(case.geometry(), &brain),
-            None => builtin_on_grid(case.geometry(), &brain),
+        if let Some(a) = &self.atlas {
+            return a.on_grid(case.geometry(), &brain);
+        }
+        let fit = Atlas::sri24()
+            .and_then(|a| a.on_grid(case.geometry(), &brain))
+            .map(|g| {
+                let f = g.brain_fit(&brain);
+                (g, f)
+            });
+        match fit {
+            Ok((mut g, f)) if f >= crate::atlas::SRI24_MIN_FIT => {
+                g.name =
+                    format!("sri24 (registered atlas, BraTS/SRI24 space; brain-mask Dice {f:.2})");
+                Ok(g)
+            }
+            other => {
+                let why = match other {
+                    Ok((_, f)) => format!("the SRI24 atlas fits this brain with Dice {f:.2} only"),
+                    Err(e) => format!("the SRI24 atlas does not apply: {e}"),
+                };
+                let mut g = builtin_on_grid(case.geometry(), &brain)?;
+                g.name = format!("{} (proportional; {why})", g.name);
+                Ok(g)
+            }
         }
     }
 

@@ -361,3 +361,104 @@ fn report_files_are_complete_and_self_contained() {
         assert!(std::fs::read(p).unwrap().starts_with(b"\x89PNG"));
     }
 }
+
+/// A case whose brain is the SRI24 atlas's own (every labelled voxel), on its grid.
+fn sri24_case() -> (Case, Volume<u32>) {
+    let atlas = Atlas::sri24().unwrap();
+    let labels = atlas.labels().unwrap();
+    let brain = labels.map(|&v| if v > 0 { 100.0f32 } else { 0.0 });
+    let images = [brain.clone(), brain.clone(), brain.clone(), brain];
+    (
+        Case {
+            id: "sri24".into(),
+            images,
+            seg: None,
+        },
+        labels,
+    )
+}
+
+#[test]
+fn the_registered_atlas_names_deep_infratentorial_and_boundary_sites() {
+    let (_d, kb) = kb();
+    let atlas = Atlas::sri24().unwrap();
+    // Every region id is a knowledge-base region id.
+    for e in atlas.table() {
+        kb.require_region(&e.region).unwrap();
+    }
+    let (case, labels) = sri24_case();
+    let dx = Diagnoser::new(&kb);
+    let grid = dx.atlas_for(&case).unwrap();
+    assert!(grid.name.starts_with("sri24"), "{}", grid.name);
+    // A 5 mm ball at the centre of each region's largest blob is found there, on its side.
+    let value_of = |region: &str, side: &str| {
+        atlas
+            .table()
+            .iter()
+            .find(|e| e.region == region && e.hemisphere.name() == side)
+            .map(|e| e.value)
+            .unwrap()
+    };
+    let centre = |v: u32| {
+        let (mut n, mut s) = (0.0, [0.0; 3]);
+        for ((k, j, i), &x) in labels.data().indexed_iter() {
+            if x == v {
+                n += 1.0;
+                s[0] += k as f64;
+                s[1] += j as f64;
+                s[2] += i as f64;
+            }
+        }
+        s.map(|x| x / n)
+    };
+    for (region, side) in [
+        ("thalamus", "left"),
+        ("thalamus", "right"),
+        ("cerebellar_hemisphere", "right"),
+        ("pons", "left"),
+        ("insula", "right"),
+        ("frontal_lobe", "left"),
+        ("occipital_lobe", "right"),
+        ("temporal_lobe", "left"),
+    ] {
+        let v = value_of(region, side);
+        let mut c = centre(v);
+        // The centroid of a curved region may fall outside it: move to its nearest voxel.
+        let mut best = f64::MAX;
+        for ((k, j, i), &x) in labels.data().indexed_iter() {
+            if x == v {
+                let d = (k as f64 - c[0]).powi(2)
+                    + (j as f64 - c[1]).powi(2)
+                    + (i as f64 - c[2]).powi(2);
+                if d < best {
+                    best = d;
+                    c = [k as f64, j as f64, i as f64];
+                }
+            }
+        }
+        let mask = labels.map(|_| 0u8);
+        let (mut data, g) = mask.into_parts();
+        for ((k, j, i), x) in data.indexed_iter_mut() {
+            let d =
+                (k as f64 - c[0]).powi(2) + (j as f64 - c[1]).powi(2) + (i as f64 - c[2]).powi(2);
+            if d <= 25.0 && labels.data()[[k, j, i]] == v {
+                *x = 2;
+            }
+        }
+        let mask = Volume::new(data, g).unwrap();
+        let f = dx
+            .localise(&case, &mask, &LabelScheme::brats2021())
+            .unwrap();
+        assert_eq!(f.primary_region.as_deref(), Some(region), "{region} {side}");
+        assert_eq!(
+            f.hemisphere.map(Hemisphere::name),
+            Some(side),
+            "{region} {side}"
+        );
+    }
+    // A brain that does not fit the atlas (a phantom) falls back to the proportional atlas
+    // and says why.
+    let (phantom_case, _) = phantom(3, PhantomOrientation::Lps);
+    let g = dx.atlas_for(&phantom_case).unwrap();
+    assert!(g.name.contains("proportional"), "{}", g.name);
+}

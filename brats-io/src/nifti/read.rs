@@ -146,6 +146,47 @@ impl NiftiReader {
         volume_from_vec(labels, info.geometry)
     }
 
+    /// Reads a uint8 label volume held in memory (`.nii` bytes, or `.nii.gz` bytes — the
+    /// gzip magic decides), for assets embedded in a program. `name` stands for the path in
+    /// errors.
+    ///
+    /// # Errors
+    /// [`Error::InvalidNifti`] for a damaged or truncated image, or one that is not plain
+    /// uint8 labels (datatype and scaling).
+    pub fn read_labels_bytes(&self, name: &str, bytes: &[u8]) -> Result<Volume<u8>> {
+        let path = Path::new(name);
+        let owned;
+        let raw: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut out = Vec::new();
+            MultiGzDecoder::new(bytes)
+                .read_to_end(&mut out)
+                .map_err(|e| Error::io(path, e))?;
+            owned = out;
+            &owned
+        } else {
+            bytes
+        };
+        let header: &[u8; HEADER_SIZE] = raw
+            .get(..HEADER_SIZE)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| Error::invalid(path, "shorter than a NIfTI header"))?;
+        let info = parse_header(path, header, self.max_bytes)?;
+        let (slope, inter) = effective_scaling(info.scl_slope, info.scl_inter);
+        if info.datatype != Datatype::Uint8 || slope != 1.0 || inter != 0.0 {
+            return Err(Error::invalid(
+                path,
+                format!("expected unscaled uint8 labels, found {:?}", info.datatype),
+            ));
+        }
+        let offset = info.raw.vox_offset as usize;
+        let n = info.geometry.len();
+        let data = raw
+            .get(offset..offset + n)
+            .ok_or_else(|| Error::invalid(path, "truncated voxel data"))?
+            .to_vec();
+        volume_from_vec(data, info.geometry)
+    }
+
     /// Opens the file, parses and checks the header, and positions the stream at the first
     /// voxel byte.
     fn open<'p>(&self, path: &'p Path) -> Result<(NiftiInfo, Source<'p>)> {

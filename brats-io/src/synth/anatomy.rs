@@ -12,7 +12,6 @@
 //! rotation ±10°, a few millimetres of shift) and a smooth random deformation, and, in some
 //! cases, atrophy (ventricles drawn larger, sulci widened).
 
-use std::io::Read;
 use std::sync::OnceLock;
 
 use ndarray::{Array3, Axis};
@@ -94,30 +93,9 @@ pub(crate) fn template() -> Result<&'static Template> {
 }
 
 fn decode() -> Result<Template> {
-    let path = std::path::Path::new("<embedded sri24_tissues.nii.gz>");
-    let mut bytes = Vec::new();
-    flate2::read::GzDecoder::new(TISSUES_NII_GZ)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, e))?;
-    let header: &[u8; crate::nifti::header::HEADER_SIZE] = bytes
-        .get(..crate::nifti::header::HEADER_SIZE)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Error::InvalidNifti {
-            path: path.into(),
-            reason: "shorter than a header".into(),
-        })?;
-    let info = crate::nifti::header::parse_header(path, header, u64::MAX)?;
-    let offset = info.raw.vox_offset as usize;
-    let n = info.geometry.len();
-    let data = bytes
-        .get(offset..offset + n)
-        .ok_or_else(|| Error::InvalidNifti {
-            path: path.into(),
-            reason: "truncated voxel data".into(),
-        })?
-        .to_vec();
-    let tissue = Array3::from_shape_vec(info.geometry.shape(), data)
-        .map_err(|e| Error::shape("template", "its header's grid", e))?;
+    let vol = crate::nifti::NiftiReader::new()
+        .read_labels_bytes("<embedded sri24_tissues.nii.gz>", TISSUES_NII_GZ)?;
+    let (tissue, geometry) = vol.into_parts();
     let brain = tissue.mapv(|v| v != 0);
     let depth = inside_distance(&brain);
     let mean = |want: &dyn Fn(u8) -> bool| {
@@ -137,7 +115,7 @@ fn decode() -> Result<Template> {
     Ok(Template {
         tissue,
         depth,
-        geometry: info.geometry,
+        geometry,
         centre,
         ventricle_centre,
     })
