@@ -225,6 +225,11 @@ impl Atlas {
         .map_err(|e| Error::atlas(SRI24, e.clone()))
     }
 
+    /// The atlas's brain: its labelled voxels, on its own grid.
+    pub fn brain(&self) -> (Array3<bool>, &Geometry) {
+        (self.labels.mapv(|v| v != 0), &self.geometry)
+    }
+
     /// The label volume (a copy, with its grid).
     ///
     /// # Errors
@@ -245,6 +250,20 @@ impl Atlas {
     /// [`Error::Atlas`] when fewer than 1 % of the `brain` voxels fall on a labelled atlas
     /// voxel (an atlas in another space, or not registered).
     pub fn on_grid(&self, grid: &Geometry, brain: &Array3<bool>) -> Result<GridAtlas> {
+        self.on_grid_mapped(grid, brain, None)
+    }
+
+    /// As [`Atlas::on_grid`], with case world points first mapped into the atlas's world by
+    /// `map` (a registration).
+    ///
+    /// # Errors
+    /// As [`Atlas::on_grid`].
+    pub fn on_grid_mapped(
+        &self,
+        grid: &Geometry,
+        brain: &Array3<bool>,
+        map: Option<&crate::register::AffineMap>,
+    ) -> Result<GridAtlas> {
         let lookup: BTreeMap<u32, u16> = self
             .table
             .iter()
@@ -266,7 +285,10 @@ impl Atlas {
             .enumerate()
             .for_each(|(k, mut plane)| {
                 for ((j, i), out) in plane.indexed_iter_mut() {
-                    let w = grid.voxel_to_world([i as f64, j as f64, k as f64]);
+                    let mut w = grid.voxel_to_world([i as f64, j as f64, k as f64]);
+                    if let Some(m) = map {
+                        w = m.apply(w);
+                    }
                     let v = self.geometry.world_to_voxel(w);
                     let [vi, vj, vk] = v.map(|x| x.round());
                     if vi < 0.0 || vj < 0.0 || vk < 0.0 {

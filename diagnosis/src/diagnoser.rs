@@ -164,19 +164,44 @@ impl<'kb> Diagnoser<'kb> {
                 let f = g.brain_fit(&brain);
                 (g, f)
             });
-        match fit {
-            Ok((mut g, f)) if f >= crate::atlas::SRI24_MIN_FIT => {
-                g.name =
-                    format!("sri24 (registered atlas, BraTS/SRI24 space; brain-mask Dice {f:.2})");
+        if let Ok((g, f)) = &fit {
+            if *f >= crate::atlas::SRI24_MIN_FIT {
+                let mut g = g.clone();
+                g.name = format!(
+                    "sri24 (registered atlas, the case is in BraTS/SRI24 space; brain-mask Dice {f:.2})"
+                );
+                return Ok(g);
+            }
+        }
+        // Not in SRI24 space (or not fitting): an affine registration of the brain masks.
+        let direct = fit.as_ref().map_or(0.0, |(_, f)| *f);
+        let registered = Atlas::sri24().ok().and_then(|a| {
+            let (atlas_brain, atlas_grid) = a.brain();
+            let map =
+                crate::register::register_masks(&brain, case.geometry(), &atlas_brain, atlas_grid)?;
+            let g = a.on_grid_mapped(case.geometry(), &brain, Some(&map)).ok()?;
+            // An implausible map (a brain squeezed onto a blob) fits nothing.
+            let f = if map.is_plausible() {
+                g.brain_fit(&brain)
+            } else {
+                0.0
+            };
+            Some((g, f))
+        });
+        match registered {
+            Some((mut g, f)) if f >= crate::atlas::SRI24_MIN_FIT => {
+                g.name = format!(
+                    "sri24 (affine registration of the brain masks, 12 parameters; brain-mask Dice {f:.2})"
+                );
                 Ok(g)
             }
             other => {
-                let why = match other {
-                    Ok((_, f)) => format!("the SRI24 atlas fits this brain with Dice {f:.2} only"),
-                    Err(e) => format!("the SRI24 atlas does not apply: {e}"),
-                };
+                let f = other.map_or(direct, |(_, f)| f.max(direct));
                 let mut g = builtin_on_grid(case.geometry(), &brain)?;
-                g.name = format!("{} (proportional; {why})", g.name);
+                g.name = format!(
+                    "{} (proportional; WARNING: the SRI24 atlas could not be registered to this brain: best plausible brain-mask Dice {f:.2})",
+                    g.name
+                );
                 Ok(g)
             }
         }

@@ -23,6 +23,7 @@ pub mod error;
 pub mod localize;
 pub mod overlay;
 pub mod referral;
+pub mod register;
 pub mod report;
 pub mod urgency;
 
