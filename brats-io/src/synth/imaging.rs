@@ -136,13 +136,13 @@ pub(crate) fn form_images(
         Zip::from(&mut mask).and(rim).for_each(|m, &r| *m |= r);
     }
     // Veins and sinuses at the brain's surface, left inside the stripped mask as in real
-    // BraTS scans: the superior sagittal sinus along the upper midline and patchy cortical
-    // veins in the superficial CSF, bright on T1ce (they enhance), variable elsewhere.
+    // BraTS scans: the sinuses of the falx along the midline and patchy cortical veins in the
+    // superficial CSF, bright on T1ce (they enhance), variable elsewhere.
     let veins = rng.random_bool(0.85).then(|| {
         let shell = Zip::from(&mask)
             .and(&erode(&mask, rng.random_range(2..=4)))
             .map_collect(|&m, &inner| m && !inner);
-        let sinus = rng.random_bool(0.8).then(|| midline_sinus(&mask, &shell));
+        let sinus = rng.random_bool(0.9).then(|| midline_sinus(&mask, &shell));
         let field = LatticeField::with_spacing_in(rng, shape, 3.0..7.0);
         let thr: f32 = rng.random_range(0.6..1.4);
         let at = Zip::indexed(&shell)
@@ -246,20 +246,13 @@ pub(crate) fn form_images(
     ([next(), next(), next(), next()], mask)
 }
 
-/// The superior sagittal sinus: shell voxels within 2.5 mm of the mask's left–right middle
-/// (per row), in the upper half of the brain.
+/// The sinuses of the falx: shell voxels within 2.5 mm of the mask's left–right middle
+/// (per row) at every level — the superior sagittal sinus over the top and down the back
+/// to the torcula, seen at the front and back of every axial slice.
 fn midline_sinus(mask: &Array3<bool>, shell: &Array3<bool>) -> Array3<bool> {
     let (nk, nj, ni) = mask.dim();
-    let (mut k_lo, mut k_hi) = (nk, 0);
-    for ((k, _, _), &m) in mask.indexed_iter() {
-        if m {
-            k_lo = k_lo.min(k);
-            k_hi = k_hi.max(k);
-        }
-    }
-    let k_mid = (k_lo + k_hi) / 2;
     let mut out = Array3::from_elem((nk, nj, ni), false);
-    for k in k_mid..nk {
+    for k in 0..nk {
         for j in 0..nj {
             let row: Vec<usize> = (0..ni).filter(|&i| mask[[k, j, i]]).collect();
             let (Some(&a), Some(&b)) = (row.first(), row.last()) else {
