@@ -497,12 +497,29 @@ pub fn cross_check(
         });
     }
     for u in &suspicion.unmatched {
+        let nearest: Vec<&str> = u.candidates.iter().map(|c| c.phrase.as_str()).collect();
         evidence.push(SymptomEvidence {
             symptom: String::new(),
             label: u.text.clone(),
             stance: Stance::Silent,
             points_to: Vec::new(),
-            reason: "not understood by the knowledge base".into(),
+            reason: if nearest.is_empty() {
+                "not understood by the knowledge base".into()
+            } else {
+                format!(
+                    "not understood by the knowledge base (nearest: {})",
+                    nearest.join("; ")
+                )
+            },
+        });
+    }
+    for u in &suspicion.negated {
+        evidence.push(SymptomEvidence {
+            symptom: String::new(),
+            label: u.text.clone(),
+            stance: Stance::Silent,
+            points_to: Vec::new(),
+            reason: "denied by the patient".into(),
         });
     }
     CrossCheck {

@@ -456,6 +456,76 @@ fn the_registered_atlas_names_deep_infratentorial_and_boundary_sites() {
             "{region} {side}"
         );
     }
+    // Near a boundary: a 5 mm ball on the central sulcus (frontal | parietal) and at the
+    // Sylvian fissure (frontal | temporal | insula) is named by one of its neighbours, on
+    // its side, and the report lists the other.
+    // The boundary voxel between `a` and `b` closest to `target`.
+    let boundary = |a: u32, b: u32, target: [f64; 3]| -> [f64; 3] {
+        let d = labels.data();
+        let (nk, nj, ni) = d.dim();
+        let mut best: Option<(f64, [f64; 3])> = None;
+        for ((k, j, i), &x) in d.indexed_iter() {
+            if x != a || k + 1 >= nk || j + 1 >= nj || i + 1 >= ni {
+                continue;
+            }
+            if d[[k, j + 1, i]] == b || d[[k + 1, j, i]] == b || d[[k, j, i + 1]] == b {
+                let p = [k as f64, j as f64, i as f64];
+                let dist = (0..3).map(|x| (p[x] - target[x]).powi(2)).sum::<f64>();
+                if best.is_none_or(|(bd, _)| dist < bd) {
+                    best = Some((dist, p));
+                }
+            }
+        }
+        best.expect("the regions touch").1
+    };
+    for (a, b, side, toward) in [
+        // The convexity (top of the brain) for the central sulcus; the insula's centre for
+        // the Sylvian fissure.
+        (
+            "frontal_lobe",
+            "parietal_lobe",
+            "left",
+            [155.0, 120.0, 150.0],
+        ),
+        (
+            "frontal_lobe",
+            "parietal_lobe",
+            "right",
+            [155.0, 120.0, 90.0],
+        ),
+        (
+            "temporal_lobe",
+            "insula",
+            "left",
+            centre(value_of("insula", "left")),
+        ),
+    ] {
+        let c = boundary(value_of(a, side), value_of(b, side), toward);
+        let (mut data, g) = labels.map(|_| 0u8).into_parts();
+        for ((k, j, i), x) in data.indexed_iter_mut() {
+            let d =
+                (k as f64 - c[0]).powi(2) + (j as f64 - c[1]).powi(2) + (i as f64 - c[2]).powi(2);
+            if d <= 25.0 && labels.data()[[k, j, i]] != 0 {
+                *x = 2;
+            }
+        }
+        let f = dx
+            .localise(
+                &case,
+                &Volume::new(data, g).unwrap(),
+                &LabelScheme::brats2021(),
+            )
+            .unwrap();
+        let primary = f.primary_region.clone().unwrap();
+        assert!(primary == a || primary == b, "{a}|{b}: {primary}");
+        assert_eq!(f.hemisphere.map(Hemisphere::name), Some(side), "{a}|{b}");
+        let other = if primary == a { b } else { a };
+        assert!(
+            f.regions.iter().any(|r| r.region == other),
+            "{a}|{b}: {:?}",
+            f.regions
+        );
+    }
     // A brain that does not fit the atlas (a phantom) falls back to the proportional atlas
     // and says why.
     let (phantom_case, _) = phantom(3, PhantomOrientation::Lps);
