@@ -3,12 +3,14 @@
 //!
 //! ```text
 //! cargo run --release --example diagnose -- --intake INTAKE.json --out REPORT_DIR [--db KB_DIR] \
-//!     (--case CASE_DIR (--model MODEL_DIR | --mask SEG.nii.gz) | --location REGION@SIDE) \
+//!     (--case CASE_DIR [--model MODEL_DIR | --mask SEG.nii.gz] | --location REGION@SIDE) \
 //!     [--atlas ATLAS.nii.gz --atlas-labels LABELS.csv] [--labels brats2021|brats2023] \
 //!     [--hospitals N]
 //! ```
 //! Writes `report.json`, `report.md`, `report.html` and `overlay_{axial,coronal,sagittal}.png`
-//! into REPORT_DIR (with `--model`, also `segmentation.nii.gz`) and prints the verdict.
+//! into REPORT_DIR (when a model segments, also `segmentation.nii.gz`) and prints the
+//! verdict. With `--case` and neither `--model` nor `--mask`, the default model
+//! (`models/default`, or `$BTS_MODEL`) segments the case.
 //! Without `--db` the default knowledge base is used (`$BTS_KB_DIR`, else
 //! `$XDG_DATA_HOME/brain-tumour-seg/kb`, else `~/.local/share/brain-tumour-seg/kb`; created
 //! with the default content on first use). `--labels` is the mask's label scheme
@@ -54,7 +56,7 @@ fn main() -> Result<()> {
             "--labels" => labels = Some(value()?),
             "--hospitals" => hospitals = value()?.parse().context("--hospitals takes a count")?,
             "-h" | "--help" => {
-                println!("diagnose --intake INTAKE.json --out REPORT_DIR [--db KB_DIR] (--case CASE_DIR (--model MODEL_DIR | --mask SEG.nii.gz) | --location REGION@SIDE) [--atlas ATLAS.nii.gz --atlas-labels LABELS.csv] [--labels brats2021|brats2023] [--hospitals N]");
+                println!("diagnose --intake INTAKE.json --out REPORT_DIR [--db KB_DIR] (--case CASE_DIR [--model MODEL_DIR | --mask SEG.nii.gz] | --location REGION@SIDE) [--atlas ATLAS.nii.gz --atlas-labels LABELS.csv] [--labels brats2021|brats2023] [--hospitals N]");
                 return Ok(());
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -78,8 +80,12 @@ fn main() -> Result<()> {
         (Some(dir), None) => {
             let case = find_case(&dir)?.load(&NiftiReader::new())?;
             match (model, mask) {
-                (Some(m), None) => {
-                    let predictor = Predictor::load(&m)?;
+                (m, None) => {
+                    // Without --model: the default model (models/default or $BTS_MODEL).
+                    let predictor = match m {
+                        Some(m) => Predictor::load(&m)?,
+                        None => Predictor::load_default()?,
+                    };
                     let (d, seg) = diagnoser.segment_and_diagnose(
                         &case,
                         &predictor,
@@ -102,8 +108,8 @@ fn main() -> Result<()> {
                         &intake,
                     )?
                 }
-                _ => {
-                    bail!("with --case give exactly one of --model MODEL_DIR or --mask SEG.nii.gz")
+                (Some(_), Some(_)) => {
+                    bail!("with --case give --model MODEL_DIR or --mask SEG.nii.gz, not both")
                 }
             }
         }
@@ -117,7 +123,7 @@ fn main() -> Result<()> {
                 &intake,
             )?
         }
-        _ => bail!("give --case CASE_DIR (with --model or --mask) or --location REGION@SIDE"),
+        _ => bail!("give --case CASE_DIR (with the default model, --model or --mask) or --location REGION@SIDE"),
     };
     let files = diagnosis.write(&out)?;
     let r = &diagnosis.report;

@@ -2,7 +2,7 @@
 //! input's header) on the case's own grid.
 //!
 //! ```text
-//! cargo run --release --example segment -- --model MODEL_DIR --case CASE_DIR --out SEG.nii.gz \
+//! cargo run --release --example segment -- [--model MODEL_DIR] --case CASE_DIR --out SEG.nii.gz \
 //!     [--overlap 0.5] [--roi N] [--tta] [--min-component VOXELS] [--et-to-core VOXELS]
 //! ```
 //! Prints one JSON line with the per-phase timings (load, preprocess, inference, restore,
@@ -61,17 +61,21 @@ fn main() -> Result<()> {
                     .context("--et-to-core takes a voxel count")?
             }
             "-h" | "--help" => {
-                println!("segment --model MODEL_DIR --case CASE_DIR --out SEG.nii.gz [--overlap 0.5] [--roi N] [--tta] [--min-component V] [--et-to-core V]");
+                println!("segment [--model MODEL_DIR] --case CASE_DIR --out SEG.nii.gz [--overlap 0.5] [--roi N] [--tta] [--min-component V] [--et-to-core V]");
                 return Ok(());
             }
             other => bail!("unknown argument {other:?} (try --help)"),
         }
     }
-    let model = model.context("--model MODEL_DIR is required")?;
+
     let case_dir = case.context("--case CASE_DIR is required")?;
     let out = out.context("--out SEG.nii.gz is required")?;
     let t0 = Instant::now();
-    let predictor = Predictor::load(&model)?;
+    // Without --model: the default model (models/default, or $BTS_MODEL).
+    let predictor = match &model {
+        Some(m) => Predictor::load(m)?,
+        None => Predictor::load_default()?,
+    };
     let case = find_case(&case_dir)?.load(&NiftiReader::new())?;
     let load_s = t0.elapsed().as_secs_f64();
     let mut window = predictor.meta().window;
