@@ -142,20 +142,24 @@ pub(crate) fn form_images(
         let shell = Zip::from(&mask)
             .and(&erode(&mask, rng.random_range(2..=4)))
             .map_collect(|&m, &inner| m && !inner);
-        let sinus = rng.random_bool(0.9).then(|| midline_sinus(&mask, &shell));
+        let sinus = rng.random_bool(0.9).then(|| {
+            let (half_width, deep) = (rng.random_range(3.0..6.0), rng.random_range(5..=9));
+            midline_sinus(&mask, half_width, deep)
+        });
         let field = LatticeField::with_spacing_in(rng, shape, 3.0..7.0);
         let thr: f32 = rng.random_range(0.6..1.4);
         let at = Zip::indexed(&shell)
             .and(tissue)
             .map_collect(|(k, j, i), &sh, &t| {
-                sh && ((t == Tissue::Csf as u8 && field.at(k as f64, j as f64, i as f64) > thr)
-                    || sinus.as_ref().is_some_and(|s| s[[k, j, i]]))
+                (sh && t == Tissue::Csf as u8 && field.at(k as f64, j as f64, i as f64) > thr)
+                    || sinus.as_ref().is_some_and(|s| s[[k, j, i]])
             });
+        // T1ce: enhancing; the others from a flow void (dark) to slow flow (bright).
         let gain: [f32; 4] = [
-            rng.random_range(0.6..1.6),
-            rng.random_range(0.7..1.3),
+            rng.random_range(0.3..1.6),
+            rng.random_range(0.7..1.6),
             rng.random_range(1.6..3.5),
-            rng.random_range(0.3..1.2),
+            rng.random_range(0.2..1.2),
         ];
         (at, gain)
     });
@@ -246,11 +250,27 @@ pub(crate) fn form_images(
     ([next(), next(), next(), next()], mask)
 }
 
-/// The sinuses of the falx: shell voxels within 2.5 mm of the mask's left–right middle
-/// (per row) at every level — the superior sagittal sinus over the top and down the back
-/// to the torcula, seen at the front and back of every axial slice.
-fn midline_sinus(mask: &Array3<bool>, shell: &Array3<bool>) -> Array3<bool> {
+/// The sinuses of the falx, at every level: a triangle in cross-section at the brain's edge
+/// on the midline — `half_width` mm either side of the mask's left–right middle (per row) at
+/// the surface, narrowing to nothing `deep` voxels in — as the superior sagittal sinus runs
+/// over the top and down the back to the torcula.
+fn midline_sinus(mask: &Array3<bool>, half_width: f64, deep: usize) -> Array3<bool> {
     let (nk, nj, ni) = mask.dim();
+    // Depth of each mask voxel from the surface, up to `deep`.
+    let mut depth = Array3::<u8>::zeros((nk, nj, ni));
+    let mut cur = mask.clone();
+    for d in 1..=deep {
+        let inner = erode(&cur, 1);
+        Zip::from(&mut depth)
+            .and(&cur)
+            .and(&inner)
+            .for_each(|dp, &c, &i| {
+                if c && !i {
+                    *dp = d as u8;
+                }
+            });
+        cur = inner;
+    }
     let mut out = Array3::from_elem((nk, nj, ni), false);
     for k in 0..nk {
         for j in 0..nj {
@@ -260,7 +280,12 @@ fn midline_sinus(mask: &Array3<bool>, shell: &Array3<bool>) -> Array3<bool> {
             };
             let mid = (a + b) as f64 / 2.0;
             for i in a..=b {
-                if shell[[k, j, i]] && (i as f64 - mid).abs() <= 2.5 {
+                let d = depth[[k, j, i]];
+                if d == 0 {
+                    continue;
+                }
+                let reach = half_width * (1.0 - (f64::from(d) - 1.0) / deep as f64);
+                if (i as f64 - mid).abs() <= reach {
                     out[[k, j, i]] = true;
                 }
             }
