@@ -1,6 +1,7 @@
 //! The training configuration: every field, its check, the learning-rate schedule and the
 //! loss it implies.
 
+use brats_io::synth::SynthConfig;
 use brats_io::{LabelScheme, PatchConfig, PreprocessConfig};
 use brats_metrics::loss::{
     Background, DiceFocalConfig, DiceFocalLoss, DiceLossConfig, DiceReduction, FocalLossConfig,
@@ -9,11 +10,10 @@ use brats_metrics::loss::{
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
-use super::stream::StreamConfig;
 use crate::checkpoint::CHANNELS;
 use crate::error::{Error, Result};
 use crate::infer::{CheckedWindow, SlidingWindowConfig};
-use crate::model::{CheckedUNet3dConfig, Output, UNet3dConfig};
+use crate::model::{mix_seed, CheckedUNet3dConfig, Output, UNet3dConfig};
 use crate::optim::{AdamConfig, CheckedAdamConfig};
 
 /// Where the work runs. Serialised as `"cpu"`, `{"cuda": N}` or `"metal"`.
@@ -377,5 +377,75 @@ impl std::ops::Deref for CheckedTrainConfig {
 
     fn deref(&self) -> &TrainConfig {
         &self.cfg
+    }
+}
+
+/// Settings of the synthetic stream ([`super::stream`]; part of [`TrainConfig`], so a resume
+/// must agree).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StreamConfig {
+    /// Cases held in memory at once (default 24).
+    pub pool: usize,
+    /// Cases replaced after every epoch (default 4).
+    pub refresh: usize,
+    /// Seed of the case seeds (default 0); validation cases use another stream.
+    pub seed: u64,
+    /// The generator (its label scheme must be the training's).
+    pub synth: SynthConfig,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            pool: 24,
+            refresh: 4,
+            seed: 0,
+            synth: SynthConfig::default(),
+        }
+    }
+}
+
+impl StreamConfig {
+    /// The generator seed of training case `n`.
+    pub fn case_seed(&self, n: u64) -> u64 {
+        mix_seed(self.seed, n)
+    }
+
+    /// The generator seed of validation case `n` (a stream disjoint from training's).
+    pub fn validation_seed(&self, n: u64) -> u64 {
+        mix_seed(self.seed ^ 0x7A11_DA7E, n)
+    }
+
+    /// Checks the sizes.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `synthetic.pool` or `synthetic.refresh`.
+    pub(crate) fn check(&self, scheme: &LabelScheme) -> Result<()> {
+        if self.pool == 0 {
+            return Err(Error::config("synthetic.pool", "must be ≥ 1, got 0"));
+        }
+        if self.refresh > self.pool {
+            return Err(Error::config(
+                "synthetic.refresh",
+                format!("must be ≤ pool ({}), got {}", self.pool, self.refresh),
+            ));
+        }
+        if &self.synth.scheme != scheme {
+            return Err(Error::config(
+                "synthetic.synth.scheme",
+                format!(
+                    "the generator writes {} labels but the model is trained for {}",
+                    self.synth.scheme.name(),
+                    scheme.name()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Number of cases that have arrived by the start of `epoch`.
+    pub(crate) fn arrived(&self, epoch: usize) -> u64 {
+        (self.pool + epoch * self.refresh) as u64
     }
 }

@@ -22,8 +22,9 @@ mod fit;
 pub mod history;
 pub mod stream;
 
+pub use config::StreamConfig;
 pub use config::{Augment, CheckedTrainConfig, DeviceSpec, LossWeights, Schedule, TrainConfig};
 pub use data::{prepare_case, Split, TrainData, TrainingCase};
 pub use fit::{TrainSummary, Trainer};
 pub use history::write_history;
-pub use stream::{synthetic_validation, StreamConfig};
+pub use stream::synthetic_validation;

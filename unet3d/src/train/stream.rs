@@ -13,83 +13,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use brats_io::progress::Progress;
-use brats_io::synth::{SynthConfig, SynthGenerator};
-use brats_io::{LabelScheme, PatchSource, PreprocessConfig};
+use brats_io::synth::SynthGenerator;
+use brats_io::{PatchSource, PreprocessConfig};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
+use super::config::StreamConfig;
 use super::data::{prepare_case, TrainingCase};
 use crate::error::{Error, Result};
-use crate::model::mix_seed;
-
-/// Settings of the synthetic stream (part of [`super::TrainConfig`], so a resume must agree).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StreamConfig {
-    /// Cases held in memory at once (default 24).
-    pub pool: usize,
-    /// Cases replaced after every epoch (default 4).
-    pub refresh: usize,
-    /// Seed of the case seeds (default 0); validation cases use another stream.
-    pub seed: u64,
-    /// The generator (its label scheme must be the training's).
-    pub synth: SynthConfig,
-}
-
-impl Default for StreamConfig {
-    fn default() -> Self {
-        StreamConfig {
-            pool: 24,
-            refresh: 4,
-            seed: 0,
-            synth: SynthConfig::default(),
-        }
-    }
-}
-
-impl StreamConfig {
-    /// The generator seed of training case `n`.
-    pub fn case_seed(&self, n: u64) -> u64 {
-        mix_seed(self.seed, n)
-    }
-
-    /// The generator seed of validation case `n` (a stream disjoint from training's).
-    pub fn validation_seed(&self, n: u64) -> u64 {
-        mix_seed(self.seed ^ 0x7A11_DA7E, n)
-    }
-
-    /// Checks the sizes.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming `synthetic.pool` or `synthetic.refresh`.
-    pub(crate) fn check(&self, scheme: &LabelScheme) -> Result<()> {
-        if self.pool == 0 {
-            return Err(Error::config("synthetic.pool", "must be ≥ 1, got 0"));
-        }
-        if self.refresh > self.pool {
-            return Err(Error::config(
-                "synthetic.refresh",
-                format!("must be ≤ pool ({}), got {}", self.pool, self.refresh),
-            ));
-        }
-        if &self.synth.scheme != scheme {
-            return Err(Error::config(
-                "synthetic.synth.scheme",
-                format!(
-                    "the generator writes {} labels but the model is trained for {}",
-                    self.synth.scheme.name(),
-                    scheme.name()
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Number of cases that have arrived by the start of `epoch`.
-    fn arrived(&self, epoch: usize) -> u64 {
-        (self.pool + epoch * self.refresh) as u64
-    }
-}
 
 /// One generated and preprocessed case.
 fn make_case(

@@ -16,6 +16,11 @@ use crate::model::{
 };
 use crate::store::Store;
 
+mod laterality;
+mod resolve;
+
+use laterality::{adjusted_rules, side_to_hemisphere, GERSTMANN, HEARING_LOSS};
+
 /// Codes whose presence makes an abducens palsy false-localising (raised pressure).
 const RAISED_ICP: [&str; 6] = [
     "HP:0002315",
@@ -151,28 +156,6 @@ pub struct Suspicion {
     pub resolved: Vec<Resolved>,
     /// The handedness used.
     pub handedness: Handedness,
-}
-
-/// Visual-field symptoms: a side word that names an eye is not their side.
-const VISUAL_FIELD: [&str; 4] = ["HP:0001123", "HP:0012377", "HP:0030516", "HP:0030521"];
-
-/// Whether a clause denies a complaint: English "no …", "not …", "never …", "without …",
-/// "denies …"; Korean "…은/는 없어요" (a topic followed by 없-: "두통은 없어요", not "힘이
-/// 없어요", which is a complaint).
-fn denies(clause: &str) -> bool {
-    let norm = crate::lexicon::normalise(clause);
-    let words: Vec<&str> = norm.split(' ').collect();
-    if words
-        .first()
-        .is_some_and(|w| ["no", "not", "never", "without", "denies", "deny", "nor"].contains(w))
-    {
-        return true;
-    }
-    words.windows(2).any(|w| {
-        (w[0].ends_with('은') || w[0].ends_with('는'))
-            && w[0].chars().count() >= 2
-            && w[1].starts_with('없')
-    })
 }
 
 /// A hospital search.
@@ -392,113 +375,6 @@ impl KnowledgeBase {
         self.view.lexicon.lookup(text)
     }
 
-    /// One free text → symptoms, clause by clause ([`crate::text::clauses`]), each clause
-    /// with its own side word. A text that as a whole is a known phrase (exactly, or as a
-    /// synonym) stays one complaint, so phrases with a connective inside ("온몸이 굳고
-    /// 떨림") are not cut apart; known multi-word phrases that span clauses are kept too.
-    #[allow(clippy::too_many_arguments)]
-    fn resolve_text(
-        &self,
-        index: usize,
-        text: &str,
-        explicit_side: Option<Side>,
-        explicit_q: Option<Qualifier>,
-        resolved: &mut Vec<Resolved>,
-        unmatched: &mut Vec<Unmatched>,
-        negated: &mut Vec<Unmatched>,
-    ) {
-        use crate::lexicon::MatchKind;
-        let whole = self.find(text);
-        let one = whole
-            .matches
-            .first()
-            .is_some_and(|m| m.kind != MatchKind::Contained && m.score >= 0.95);
-        let mut parts = if one {
-            vec![text.to_string()]
-        } else {
-            crate::text::clauses(text)
-        };
-        if parts.is_empty() {
-            parts.push(text.to_string());
-        }
-        let mut found = std::collections::BTreeSet::new();
-        for clause in &parts {
-            let look = self.find(clause);
-            // "no motivation" is itself a complaint: a clause that is a known phrase is
-            // never a denial.
-            let known = look
-                .matches
-                .first()
-                .is_some_and(|m| m.kind != MatchKind::Contained && m.score >= 0.95);
-            if !known && denies(clause) {
-                negated.push(Unmatched {
-                    index,
-                    text: clause.clone(),
-                    candidates: look.matches.into_iter().take(3).collect(),
-                });
-                continue;
-            }
-            // Every phrase found inside the clause counts; otherwise its best match.
-            let contained: Vec<_> = look
-                .matches
-                .iter()
-                .filter(|m| m.kind == MatchKind::Contained)
-                .collect();
-            let chosen: Vec<_> = match look.matches.first() {
-                Some(best) if best.kind != MatchKind::Contained && best.score >= 0.9 => vec![best],
-                Some(_) if !contained.is_empty() => contained,
-                Some(best) => vec![best],
-                None => vec![],
-            };
-            if chosen.is_empty() {
-                unmatched.push(Unmatched {
-                    index,
-                    text: clause.clone(),
-                    candidates: self.view.lexicon.nearest(clause, 3),
-                });
-                continue;
-            }
-            for m in chosen {
-                found.insert(m.code.clone());
-                let side = if look.eye && VISUAL_FIELD.contains(&m.code.as_str()) {
-                    // 왼쪽 눈 names an eye, not a half of the visual field.
-                    None
-                } else {
-                    look.side
-                };
-                resolved.push(Resolved {
-                    index,
-                    code: m.code.clone(),
-                    side: explicit_side.or(side),
-                    qualifier: explicit_q.or(look.qualifier),
-                    how: format!("{:?} match {:.2} on {:?}", m.kind, m.score, m.phrase)
-                        .to_lowercase(),
-                });
-            }
-        }
-        if parts.len() > 1 {
-            for m in whole.matches.iter().filter(|m| {
-                m.kind == MatchKind::Contained
-                    && crate::lexicon::key(&m.phrase).contains(' ')
-                    && !found.contains(&m.code)
-                    && !parts
-                        .iter()
-                        .any(|c| crate::lexicon::key(c).contains(&crate::lexicon::key(&m.phrase)))
-            }) {
-                resolved.push(Resolved {
-                    index,
-                    code: m.code.clone(),
-                    side: explicit_side.or(whole.side),
-                    qualifier: explicit_q.or(whole.qualifier),
-                    how: format!(
-                        "contained match {:.2} on {:?} across clauses",
-                        m.score, m.phrase
-                    ),
-                });
-            }
-        }
-    }
-
     /// Intake → suspected regions with scores and evidence.
     ///
     /// # Errors
@@ -703,96 +579,5 @@ impl KnowledgeBase {
             out.truncate(q.limit);
         }
         Ok(out)
-    }
-}
-
-/// The hemisphere a rule predicts from the reported side, with a certainty and a note.
-const HEARING_LOSS: &str = "HP:0000365";
-const FACIAL_PALSY: &str = "HP:0010628";
-const NEGLECT: &str = "X-HEMINEGLECT";
-const HEMIPARESIS: [&str; 3] = ["HP:0001269", "HP:0002301", "HP:0004374"];
-/// Dyscalculia, dysgraphia, finger agnosia, left–right disorientation.
-const GERSTMANN: [&str; 4] = ["HP:0002442", "HP:0010526", "HP:0010525", "HP:6000000"];
-
-/// The rules for one reported symptom, adjusted for the company it keeps:
-/// * facial weakness on the same side as a hemiparesis is an upper-motor-neuron sign of
-///   the opposite hemisphere (lower face, with the limbs), not a nerve or brainstem sign;
-/// * neglect reported for one side points to the opposite parietal lobe (right-sided
-///   neglect → left parietal), whatever the dominance.
-fn adjusted_rules(code: &str, stored: &[Rule], r: &Resolved, all: &[Resolved]) -> Vec<Rule> {
-    let lateral = matches!(r.side, Some(Side::Left | Side::Right));
-    if code == FACIAL_PALSY
-        && lateral
-        && all
-            .iter()
-            .any(|o| HEMIPARESIS.contains(&o.code.as_str()) && o.side == r.side)
-    {
-        let rule = |region: &str, strength| {
-            Rule {
-            rule: "R-UMN-FACE".into(),
-            symptom: code.into(),
-            region: region.into(),
-            laterality: Laterality::Contralateral,
-            strength,
-            qualifier: None,
-            source: "upper-motor-neuron facial weakness with hemiparesis (domain reference, section 1.1 R-CONTRA-MOTOR)".into(),
-        }
-        };
-        return vec![
-            rule("frontal_lobe", Strength::Moderate),
-            rule("basal_ganglia", Strength::Weak),
-        ];
-    }
-    if code == NEGLECT && lateral {
-        return stored
-            .iter()
-            .map(|x| Rule {
-                laterality: Laterality::Contralateral,
-                ..x.clone()
-            })
-            .collect();
-    }
-    stored.to_vec()
-}
-
-fn side_to_hemisphere(
-    laterality: Laterality,
-    side: Option<Side>,
-    handedness: Handedness,
-) -> (Option<Hemisphere>, f64, Option<String>) {
-    let body = side.map(|s| match s {
-        Side::Left => Hemisphere::Left,
-        Side::Right => Hemisphere::Right,
-        Side::Bilateral => Hemisphere::Bilateral,
-    });
-    match laterality {
-        Laterality::Contralateral => (body.map(Hemisphere::opposite), 1.0, None),
-        Laterality::Ipsilateral => (body, 1.0, None),
-        Laterality::Midline => (Some(Hemisphere::Midline), 1.0, None),
-        Laterality::None => (None, 1.0, None),
-        Laterality::Dominant | Laterality::NonDominant => {
-            let (certainty, note) = match handedness {
-                Handedness::Right => (0.96, None),
-                Handedness::Unknown => (
-                    0.9,
-                    Some("handedness not given: left-hemisphere language dominance assumed".to_string()),
-                ),
-                Handedness::Left | Handedness::Ambidextrous => (
-                    0.7,
-                    Some("left-handed: about 70 % are left-dominant for language, so the side is less certain".to_string()),
-                ),
-            };
-            if matches!(handedness, Handedness::Left | Handedness::Ambidextrous) {
-                // Either hemisphere may be dominant: the sign suggests both.
-                return (Some(Hemisphere::Bilateral), certainty, note);
-            }
-            let dominant = Hemisphere::Left;
-            let h = if laterality == Laterality::Dominant {
-                dominant
-            } else {
-                dominant.opposite()
-            };
-            (Some(h), certainty, note)
-        }
     }
 }
