@@ -126,13 +126,10 @@ pub fn triage(intake: &Intake, suspicion: &Suspicion, finding: &TumourFinding) -
             .symptoms
             .get(r.index)
             .and_then(|s| s.text.as_deref())
-            .unwrap_or_default()
-            .to_lowercase();
-        if WORSENING.iter().any(|w| text.contains(w)) {
-            emergency.push(format!(
-                "rapidly worsening: {:?}",
-                intake.symptoms[r.index].text.as_deref().unwrap_or_default()
-            ));
+            .unwrap_or_default();
+        let lower = text.to_lowercase();
+        if WORSENING.iter().any(|w| lower.contains(w)) {
+            emergency.push(format!("rapidly worsening: {text:?}"));
             break;
         }
     }

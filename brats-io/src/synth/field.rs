@@ -66,7 +66,6 @@ impl LatticeField {
     }
 
     /// The field on a whole `[k, j, i]` grid, scaled by `amplitude`.
-    #[cfg(test)]
     pub(crate) fn raster(&self, shape: [usize; 3], amplitude: f32) -> Array3<f32> {
         let mut out = Array3::zeros(shape);
         out.axis_iter_mut(Axis(0))

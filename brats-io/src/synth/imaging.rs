@@ -164,6 +164,8 @@ pub(crate) fn form_images(
         (at, gain)
     });
 
+    // The texture is the same field for every modality: evaluate it once.
+    let tex = texture.raster(shape, 1.0);
     let images: Vec<Array3<f32>> = (0..4)
         .map(|m| {
             let mut img = Array3::<f32>::zeros(tissue.dim());
@@ -185,7 +187,7 @@ pub(crate) fn form_images(
                     if x == 0.0 {
                         return;
                     }
-                    x *= 1.0 + texture_amp[m] * texture.at(kf, jf, if_);
+                    x *= 1.0 + texture_amp[m] * tex[[k, j, i]];
                     if part != Part::None {
                         x *= 1.0 + tumour_amp * heterogeneity.at(kf, jf, if_);
                     }
@@ -208,7 +210,7 @@ pub(crate) fn form_images(
                     .and(rim)
                     .for_each(|(k, j, i), v, &r| {
                         if r {
-                            *v = look[m] * (1.0 + 0.2 * texture.at(k as f64, j as f64, i as f64));
+                            *v = look[m] * (1.0 + 0.2 * tex[[k, j, i]]);
                         }
                     });
             }

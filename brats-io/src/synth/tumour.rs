@@ -316,7 +316,9 @@ impl Plan {
         // several lesions keep their own edema sizes: the front stores "reach left".
         let mut heap = BinaryHeap::new();
         for c in &core {
-            let l = self.nearest_lesion(*c);
+            let Some(l) = self.nearest_lesion(*c) else {
+                continue;
+            };
             let budget = -(l.edema_mm as f32);
             let n = idx(*c);
             dist[n] = budget;
@@ -378,17 +380,14 @@ impl Plan {
         }
     }
 
-    fn nearest_lesion(&self, p: [usize; 3]) -> &Lesion {
+    fn nearest_lesion(&self, p: [usize; 3]) -> Option<&Lesion> {
         let d2 = |l: &Lesion| {
             (0..3)
                 .map(|a| (p[a] as f64 - l.centre[a]).powi(2))
                 .sum::<f64>()
                 / l.radius
         };
-        self.lesions
-            .iter()
-            .min_by(|a, b| d2(a).total_cmp(&d2(b)))
-            .unwrap_or(&self.lesions[0])
+        self.lesions.iter().min_by(|a, b| d2(a).total_cmp(&d2(b)))
     }
 }
 
