@@ -10,8 +10,8 @@
 //! * `segment_phantom_240x240x155_fast`: a whole 240×240×155 case through the fast
 //!   preset's `Predictor` (crop, 2 mm resampling, 64³ windows at overlap 0.5, restore).
 
-#[path = "../examples/support/mod.rs"]
-mod support;
+#[path = "../src/alloc.rs"]
+mod alloc;
 
 use brats_io::phantom::PhantomConfig;
 use brats_metrics::loss::Target;
@@ -66,7 +66,7 @@ fn iteration_bench(
 }
 
 fn bench(c: &mut Criterion) {
-    support::tune_allocator();
+    alloc::tune_allocator();
     let mut fast = unet3d::presets::fast();
     fast.batch_size = 2;
     iteration_bench(c, "train_iteration_fast_b2_48", fast.clone(), 2, 48);

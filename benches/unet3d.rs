@@ -9,8 +9,8 @@
 //! The whole-network training step (forward in train mode, mean-squared loss, backward,
 //! Adam) is the work of `forward --train-step`; at 128³ one sample takes ~7 s.
 
-#[path = "../examples/support/mod.rs"]
-mod support;
+#[path = "../src/alloc.rs"]
+mod alloc;
 
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ fn randn(shape: &[usize]) -> Tensor {
 }
 
 fn bench(c: &mut Criterion) {
-    support::tune_allocator();
+    alloc::tune_allocator();
     let mut g = c.benchmark_group("unet3d");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     let same = Conv3dConfig {

@@ -5,7 +5,7 @@ eye, it has no segmentation). Offline helper for the README; needs numpy, nibabe
 matplotlib.
 
 Usage: python3 make_synthetic_vs_real.py REAL_CASE_DIR SYNTH_CASE_DIR [SYNTH_CASE_DIR ...]
-(synthetic cases from `cargo run --release --example phantom -- --anatomy --out DIR ...`)
+(synthetic cases from `bts synth --out DIR ...`)
 """
 import glob
 import sys

@@ -7,7 +7,7 @@
 Uses ../shared/reference/unet3d_reference.py (or $UNET3D_REFERENCE). Prints one JSON line per
 shape and mode: the median over --repeat runs after a warm-up of (a) eval-mode inference under
 no_grad and (b) a training step: forward in train mode, mean-squared loss to a zero target,
-backward, Adam update — the same work as `cargo run --release --example forward -- ...
+backward, Adam update — the same work as `bts forward ...
 [--train-step]`.
 """
 import argparse

@@ -1,68 +1,40 @@
-//! Runs the U-Net on a `.npy` input with PyTorch-interchangeable weights; optionally times it.
-//!
-//! ```text
-//! cargo run --release --example forward -- --weights W.safetensors [--config C.json] \
-//!     --input X.npy --output Y.npy [--repeat N] [--train-step]
-//! ```
-//! Eval mode (dropout off), softmax probabilities written to `--output` as float32 `.npy`.
-//! Without `--config` the seed's network (filters 16-32-64-128-256) is assumed; the reference
-//! script's `config.json` is accepted. `--repeat N` prints `{"median_s": ...}`: the median
-//! forward time over N runs after a warm-up. `--train-step` times a training step instead
-//! (forward in train mode, mean-squared loss to a zero target, backward, Adam update).
+//! `bts forward`: the U-Net on a `.npy` input with PyTorch-interchangeable weights, for the
+//! side-by-side benchmarks (`benches/peers/torch_unet.py`). Eval mode (dropout off),
+//! softmax probabilities written to `--output` as float32 `.npy`. Without `--config` the
+//! seed's network (filters 16-32-64-128-256) is assumed; the reference script's
+//! `config.json` is accepted. `--repeat N` prints `{"median_s": ...}`: the median forward
+//! time over N runs after a warm-up. `--train-step` times a training step instead (forward
+//! in train mode, mean-squared loss to a zero target, backward, Adam update).
 
-#[path = "support/mod.rs"]
-mod support;
-
-use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use unet3d::{UNet3d, UNet3dConfig};
 
-fn main() -> Result<()> {
-    support::tune_allocator();
-    let mut args = std::env::args().skip(1);
-    let (mut weights, mut config, mut input, mut output) = (None, None, None, None);
-    let mut repeat = 0usize;
-    let mut train_step = false;
-    while let Some(a) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--weights" => weights = Some(PathBuf::from(value()?)),
-            "--config" => config = Some(PathBuf::from(value()?)),
-            "--input" => input = Some(PathBuf::from(value()?)),
-            "--output" => output = Some(PathBuf::from(value()?)),
-            "--repeat" => repeat = value()?.parse().context("--repeat takes a number")?,
-            "--train-step" => train_step = true,
-            "-h" | "--help" => {
-                println!("forward --weights W.safetensors [--config C.json] --input X.npy --output Y.npy [--repeat N] [--train-step]");
-                return Ok(());
-            }
-            other => bail!("unknown argument {other:?} (try --help)"),
-        }
-    }
-    let weights = weights.context("--weights is required")?;
-    let input = input.context("--input is required")?;
-    let cfg = match &config {
+use super::ForwardArgs;
+
+pub fn run(a: &ForwardArgs) -> Result<()> {
+    let (weights, input, repeat) = (&a.weights, &a.input, a.repeat);
+    let cfg = match &a.config {
         Some(c) => UNet3dConfig::from_json_file(c)?,
         None => UNet3dConfig::default().check()?,
     };
     let dev = Device::Cpu;
-    let x = Tensor::read_npy(&input)
+    let x = Tensor::read_npy(input)
         .with_context(|| format!("reading {}", input.display()))?
         .to_dtype(DType::F32)?;
     let median = |mut t: Vec<f64>| {
         t.sort_by(f64::total_cmp);
         t[t.len() / 2]
     };
-    if train_step {
+    if a.train_step {
         let mut varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
         let net = UNet3d::new(&cfg, vb)?;
         varmap
-            .load(&weights)
+            .load(weights)
             .with_context(|| format!("loading {}", weights.display()))?;
         let mut opt = candle_nn::AdamW::new(
             varmap.all_vars(),
@@ -90,11 +62,11 @@ fn main() -> Result<()> {
         );
         return Ok(());
     }
-    let net = UNet3d::load(&weights, &cfg, &dev)?;
+    let net = UNet3d::load(weights, &cfg, &dev)?;
     let t = Instant::now();
     let y = net.probabilities(&x)?;
     let first = t.elapsed().as_secs_f64();
-    if let Some(out) = &output {
+    if let Some(out) = &a.output {
         let tmp = out.with_extension("npy.tmp");
         y.write_npy(&tmp)
             .with_context(|| format!("writing {}", tmp.display()))?;

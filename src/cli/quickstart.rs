@@ -1,26 +1,20 @@
-//! The main job, no arguments: phantoms → train → segment → evaluate → diagnose.
+//! `bts quickstart`: the main job, no arguments needed — phantoms → train → segment →
+//! evaluate → diagnose.
 //!
-//! ```text
-//! cargo run --release --example quickstart
-//! ```
 //! 1. generates 10 training and 2 validation phantoms (in memory) and one held-out case
-//!    written in BraTS layout to `quickstart-out/case/`;
-//! 2. trains the fast preset U-Net for about three minutes (model folder
-//!    `quickstart-out/model/`: checkpoints, `history.csv/json/png`);
-//! 3. segments the held-out case (`quickstart-out/segmentation.nii.gz`) and evaluates it
-//!    against its ground truth (Dice, HD95);
-//! 4. builds the default knowledge base in `quickstart-out/kb/`, reads the bundled Korean
-//!    intake (`examples/data/intake_ko.json`), localises the tumour, cross-checks it with
-//!    the symptoms, recommends hospitals (sample data) and writes the report to
-//!    `quickstart-out/report/` (`report.html`, `report.md`, `report.json`, overlays).
+//!    written in BraTS layout to `OUT/case/`;
+//! 2. trains the fast preset U-Net for about three minutes (model folder `OUT/model/`:
+//!    checkpoints, `history.csv/json/png`);
+//! 3. segments the held-out case (`OUT/segmentation.nii.gz`) and evaluates it against its
+//!    ground truth (Dice, HD95);
+//! 4. builds the default knowledge base in `OUT/kb/`, reads the bundled Korean intake
+//!    (`examples/data/intake_ko.json`), localises the tumour, cross-checks it with the
+//!    symptoms, recommends hospitals (sample data) and writes the report to `OUT/report/`
+//!    (`report.html`, `report.md`, `report.json`, overlays).
 //!
 //! Everything is seeded: the same machine and thread count give the same model. Decision
 //! support, not a diagnosis.
 
-#[path = "support/mod.rs"]
-mod support;
-
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -33,7 +27,9 @@ use symptom_kb::{Intake, KnowledgeBase};
 use unet3d::predict::Predictor;
 use unet3d::train::{TrainData, Trainer};
 
-const INTAKE_KO: &str = include_str!("data/intake_ko.json");
+use super::{QuickstartArgs, Ui};
+
+const INTAKE_KO: &str = include_str!("../../examples/data/intake_ko.json");
 /// The held-out phantom: a right frontal glioma (its truth.json says so), unseen in training (seeds 0–11).
 const HELD_OUT_SEED: u64 = 2002;
 
@@ -41,10 +37,9 @@ fn step(n: usize, text: &str) {
     eprintln!("\n[{n}/5] {text}");
 }
 
-fn main() -> Result<()> {
-    support::tune_allocator();
+pub fn run(a: &QuickstartArgs, ui: &Ui) -> Result<()> {
     let started = Instant::now();
-    let out = Path::new("quickstart-out");
+    let out = a.out.as_path();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     eprintln!(
         "brain-tumour-seg quick-start — decision support, not a diagnosis. Output: {}",
@@ -60,7 +55,7 @@ fn main() -> Result<()> {
     cfg.seed = 7;
     cfg.time_limit_s = Some(240.0);
     let phantom = PhantomConfig::default();
-    let data = TrainData::phantoms(10, 2, &phantom, 0, &cfg, &support::Bar::new())?;
+    let data = TrainData::phantoms(10, 2, &phantom, 0, &cfg, &ui.bar())?;
     let held_out = phantom.clone().check()?.generate(HELD_OUT_SEED)?;
     let case_dir = held_out.write(out.join("case"), Naming::Brats2021)?;
     eprintln!(
@@ -81,7 +76,7 @@ fn main() -> Result<()> {
             .with_context(|| format!("clearing {}", model_dir.display()))?;
     }
     let summary = Trainer::new(cfg, &model_dir)?
-        .progress(support::Bar::shared())
+        .progress(ui.shared_bar())
         .fit(&data, false)?;
     eprintln!(
         "      {} epochs, {} iterations in {:.0} s; validation Dice {}",
@@ -100,7 +95,7 @@ fn main() -> Result<()> {
     );
     let predictor = Predictor::load(&model_dir)?;
     let case = find_case(&case_dir)?.load(&NiftiReader::new())?;
-    let pred = predictor.predict_case(&case, &Default::default(), &support::Bar::new())?;
+    let pred = predictor.predict_case(&case, &Default::default(), &ui.bar())?;
     let seg_path = out.join("segmentation.nii.gz");
     NiftiWriter::new().write(&seg_path, &pred.labels)?;
     let truth = case

@@ -1,17 +1,5 @@
-//! The symptom knowledge base from the command line.
-//!
-//! ```text
-//! cargo run --release --example kb -- [--db DIR] <command> [--json]
-//!   init                  store the default content (replaces what is there)
-//!   import FILE           .json: whole content; .csv: hospitals (validated, all or nothing)
-//!   export FILE           .json: whole content; .csv: hospitals
-//!   find TEXT             text (Korean or English) → symptoms, side and qualifier
-//!   suspect INTAKE.json   intake → suspected regions with evidence
-//!   hospitals REGION[@SIDE] [--capability NAME]... [--near LAT,LON] [--limit N]
-//! ```
-//! Without `--db` the default place is used (`symptom_kb::default_db_dir()`:
-//! `$BTS_KB_DIR`, else `$XDG_DATA_HOME/brain-tumour-seg/kb`, else
-//! `~/.local/share/brain-tumour-seg/kb`), created with the default content on first use.
+//! `bts kb`: the symptom knowledge base. Without `--db` the default place is used
+//! (`symptom_kb::default_db_dir()`), created with the default content on first use.
 //! `suspect --json` prints `{"suspected": [{"region", "hemisphere", "score", "evidence"}],
 //! "non_localising": [...], "unmatched": [...], ...}`. Decision support, not a diagnosis;
 //! the hospital directory is sample data.
@@ -19,58 +7,14 @@
 use anyhow::{bail, Context, Result};
 use symptom_kb::{Capability, Intake, KnowledgeBase, Location, ReferralQuery};
 
-fn main() -> Result<()> {
-    let mut db = None;
-    let mut json = false;
-    let mut caps = Vec::new();
-    let mut near = None;
-    let mut limit = 10;
-    let mut words = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--db" => db = Some(args.next().context("--db needs a folder")?),
-            "--json" => json = true,
-            "--capability" => {
-                let c = args.next().context("--capability needs a name")?;
-                let cap = Capability::from_name(&c).with_context(|| {
-                    format!(
-                        "unknown capability {c:?} (one of {})",
-                        Capability::ALL.map(|c| c.name()).join(", ")
-                    )
-                })?;
-                caps.push(cap);
-            }
-            "--near" => {
-                let v = args.next().context("--near needs LAT,LON")?;
-                let (lat, lon) = v.split_once(',').context("--near takes LAT,LON")?;
-                near = Some(Location {
-                    lat: lat.trim().parse()?,
-                    lon: lon.trim().parse()?,
-                });
-            }
-            "--limit" => limit = args.next().context("--limit needs a number")?.parse()?,
-            "-h" | "--help" => {
-                println!("kb [--db DIR] <init | import FILE | export FILE | find TEXT | suspect INTAKE.json | hospitals REGION[@SIDE]> [--json]");
-                return Ok(());
-            }
-            _ => words.push(a),
-        }
-    }
-    let dir = db
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(symptom_kb::default_db_dir);
-    let mut kb = KnowledgeBase::open(&dir)?;
-    let (cmd, rest) = words
-        .split_first()
-        .context("a command is needed (try --help)")?;
-    let arg = || {
-        rest.first()
-            .cloned()
-            .with_context(|| format!("{cmd} needs an argument"))
-    };
-    match cmd.as_str() {
-        "init" => {
+use super::{KbArgs, KbCommand};
+
+pub fn run(a: &KbArgs) -> Result<()> {
+    let dir = a.db.clone().unwrap_or_else(symptom_kb::default_db_dir);
+    let mut kb =
+        KnowledgeBase::open(&dir).with_context(|| format!("knowledge base {}", dir.display()))?;
+    match &a.command {
+        KbCommand::Init => {
             kb.init()?;
             println!(
                 "default content {} stored in {}",
@@ -78,20 +22,17 @@ fn main() -> Result<()> {
                 dir.display()
             );
         }
-        "import" => {
-            let f = arg()?;
-            kb.import(&f)?;
-            println!("imported {f}");
+        KbCommand::Import { file } => {
+            kb.import(file)?;
+            println!("imported {}", file.display());
         }
-        "export" => {
-            let f = arg()?;
-            kb.export(&f)?;
-            println!("exported to {f}");
+        KbCommand::Export { file } => {
+            kb.export(file)?;
+            println!("exported to {}", file.display());
         }
-        "find" => {
-            let text = rest.join(" ");
-            let l = kb.find(&text);
-            if json {
+        KbCommand::Find { text } => {
+            let l = kb.find(text);
+            if a.json {
                 println!("{}", serde_json::to_string_pretty(&l)?);
             } else {
                 println!("side: {:?}  qualifier: {:?}", l.side, l.qualifier);
@@ -110,12 +51,12 @@ fn main() -> Result<()> {
                 }
             }
         }
-        "suspect" => {
-            let f = arg()?;
-            let text = std::fs::read_to_string(&f).with_context(|| format!("reading {f}"))?;
-            let intake = Intake::from_json(&text).with_context(|| format!("in {f}"))?;
+        KbCommand::Suspect { intake } => {
+            let f = intake.display();
+            let text = std::fs::read_to_string(intake).with_context(|| format!("reading {f}"))?;
+            let intake = Intake::from_json(&text).with_context(|| format!("{f}"))?;
             let s = kb.suspect(&intake)?;
-            if json {
+            if a.json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
                 println!("suspected regions (decision support, not a diagnosis):");
@@ -140,8 +81,18 @@ fn main() -> Result<()> {
                 }
             }
         }
-        "hospitals" => {
-            let spec = arg()?;
+        KbCommand::Hospitals {
+            site: spec,
+            capability,
+            near,
+            limit,
+        } => {
+            // clap checked the names against Capability::ALL.
+            let capabilities: Vec<Capability> = capability
+                .iter()
+                .filter_map(|c| Capability::from_name(c))
+                .collect();
+            let near = near.map(|(lat, lon)| Location { lat, lon });
             let (region, side) = match spec.split_once('@') {
                 Some((r, s)) => (r.to_string(), Some(s.to_string())),
                 None => (spec.clone(), None),
@@ -153,11 +104,11 @@ fn main() -> Result<()> {
             }
             let r = kb.hospitals(&ReferralQuery {
                 region,
-                capabilities: caps,
+                capabilities,
                 location: near,
-                limit,
+                limit: *limit,
             })?;
-            if json {
+            if a.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 println!("hospitals (SAMPLE DATA — not real hospitals):");
@@ -178,7 +129,6 @@ fn main() -> Result<()> {
                 }
             }
         }
-        other => bail!("unknown command {other:?} (try --help)"),
     }
     Ok(())
 }

@@ -1,21 +1,16 @@
-//! Describes a NIfTI file or a BraTS case folder.
-//!
-//! ```text
-//! cargo run --release --example inspect -- PATH [--json]
-//! ```
-//! For a file: shape (NIfTI i, j, k order), datatype, spacing, the 4×4 affine, orientation
-//! code, min/max/mean/std over all voxels and over non-zero voxels (after scaling), and
-//! voxel counts per value for integer volumes. With `--json`, one JSON object with the keys
-//! `shape`, `datatype`, `spacing`, `affine`, `orientation`, `min`, `max`, `mean`, `std`,
-//! `nonzero_mean`, `nonzero_std` (and `labels` for integer volumes; also `affine_source`,
-//! `scl_slope`, `scl_inter`, `non_finite`).
-//! For a case folder: one such object per modality under its name (`flair`, `t1`, `t1ce`,
-//! `t2`, and `seg` when present), plus `id`, `naming`, `consistent` and `problems`.
+//! `bts inspect`: shape (NIfTI i, j, k order), datatype, spacing, the 4×4 affine,
+//! orientation code, min/max/mean/std over all voxels and over non-zero voxels (after
+//! scaling), and voxel counts per value for integer volumes. `--json` prints one object with
+//! the keys `shape`, `datatype`, `spacing`, `affine`, `orientation`, `min`, `max`, `mean`,
+//! `std`, `nonzero_mean`, `nonzero_std` (and `labels` for integer volumes; also
+//! `affine_source`, `scl_slope`, `scl_inter`, `non_finite`). For a case folder: one such
+//! object per modality under its name (`flair`, `t1`, `t1ce`, `t2`, and `seg` when present),
+//! plus `id`, `naming`, `consistent` and `problems`.
 
-use std::path::Path;
-
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use brats_io::inspect::{summarize_case, summarize_file, FileSummary};
+
+use super::InspectArgs;
 
 fn print_file(name: &str, s: &FileSummary) {
     println!("{name}");
@@ -65,27 +60,11 @@ fn print_file(name: &str, s: &FileSummary) {
     }
 }
 
-fn main() -> Result<()> {
-    let mut path = None;
-    let mut as_json = false;
-    for a in std::env::args().skip(1) {
-        match a.as_str() {
-            "--json" => as_json = true,
-            "-h" | "--help" => {
-                println!(
-                    "inspect PATH [--json]   (PATH: a .nii/.nii.gz file or a BraTS case folder)"
-                );
-                return Ok(());
-            }
-            _ if path.is_none() => path = Some(a),
-            other => bail!("unexpected argument {other:?}"),
-        }
-    }
-    let path = path.context("usage: inspect PATH [--json]")?;
-    let path = Path::new(&path);
+pub fn run(a: &InspectArgs) -> Result<()> {
+    let path = a.path.as_path();
     if path.is_dir() {
         let s = summarize_case(path)?;
-        if as_json {
+        if a.json {
             println!("{}", serde_json::to_string_pretty(&s)?);
         } else {
             println!(
@@ -104,7 +83,7 @@ fn main() -> Result<()> {
         }
     } else {
         let s = summarize_file(path)?;
-        if as_json {
+        if a.json {
             println!("{}", serde_json::to_string_pretty(&s)?);
         } else {
             print_file(&path.display().to_string(), &s);

@@ -1,0 +1,330 @@
+//! `bts evaluate`: predicted label maps against ground truth — Dice, IoU, precision,
+//! sensitivity, specificity, HD95 and ASSD per region (WT/TC/ET, or FG with `--binary`), per
+//! case and aggregated; or, with `--synthetic N`, a model on new synthetic cases.
+//!
+//! P and T are label-map NIfTI files, or folders matched by case id: a file's id is its
+//! name without `.nii[.gz]` and without a trailing `_seg`/`-seg`; a sub-folder holding one
+//! segmentation (`*_seg`/`*-seg`, or a single NIfTI file) has the folder's name as id.
+//! Spacing comes from the truth file's header (the prediction's must agree within 1e-3 mm).
+//! Prints a table; `--json` prints `{"cases": [...], "summary": {...}}` instead (undefined
+//! values are `null`); `--csv FILE` also writes one row per case and region.
+//!
+//! `--synthetic N`: N new cases per subtype from the real-anatomy generator (seeds no
+//! training run uses), Dice per region (BraTS 2023 empty rule), predicted against true
+//! whole-tumour volume, and false-positive islands (predicted components that touch no
+//! tumour) — per subtype and overall, as a Markdown table (`--json`: every case and the
+//! summary).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use brats_io::progress::Progress;
+use brats_io::synth::{Subtype, SynthConfig};
+use brats_io::NiftiReader;
+use brats_metrics::aggregate::Evaluation;
+use brats_metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
+use brats_metrics::{EmptyPolicy, Spacing};
+use unet3d::infer::connected_components;
+use unet3d::predict::PredictOptions;
+
+use super::segment::load_predictor;
+use super::{EmptyArg, EvaluateArgs, Labels, Ui};
+
+fn strip_nifti(name: &str) -> Option<&str> {
+    name.strip_suffix(".nii.gz")
+        .or_else(|| name.strip_suffix(".nii"))
+}
+
+fn case_id(stem: &str) -> &str {
+    stem.strip_suffix("_seg")
+        .or_else(|| stem.strip_suffix("-seg"))
+        .unwrap_or(stem)
+}
+
+/// Case id → label-map file, for a file or a folder.
+fn collect(path: &Path) -> Result<BTreeMap<String, PathBuf>> {
+    let mut out = BTreeMap::new();
+    if path.is_file() {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let stem = strip_nifti(name)
+            .with_context(|| format!("{}: not a .nii/.nii.gz file", path.display()))?;
+        out.insert(case_id(stem).to_string(), path.to_path_buf());
+        return Ok(out);
+    }
+    let entries =
+        std::fs::read_dir(path).with_context(|| format!("reading folder {}", path.display()))?;
+    for entry in entries {
+        let p = entry?.path();
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if p.is_file() {
+            if let Some(stem) = strip_nifti(&name) {
+                out.insert(case_id(stem).to_string(), p);
+            }
+        } else if p.is_dir() {
+            let mut niftis: Vec<PathBuf> = std::fs::read_dir(&p)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    f.file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(strip_nifti)
+                        .is_some()
+                })
+                .collect();
+            niftis.sort();
+            let segs: Vec<&PathBuf> = niftis
+                .iter()
+                .filter(|f| {
+                    let n = f
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(strip_nifti)
+                        .unwrap_or_default();
+                    n.ends_with("_seg") || n.ends_with("-seg")
+                })
+                .collect();
+            match (segs.as_slice(), niftis.as_slice()) {
+                ([one], _) => {
+                    out.insert(name, (*one).clone());
+                }
+                ([], [only]) => {
+                    out.insert(name, only.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+    if out.is_empty() {
+        bail!("{}: no label maps found", path.display());
+    }
+    Ok(out)
+}
+
+pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
+    if let Some(cases) = a.synthetic {
+        return synthetic(a, cases, ui);
+    }
+    if a.model.is_some() || a.seed.is_some() {
+        super::usage_error("--model and --seed apply to --synthetic N only");
+    }
+    let regions = if a.binary {
+        RegionSpec::binary()
+    } else {
+        RegionSpec::preset(match a.labels {
+            Labels::Brats2021 => "brats2021",
+            Labels::Brats2023 => "brats2023",
+        })?
+    };
+    let cfg = EvalConfig {
+        empty: match a.empty {
+            EmptyArg::Brats2023 => EmptyPolicy::Brats2023,
+            EmptyArg::Nan => EmptyPolicy::Nan,
+        },
+        ..EvalConfig::default()
+    };
+    let (Some(pred), Some(truth)) = (&a.pred, &a.truth) else {
+        unreachable!("clap requires --pred and --truth without --synthetic")
+    };
+    let (pred, truth) = (pred.clone(), truth.clone());
+    let (preds, truths) = (collect(&pred)?, collect(&truth)?);
+    let single = preds.len() == 1 && truths.len() == 1 && pred.is_file() && truth.is_file();
+    let pairs: Vec<(String, PathBuf, PathBuf)> = if single {
+        let (id, t) = truths.into_iter().next().context("one truth file")?;
+        let (_, p) = preds.into_iter().next().context("one prediction file")?;
+        vec![(id, p, t)]
+    } else {
+        let missing: Vec<&String> = truths
+            .keys()
+            .filter(|id| !preds.contains_key(*id))
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "no prediction in {} for case(s): {missing:?}",
+                pred.display()
+            );
+        }
+        for extra in preds.keys().filter(|id| !truths.contains_key(*id)) {
+            ui.note(&format!(
+                "note: prediction {extra} has no ground truth; skipped"
+            ));
+        }
+        truths
+            .into_iter()
+            .map(|(id, t)| (id.clone(), preds[&id].clone(), t))
+            .collect()
+    };
+
+    let reader = NiftiReader::new();
+    let bar = ui.bar();
+    bar.start("evaluating", pairs.len() as u64);
+    let mut cases = Vec::with_capacity(pairs.len());
+    for (id, p, t) in &pairs {
+        bar.message(id);
+        let tv = reader.read_labels(t)?;
+        let pv = reader.read_labels(p)?;
+        let (tg, pg) = (tv.geometry(), pv.geometry());
+        if tg.dim() != pg.dim() {
+            bail!(
+                "{} has dims {:?} but {} has {:?}",
+                p.display(),
+                pg.dim(),
+                t.display(),
+                tg.dim()
+            );
+        }
+        let (ts, ps) = (tg.spacing(), pg.spacing());
+        if (0..3).any(|a| (ts[a] - ps[a]).abs() > 1e-3) {
+            bail!(
+                "{} has spacing {ps:?} mm but {} has {ts:?} mm",
+                p.display(),
+                t.display()
+            );
+        }
+        let spacing =
+            Spacing::from_ijk(ts).with_context(|| format!("spacing of {}", t.display()))?;
+        cases.push(evaluate_case(
+            id,
+            pv.data().view(),
+            tv.data().view(),
+            spacing,
+            &regions,
+            cfg,
+        )?);
+        bar.advance(1);
+    }
+    bar.finish();
+    let evaluation = Evaluation::new(cases, &regions);
+    if let Some(path) = &a.csv {
+        brats_io::atomic_write(path, |w| evaluation.write_csv(w))?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+    } else {
+        print!("{}", evaluation.table());
+        if let Some(path) = &a.csv {
+            println!("CSV written to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct Row {
+    subtype: String,
+    seed: u64,
+    dice: [f64; 3],
+    wt_cm3: f64,
+    predicted_wt_cm3: f64,
+    false_islands: usize,
+    largest_false_island_cm3: f64,
+    seconds: f64,
+}
+
+fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
+    let predictor = load_predictor(a.model.as_deref())?;
+    let seed = a.seed.unwrap_or(9_000_000_000);
+    let scheme = predictor.meta().scheme.clone();
+    let bar = ui.bar();
+    bar.start(
+        "synthetic held-out cases",
+        cases * Subtype::ALL.len() as u64,
+    );
+    let mut rows = Vec::new();
+    for (ti, t) in Subtype::ALL.into_iter().enumerate() {
+        let gen = SynthConfig {
+            scheme: scheme.clone(),
+            subtypes: vec![t],
+            healthy_share: 0.0,
+        }
+        .check()?;
+        for n in 0..cases {
+            let s = seed + 1_000_000 * ti as u64 + n;
+            let case = gen.generate(s)?;
+            let started = std::time::Instant::now();
+            let pred = predictor.predict(
+                &case.images,
+                &PredictOptions::default(),
+                &brats_io::progress::NoProgress,
+            )?;
+            let seconds = started.elapsed().as_secs_f64();
+            let (p, g) = (pred.labels.data(), case.seg.data());
+            let dice = brats_metrics::brats::region_dice(p.view(), g.view(), &scheme)?;
+            let (comp, sizes) = connected_components(&p.mapv(|v| v != 0));
+            let mut touches = vec![false; sizes.len()];
+            for (c, &t) in comp.iter().zip(g.iter()) {
+                if *c > 0 && t != 0 {
+                    touches[*c as usize] = true;
+                }
+            }
+            let false_sizes: Vec<usize> = (1..sizes.len())
+                .filter(|&c| sizes[c] > 0 && !touches[c])
+                .map(|c| sizes[c])
+                .collect();
+            let row = Row {
+                subtype: case.truth.subtype.clone().unwrap_or_default(),
+                seed: s,
+                dice,
+                wt_cm3: case.truth.volumes_cm3["WT"],
+                predicted_wt_cm3: p.iter().filter(|&&v| v != 0).count() as f64 / 1000.0,
+                false_islands: false_sizes.len(),
+                largest_false_island_cm3: false_sizes.iter().copied().max().unwrap_or(0) as f64
+                    / 1000.0,
+                seconds,
+            };
+            bar.line(&format!(
+                "{:<20} seed {s}: WT {:.3} TC {:.3} ET {:.3}  WT {:.0}→{:.0} cm³  {} false islands  {:.1} s",
+                row.subtype, dice[0], dice[1], dice[2], row.wt_cm3, row.predicted_wt_cm3, row.false_islands, seconds
+            ));
+            rows.push(row);
+            bar.advance(1);
+        }
+    }
+    bar.finish();
+    let mut groups: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
+    for r in &rows {
+        let key = r.subtype.trim_end_matches("_callosal").to_string();
+        groups.entry(key).or_default().push(r);
+        groups.entry("all".into()).or_default().push(r);
+    }
+    let mut table = String::from(
+        "| subtype | cases | WT | TC | ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let mut summary = BTreeMap::new();
+    for (k, rs) in &groups {
+        let n = rs.len() as f64;
+        let mean = |f: &dyn Fn(&Row) -> f64| rs.iter().map(|r| f(r)).sum::<f64>() / n;
+        let d = [0, 1, 2].map(|i| mean(&|r| r.dice[i]));
+        let ratio = mean(&|r| r.predicted_wt_cm3 / r.wt_cm3.max(1e-9));
+        let islands = rs
+            .iter()
+            .filter(|r| r.largest_false_island_cm3 > 5.0)
+            .count();
+        table.push_str(&format!(
+            "| {k} | {} | {:.3} | {:.3} | {:.3} | {ratio:.2} | {islands} |\n",
+            rs.len(),
+            d[0],
+            d[1],
+            d[2]
+        ));
+        summary.insert(
+            k.clone(),
+            serde_json::json!({"cases": rs.len(), "dice": d, "volume_ratio": ratio, "cases_with_false_island_over_5cm3": islands}),
+        );
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"cases": rows, "summary": summary}))?
+        );
+    } else {
+        print!("{table}");
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! `bts segment`: one case → label map (uint8 NIfTI with the input's header) on the case's
+//! own grid. Prints the per-phase timings and the voxels of every label written (one JSON
+//! line with `--json`).
+
+use std::time::Instant;
+
+use anyhow::Result;
+use brats_io::{find_case, LabelScheme, NiftiReader, NiftiWriter};
+use unet3d::infer::PostprocessConfig;
+use unet3d::predict::{PredictOptions, Predictor};
+
+use super::{SegmentArgs, Ui};
+
+/// The model folder given, else the default model.
+pub fn load_predictor(model: Option<&std::path::Path>) -> Result<Predictor> {
+    Ok(match model {
+        Some(m) => Predictor::load(m)?,
+        None => Predictor::load_default()?,
+    })
+}
+
+pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
+    let t0 = Instant::now();
+    let predictor = load_predictor(a.model.as_deref())?;
+    let case = find_case(&a.case)?.load(&NiftiReader::new())?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let mut window = predictor.meta().window;
+    if let Some(o) = a.overlap {
+        window.overlap = o;
+    }
+    if let Some(r) = a.roi {
+        window.roi = [r; 3];
+    }
+    window.mirror_tta = a.tta;
+    let mut post = None::<PostprocessConfig>;
+    if let Some(v) = a.min_component {
+        post.get_or_insert_with(Default::default)
+            .min_component_voxels = v;
+    }
+    if let Some(v) = a.et_to_core {
+        post.get_or_insert_with(Default::default)
+            .et_to_core_below_voxels = v;
+    }
+    let opts = PredictOptions {
+        window: Some(window),
+        postprocess: post,
+        keep_probabilities: false,
+    };
+    let pred = predictor.predict_case(&case, &opts, &ui.bar())?;
+    let t1 = Instant::now();
+    NiftiWriter::new().write(&a.out, &pred.labels)?;
+    let write_s = t1.elapsed().as_secs_f64();
+    let counts = LabelScheme::counts(pred.labels.data());
+    let t = pred.timings;
+    let total = load_s + t.preprocess_s + t.inference_s + t.restore_s + write_s;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "case": case.id,
+                "out": a.out,
+                "scheme": predictor.scheme().name(),
+                "timings_s": {
+                    "load": load_s,
+                    "preprocess": t.preprocess_s,
+                    "inference": t.inference_s,
+                    "restore": t.restore_s,
+                    "write": write_s,
+                    "total": total,
+                },
+                "label_voxels": counts,
+                "postprocess": pred.postprocess,
+            })
+        );
+    } else {
+        println!(
+            "{} → {} ({} labels)",
+            case.id,
+            a.out.display(),
+            predictor.scheme().name()
+        );
+        for (label, n) in &counts {
+            println!(
+                "  label {label}: {n} voxels ({:.1} cm³ at the case's spacing)",
+                {
+                    let s = case.geometry().spacing();
+                    *n as f64 * s[0] * s[1] * s[2] / 1000.0
+                }
+            );
+        }
+        println!(
+            "  {total:.1} s (load {load_s:.1}, preprocess {:.1}, inference {:.1}, restore {:.1}, write {write_s:.1})",
+            t.preprocess_s, t.inference_s, t.restore_s
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! `bts train` and `bts export`.
+//!
+//! `--preset fast` (default) trains in minutes on a CPU: widths 8-16-32-64-128, instance
+//! norm, leaky ReLU, no dropout, images resampled to 2 mm. `--preset seed` is the seed's
+//! network at 1 mm; `--preset synthetic` the shipped model's recipe. `--config` reads a
+//! whole `TrainConfig` JSON; the other flags override single fields. With `--phantoms N`,
+//! N training phantoms plus `--val` held-out ones are generated in memory (seeds S+0…).
+//! `--synthetic` trains on the endless stream of synthetic cases from real anatomy (the
+//! config's `synthetic` settings, the `synthetic` preset's when unset) and validates on
+//! `--val` held-out synthetic cases. `--resume` continues from MODEL_DIR/last.json. The
+//! run's summary is printed as one JSON line on stdout.
+
+use anyhow::{Context, Result};
+use brats_io::phantom::PhantomConfig;
+use unet3d::checkpoint::{export as export_checkpoint, Which};
+use unet3d::train::{synthetic_validation, Split, TrainConfig, TrainData, Trainer};
+
+use super::{ExportArgs, Preset, TrainArgs, Ui};
+
+fn config(a: &TrainArgs) -> Result<TrainConfig> {
+    let mut cfg = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a TrainConfig", path.display()))?
+        }
+        None => match a.preset {
+            Preset::Fast => unet3d::presets::fast(),
+            Preset::Seed => unet3d::presets::seed(),
+            Preset::Synthetic => unet3d::presets::synthetic(),
+        },
+    };
+    if let Some(v) = a.epochs {
+        cfg.epochs = v;
+    }
+    if let Some(v) = a.iterations {
+        cfg.iterations_per_epoch = v;
+    }
+    if let Some(v) = a.patch {
+        cfg.patch = [v; 3];
+    }
+    if let Some(v) = a.batch {
+        cfg.batch_size = v;
+    }
+    if let Some(v) = a.seed {
+        cfg.seed = v;
+    }
+    if let Some(v) = a.lr {
+        cfg.optimizer.lr = v;
+    }
+    if let Some(v) = a.time_limit {
+        cfg.time_limit_s = Some(v);
+    }
+    if let Some(v) = a.threads {
+        cfg.threads = v;
+    }
+    if let Some(v) = a.labels {
+        cfg.scheme = v.scheme();
+    }
+    Ok(cfg)
+}
+
+pub fn run(a: &TrainArgs, ui: &Ui) -> Result<()> {
+    let mut cfg = config(a)?;
+    if a.synthetic {
+        let stream = cfg
+            .synthetic
+            .get_or_insert_with(|| unet3d::presets::synthetic().synthetic.unwrap_or_default());
+        stream.synth.scheme = cfg.scheme.clone();
+        let trainer = Trainer::new(cfg.clone(), &a.out)?.progress(ui.shared_bar());
+        let stream = cfg.synthetic.clone().unwrap_or_default();
+        let validation = synthetic_validation(&stream, a.val, &cfg.preprocess, &ui.bar())?;
+        ui.note(&format!(
+            "training on synthetic cases (pool {}, {} new per epoch), validating on {}; {} parameters; model folder {}",
+            stream.pool,
+            stream.refresh,
+            validation.len(),
+            cfg.model.parameter_count(),
+            a.out.display()
+        ));
+        let summary = trainer.fit_synthetic(&validation, a.resume)?;
+        println!("{}", serde_json::to_string(&summary)?);
+        return Ok(());
+    }
+    cfg.synthetic = None;
+    let trainer = Trainer::new(cfg.clone(), &a.out)?.progress(ui.shared_bar());
+    let data = match (&a.data, a.phantoms) {
+        (Some(dir), _) => {
+            TrainData::from_folder(dir, &Split::Fraction(a.val_fraction), &cfg, &ui.bar())?
+        }
+        (None, Some(n)) => {
+            let phantom = PhantomConfig {
+                scheme: cfg.scheme.clone(),
+                ..Default::default()
+            };
+            TrainData::phantoms(n, a.val, &phantom, cfg.seed, &cfg, &ui.bar())?
+        }
+        (None, None) => unreachable!("clap requires one source"),
+    };
+    ui.note(&format!(
+        "training on {} cases, validating on {}; {} parameters; model folder {}",
+        data.train.len(),
+        data.validation.len(),
+        cfg.model.parameter_count(),
+        a.out.display()
+    ));
+    let summary = trainer.fit(&data, a.resume)?;
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
+}
+
+pub fn export(a: &ExportArgs) -> Result<()> {
+    let which = if a.last { Which::Last } else { Which::Best };
+    let json = export_checkpoint(&a.from, which, &a.to, !a.f32)?;
+    println!("{}", json.display());
+    Ok(())
+}

@@ -1,0 +1,628 @@
+//! The `bts` command line as a user meets it: every help text (snapshots in
+//! `tests/snapshots/help/`, refreshed with `BTS_BLESS=1 cargo test --test cli`), every
+//! usage error (exit 2, one line), failures (exit 1, one line with the cause chain) and the
+//! main paths of the fast subcommands.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SUBCOMMANDS: [&str; 11] = [
+    "inspect",
+    "synth",
+    "train",
+    "export",
+    "segment",
+    "evaluate",
+    "kb",
+    "diagnose",
+    "quickstart",
+    "forward",
+    "completions",
+];
+const KB_SUBCOMMANDS: [&str; 6] = ["init", "import", "export", "find", "suspect", "hospitals"];
+
+fn bts(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bts"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .env_remove("BTS_MODEL")
+        .env("BTS_KB_DIR", kb_dir())
+        .output()
+        .expect("bts runs")
+}
+
+/// One knowledge base for the whole test binary (created on first use by `bts`).
+fn kb_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("bts-cli-test-kb-{}", std::process::id()))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Exit code 2 and exactly one line on stderr, naming where help is.
+fn assert_usage_error(args: &[&str], expect: &str) {
+    let out = bts(args);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: stderr {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
+    assert!(err.starts_with("error: "), "{args:?}: {err}");
+    assert!(err.contains(expect), "{args:?}: {err:?} lacks {expect:?}");
+    assert!(
+        out.stdout.is_empty(),
+        "{args:?}: stdout {:?}",
+        text(&out.stdout)
+    );
+}
+
+/// Exit code 1 and exactly one line on stderr.
+fn assert_failure(args: &[&str], expect: &str) {
+    let out = bts(args);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: stderr {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{args:?}: not one line: {err}");
+    assert!(lines[0].starts_with("error: "), "{args:?}: {err}");
+    assert!(err.contains(expect), "{args:?}: {err:?} lacks {expect:?}");
+}
+
+fn ok(args: &[&str]) -> (String, String) {
+    let out = bts(args);
+    let (o, e) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{args:?} failed: {e}");
+    (o, e)
+}
+
+fn snapshot(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots/help")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("BTS_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("snapshot dir");
+        std::fs::write(&path, actual).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with BTS_BLESS=1 to create)", path.display()));
+    if expected != actual {
+        let first = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "{name}: help text differs from {} at line {} (BTS_BLESS=1 refreshes):\n{actual}",
+            path.display(),
+            first + 1
+        );
+    }
+}
+
+/// The options of one help text that take a value, with their description lines.
+fn value_options(help: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        let indent = line.len() - t.len();
+        if (t.starts_with("--") || (t.starts_with('-') && t.get(2..4) == Some(", "))) && indent <= 6
+        {
+            let spec = t.split("  ").next().unwrap_or(t).to_string();
+            out.push((spec, t.to_string()));
+        } else if let Some(last) = out.last_mut() {
+            if indent > 6 {
+                last.1.push(' ');
+                last.1.push_str(t);
+            }
+        }
+    }
+    out.into_iter()
+        .filter(|(spec, _)| spec.contains('<'))
+        .collect()
+}
+
+#[test]
+fn top_level_help_lists_every_subcommand_on_one_line() {
+    let (help, _) = ok(&["--help"]);
+    snapshot("bts", &help);
+    for sub in SUBCOMMANDS {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{sub} ")))
+            .unwrap_or_else(|| panic!("{sub} missing from --help:\n{help}"));
+        assert!(
+            line.split_whitespace().count() > 2,
+            "{sub} has no description"
+        );
+    }
+    let (version, _) = ok(&["--version"]);
+    assert_eq!(version.trim(), format!("bts {}", env!("CARGO_PKG_VERSION")));
+    // No subcommand: help on stderr, usage exit code.
+    let out = bts(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("Usage: bts"));
+}
+
+#[test]
+fn every_subcommand_documents_every_option_with_its_default() {
+    let mut helps: Vec<(String, Vec<&str>)> = SUBCOMMANDS
+        .iter()
+        .map(|s| (s.to_string(), vec![*s, "--help"]))
+        .collect();
+    helps.extend(
+        KB_SUBCOMMANDS
+            .iter()
+            .map(|s| (format!("kb-{s}"), vec!["kb", s, "--help"])),
+    );
+    for (name, args) in helps {
+        let (help, _) = ok(&args);
+        snapshot(&name, &help);
+        let usage = help
+            .lines()
+            .find(|l| l.starts_with("Usage:"))
+            .unwrap_or_else(|| panic!("{name}: no usage line"));
+        for (spec, description) in value_options(&help) {
+            let long = spec
+                .split_whitespace()
+                .find(|w| w.starts_with("--"))
+                .unwrap_or(&spec)
+                .trim_end_matches(',');
+            // Required options are in the usage line without brackets; every other option
+            // that takes a value says what happens without it.
+            let required =
+                usage.contains(&format!("{long} <")) && !usage.contains(&format!("[{long}"));
+            assert!(
+                required
+                    || description.contains("[default")
+                    || description.contains("(required unless"),
+                "{name}: {spec} neither required nor documented with a default: {description}"
+            );
+        }
+    }
+    // `quickstart --help` prints help and starts nothing.
+    let (help, _) = ok(&["quickstart", "--help"]);
+    assert!(help.contains("--out <OUT>") && help.contains("[default: quickstart-out]"));
+}
+
+#[test]
+fn a_wrong_option_is_a_usage_error_on_one_line() {
+    for sub in SUBCOMMANDS {
+        assert_usage_error(
+            &[sub, "--no-such-option"],
+            &format!("see 'bts {sub} --help'"),
+        );
+    }
+    assert_usage_error(&["no-such-command"], "unrecognized subcommand");
+    assert_usage_error(
+        &["kb", "hospitals", "x", "--nope"],
+        "see 'bts kb hospitals --help'",
+    );
+    assert_usage_error(
+        &["segment", "--outt", "x", "--case", "y"],
+        "a similar argument exists: '--out'",
+    );
+}
+
+#[test]
+fn every_usage_rule_is_enforced_with_exit_code_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["inspect"], "required arguments were not provided: <PATH>"),
+        (&["synth"], "--out <OUT>"),
+        (
+            &["synth", "--out", "x", "--cases", "many"],
+            "invalid value 'many' for '--cases <CASES>'",
+        ),
+        (
+            &["synth", "--out", "x", "--shape", "1,2"],
+            "expected three positive numbers I,J,K",
+        ),
+        (
+            &["synth", "--out", "x", "--shape", "64,64,64"],
+            "--shape and --orientation apply to --generator geometric only",
+        ),
+        (
+            &[
+                "synth",
+                "--out",
+                "x",
+                "--generator",
+                "geometric",
+                "--subtype",
+                "low-grade",
+            ],
+            "--subtype applies to --generator anatomy only",
+        ),
+        (
+            &["synth", "--out", "x", "--subtype", "glioblastoma"],
+            "possible values: high-grade, low-grade, metastasis",
+        ),
+        (
+            &["synth", "--out", "x", "--labels", "brats2020"],
+            "possible values: brats2021, brats2023",
+        ),
+        (
+            &["train", "--out", "x"],
+            "<--data <DIR>|--phantoms <N>|--synthetic>",
+        ),
+        (
+            &["train", "--out", "x", "--phantoms", "3", "--synthetic"],
+            "cannot be used with",
+        ),
+        (
+            &[
+                "train",
+                "--out",
+                "x",
+                "--synthetic",
+                "--preset",
+                "seed",
+                "--config",
+                "c.json",
+            ],
+            "cannot be used with",
+        ),
+        (
+            &["train", "--out", "x", "--synthetic", "--lr", "fast"],
+            "invalid value 'fast' for '--lr <LR>'",
+        ),
+        (&["export", "--from", "x"], "--to <MODEL_DIR>"),
+        (&["segment", "--case", "x"], "--out <SEG.nii.gz>"),
+        (
+            &["segment", "--case", "x", "--out", "y", "--overlap", "half"],
+            "invalid value 'half' for '--overlap <OVERLAP>'",
+        ),
+        (&["evaluate", "--pred", "p"], "--truth <T>"),
+        (
+            &["evaluate", "--synthetic", "2", "--pred", "p"],
+            "cannot be used with",
+        ),
+        (
+            &["evaluate", "--model", "m", "--pred", "p", "--truth", "t"],
+            "--model and --seed apply to --synthetic N only",
+        ),
+        (
+            &["evaluate", "--seed", "3", "--pred", "p", "--truth", "t"],
+            "--model and --seed apply to --synthetic N only",
+        ),
+        (
+            &["evaluate", "--pred", "p", "--truth", "t", "--empty", "zero"],
+            "possible values: brats2023, nan",
+        ),
+        (&["kb"], "Usage: bts kb"),
+        (&["kb", "find"], "<TEXT>"),
+        (
+            &[
+                "kb",
+                "hospitals",
+                "frontal_lobe",
+                "--capability",
+                "teleport",
+            ],
+            "invalid value 'teleport' for '--capability <NAME>'",
+        ),
+        (
+            &["kb", "hospitals", "frontal_lobe", "--near", "100,2"],
+            "latitude within ±90",
+        ),
+        (
+            &["kb", "hospitals", "frontal_lobe", "--limit", "-1"],
+            "unexpected argument '-1'",
+        ),
+        (
+            &["kb", "hospitals", "frontal_lobe", "--limit", "many"],
+            "invalid value 'many' for '--limit <LIMIT>'",
+        ),
+        (
+            &["diagnose", "--intake", "i", "--out", "o"],
+            "<--case <CASE_DIR>|--location <REGION@SIDE>>",
+        ),
+        (
+            &[
+                "diagnose",
+                "--intake",
+                "i",
+                "--out",
+                "o",
+                "--case",
+                "c",
+                "--location",
+                "l",
+            ],
+            "cannot be used with",
+        ),
+        (
+            &[
+                "diagnose",
+                "--intake",
+                "i",
+                "--out",
+                "o",
+                "--location",
+                "l",
+                "--mask",
+                "m",
+            ],
+            "cannot be used with",
+        ),
+        (
+            &[
+                "diagnose",
+                "--intake",
+                "i",
+                "--out",
+                "o",
+                "--location",
+                "l",
+                "--model",
+                "m",
+            ],
+            "cannot be used with",
+        ),
+        (
+            &[
+                "diagnose", "--intake", "i", "--out", "o", "--case", "c", "--model", "m", "--mask",
+                "s",
+            ],
+            "cannot be used with",
+        ),
+        (
+            &[
+                "diagnose",
+                "--intake",
+                "i",
+                "--out",
+                "o",
+                "--location",
+                "l",
+                "--atlas",
+                "a",
+            ],
+            "--atlas-labels <LABELS.csv>",
+        ),
+        (
+            &[
+                "diagnose",
+                "--intake",
+                "i",
+                "--out",
+                "o",
+                "--location",
+                "l",
+                "--hospitals",
+                "x",
+            ],
+            "invalid value 'x' for '--hospitals <HOSPITALS>'",
+        ),
+        (&["forward", "--weights", "w"], "--input <X.npy>"),
+        (
+            &["forward", "--weights", "w", "--input", "x", "--repeat", "x"],
+            "invalid value 'x' for '--repeat <N>'",
+        ),
+        (
+            &["completions", "tcsh"],
+            "possible values: bash, elvish, fish, powershell, zsh",
+        ),
+    ];
+    for (args, expect) in cases {
+        let out = bts(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: {err:?} lacks {expect:?}");
+        // The bare `bts kb` prints its help (several lines); every other usage error is one line.
+        if args != &["kb"] {
+            assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
+        }
+    }
+}
+
+#[test]
+fn failures_exit_1_with_the_cause_chain_on_one_line() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = |name: &str| tmp.path().join(name).display().to_string();
+    std::fs::write(t("bad.json"), "{ not json").expect("write");
+    std::fs::write(t("bad_intake.json"), r#"{"symptoms": [{"code": 7}]}"#).expect("write");
+    std::fs::write(t("not.nii.gz"), b"definitely not gzip").expect("write");
+    std::fs::write(t("hospitals.csv"), "id,name\nx,y\n").expect("write");
+    std::fs::create_dir(t("empty_case")).expect("mkdir");
+    let intake = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/intake_ko.json");
+
+    assert_failure(
+        &["inspect", &t("missing.nii.gz")],
+        "missing.nii.gz: No such file",
+    );
+    assert_failure(&["inspect", &t("not.nii.gz")], "not.nii.gz");
+    assert_failure(&["inspect", &t("empty_case")], "empty_case");
+    assert_failure(
+        &[
+            "train",
+            "--phantoms",
+            "2",
+            "--out",
+            &t("m"),
+            "--config",
+            &t("bad.json"),
+        ],
+        "bad.json: not a TrainConfig",
+    );
+    assert_failure(
+        &[
+            "train",
+            "--phantoms",
+            "2",
+            "--out",
+            &t("m"),
+            "--patch",
+            "50",
+        ],
+        "patch",
+    );
+    assert_failure(
+        &["export", "--from", &t("nothing"), "--to", &t("model")],
+        "nothing",
+    );
+    assert_failure(
+        &[
+            "segment",
+            "--case",
+            &t("empty_case"),
+            "--out",
+            &t("s.nii.gz"),
+            "--model",
+            &t("nomodel"),
+        ],
+        "nomodel",
+    );
+    assert_failure(
+        &[
+            "evaluate",
+            "--pred",
+            &t("missing.nii.gz"),
+            "--truth",
+            &t("missing.nii.gz"),
+        ],
+        "missing.nii.gz",
+    );
+    assert_failure(&["kb", "suspect", &t("bad_intake.json")], "bad_intake.json");
+    assert_failure(&["kb", "suspect", &t("nothing.json")], "reading");
+    assert_failure(&["kb", "import", &t("hospitals.csv")], "hospitals.csv");
+    assert_failure(&["kb", "hospitals", "nowhere_lobe"], "nowhere_lobe");
+    assert_failure(&["kb", "hospitals", "frontal_lobe@up"], "side \"up\"");
+    assert_failure(
+        &[
+            "diagnose",
+            "--intake",
+            &t("bad.json"),
+            "--out",
+            &t("r"),
+            "--location",
+            "frontal_lobe@left",
+        ],
+        "bad.json",
+    );
+    assert_failure(
+        &[
+            "diagnose",
+            "--intake",
+            intake,
+            "--out",
+            &t("r"),
+            "--location",
+            "frontal_lobe@up",
+        ],
+        "up",
+    );
+    assert_failure(
+        &[
+            "diagnose",
+            "--intake",
+            intake,
+            "--out",
+            &t("r"),
+            "--case",
+            &t("empty_case"),
+            "--mask",
+            &t("not.nii.gz"),
+        ],
+        "empty_case",
+    );
+    assert_failure(
+        &[
+            "forward",
+            "--weights",
+            &t("w.safetensors"),
+            "--input",
+            &t("x.npy"),
+        ],
+        "x.npy",
+    );
+    // Nothing half-written is left behind by a failed diagnose.
+    assert!(!tmp.path().join("r/report.json").exists());
+    // A backtrace only when asked.
+    let out = Command::new(env!("CARGO_BIN_EXE_bts"))
+        .args(["inspect", &t("missing.nii.gz")])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("bts runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).lines().count() > 1);
+}
+
+#[test]
+fn synth_inspect_evaluate_and_kb_work_end_to_end() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("cases");
+    let dir_s = dir.display().to_string();
+    // --key=value and --key value, --quiet: nothing on stderr.
+    let (stdout, stderr) = ok(&[
+        "--quiet",
+        "synth",
+        "--generator=geometric",
+        "--shape",
+        "64,64,48",
+        "--out",
+        &dir_s,
+        "--cases=2",
+        "--seed",
+        "5",
+    ]);
+    assert!(stderr.is_empty(), "--quiet: {stderr}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    let case = dir.join("Phantom_00005");
+    let seg = case.join("Phantom_00005_seg.nii.gz").display().to_string();
+    let (json, _) = ok(&["inspect", &seg, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("inspect --json");
+    assert_eq!(v["shape"], serde_json::json!([64, 64, 48]));
+    let (table, _) = ok(&["inspect", &case.display().to_string()]);
+    assert!(table.contains("consistent: true"), "{table}");
+
+    let (json, _) = ok(&["evaluate", "--pred", &seg, "--truth", &seg, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("evaluate --json");
+    assert_eq!(v["cases"][0]["regions"]["WT"]["dice"], 1.0);
+    let other = dir
+        .join("Phantom_00006/Phantom_00006_seg.nii.gz")
+        .display()
+        .to_string();
+    let (table, _) = ok(&["evaluate", "--pred", &other, "--truth", &seg]);
+    assert!(table.contains("WT"), "{table}");
+
+    let (json, _) = ok(&["kb", "find", "오른쪽 팔다리에 힘이 빠져요", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("kb find --json");
+    assert_eq!(v["side"], "right", "{json}");
+    let (table, _) = ok(&[
+        "kb",
+        "hospitals",
+        "frontal_lobe@left",
+        "--capability",
+        "awake_craniotomy",
+        "--limit=2",
+    ]);
+    assert!(table.contains("SAMPLE DATA"), "{table}");
+    let intake = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/intake_ko.json");
+    let (json, _) = ok(&["kb", "suspect", intake, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("kb suspect --json");
+    assert_eq!(v["suspected"][0]["hemisphere"], "right", "{json}");
+
+    // diagnose with a stated site: the report files and --json on stdout.
+    let report = tmp.path().join("report");
+    let (json, _) = ok(&[
+        "diagnose",
+        "--intake",
+        intake,
+        "--location",
+        "frontal_lobe@right",
+        "--out",
+        &report.display().to_string(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("diagnose --json");
+    assert_eq!(v["verdict"], "concordant");
+    assert!(report.join("report.html").exists());
+
+    for shell in ["bash", "zsh", "fish"] {
+        let (script, _) = ok(&["completions", shell]);
+        assert!(
+            script.contains("segment") && script.contains("diagnose"),
+            "{shell}"
+        );
+    }
+}
