@@ -16,6 +16,7 @@ use crate::localize::{localise, TumourFinding};
 use crate::overlay::{render, View};
 use crate::referral::{refer, Referral};
 use crate::report::{write_report, Report, ReportFiles};
+use crate::viewer::ViewerData;
 
 /// Where the tumour is: from imaging, or given.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +54,9 @@ pub struct Diagnosis {
     pub report: Report,
     /// Overlay PNGs by view name (empty without imaging).
     pub pictures: Vec<(String, Vec<u8>)>,
+    /// The slice viewer's data for `report.html` (without imaging, or with pictures off:
+    /// none).
+    pub viewer: Option<ViewerData>,
 }
 
 impl Diagnosis {
@@ -61,7 +65,7 @@ impl Diagnosis {
     /// # Errors
     /// File errors naming the file.
     pub fn write(&mut self, dir: &Path) -> Result<ReportFiles> {
-        write_report(dir, &mut self.report, &self.pictures)
+        write_report(dir, &mut self.report, &self.pictures, self.viewer.as_ref())
     }
 }
 
@@ -217,20 +221,7 @@ impl<'kb> Diagnoser<'kb> {
         mask: &Volume<u8>,
         scheme: &LabelScheme,
     ) -> Result<TumourFinding> {
-        let (a, b) = (case.geometry(), mask.geometry());
-        if a.dim() != b.dim() {
-            return Err(Error::input(
-                "mask",
-                format!("grid {:?} differs from the case's {:?}", b.dim(), a.dim()),
-            ));
-        }
-        let diff = a.max_affine_difference(b);
-        if diff > AFFINE_TOLERANCE {
-            return Err(Error::input(
-                "mask",
-                format!("affine differs from the case's by up to {diff:.4} (tolerance {AFFINE_TOLERANCE})"),
-            ));
-        }
+        check_grid(case, mask)?;
         let atlas = self.atlas_for(case)?;
         localise(mask, scheme, &atlas)
     }
@@ -242,9 +233,11 @@ impl<'kb> Diagnoser<'kb> {
     /// mask/case grid mismatch, atlas errors.
     pub fn diagnose(&self, site: Site<'_>, intake: &Intake) -> Result<Diagnosis> {
         let suspicion = self.kb.suspect(intake)?;
-        let (finding, case_id, pictures) = match site {
+        let (finding, case_id, pictures, viewer) = match site {
             Site::Mask { case, mask, scheme } => {
-                let finding = self.localise(case, mask, scheme)?;
+                check_grid(case, mask)?;
+                let atlas = self.atlas_for(case)?;
+                let finding = localise(mask, scheme, &atlas)?;
                 let pictures = if self.pictures {
                     let centre = match finding.centroid_mm {
                         Some(c) => c,
@@ -271,7 +264,18 @@ impl<'kb> Diagnoser<'kb> {
                 } else {
                     Vec::new()
                 };
-                (finding, Some(case.id.clone()), pictures)
+                let viewer = if self.pictures {
+                    Some(ViewerData::build(
+                        case,
+                        mask,
+                        scheme,
+                        &atlas,
+                        finding.centroid_mm,
+                    )?)
+                } else {
+                    None
+                };
+                (finding, Some(case.id.clone()), pictures, viewer)
             }
             Site::Location { region, hemisphere } => {
                 self.kb.require_region(region)?;
@@ -279,6 +283,7 @@ impl<'kb> Diagnoser<'kb> {
                     TumourFinding::from_location(region, hemisphere),
                     None,
                     Vec::new(),
+                    None,
                 )
             }
         };
@@ -300,6 +305,7 @@ impl<'kb> Diagnoser<'kb> {
             referral,
             report,
             pictures,
+            viewer,
         })
     }
 
@@ -341,6 +347,27 @@ impl<'kb> Diagnoser<'kb> {
         }
         Ok((d, pred.labels))
     }
+}
+
+/// The mask must lie on the case's grid (same dims, affine within tolerance).
+fn check_grid(case: &Case, mask: &Volume<u8>) -> Result<()> {
+    let (a, b) = (case.geometry(), mask.geometry());
+    if a.dim() != b.dim() {
+        return Err(Error::input(
+            "mask",
+            format!("grid {:?} differs from the case's {:?}", b.dim(), a.dim()),
+        ));
+    }
+    let diff = a.max_affine_difference(b);
+    if diff > AFFINE_TOLERANCE {
+        return Err(Error::input(
+            "mask",
+            format!(
+                "affine differs from the case's by up to {diff:.4} (tolerance {AFFINE_TOLERANCE})"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Dice of WT, TC, ET between a prediction and a truth in one scheme

@@ -26,6 +26,7 @@ pub mod referral;
 pub mod register;
 pub mod report;
 pub mod urgency;
+pub mod viewer;
 
 pub use atlas::{builtin_on_grid, Atlas, AtlasEntry, GridAtlas};
 pub use crosscheck::{cross_check, CrossCheck, Stance, Verdict};
@@ -35,3 +36,4 @@ pub use localize::{localise, RegionOverlap, TumourFinding};
 pub use referral::{refer, Referral};
 pub use report::{Report, DISCLAIMER, SCHEMA};
 pub use urgency::{triage, Triage, Urgency};
+pub use viewer::ViewerData;

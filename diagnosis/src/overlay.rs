@@ -46,7 +46,7 @@ pub fn colour_of(c: Compartment) -> Rgb {
 }
 
 /// World box (RAS mm) covered by a volume.
-fn world_box(v: &Volume<f32>) -> [(f64, f64); 3] {
+pub(crate) fn world_box(v: &Volume<f32>) -> [(f64, f64); 3] {
     let g = v.geometry();
     let [ni, nj, nk] = g.dim();
     let mut b = [(f64::MAX, f64::MIN); 3];
@@ -64,7 +64,7 @@ fn world_box(v: &Volume<f32>) -> [(f64, f64); 3] {
     b
 }
 
-fn window(v: &Volume<f32>) -> (f32, f32) {
+pub(crate) fn window(v: &Volume<f32>) -> (f32, f32) {
     let mut vals: Vec<f32> = v
         .data()
         .iter()
@@ -82,7 +82,7 @@ fn window(v: &Volume<f32>) -> (f32, f32) {
 }
 
 /// Samples `v` at world point `w` (nearest voxel); `None` outside.
-fn sample<T: Copy>(v: &Volume<T>, w: [f64; 3]) -> Option<T> {
+pub(crate) fn sample<T: Copy>(v: &Volume<T>, w: [f64; 3]) -> Option<T> {
     let g = v.geometry();
     let [ni, nj, nk] = g.dim();
     let p = g.world_to_voxel(w).map(|x| x.round());

@@ -52,6 +52,7 @@ fn routine() -> Urgency {
 use crate::error::{Error, Result};
 use crate::localize::TumourFinding;
 use crate::referral::Referral;
+use crate::viewer::ViewerData;
 
 /// Report schema id.
 pub const SCHEMA: &str = "brain-tumour-seg/report/1";
@@ -334,7 +335,14 @@ impl Report {
     /// [`Report::images`] to its PNG bytes, embedded as data URIs. Raw HTML in the Markdown
     /// (which could only come from patient or hospital text) is shown as text, not
     /// interpreted.
-    pub fn to_html(&self, images: &BTreeMap<String, Vec<u8>>) -> String {
+    ///
+    /// With `viewer`, the interactive slice viewer ([`ViewerData::to_html_section`]) comes
+    /// before the static pictures.
+    pub fn to_html(
+        &self,
+        images: &BTreeMap<String, Vec<u8>>,
+        viewer: Option<&ViewerData>,
+    ) -> String {
         use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag};
         let md = self.to_markdown();
         let events = Parser::new_ext(&md, Options::ENABLE_TABLES).map(|e| match e {
@@ -360,6 +368,13 @@ impl Report {
         });
         let mut body = String::with_capacity(md.len() * 2);
         html::push_html(&mut body, events);
+        if let Some(v) = viewer {
+            let section = v.to_html_section();
+            match body.find("<h2>Images</h2>") {
+                Some(at) => body.insert_str(at, &section),
+                None => body.push_str(&section),
+            }
+        }
         format!(
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Brain tumour report{}</title>\n<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}blockquote{{background:#fff3cd;border-left:4px solid #c90;margin:1em 0;padding:0 8px}}img{{max-width:100%}}code{{background:#eee;padding:0 3px}}</style></head>\n<body>\n{body}</body></html>\n",
             self.case_id.as_deref().map(|c| format!(" — {}", escape(c))).unwrap_or_default()
@@ -451,6 +466,7 @@ pub fn write_report(
     dir: &Path,
     report: &mut Report,
     pictures: &[(String, Vec<u8>)],
+    viewer: Option<&ViewerData>,
 ) -> Result<ReportFiles> {
     std::fs::create_dir_all(dir).map_err(|e| Error::File {
         path: dir.to_path_buf(),
@@ -475,7 +491,7 @@ pub fn write_report(
     let markdown = dir.join("report.md");
     write_atomic(&markdown, report.to_markdown().as_bytes())?;
     let html = dir.join("report.html");
-    write_atomic(&html, report.to_html(&bytes_by_name).as_bytes())?;
+    write_atomic(&html, report.to_html(&bytes_by_name, viewer).as_bytes())?;
     Ok(ReportFiles {
         json,
         markdown,

@@ -353,7 +353,7 @@ fn report_files_are_complete_and_self_contained() {
     tampered
         .explanation
         .push("<script>alert(1)</script> | x".into());
-    let html = tampered.to_html(&Default::default());
+    let html = tampered.to_html(&Default::default(), None);
     assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"));
     let md = std::fs::read_to_string(&files.markdown).unwrap();
     assert!(md.contains("not a diagnosis") && md.contains("overlay_axial.png"));
