@@ -1,6 +1,26 @@
 //! # brats-io — MRI in and out for brain-tumour segmentation
 //!
-//! Everything in this workspace reads and writes MRI through this crate. A tour:
+//! Everything in this workspace reads and writes MRI through this crate.
+//!
+//! **Start here** — a synthetic case written in BraTS layout, found and loaded back, with
+//! its labels counted:
+//! ```
+//! # fn main() -> brats_io::Result<()> {
+//! use brats_io::phantom::PhantomConfig;
+//! use brats_io::{find_case, LabelScheme, Naming, NiftiReader};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let phantom = PhantomConfig { shape: [64, 64, 40], ..Default::default() }.check()?.generate(3)?;
+//! let folder = phantom.write(dir.path(), Naming::Brats2021)?;
+//! let case = find_case(&folder)?.load(&NiftiReader::new())?;
+//! assert_eq!(case.geometry().dim(), [64, 64, 40]);
+//! assert_eq!(case.geometry().orientation(), "LPS"); // BraTS's own storage order
+//! let labels = LabelScheme::counts(case.seg.as_ref().unwrap().data());
+//! assert!(labels.keys().all(|v| [0, 1, 2, 4].contains(v)));
+//! # Ok(()) }
+//! ```
+//!
+//! A tour:
 //!
 //! **Read a NIfTI file** (`.nii` or `.nii.gz`, any common datatype, `scl_slope`/`scl_inter`
 //! applied). Voxels are C-contiguous `[k][j][i]` (on-disk order); the affine maps voxels to

@@ -12,6 +12,25 @@
 //!
 //! Left and right always come from the images' affines (RAS world coordinates), never
 //! from array indices — see [`localize`] and [`overlay`].
+//!
+//! A stated site and a Korean intake → verdict, referral and the report files:
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use diagnosis::{parse_location, Diagnoser, Site, Verdict};
+//! use symptom_kb::{Intake, KnowledgeBase};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let kb = KnowledgeBase::open(dir.path().join("kb"))?; // the default content
+//! let intake = Intake::from_json(r#"{"symptoms": [{"text": "왼쪽 팔다리에 힘이 빠져요"}]}"#)?;
+//! let (region, side) = parse_location(&kb, "frontal_lobe@right")?;
+//! let mut d = Diagnoser::new(&kb).diagnose(Site::Location { region: &region, hemisphere: side }, &intake)?;
+//! assert_eq!(d.report.verdict, Verdict::Concordant); // left weakness, right frontal lobe
+//! let files = d.write(&dir.path().join("report"))?;
+//! assert!(files.html.exists() && files.json.exists());
+//! # Ok(()) }
+//! ```
+//! With images, `Site::Mask { case, mask, scheme }` localises a label map on a registered
+//! atlas, and [`Diagnoser::segment_and_diagnose`] segments the case first.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

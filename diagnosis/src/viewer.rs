@@ -6,8 +6,8 @@
 //! radiological/neurological switch.
 //!
 //! Why a home-made viewer rather than a packaged one (NiiVue, Papaya): three orthogonal
-//! slices of one grid are about 400 lines of plain JavaScript on a 2D canvas, work in any
-//! browser without WebGL (headless and remote desktops included), and add ~20 KB to the
+//! slices of one grid are about 240 lines of plain JavaScript on a 2D canvas, work in any
+//! browser without WebGL (headless and remote desktops included), and add ~13 KB to the
 //! page; NiiVue alone is over 1 MB of minified code that needs WebGL2.
 //!
 //! Sampling is in world coordinates, so the viewer is right whatever the storage

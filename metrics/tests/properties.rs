@@ -135,7 +135,7 @@ proptest! {
         let mut next = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; (s % 2001) as f32 / 1000.0 - 1.0 };
         let x: Vec<f32> = (0..n).map(|_| next() * scale).collect();
         let labels: Vec<u8> = (0..n / 4).map(|v| ((v as u64 ^ seed) % 4) as u8).collect();
-        let regions: Vec<f32> = (0..n).map(|v| ((v as u64 ^ seed) % 3 == 0) as u8 as f32).collect();
+        let regions: Vec<f32> = (0..n).map(|v| (v as u64 ^ seed).is_multiple_of(3) as u8 as f32).collect();
         let logits = Var::from_tensor(&Tensor::from_vec(x, (2, 4, 2, 3, 3), &dev).unwrap()).unwrap();
         let labels = Tensor::from_vec(labels, (2, 2, 3, 3), &dev).unwrap();
         let regions = Tensor::from_vec(regions, (2, 4, 2, 3, 3), &dev).unwrap();

@@ -15,6 +15,23 @@
 //!   post-processing; [`predict::Predictor`]: case in → label map on the original grid out,
 //!   with per-phase timings.
 //!
+//! A network with fresh seeded weights, run on one 4-channel 16³ patch:
+//! ```
+//! # fn main() -> unet3d::Result<()> {
+//! use candle_core::{DType, Device, Tensor};
+//! use unet3d::{UNet3d, UNet3dConfig};
+//!
+//! let dev = Device::Cpu;
+//! let cfg = UNet3dConfig { filters: [4, 8, 16, 32, 64], ..UNet3dConfig::default() }.check()?;
+//! let weights = UNet3d::init_tensors(&cfg, 0, &dev)?;
+//! let vb = candle_nn::VarBuilder::from_tensors(weights.into_iter().collect(), DType::F32, &dev);
+//! let net = UNet3d::new(&cfg, vb)?;
+//! let x = Tensor::randn(0f32, 1.0, (1, 4, 16, 16, 16), &dev)?;
+//! let p = net.probabilities(&x)?; // softmax over 4 classes, same grid as the input
+//! assert_eq!(p.dims(), &[1, 4, 16, 16, 16]);
+//! # Ok(()) }
+//! ```
+//! A trained model (the shipped default, `models/default`, or your own folder) on a case:
 //! ```no_run
 //! use unet3d::predict::{PredictOptions, Predictor};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -16,7 +16,7 @@
 //!
 //! One file a job: [`header`] (the 348-byte header, datatypes, what a header says),
 //! [`affine`] (sform/qform → RAS millimetres and back), [`read`] (the checked,
-//! streaming reader), [`write`] (the writer that keeps the source header).
+//! streaming reader), [`write`](mod@write) (the writer that keeps the source header).
 
 pub mod affine;
 pub mod header;

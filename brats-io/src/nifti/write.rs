@@ -69,7 +69,7 @@ impl NiftiWriter {
     /// Writes `volume` to `path`.
     ///
     /// # Errors
-    /// [`Error::Io`] when the folder is not writable or the disk fails; nothing is left
+    /// [`Error::Io`](crate::Error::Io) when the folder is not writable or the disk fails; nothing is left
     /// under `path` in that case.
     pub fn write<T: WritableVoxel>(
         &self,

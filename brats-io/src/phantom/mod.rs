@@ -148,7 +148,7 @@ pub struct GroundTruth {
     /// midline (x of the brain centre); `null` without a tumour.
     pub hemisphere: Option<String>,
     /// The generator's own site for the tumour centre: `frontal_lobe`, `parietal_lobe`,
-    /// `temporal_lobe`, `occipital_lobe` or `cerebellum` (see [`site_of`]).
+    /// `temporal_lobe`, `occipital_lobe` or `cerebellum` (the site is read from the tumour centroid).
     pub site: Option<String>,
     /// The brain centre in world mm (the midline is its x).
     pub brain_centre_mm: [f64; 3],

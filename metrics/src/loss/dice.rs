@@ -18,8 +18,9 @@ impl DiceLoss {
     /// See the module docs.
     ///
     /// # Errors
-    /// [`Error::Shape`] / [`Error::ShapeMismatch`] for wrong ranks or shapes and class
-    /// indices outside `0..C`; [`Error::Candle`] for device or dtype failures.
+    /// [`Error::Shape`](crate::Error::Shape) / [`Error::ShapeMismatch`](crate::Error::ShapeMismatch)
+    /// for wrong ranks or shapes and class indices outside `0..C`;
+    /// [`Error::Candle`](crate::Error::Candle) for device or dtype failures.
     pub fn forward(&self, logits: &Tensor, target: Target<'_>) -> Result<Tensor> {
         let t = one_hot_target(logits, target)?;
         self.loss_from_log_probs(&log_probs(logits, self.0.activation)?, &t)

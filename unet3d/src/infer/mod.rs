@@ -1,6 +1,6 @@
 //! Inference: [`window`] (Gaussian-weighted sliding window over any [`WindowPredictor`],
-//! optional mirror TTA), [`decide`] (probabilities → label values inside the brain) and
-//! [`postprocess`] (small components, too little enhancement). Nothing here imports
+//! optional mirror TTA), [`decide`](mod@decide) (probabilities → label values inside the brain) and
+//! [`postprocess`](mod@postprocess) (small components, too little enhancement). Nothing here imports
 //! training.
 //!
 //! Windows of `roi` voxels are placed on a regular grid whose step is `roi·(1 − overlap)`

@@ -74,8 +74,8 @@ fn dec_dropout() -> [f32; 4] {
     [0.2, 0.2, 0.1, 0.1]
 }
 
-/// A validated [`UNet3dConfig`]: what [`UNet3d::new`], [`UNet3d::load`] and
-/// [`UNet3d::init_tensors`] take.
+/// A validated [`UNet3dConfig`]: what [`UNet3d::new`](crate::UNet3d::new),
+/// [`UNet3d::load`](crate::UNet3d::load) and [`UNet3d::init_tensors`](crate::UNet3d::init_tensors) take.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedUNet3dConfig(UNet3dConfig);
 

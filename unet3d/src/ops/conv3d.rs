@@ -30,7 +30,7 @@ pub struct Epilogue {
 /// 3D cross-correlation (PyTorch's `conv3d`) with zero padding and stride.
 ///
 /// On the CPU with f32 and stride 1 the fast kernel runs (im2col per output slice into
-/// `gemm`, see [`super::cpu`]); everywhere else the device-generic path
+/// `gemm`, see the `conv3d_cpu` module); everywhere else the device-generic path
 /// ([`conv3d_generic`]). Both give the same values and gradients (tested).
 ///
 /// # Shapes
@@ -49,7 +49,7 @@ pub fn conv3d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, cfg: Conv3dConfig) -> 
 /// [`Activation::apply`] and [`crate::ops::dropout::dropout_generic`] with the same mask.
 ///
 /// # Errors
-/// As [`conv3d_generic`]; [`Error::Config`] for a dropout probability outside `[0, 1)` or a
+/// As [`conv3d_generic`]; [`Error::Config`](crate::Error::Config) for a dropout probability outside `[0, 1)` or a
 /// leaky slope outside `[0, 1)`.
 pub fn conv3d_fused(
     x: &Tensor,
@@ -159,7 +159,7 @@ impl Module for Conv3d {
 /// (Kaiming-uniform initialisation when created, as PyTorch).
 ///
 /// # Errors
-/// [`Error::Candle`] when a tensor is missing or has the wrong shape (the message names it).
+/// [`Error::Candle`](crate::Error::Candle) when a tensor is missing or has the wrong shape (the message names it).
 pub fn conv3d_layer(
     in_channels: usize,
     out_channels: usize,

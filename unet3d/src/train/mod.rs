@@ -6,7 +6,7 @@
 //!
 //! # Reproducibility
 //! On the CPU a run is a function of the seed and the thread count: weights come from
-//! [`UNet3d::init_tensors`], epoch `e` draws its patches from a sampler seeded with
+//! [`UNet3d::init_tensors`](crate::UNet3d::init_tensors), epoch `e` draws its patches from a sampler seeded with
 //! `(seed, e)`, iteration `i`'s dropout masks from `(seed, i)`, and every parallel sum in the
 //! convolutions is split into fixed per-thread chunks. Checkpoints are taken at epoch ends
 //! with the optimiser's moments, so a resumed run gives bit-identical weights to an
