@@ -81,6 +81,17 @@ pub enum Stance {
     Silent,
 }
 
+impl Stance {
+    /// `supporting`, `contradicting`, `silent` (as in the JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stance::Supporting => "supporting",
+            Stance::Contradicting => "contradicting",
+            Stance::Silent => "silent",
+        }
+    }
+}
+
 /// One symptom's part in the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SymptomEvidence {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use brats_io::preprocess::brain_mask;
+use brats_io::render::Canvas;
 use brats_io::{Case, LabelScheme, Modality, TumourRegion, Volume, AFFINE_TOLERANCE};
 use symptom_kb::{Hemisphere, Intake, KnowledgeBase, Suspicion};
 use unet3d::predict::{PredictOptions, Predictor};
@@ -233,62 +234,52 @@ impl<'kb> Diagnoser<'kb> {
     /// mask/case grid mismatch, atlas errors.
     pub fn diagnose(&self, site: Site<'_>, intake: &Intake) -> Result<Diagnosis> {
         let suspicion = self.kb.suspect(intake)?;
-        let (finding, case_id, pictures, viewer) = match site {
+        let (finding, imaging) = match site {
             Site::Mask { case, mask, scheme } => {
                 check_grid(case, mask)?;
                 let atlas = self.atlas_for(case)?;
                 let finding = localise(mask, scheme, &atlas)?;
-                let pictures = if self.pictures {
-                    let centre = match finding.centroid_mm {
-                        Some(c) => c,
-                        None => {
-                            let brain = brain_mask(&case.images);
-                            brain_extent(case.geometry(), &brain)
-                                .map_or([0.0; 3], |e| e.map(|(a, b)| (a + b) / 2.0))
-                        }
-                    };
-                    View::ALL
-                        .iter()
-                        .map(|&v| {
-                            let c = render(
-                                v,
-                                case.image(Modality::Flair),
-                                case.image(Modality::T1ce),
-                                Some(mask),
-                                scheme,
-                                centre,
-                            );
-                            (v.name().to_string(), c.to_png())
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                let viewer = if self.pictures {
-                    Some(ViewerData::build(
-                        case,
-                        mask,
-                        scheme,
-                        &atlas,
-                        finding.centroid_mm,
-                    )?)
-                } else {
-                    None
-                };
-                (finding, Some(case.id.clone()), pictures, viewer)
+                (finding, Some((case, mask, scheme, atlas)))
             }
             Site::Location { region, hemisphere } => {
                 self.kb.require_region(region)?;
-                (
-                    TumourFinding::from_location(region, hemisphere),
-                    None,
-                    Vec::new(),
-                    None,
-                )
+                (TumourFinding::from_location(region, hemisphere), None)
             }
         };
         let check = cross_check(self.kb, &finding, &suspicion);
         let referral = refer(self.kb, &finding, intake, &suspicion, self.hospital_limit)?;
+        let case_id = imaging.as_ref().map(|(case, ..)| case.id.clone());
+        let (pictures, viewer) = match &imaging {
+            Some((case, mask, scheme, atlas)) if self.pictures => {
+                let centre = match finding.centroid_mm {
+                    Some(c) => c,
+                    None => {
+                        let brain = brain_mask(&case.images);
+                        brain_extent(case.geometry(), &brain)
+                            .map_or([0.0; 3], |e| e.map(|(a, b)| (a + b) / 2.0))
+                    }
+                };
+                let caption = self.caption(&finding, &check);
+                let pictures = View::ALL
+                    .iter()
+                    .map(|&v| {
+                        let c = render(
+                            v,
+                            case.image(Modality::Flair),
+                            case.image(Modality::T1ce),
+                            Some(mask),
+                            scheme,
+                            centre,
+                            &caption,
+                        );
+                        (v.name().to_string(), c.to_png())
+                    })
+                    .collect();
+                let viewer = ViewerData::build(case, mask, scheme, atlas, finding.centroid_mm)?;
+                (pictures, Some(viewer))
+            }
+            _ => (Vec::new(), None),
+        };
         let report = Report::new(
             case_id,
             &finding.source.clone(),
@@ -307,6 +298,52 @@ impl<'kb> Diagnoser<'kb> {
             pictures,
             viewer,
         })
+    }
+
+    /// The overlay pictures' caption, in Korean and English: the tumour's site, then the
+    /// symptoms with their stance (wrapped to about 900 pixels).
+    fn caption(&self, finding: &TumourFinding, check: &CrossCheck) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(id) = &finding.primary_region {
+            let (ko, en) = self.kb.region(id).map_or((id.as_str(), id.as_str()), |r| {
+                (r.name_ko.as_str(), r.name_en.as_str())
+            });
+            let (side_ko, side_en) = match finding.hemisphere {
+                Some(Hemisphere::Left) => ("좌측 ", "left "),
+                Some(Hemisphere::Right) => ("우측 ", "right "),
+                Some(Hemisphere::Midline) => ("정중부 ", "midline "),
+                Some(Hemisphere::Bilateral) => ("양측 ", "bilateral "),
+                None => ("", ""),
+            };
+            lines.push(format!(
+                "종양 위치 · Tumour site: {side_ko}{ko} — {side_en}{}",
+                en.to_lowercase()
+            ));
+        }
+        let mut line = String::from("증상 · Symptoms:");
+        let mut any = false;
+        for e in &check.evidence {
+            let label = self
+                .kb
+                .symptom(&e.symptom)
+                .map_or(e.label.as_str(), |s| s.label_ko.as_str());
+            let item = format!(" {label} ({})", e.stance.name());
+            if any && Canvas::text_font_width(&format!("{line},{item}"), 15.0) > 900 {
+                lines.push(format!("{line},"));
+                line = String::from("   ");
+                line.push_str(item.trim_start());
+            } else {
+                if any {
+                    line.push(',');
+                }
+                line.push_str(&item);
+            }
+            any = true;
+        }
+        if any {
+            lines.push(line);
+        }
+        lines
     }
 
     /// Segments `case` with `predictor`, then [`Diagnoser::diagnose`]s; the report records

@@ -148,8 +148,14 @@ fn panel(
     c
 }
 
+/// Height of a caption line ([`render`]'s `caption`), pixels.
+const CAPTION_PX: f32 = 15.0;
+const CAPTION_LINE: usize = 20;
+
 /// The overlay picture for one view: FLAIR and T1ce panels with the mask, a title, side
-/// markers and a legend.
+/// markers and a legend. `caption` lines (Korean or English: the tumour's site and the
+/// symptoms, as the [`Diagnoser`](crate::Diagnoser) writes them) go under the title, in the
+/// bundled Latin + Hangul font.
 pub fn render(
     view: View,
     flair: &Volume<f32>,
@@ -157,6 +163,7 @@ pub fn render(
     mask: Option<&Volume<u8>>,
     scheme: &LabelScheme,
     centre: [f64; 3],
+    caption: &[String],
 ) -> Canvas {
     let a = panel(view, flair, mask, scheme, centre);
     let b = panel(view, t1ce, mask, scheme, centre);
@@ -167,9 +174,15 @@ pub fn render(
     };
     let (a, b) = (a.scaled(scale), b.scaled(scale));
     let gap = 10usize;
-    let top = 2 * LINE_HEIGHT * 2 + 8;
+    let caption_top = 2 * LINE_HEIGHT + 8;
+    let top = 2 * LINE_HEIGHT * 2 + 8 + caption.len() * CAPTION_LINE;
     let legend_h = 2 * LINE_HEIGHT * 2 + 12;
-    let width = (a.width() + b.width() + gap + 20).max(520);
+    let caption_w = caption
+        .iter()
+        .map(|l| Canvas::text_font_width(l, CAPTION_PX) + 20)
+        .max()
+        .unwrap_or(0);
+    let width = (a.width() + b.width() + gap + 20).max(520).max(caption_w);
     let height = top + a.height().max(b.height()) + legend_h;
     let mut c = Canvas::new(width, height, Rgb::WHITE);
     let axis_mm = match view {
@@ -199,6 +212,15 @@ pub fn render(
         1,
         Rgb::GREY,
     );
+    for (n, line) in caption.iter().enumerate() {
+        c.text_font(
+            10,
+            (caption_top + n * CAPTION_LINE) as i64,
+            line,
+            CAPTION_PX,
+            Rgb::BLACK,
+        );
+    }
     let y0 = top as i64;
     let x0 = 10i64;
     let x1 = x0 + a.width() as i64 + gap as i64;

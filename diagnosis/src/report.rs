@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use symptom_kb::Hemisphere;
 
-use crate::crosscheck::{CrossCheck, Stance, Verdict};
+use crate::crosscheck::{CrossCheck, Verdict};
 use crate::urgency::{Triage, Urgency};
 
 fn routine() -> Urgency {
@@ -276,7 +276,7 @@ impl Report {
                 } else {
                     format!("{} ({})", e.label, e.symptom)
                 }),
-                stance(e.stance),
+                e.stance.name(),
                 cell(&e.points_to.join(", ")),
                 cell(&e.reason)
             ));
@@ -387,14 +387,6 @@ fn tri(v: Option<bool>) -> &'static str {
         Some(true) => "yes",
         Some(false) => "no",
         None => "not decided by the symptoms",
-    }
-}
-
-fn stance(s: Stance) -> &'static str {
-    match s {
-        Stance::Supporting => "supporting",
-        Stance::Contradicting => "contradicting",
-        Stance::Silent => "silent",
     }
 }
 

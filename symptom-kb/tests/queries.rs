@@ -407,3 +407,20 @@ fn capability_names_match_serde() {
     }
     assert_eq!(symptom_kb::Capability::from_name("teleportation"), None);
 }
+
+/// Every character of the default content can be drawn in the pictures: the bundled font
+/// (`brats-io/assets/fonts`) was subset with this content, and must be rebuilt when new
+/// Korean text is added.
+#[test]
+fn the_picture_font_covers_every_character_of_the_default_content() {
+    let text = include_str!("../content/default.json");
+    let missing: std::collections::BTreeSet<char> = text
+        .chars()
+        .filter(|c| !c.is_control() && !c.is_whitespace())
+        .filter(|&c| !brats_io::render::font::has_glyph(c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in brats-io/assets/fonts/bts-hangul-subset.ttf.gz (rerun its build.sh): {missing:?}"
+    );
+}

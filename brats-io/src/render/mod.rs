@@ -1,14 +1,20 @@
-//! Small raster pictures without a graphics dependency: an RGB [`Canvas`] with lines,
-//! rectangles and a built-in 5×7 bitmap font (ASCII), a PNG encoder (zlib from `flate2`),
-//! and a [`line_chart`] for training curves. Used for training plots and report overlays.
+//! Small raster pictures: an RGB [`Canvas`] with lines, rectangles, a built-in 5×7 bitmap
+//! font (ASCII) and anti-aliased Latin and Korean text from a bundled font
+//! ([`Canvas::text_font`], see [`font`]), a PNG encoder (zlib from `flate2`), and a
+//! [`line_chart`] for training curves. Used for training plots and report overlays.
 //!
 //! ```
 //! use brats_io::render::{Canvas, Rgb};
-//! let mut c = Canvas::new(64, 32, Rgb::WHITE);
+//! let mut c = Canvas::new(160, 40, Rgb::WHITE);
 //! c.text(2, 2, "Dice", 1, Rgb::BLACK);
+//! let w = c.text_font(2, 14, "두통 headache", 16.0, Rgb::BLACK);
+//! let inked = (2..2 + w).filter(|&x| (14..34).any(|y| c.get(x, y) != Some(Rgb::WHITE))).count();
+//! assert!(w > 60 && inked > 40, "{w} wide, {inked} columns inked");
 //! let png = c.to_png();
 //! assert_eq!(&png[1..4], b"PNG");
 //! ```
+
+pub mod font;
 
 use std::io::Write;
 use std::path::Path;
@@ -325,19 +331,21 @@ pub fn line_chart(
     }
     c.line(left, top, left, top + ph, Rgb::BLACK);
     c.line(left, top + ph, left + pw, top + ph, Rgb::BLACK);
-    c.text(left, 6, title, 1, Rgb::BLACK);
-    c.text(
-        left + pw / 2 - Canvas::text_width(x_label, 1) as i64 / 2,
-        h as i64 - 12,
+    // Title, axis label and legend in the bundled font: they may be Korean.
+    const LABEL_PX: f32 = 12.0;
+    c.text_font(left, 4, title, LABEL_PX, Rgb::BLACK);
+    c.text_font(
+        left + pw / 2 - Canvas::text_font_width(x_label, LABEL_PX) as i64 / 2,
+        h as i64 - 15,
         x_label,
-        1,
+        LABEL_PX,
         Rgb::BLACK,
     );
     let mut lx = left + pw;
     for s in series.iter().rev() {
-        lx -= Canvas::text_width(s.label, 1) as i64 + 16;
+        lx -= Canvas::text_font_width(s.label, LABEL_PX) as i64 + 16;
         c.fill_rect(lx, 7, 8, 6, s.colour);
-        c.text(lx + 10, 6, s.label, 1, Rgb::BLACK);
+        c.text_font(lx + 10, 4, s.label, LABEL_PX, Rgb::BLACK);
     }
     for s in series {
         let mut prev: Option<(i64, i64)> = None;
