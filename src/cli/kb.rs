@@ -35,7 +35,7 @@ pub fn run(a: &KbArgs) -> Result<()> {
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&l)?);
             } else {
-                println!("side: {:?}  qualifier: {:?}", l.side, l.qualifier);
+                println!("side: {}  qualifier: {}", word(&l.side), word(&l.qualifier));
                 for m in l.matches.iter().take(8) {
                     let label = kb
                         .symptom(&m.code)
@@ -131,4 +131,13 @@ pub fn run(a: &KbArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// An optional enum as the word its JSON uses (`right`, `upper_quadrant`), or `-`.
+fn word<T: serde::Serialize>(v: &Option<T>) -> String {
+    match v.as_ref().map(serde_json::to_value) {
+        Some(Ok(serde_json::Value::String(s))) => s,
+        Some(Ok(other)) => other.to_string(),
+        _ => "-".into(),
+    }
 }

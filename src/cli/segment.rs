@@ -79,7 +79,7 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
             a.out.display(),
             predictor.scheme().name()
         );
-        for (label, n) in &counts {
+        for (label, n) in counts.iter().filter(|(l, _)| **l != 0) {
             println!(
                 "  label {label}: {n} voxels ({:.1} cm³ at the case's spacing)",
                 {
