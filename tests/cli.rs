@@ -285,6 +285,18 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
             "--model and --seed apply to --synthetic N only",
         ),
         (
+            &[
+                "evaluate",
+                "--pred",
+                "p",
+                "--truth",
+                "t",
+                "--lesion-wise",
+                "--binary",
+            ],
+            "cannot be used with",
+        ),
+        (
             &["evaluate", "--pred", "p", "--truth", "t", "--empty", "zero"],
             "possible values: brats2023, nan",
         ),
@@ -584,6 +596,49 @@ fn synth_inspect_evaluate_and_kb_work_end_to_end() {
         .to_string();
     let (table, _) = ok(&["evaluate", "--pred", &other, "--truth", &seg]);
     assert!(table.contains("WT"), "{table}");
+    // Lesion-wise: the keys per case and region, and aggregated under summary.
+    let (json, _) = ok(&[
+        "evaluate",
+        "--pred",
+        &other,
+        "--truth",
+        &seg,
+        "--lesion-wise",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("evaluate --lesion-wise --json");
+    for region in ["WT", "TC", "ET"] {
+        let l = &v["cases"][0]["regions"][region]["lesion_wise"];
+        for key in [
+            "tp",
+            "fp",
+            "fn",
+            "precision",
+            "recall",
+            "f1",
+            "dice",
+            "nsd",
+            "hd95",
+        ] {
+            assert!(
+                l.get(key).is_some(),
+                "{region} lesion_wise lacks {key}: {l}"
+            );
+        }
+        assert!(
+            v["summary"][region]["lesion_wise"]["f1"]["mean"].is_number(),
+            "{v}"
+        );
+    }
+    let (table, _) = ok(&[
+        "evaluate",
+        "--pred",
+        &other,
+        "--truth",
+        &seg,
+        "--lesion-wise",
+    ]);
+    assert!(table.contains("lesion-wise"), "{table}");
 
     let (json, _) = ok(&["kb", "find", "오른쪽 팔다리에 힘이 빠져요", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&json).expect("kb find --json");

@@ -66,6 +66,7 @@
 
 pub mod atomic;
 pub mod case;
+pub mod components;
 pub mod dataset;
 pub mod error;
 pub mod inspect;

@@ -34,6 +34,7 @@ pub mod aggregate;
 pub mod brats;
 pub mod distance;
 pub mod error;
+pub mod lesion;
 #[cfg(feature = "losses")]
 pub mod loss;
 pub mod overlap;

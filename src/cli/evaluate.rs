@@ -24,6 +24,7 @@ use brats_io::synth::{Subtype, SynthConfig};
 use brats_io::NiftiReader;
 use brats_metrics::aggregate::Evaluation;
 use brats_metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
+use brats_metrics::lesion::{aggregate, evaluate_lesionwise, LesionGroup, LesionSummary};
 use brats_metrics::{EmptyPolicy, Spacing};
 use unet3d::infer::connected_components;
 use unet3d::predict::PredictOptions;
@@ -165,6 +166,11 @@ pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
     let bar = ui.bar();
     bar.start("evaluating", pairs.len() as u64);
     let mut cases = Vec::with_capacity(pairs.len());
+    let groups = LesionGroup::glioma(match a.labels {
+        Labels::Brats2021 => "brats2021",
+        Labels::Brats2023 => "brats2023",
+    })?;
+    let mut lesions: Vec<BTreeMap<String, LesionSummary>> = Vec::new();
     for (id, p, t) in &pairs {
         bar.message(id);
         let tv = reader.read_labels(t)?;
@@ -197,6 +203,16 @@ pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
             &regions,
             cfg,
         )?);
+        if a.lesion_wise {
+            let by_group =
+                evaluate_lesionwise(pv.data().view(), tv.data().view(), &groups, spacing)?;
+            lesions.push(
+                by_group
+                    .iter()
+                    .map(|(g, m)| (g.to_uppercase(), LesionSummary::from(m)))
+                    .collect(),
+            );
+        }
         bar.advance(1);
     }
     bar.finish();
@@ -205,14 +221,82 @@ pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
         brats_io::atomic_write(path, |w| evaluation.write_csv(w))?;
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+        let mut v = serde_json::to_value(&evaluation)?;
+        if a.lesion_wise {
+            add_lesion_wise(&mut v, &lesions);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print!("{}", evaluation.table());
+        if a.lesion_wise {
+            print!("{}", lesion_table(&pairs, &lesions));
+        }
         if let Some(path) = &a.csv {
             println!("CSV written to {}", path.display());
         }
     }
     Ok(())
+}
+
+/// Inserts `"lesion_wise"` next to each case's region metrics (WT, TC, ET) and the same
+/// aggregated under `"summary"`.
+fn add_lesion_wise(v: &mut serde_json::Value, lesions: &[BTreeMap<String, LesionSummary>]) {
+    if let Some(cases) = v.get_mut("cases").and_then(|c| c.as_array_mut()) {
+        for (case, by_region) in cases.iter_mut().zip(lesions) {
+            if let Some(regions) = case.get_mut("regions").and_then(|r| r.as_object_mut()) {
+                for (name, entry) in regions.iter_mut() {
+                    if let (Some(obj), Some(l)) = (entry.as_object_mut(), by_region.get(name)) {
+                        obj.insert("lesion_wise".into(), serde_json::json!(l));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(summary) = v.get_mut("summary").and_then(|s| s.as_object_mut()) {
+        for (name, entry) in summary.iter_mut() {
+            let per_case: Vec<LesionSummary> = lesions
+                .iter()
+                .filter_map(|l| l.get(name).cloned())
+                .collect();
+            if let Some(obj) = entry.as_object_mut() {
+                obj.insert(
+                    "lesion_wise".into(),
+                    serde_json::json!(aggregate(&per_case)),
+                );
+            }
+        }
+    }
+}
+
+/// The lesion-wise figures as a table, one row per case and region (WT, TC, ET).
+fn lesion_table(
+    pairs: &[(String, PathBuf, PathBuf)],
+    lesions: &[BTreeMap<String, LesionSummary>],
+) -> String {
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.4}"));
+    let mut out = format!(
+        "\nlesion-wise (BraTS 2023+ rules; HD95 in mm, ∞ shown as 373)\n{:<24} {:<6} {:>3} {:>3} {:>3} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+        "case", "region", "tp", "fp", "fn", "precision", "recall", "f1", "dice", "nsd", "hd95"
+    );
+    for ((id, _, _), by_region) in pairs.iter().zip(lesions) {
+        for region in ["WT", "TC", "ET"] {
+            if let Some(l) = by_region.get(region) {
+                out.push_str(&format!(
+                    "{id:<24} {region:<6} {:>3} {:>3} {:>3} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+                    l.tp,
+                    l.fp,
+                    l.fn_,
+                    f(l.precision),
+                    f(l.recall),
+                    f(l.f1),
+                    f(l.dice),
+                    f(l.nsd),
+                    f(l.hd95)
+                ));
+            }
+        }
+    }
+    out
 }
 
 #[derive(serde::Serialize)]

@@ -308,6 +308,9 @@ pub struct EvaluateArgs {
     /// How empty regions are scored
     #[arg(long, value_enum, default_value_t = EmptyArg::Brats2023)]
     pub empty: EmptyArg,
+    /// Also score lesion by lesion as the challenge does since 2023 (connected components, Dice matching): a "lesion_wise" object per case and region, aggregated under "summary"
+    #[arg(long, conflicts_with_all = ["binary", "synthetic"])]
+    pub lesion_wise: bool,
     /// Print {"cases": [...], "summary": {...}} instead of the table
     #[arg(long)]
     pub json: bool,
