@@ -23,7 +23,7 @@
 //!    HD95 is in **voxel units**, not mm, and the global NSD's tolerance is 0.5 voxel — the
 //!    same as mm only on a 1 mm grid such as BraTS's.
 //!
-//! Surface metrics use [`surface_distances`](crate::distance::surface_distances) (6-connected
+//! Surface metrics use [`surface_distances`] (6-connected
 //! boundaries, exact Euclidean distances in mm). **HD95** is the 95th percentile of both
 //! directions pooled ([`Hd95::Pooled`]); **NSD** at a tolerance of the smallest voxel
 //! spacing is `(a + b) / (a + b + (1 − a) + (1 − b))` with `a`, `b` the shares of each
@@ -129,40 +129,40 @@ pub struct LesionMatch {
 /// One region group's lesion-wise result (panoptica's keys in brackets).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LesionMetrics {
-    /// Matched instances [`tp`].
+    /// Matched instances (panoptica: `tp`).
     pub tp: usize,
-    /// Unmatched predicted instances [`fp`].
+    /// Unmatched predicted instances (panoptica: `fp`).
     pub fp: usize,
-    /// Unmatched reference instances [`fn`].
+    /// Unmatched reference instances (panoptica: `fn`).
     #[serde(rename = "fn")]
     pub fn_: usize,
     /// Predicted instances.
     pub n_pred: usize,
     /// Reference instances.
     pub n_ref: usize,
-    /// TP / (TP + FP), `None` when nothing was predicted [`prec`].
+    /// TP / (TP + FP), `None` when nothing was predicted (panoptica: `prec`).
     pub precision: Option<f64>,
-    /// TP / (TP + FN), `None` when the reference is empty [`rec`].
+    /// TP / (TP + FN), `None` when the reference is empty (panoptica: `rec`).
     pub recall: Option<f64>,
-    /// Recognition quality, the F1 of detection [`rq`].
+    /// Recognition quality, the F1 of detection (panoptica: `rq`).
     pub f1: f64,
-    /// Mean instance Dice over the matches [`sq_dsc`].
+    /// Mean instance Dice over the matches (panoptica: `sq_dsc`).
     pub lesion_dice: f64,
-    /// Its population standard deviation [`sq_dsc_std`].
+    /// Its population standard deviation (panoptica: `sq_dsc_std`).
     pub lesion_dice_std: f64,
-    /// Mean instance NSD [`sq_nsd`].
+    /// Mean instance NSD (panoptica: `sq_nsd`).
     pub lesion_nsd: f64,
-    /// Its standard deviation [`sq_nsd_std`].
+    /// Its standard deviation (panoptica: `sq_nsd_std`).
     pub lesion_nsd_std: f64,
-    /// Mean instance HD95, mm [`sq_hd95`].
+    /// Mean instance HD95, mm (panoptica: `sq_hd95`).
     pub lesion_hd95: f64,
-    /// Its standard deviation [`sq_hd95_std`].
+    /// Its standard deviation (panoptica: `sq_hd95_std`).
     pub lesion_hd95_std: f64,
-    /// Dice of the group's binary masks [`global_bin_dsc`].
+    /// Dice of the group's binary masks (panoptica: `global_bin_dsc`).
     pub global_dice: f64,
-    /// NSD of the binary masks [`global_bin_nsd`].
+    /// NSD of the binary masks (panoptica: `global_bin_nsd`).
     pub global_nsd: f64,
-    /// HD95 of the binary masks, mm [`global_bin_hd95`].
+    /// HD95 of the binary masks, mm (panoptica: `global_bin_hd95`).
     pub global_hd95: f64,
     /// The matches.
     pub matches: Vec<LesionMatch>,
@@ -362,7 +362,7 @@ pub fn evaluate_group(
 /// Evaluates every group; the result is keyed by group name.
 ///
 /// # Errors
-/// As [`evaluate_group`].
+/// As (panoptica: `evaluate_group`).
 pub fn evaluate_lesionwise(
     pred: ArrayView3<'_, u8>,
     truth: ArrayView3<'_, u8>,
