@@ -411,6 +411,22 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
             "invalid value 'x' for '--repeat <N>'",
         ),
         (
+            &["segment", "--case", "c", "--out", "o", "--device", "gpu"],
+            "expected cpu, cuda, cuda:N or metal",
+        ),
+        (
+            &[
+                "train",
+                "--phantoms",
+                "2",
+                "--out",
+                "o",
+                "--device",
+                "cuda:x",
+            ],
+            "expected cpu, cuda, cuda:N or metal",
+        ),
+        (
             &["completions", "tcsh"],
             "possible values: bash, elvish, fish, powershell, zsh",
         ),
@@ -536,6 +552,19 @@ fn failures_exit_1_with_the_cause_chain_on_one_line() {
             &t("not.nii.gz"),
         ],
         "empty_case",
+    );
+    // A GPU this build does not have: a named failure, not a panic.
+    assert_failure(
+        &[
+            "forward",
+            "--weights",
+            &t("w.safetensors"),
+            "--input",
+            &t("x.npy"),
+            "--device",
+            "cuda:0",
+        ],
+        "device",
     );
     assert_failure(
         &[

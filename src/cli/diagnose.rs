@@ -28,7 +28,7 @@ pub fn run(a: &DiagnoseArgs, ui: &Ui) -> Result<()> {
             let case = find_case(dir)?.load(&NiftiReader::new())?;
             match &a.mask {
                 None => {
-                    let predictor = load_predictor(a.model.as_deref())?;
+                    let predictor = load_predictor(a.model.as_deref(), a.device)?;
                     let (d, seg) =
                         diagnoser.segment_and_diagnose(&case, &predictor, &intake, &ui.bar())?;
                     std::fs::create_dir_all(&a.out)

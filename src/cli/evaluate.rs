@@ -312,7 +312,7 @@ struct Row {
 }
 
 fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
-    let predictor = load_predictor(a.model.as_deref())?;
+    let predictor = load_predictor(a.model.as_deref(), a.device)?;
     let seed = a.seed.unwrap_or(9_000_000_000);
     let scheme = predictor.meta().scheme.clone();
     let bar = ui.bar();

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use unet3d::{UNet3d, UNet3dConfig};
 
@@ -21,10 +21,11 @@ pub fn run(a: &ForwardArgs) -> Result<()> {
         Some(c) => UNet3dConfig::from_json_file(c)?,
         None => UNet3dConfig::default().check()?,
     };
-    let dev = Device::Cpu;
+    let dev = a.device.device()?;
     let x = Tensor::read_npy(input)
         .with_context(|| format!("reading {}", input.display()))?
-        .to_dtype(DType::F32)?;
+        .to_dtype(DType::F32)?
+        .to_device(&dev)?;
     let median = |mut t: Vec<f64>| {
         t.sort_by(f64::total_cmp);
         t[t.len() / 2]

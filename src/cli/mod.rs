@@ -211,6 +211,9 @@ pub struct TrainArgs {
     /// Worker threads, 0 = all cores [default: the preset's]
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Device: cpu, cuda, cuda:N or metal (GPUs need a build with the cuda or metal feature)
+    #[arg(long, value_parser = parse_device, default_value = "cpu")]
+    pub device: unet3d::train::DeviceSpec,
     /// Label scheme of the training labels [default: the preset's, brats2021]
     #[arg(long, value_enum)]
     pub labels: Option<Labels>,
@@ -251,6 +254,9 @@ pub struct SegmentArgs {
     /// Model folder [default: $BTS_MODEL, else the shipped models/default]
     #[arg(long, value_name = "MODEL_DIR")]
     pub model: Option<PathBuf>,
+    /// Device: cpu, cuda, cuda:N or metal (GPUs need a build with the cuda or metal feature)
+    #[arg(long, value_parser = parse_device, default_value = "cpu")]
+    pub device: unet3d::train::DeviceSpec,
     /// Sliding-window overlap in [0, 1) [default: the model's]
     #[arg(long)]
     pub overlap: Option<f64>,
@@ -323,6 +329,9 @@ pub struct EvaluateArgs {
     /// With --synthetic: the model folder [default: $BTS_MODEL, else the shipped models/default]
     #[arg(long, value_name = "MODEL_DIR")]
     pub model: Option<PathBuf>,
+    /// With --synthetic: device: cpu, cuda, cuda:N or metal (GPUs need a build with the cuda or metal feature)
+    #[arg(long, value_parser = parse_device, default_value = "cpu")]
+    pub device: unet3d::train::DeviceSpec,
     /// With --synthetic: base seed (subtype t, case n use seed + 1000000·t + n; no training run uses these) [default: 9000000000]
     #[arg(long)]
     pub seed: Option<u64>,
@@ -401,6 +410,9 @@ pub struct DiagnoseArgs {
     /// Model folder [default: $BTS_MODEL, else the shipped models/default]
     #[arg(long, value_name = "MODEL_DIR", conflicts_with_all = ["mask", "location"])]
     pub model: Option<PathBuf>,
+    /// Device: cpu, cuda, cuda:N or metal (GPUs need a build with the cuda or metal feature)
+    #[arg(long, value_parser = parse_device, default_value = "cpu")]
+    pub device: unet3d::train::DeviceSpec,
     /// Use this label map instead of segmenting [default: none]
     #[arg(long, value_name = "SEG.nii.gz", conflicts_with = "location")]
     pub mask: Option<PathBuf>,
@@ -441,6 +453,9 @@ pub struct ForwardArgs {
     /// Network config JSON (ours or the reference script's) [default: the seed's network]
     #[arg(long, value_name = "C.json")]
     pub config: Option<PathBuf>,
+    /// Device: cpu, cuda, cuda:N or metal (GPUs need a build with the cuda or metal feature)
+    #[arg(long, value_parser = parse_device, default_value = "cpu")]
+    pub device: unet3d::train::DeviceSpec,
     /// Input tensor [B, 4, D, H, W] as .npy
     #[arg(long, value_name = "X.npy")]
     pub input: PathBuf,
@@ -473,6 +488,10 @@ fn parse_shape(s: &str) -> std::result::Result<[usize; 3], String> {
         [i, j, k] if i > 0 && j > 0 && k > 0 => Ok([i, j, k]),
         _ => Err(format!("expected three positive numbers I,J,K, got {s:?}")),
     }
+}
+
+fn parse_device(v: &str) -> std::result::Result<unet3d::train::DeviceSpec, String> {
+    v.parse().map_err(|e: unet3d::Error| e.to_string())
 }
 
 fn capability_names() -> clap::builder::PossibleValuesParser {

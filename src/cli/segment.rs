@@ -11,17 +11,21 @@ use unet3d::predict::{PredictOptions, Predictor};
 
 use super::{SegmentArgs, Ui};
 
-/// The model folder given, else the default model.
-pub fn load_predictor(model: Option<&std::path::Path>) -> Result<Predictor> {
-    Ok(match model {
-        Some(m) => Predictor::load(m)?,
-        None => Predictor::load_default()?,
-    })
+/// The model folder given, else the default model, on `device`.
+pub fn load_predictor(
+    model: Option<&std::path::Path>,
+    device: unet3d::train::DeviceSpec,
+) -> Result<Predictor> {
+    let dir = match model {
+        Some(m) => m.to_path_buf(),
+        None => unet3d::predict::default_model_dir()?,
+    };
+    Ok(Predictor::load_on(dir, device)?)
 }
 
 pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
     let t0 = Instant::now();
-    let predictor = load_predictor(a.model.as_deref())?;
+    let predictor = load_predictor(a.model.as_deref(), a.device)?;
     let case = find_case(&a.case)?.load(&NiftiReader::new())?;
     let load_s = t0.elapsed().as_secs_f64();
     let mut window = predictor.meta().window;

@@ -58,6 +58,7 @@ fn config(a: &TrainArgs) -> Result<TrainConfig> {
     if let Some(v) = a.labels {
         cfg.scheme = v.scheme();
     }
+    cfg.device = a.device;
     Ok(cfg)
 }
 

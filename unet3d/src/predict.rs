@@ -108,6 +108,16 @@ impl Predictor {
         Predictor::load_checkpoint(dir.as_ref(), Which::Best, &Device::Cpu)
     }
 
+    /// Loads the best (or last) checkpoint of a model folder onto a device (`cpu`,
+    /// `cuda:N`, `metal`; the GPU backends need the crate's `cuda` or `metal` feature).
+    ///
+    /// # Errors
+    /// As [`Predictor::load`]; [`Error::Config`] naming `device` when this build has no
+    /// such backend or the device cannot be opened.
+    pub fn load_on(dir: impl AsRef<Path>, device: crate::train::DeviceSpec) -> Result<Predictor> {
+        Predictor::load_checkpoint(dir.as_ref(), Which::Best, &device.device()?)
+    }
+
     /// Loads the default model ([`default_model_dir`]) on the CPU.
     ///
     /// # Errors
