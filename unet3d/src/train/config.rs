@@ -104,6 +104,15 @@ pub struct LossWeights {
     pub focal: f64,
     /// Focal γ.
     pub focal_gamma: f64,
+    /// Soft Dice over the whole batch (nnU-Net's batch Dice; the default) instead of per
+    /// sample. Data-parallel training equals single-rank training exactly only per sample
+    /// (see [`super::dist`]).
+    #[serde(default = "yes")]
+    pub batch_dice: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for LossWeights {
@@ -112,6 +121,7 @@ impl Default for LossWeights {
             dice: 1.0,
             focal: 1.0,
             focal_gamma: 2.0,
+            batch_dice: true,
         }
     }
 }
@@ -336,7 +346,11 @@ impl TrainConfig {
             dice: DiceLossConfig {
                 activation,
                 background,
-                reduction: DiceReduction::Batch,
+                reduction: if self.loss.batch_dice {
+                    DiceReduction::Batch
+                } else {
+                    DiceReduction::PerSample
+                },
                 ..Default::default()
             },
             focal: FocalLossConfig {

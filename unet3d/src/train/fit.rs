@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{CheckedTrainConfig, TrainConfig};
 use super::data::{TrainData, TrainingCase};
+use super::dist::{Collective, Solo};
 use super::stream::SynthStream;
 
 /// The training cases, epoch by epoch.
@@ -65,6 +66,7 @@ pub struct Trainer {
     cfg: CheckedTrainConfig,
     out: PathBuf,
     progress: Arc<dyn Progress>,
+    collective: Arc<dyn Collective>,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -102,7 +104,16 @@ impl Trainer {
             cfg: cfg.check()?,
             out: out.into(),
             progress: Arc::new(NoProgress),
+            collective: Arc::new(Solo),
         })
+    }
+
+    /// Trains as one rank of a data-parallel group (see [`super::dist`]): the configured
+    /// batch size is this rank's share; gradients are averaged through `collective`; only
+    /// rank 0 validates and writes the model folder.
+    pub fn collective(mut self, collective: Arc<dyn Collective>) -> Trainer {
+        self.collective = collective;
+        self
     }
 
     /// Reports progress (epochs, iterations, validation) to `progress` (none by default).
@@ -273,14 +284,20 @@ impl Trainer {
                     },
                 )?;
                 let loss = self.loss(&loss_fn, &outs, &target)?;
-                let value = loss.to_scalar::<f32>()? as f64;
+                let mut value = [loss.to_scalar::<f32>()?];
+                self.collective.all_reduce_mean(&mut value)?;
+                let value = f64::from(value[0]);
                 if !value.is_finite() {
                     return Err(Error::config(
                         "optimizer.lr",
                         format!("the loss became {value} at iteration {iteration}; lower the learning rate"),
                     ));
                 }
-                opt.step(&loss.backward()?)?;
+                let mut grads = loss.backward()?;
+                if self.collective.world_size() > 1 {
+                    Self::average_gradients(&mut grads, &vars, &*self.collective)?;
+                }
+                opt.step(&grads)?;
                 loss_sum += value;
                 iteration += 1;
                 pb.message(&format!("loss {value:.4} lr {lr:.2e}"));
@@ -288,7 +305,9 @@ impl Trainer {
             }
             pb.finish();
             let epoch_no = epoch + 1;
-            let validate = cfg.validation_interval > 0
+            let lead = self.collective.rank() == 0;
+            let validate = lead
+                && cfg.validation_interval > 0
                 && !validation.is_empty()
                 && (epoch_no % cfg.validation_interval == 0 || epoch_no == cfg.epochs);
             let val = if validate {
@@ -305,7 +324,9 @@ impl Trainer {
                 val_dice: val,
                 elapsed_s: elapsed,
             };
-            self.progress.line(&describe(&record));
+            if lead {
+                self.progress.line(&describe(&record));
+            }
             history.push(record);
             let score = val.map(|v| (v[0] + v[1] + v[2]) / 3.0);
             let improved = match (score, best_score) {
@@ -351,6 +372,9 @@ impl Trainer {
                 train_config: serde_json::to_value(cfg.config()).unwrap_or_default(),
                 history: history.clone(),
             };
+            if !lead {
+                continue;
+            }
             if improved {
                 checkpoint::write_checkpoint(
                     &self.out,
@@ -380,6 +404,34 @@ impl Trainer {
         })
     }
 
+    /// Replaces every variable's gradient by its mean over the ranks (one all-reduce of all
+    /// gradients concatenated, in the variables' order).
+    fn average_gradients(
+        grads: &mut candle_core::backprop::GradStore,
+        vars: &[(String, Var)],
+        collective: &dyn Collective,
+    ) -> Result<()> {
+        let mut flat: Vec<f32> = Vec::new();
+        let mut shapes = Vec::with_capacity(vars.len());
+        for (_, v) in vars {
+            let g = match grads.get(v.as_tensor()) {
+                Some(g) => g.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?,
+                None => vec![0.0; v.elem_count()],
+            };
+            shapes.push(g.len());
+            flat.extend(g);
+        }
+        collective.all_reduce_mean(&mut flat)?;
+        let mut at = 0;
+        for ((_, v), len) in vars.iter().zip(shapes) {
+            let g = Tensor::from_slice(&flat[at..at + len], v.shape(), v.device())?
+                .to_dtype(v.dtype())?;
+            grads.insert(v.as_tensor(), g);
+            at += len;
+        }
+        Ok(())
+    }
+
     /// One batch: images `[B, 4, P…]` and the target (class indices, or region maps).
     fn batch(
         &self,
@@ -391,15 +443,19 @@ impl Trainer {
         let cfg = &self.cfg;
         let p = cfg.patch;
         let n = p[0] * p[1] * p[2];
-        let mut xs = Vec::with_capacity(cfg.batch_size * 4 * n);
-        let mut ys: Vec<u8> = Vec::with_capacity(cfg.batch_size * n);
-        for _ in 0..cfg.batch_size {
+        let b = cfg.batch_size;
+        // Every rank draws the whole global batch from the same sampler and keeps its share.
+        let (rank, world) = (self.collective.rank(), self.collective.world_size());
+        let mut xs = Vec::with_capacity(b * 4 * n);
+        let mut ys: Vec<u8> = Vec::with_capacity(b * n);
+        for i in 0..b * world {
             let src = &sources[pick.random_range(0..sources.len())];
             let patch = sampler.sample(src);
-            xs.extend(patch.image.iter().copied());
-            ys.extend(patch.seg.iter().copied());
+            if i / b == rank {
+                xs.extend(patch.image.iter().copied());
+                ys.extend(patch.seg.iter().copied());
+            }
         }
-        let b = cfg.batch_size;
         let x = Tensor::from_vec(xs, (b, 4, p[0], p[1], p[2]), dev)?;
         let target = match cfg.model.final_activation {
             Output::Softmax => Tensor::from_vec(ys, (b, p[0], p[1], p[2]), dev)?,

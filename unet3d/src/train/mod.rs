@@ -18,6 +18,7 @@
 
 pub mod config;
 pub mod data;
+pub mod dist;
 mod fit;
 pub mod history;
 pub mod stream;
@@ -25,6 +26,7 @@ pub mod stream;
 pub use config::StreamConfig;
 pub use config::{Augment, CheckedTrainConfig, DeviceSpec, LossWeights, Schedule, TrainConfig};
 pub use data::{prepare_case, Split, TrainData, TrainingCase};
+pub use dist::{Collective, LocalGroup, Solo};
 pub use fit::{TrainSummary, Trainer};
 pub use history::write_history;
 pub use stream::synthetic_validation;
