@@ -6,9 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const SUBCOMMANDS: [&str; 11] = [
+const SUBCOMMANDS: [&str; 12] = [
     "inspect",
     "synth",
+    "prepare",
     "train",
     "export",
     "segment",
@@ -242,7 +243,7 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
         ),
         (
             &["train", "--out", "x"],
-            "<--data <DIR>|--phantoms <N>|--synthetic>",
+            "<--data <DIR>|--cache <DIR>|--phantoms <N>|--synthetic>",
         ),
         (
             &["train", "--out", "x", "--phantoms", "3", "--synthetic"],
@@ -266,6 +267,23 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
             "invalid value 'fast' for '--lr <LR>'",
         ),
         (&["export", "--from", "x"], "--to <MODEL_DIR>"),
+        (&["prepare", "--data", "d"], "--cache <DIR>"),
+        (
+            &[
+                "prepare",
+                "--data",
+                "d",
+                "--cache",
+                "c",
+                "--memory-gb",
+                "lots",
+            ],
+            "invalid value 'lots' for '--memory-gb <GB>'",
+        ),
+        (
+            &["train", "--out", "x", "--cache", "c", "--data", "d"],
+            "cannot be used with",
+        ),
         (&["segment", "--case", "x"], "--out <SEG.nii.gz>"),
         (
             &["segment", "--case", "x", "--out", "y", "--overlap", "half"],

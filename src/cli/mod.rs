@@ -45,7 +45,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Generate synthetic cases in BraTS layout (real-anatomy generator, or geometric phantoms)
     Synth(SynthArgs),
-    /// Train the U-Net (from a BraTS folder, phantoms or the endless synthetic stream)
+    /// Plan and preprocess a BraTS folder once into a cache folder (fingerprint, plan, one file per case)
+    Prepare(PrepareArgs),
+    /// Train the U-Net (from a BraTS folder, a prepared cache, phantoms or the endless synthetic stream)
     Train(TrainArgs),
     /// Copy a training run's checkpoint into a model folder to ship (half precision by default)
     Export(ExportArgs),
@@ -162,13 +164,39 @@ pub enum Preset {
     Synthetic,
 }
 
+/// `bts prepare`.
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// The BraTS folder (one sub-folder per case, with its segmentation)
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// The cache folder to write (or to complete: valid cases are kept)
+    #[arg(long, value_name = "DIR")]
+    pub cache: PathBuf,
+    /// Label scheme of the segmentations
+    #[arg(long, value_enum, default_value_t = Labels::Brats2021)]
+    pub labels: Labels,
+    /// Preprocessing of the training preset the cache is for
+    #[arg(long, value_enum, default_value_t = Preset::Fast)]
+    pub preset: Preset,
+    /// Memory budget for the proposed patch size, GB
+    #[arg(long, value_name = "GB", default_value_t = 2.0)]
+    pub memory_gb: f64,
+    /// Print the fingerprint as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `bts train`.
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["data", "phantoms", "synthetic"]))]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["data", "cache", "phantoms", "synthetic"]))]
 pub struct TrainArgs {
     /// Train on a folder of BraTS cases (a share held out for validation, see --val-fraction)
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Train on a cache folder made by `bts prepare` (same preset and labels)
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
     /// Train on N geometric phantoms generated in memory (plus --val held-out ones)
     #[arg(long, value_name = "N")]
     pub phantoms: Option<usize>,
@@ -580,6 +608,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Inspect(a) => inspect::run(&a),
         Command::Synth(a) => synth::run(&a, &ui),
+        Command::Prepare(a) => train::prepare(&a, &ui),
         Command::Train(a) => train::run(&a, &ui),
         Command::Export(a) => train::export(&a),
         Command::Segment(a) => segment::run(&a, &ui),

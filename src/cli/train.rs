@@ -15,7 +15,7 @@ use brats_io::phantom::PhantomConfig;
 use unet3d::checkpoint::{export as export_checkpoint, Which};
 use unet3d::train::{synthetic_validation, Split, TrainConfig, TrainData, Trainer};
 
-use super::{ExportArgs, Preset, TrainArgs, Ui};
+use super::{ExportArgs, PrepareArgs, Preset, TrainArgs, Ui};
 
 fn config(a: &TrainArgs) -> Result<TrainConfig> {
     let mut cfg = match &a.config {
@@ -86,18 +86,21 @@ pub fn run(a: &TrainArgs, ui: &Ui) -> Result<()> {
     }
     cfg.synthetic = None;
     let trainer = Trainer::new(cfg.clone(), &a.out)?.progress(ui.shared_bar());
-    let data = match (&a.data, a.phantoms) {
-        (Some(dir), _) => {
+    let data = match (&a.data, &a.cache, a.phantoms) {
+        (_, Some(cache), _) => {
+            TrainData::from_cache(cache, &Split::Fraction(a.val_fraction), &cfg, &ui.bar())?
+        }
+        (Some(dir), _, _) => {
             TrainData::from_folder(dir, &Split::Fraction(a.val_fraction), &cfg, &ui.bar())?
         }
-        (None, Some(n)) => {
+        (None, None, Some(n)) => {
             let phantom = PhantomConfig {
                 scheme: cfg.scheme.clone(),
                 ..Default::default()
             };
             TrainData::phantoms(n, a.val, &phantom, cfg.seed, &cfg, &ui.bar())?
         }
-        (None, None) => unreachable!("clap requires one source"),
+        (None, None, None) => unreachable!("clap requires one source"),
     };
     ui.note(&format!(
         "training on {} cases, validating on {}; {} parameters; model folder {}",
@@ -108,6 +111,41 @@ pub fn run(a: &TrainArgs, ui: &Ui) -> Result<()> {
     ));
     let summary = trainer.fit(&data, a.resume)?;
     println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
+}
+
+pub fn prepare(a: &PrepareArgs, ui: &Ui) -> Result<()> {
+    let mut cfg = match a.preset {
+        Preset::Fast => unet3d::presets::fast(),
+        Preset::Seed => unet3d::presets::seed(),
+        Preset::Synthetic => unet3d::presets::synthetic(),
+    };
+    cfg.scheme = a.labels.scheme();
+    let fp = unet3d::train::cache::prepare(&a.data, &a.cache, &cfg, a.memory_gb, &ui.bar())?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&fp)?);
+        return Ok(());
+    }
+    println!(
+        "{} cases prepared into {} ({} written, {} already there), {} skipped",
+        fp.cases.len(),
+        a.cache.display(),
+        fp.written,
+        fp.reused,
+        fp.skipped.len()
+    );
+    for s in &fp.skipped {
+        println!("  skipped {}: {}", s.case, s.reason);
+    }
+    let p = &fp.plan;
+    println!(
+        "plan: median spacing {:?} mm, target spacing {:?} mm, median shape {:?}, patch {}³ for {} GB",
+        p.median_spacing, p.target_spacing, p.median_shape, p.patch, p.memory_budget_gb
+    );
+    println!(
+        "fingerprint: {}",
+        a.cache.join("fingerprint.json").display()
+    );
     Ok(())
 }
 

@@ -112,42 +112,43 @@ impl TrainData {
             progress.advance(1);
         }
         progress.finish();
-        let data = match split {
-            Split::Fraction(f) => {
-                if !(0.0..1.0).contains(f) {
-                    return Err(Error::config(
-                        "validation fraction",
-                        format!("must be in [0, 1), got {f}"),
-                    ));
-                }
-                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(mix_seed(cfg.seed, 77));
-                for i in (1..prepared.len()).rev() {
-                    prepared.swap(i, rng.random_range(0..=i));
-                }
-                let mut n_val = (prepared.len() as f64 * f).round() as usize;
-                if *f > 0.0 {
-                    n_val = n_val.max(1);
-                }
-                n_val = n_val.min(prepared.len().saturating_sub(1));
-                let validation = prepared.split_off(prepared.len() - n_val);
-                TrainData {
-                    train: prepared,
-                    validation,
-                }
+        let data = split_cases(prepared, split, cfg.seed, dir)?;
+        data.check()?;
+        Ok(data)
+    }
+
+    /// Loads the cases of a cache folder made by [`super::cache::prepare`] with this
+    /// configuration's preprocessing and label scheme.
+    ///
+    /// # Errors
+    /// [`Error::File`] naming a damaged case file or an empty cache; [`Error::Config`] when
+    /// a case was prepared with other preprocessing or another scheme (prepare again), or
+    /// as [`TrainData::from_folder`] for the split.
+    pub fn from_cache(
+        cache: &Path,
+        split: &Split,
+        cfg: &TrainConfig,
+        progress: &dyn Progress,
+    ) -> Result<TrainData> {
+        let files = super::cache::list(cache)?;
+        progress.start("loading cache", files.len() as u64);
+        let mut prepared = Vec::with_capacity(files.len());
+        for f in &files {
+            if f.header.preprocess != cfg.preprocess || f.header.scheme != cfg.scheme.name() {
+                return Err(Error::config(
+                    "cache",
+                    format!(
+                        "{} was prepared with other preprocessing or another label scheme ({}); run prepare again with this configuration",
+                        f.path.display(),
+                        f.header.scheme
+                    ),
+                ));
             }
-            Split::Ids(ids) => {
-                for id in ids {
-                    if !prepared.iter().any(|c| &c.id == id) {
-                        return Err(Error::config(
-                            "validation ids",
-                            format!("case {id:?} is not in {}", dir.display()),
-                        ));
-                    }
-                }
-                let (validation, train) = prepared.into_iter().partition(|c| ids.contains(&c.id));
-                TrainData { train, validation }
-            }
-        };
+            prepared.push(f.load()?);
+            progress.advance(1);
+        }
+        progress.finish();
+        let data = split_cases(prepared, split, cfg.seed, cache)?;
         data.check()?;
         Ok(data)
     }
@@ -223,4 +224,50 @@ impl TrainData {
         }
         Ok(())
     }
+}
+
+/// Splits prepared cases into training and validation (`dir` only names the source in
+/// errors).
+fn split_cases(
+    mut prepared: Vec<TrainingCase>,
+    split: &Split,
+    seed: u64,
+    dir: &Path,
+) -> Result<TrainData> {
+    Ok(match split {
+        Split::Fraction(f) => {
+            if !(0.0..1.0).contains(f) {
+                return Err(Error::config(
+                    "validation fraction",
+                    format!("must be in [0, 1), got {f}"),
+                ));
+            }
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(mix_seed(seed, 77));
+            for i in (1..prepared.len()).rev() {
+                prepared.swap(i, rng.random_range(0..=i));
+            }
+            let mut n_val = (prepared.len() as f64 * f).round() as usize;
+            if *f > 0.0 {
+                n_val = n_val.max(1);
+            }
+            n_val = n_val.min(prepared.len().saturating_sub(1));
+            let validation = prepared.split_off(prepared.len() - n_val);
+            TrainData {
+                train: prepared,
+                validation,
+            }
+        }
+        Split::Ids(ids) => {
+            for id in ids {
+                if !prepared.iter().any(|c| &c.id == id) {
+                    return Err(Error::config(
+                        "validation ids",
+                        format!("case {id:?} is not in {}", dir.display()),
+                    ));
+                }
+            }
+            let (validation, train) = prepared.into_iter().partition(|c| ids.contains(&c.id));
+            TrainData { train, validation }
+        }
+    })
 }

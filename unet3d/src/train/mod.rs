@@ -16,6 +16,7 @@
 //! (an endless stream of synthetic cases, generated while training), `fit` (the
 //! [`Trainer`] loop), [`history`] (CSV/JSON/PNG per epoch).
 
+pub mod cache;
 pub mod config;
 pub mod data;
 pub mod dist;
