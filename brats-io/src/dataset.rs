@@ -104,12 +104,36 @@ impl PatchConfig {
     }
 }
 
-/// A preprocessed training case, with its tumour voxels indexed for foreground draws.
+/// A preprocessed training case, with its tumour voxels indexed for foreground draws:
+/// in memory ([`PatchSource::new`]) or read patch by patch from a flat file on disk
+/// ([`PatchSource::from_flat_file`]), so that memory does not grow with the dataset.
 #[derive(Debug, Clone)]
 pub struct PatchSource {
-    image: Array4<f32>,
-    seg: Array3<u8>,
+    data: SourceData,
+    /// `[D, H, W]`.
+    shape: [usize; 3],
+    channels: usize,
     foreground: Vec<[usize; 3]>,
+}
+
+#[derive(Debug, Clone)]
+enum SourceData {
+    Memory {
+        image: Array4<f32>,
+        seg: Array3<u8>,
+    },
+    File {
+        path: std::path::PathBuf,
+        file: std::sync::Arc<std::fs::File>,
+        image_offset: u64,
+        seg_offset: u64,
+    },
+}
+
+/// Keep at most ~20k tumour voxels (evenly strided) — plenty for centring patches.
+fn stride_foreground(all: impl ExactSizeIterator<Item = [usize; 3]>) -> Vec<[usize; 3]> {
+    let stride = all.len().div_ceil(20_000).max(1);
+    all.step_by(stride).collect()
 }
 
 impl PatchSource {
@@ -128,19 +152,71 @@ impl PatchSource {
                 format!("{:?}", image.shape()),
             ));
         }
-        // Keep at most ~20k tumour voxels (evenly strided) — plenty for centring patches.
-        let n_fg = seg.iter().filter(|&&v| v != 0).count();
-        let stride = n_fg.div_ceil(20_000).max(1);
-        let foreground = seg
+        let fg: Vec<[usize; 3]> = seg
             .indexed_iter()
             .filter(|(_, &v)| v != 0)
-            .step_by(stride)
             .map(|((k, j, i), _)| [k, j, i])
             .collect();
+        let sh = seg.shape();
         Ok(PatchSource {
-            image,
-            seg,
-            foreground,
+            shape: [sh[0], sh[1], sh[2]],
+            channels: image.shape()[0],
+            foreground: stride_foreground(fg.into_iter()),
+            data: SourceData::Memory { image, seg },
+        })
+    }
+
+    /// A case stored in a flat little-endian file: the image `[C, D, H, W]` as `f32` at
+    /// `image_offset`, the labels `[D, H, W]` as `u8` at `seg_offset`; `tumour` holds the
+    /// flat `[D, H, W]` offsets of its tumour voxels. Patches are read from the file when
+    /// drawn (positioned reads, one per patch row), nothing else is kept in memory.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file when it cannot be opened or is shorter than the layout
+    /// says; [`Error::Shape`] for a tumour offset outside the grid.
+    pub fn from_flat_file(
+        path: &std::path::Path,
+        image_offset: u64,
+        seg_offset: u64,
+        channels: usize,
+        shape: [usize; 3],
+        tumour: &[u32],
+    ) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let n = shape.iter().product::<usize>();
+        let need = (image_offset + (channels * n * 4) as u64).max(seg_offset + n as u64);
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        if len < need || channels == 0 {
+            return Err(Error::io(
+                path,
+                std::io::Error::other(format!(
+                    "{len} bytes, the layout needs {need} ({channels} channels of {shape:?})"
+                )),
+            ));
+        }
+        let (h, w) = (shape[1], shape[2]);
+        let mut fg = Vec::with_capacity(tumour.len());
+        for &t in tumour {
+            let t = t as usize;
+            if t >= n {
+                return Err(Error::shape(
+                    "tumour index",
+                    format!("< {n}"),
+                    t.to_string(),
+                ));
+            }
+            fg.push([t / (h * w), (t / w) % h, t % w]);
+        }
+        Ok(PatchSource {
+            shape,
+            channels,
+            foreground: stride_foreground(fg.into_iter()),
+            data: SourceData::File {
+                path: path.to_path_buf(),
+                file: std::sync::Arc::new(file),
+                image_offset,
+                seg_offset,
+            },
         })
     }
 
@@ -149,14 +225,25 @@ impl PatchSource {
         !self.foreground.is_empty()
     }
 
-    /// The image `[C, D, H, W]`.
-    pub fn image(&self) -> &Array4<f32> {
-        &self.image
+    /// The grid `[D, H, W]`.
+    pub fn shape(&self) -> [usize; 3] {
+        self.shape
     }
 
-    /// The labels `[D, H, W]`.
-    pub fn seg(&self) -> &Array3<u8> {
-        &self.seg
+    /// The image `[C, D, H, W]`, when it is in memory.
+    pub fn image(&self) -> Option<&Array4<f32>> {
+        match &self.data {
+            SourceData::Memory { image, .. } => Some(image),
+            SourceData::File { .. } => None,
+        }
+    }
+
+    /// The labels `[D, H, W]`, when they are in memory.
+    pub fn seg(&self) -> Option<&Array3<u8>> {
+        match &self.data {
+            SourceData::Memory { seg, .. } => Some(seg),
+            SourceData::File { .. } => None,
+        }
     }
 }
 
@@ -200,12 +287,15 @@ impl PatchSampler {
     }
 
     /// Draws the next patch (position, flips, intensity change) from `source`.
-    pub fn sample(&mut self, source: &PatchSource) -> Patch {
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file when a file-backed source cannot be read.
+    pub fn sample(&mut self, source: &PatchSource) -> Result<Patch> {
         let share = self.cfg.foreground_share;
         let n = self.drawn as f64;
         let due = ((n + 1.0) * share).round() > (n * share).round();
         self.drawn += 1;
-        let shape = source.seg.shape();
+        let shape = source.shape;
         let p = self.cfg.patch;
         let forced = due && source.has_foreground();
         let origin: [i64; 3] = if forced {
@@ -232,7 +322,7 @@ impl PatchSampler {
                 }
             })
         };
-        let (mut image, mut seg) = extract(source, origin, p);
+        let (mut image, mut seg) = extract(source, origin, p)?;
         let mut flipped = [false; 3];
         for (a, f) in flipped.iter_mut().enumerate() {
             if self.rng.random::<f64>() < self.cfg.flip_probability {
@@ -255,13 +345,13 @@ impl PatchSampler {
             };
             ch.mapv_inplace(|v| if v != 0.0 { v * scale + shift } else { 0.0 });
         }
-        Patch {
+        Ok(Patch {
             image: image.as_standard_layout().into_owned(),
             seg: seg.as_standard_layout().into_owned(),
             origin,
             forced_foreground: forced,
             flipped,
-        }
+        })
     }
 }
 
@@ -275,29 +365,100 @@ fn clamp_start(start: i64, p: usize, n: usize) -> i64 {
 }
 
 /// Copies the block at `origin` (zero outside the source).
-fn extract(source: &PatchSource, origin: [i64; 3], p: [usize; 3]) -> (Array4<f32>, Array3<u8>) {
-    let c = source.image.shape()[0];
-    let shape = source.seg.shape();
+fn extract(
+    source: &PatchSource,
+    origin: [i64; 3],
+    p: [usize; 3],
+) -> Result<(Array4<f32>, Array3<u8>)> {
+    let c = source.channels;
+    let shape = source.shape;
     let mut image = Array4::<f32>::zeros([c, p[0], p[1], p[2]]);
     let mut seg = Array3::<u8>::zeros(p);
     let lo = [0, 1, 2].map(|a| origin[a].max(0) as usize);
     let hi = [0, 1, 2].map(|a| ((origin[a] + p[a] as i64).min(shape[a] as i64)).max(0) as usize);
     if (0..3).any(|a| lo[a] >= hi[a]) {
-        return (image, seg);
+        return Ok((image, seg));
     }
     let dst = [0, 1, 2].map(|a| (lo[a] as i64 - origin[a]) as usize);
-    let src_sl = s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]];
-    let dst_sl = s![
-        dst[0]..dst[0] + hi[0] - lo[0],
-        dst[1]..dst[1] + hi[1] - lo[1],
-        dst[2]..dst[2] + hi[2] - lo[2]
-    ];
-    seg.slice_mut(dst_sl).assign(&source.seg.slice(src_sl));
-    for ch in 0..c {
-        image
-            .index_axis_mut(Axis(0), ch)
-            .slice_mut(dst_sl)
-            .assign(&source.image.index_axis(Axis(0), ch).slice(src_sl));
+    match &source.data {
+        SourceData::Memory {
+            image: img,
+            seg: sg,
+        } => {
+            let src_sl = s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]];
+            let dst_sl = s![
+                dst[0]..dst[0] + hi[0] - lo[0],
+                dst[1]..dst[1] + hi[1] - lo[1],
+                dst[2]..dst[2] + hi[2] - lo[2]
+            ];
+            seg.slice_mut(dst_sl).assign(&sg.slice(src_sl));
+            for ch in 0..c {
+                image
+                    .index_axis_mut(Axis(0), ch)
+                    .slice_mut(dst_sl)
+                    .assign(&img.index_axis(Axis(0), ch).slice(src_sl));
+            }
+        }
+        SourceData::File {
+            path,
+            file,
+            image_offset,
+            seg_offset,
+        } => {
+            let [_, h, w] = shape;
+            let n = shape.iter().product::<usize>();
+            let row = hi[2] - lo[2];
+            let mut bytes = vec![0u8; row * 4];
+            let read = |buf: &mut [u8], at: u64| {
+                read_exact_at(file, buf, at).map_err(|e| Error::io(path, e))
+            };
+            for z in lo[0]..hi[0] {
+                for y in lo[1]..hi[1] {
+                    let flat = (z * h + y) * w + lo[2];
+                    let (dz, dy) = (dst[0] + z - lo[0], dst[1] + y - lo[1]);
+                    read(&mut bytes[..row], seg_offset + flat as u64)?;
+                    for (x, &v) in bytes[..row].iter().enumerate() {
+                        seg[[dz, dy, dst[2] + x]] = v;
+                    }
+                    for ch in 0..c {
+                        read(&mut bytes, image_offset + ((ch * n + flat) * 4) as u64)?;
+                        for (x, b) in bytes.chunks_exact(4).enumerate() {
+                            image[[ch, dz, dy, dst[2] + x]] =
+                                f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                        }
+                    }
+                }
+            }
+        }
     }
-    (image, seg)
+    Ok((image, seg))
+}
+
+/// Reads exactly `buf.len()` bytes at `offset` without moving a shared cursor.
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = std::os::windows::fs::FileExt::seek_read(
+                file,
+                &mut buf[done..],
+                offset + done as u64,
+            )?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            done += n;
+        }
+        Ok(())
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = (file, buf, offset);
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
 }

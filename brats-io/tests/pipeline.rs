@@ -370,7 +370,9 @@ fn patches_are_seeded_and_forced_onto_tumour_at_the_configured_share() {
     .unwrap();
     let draw = |seed| {
         let mut s = PatchSampler::new(cfg, seed);
-        (0..30).map(|_| s.sample(&source)).collect::<Vec<_>>()
+        (0..30)
+            .map(|_| s.sample(&source).unwrap())
+            .collect::<Vec<_>>()
     };
     let a = draw(1);
     let b = draw(1);
@@ -405,7 +407,7 @@ fn patches_are_seeded_and_forced_onto_tumour_at_the_configured_share() {
     )
     .unwrap();
     let mut s = PatchSampler::new(cfg, 3);
-    assert!((0..6).all(|_| !s.sample(&empty).forced_foreground));
+    assert!((0..6).all(|_| !s.sample(&empty).unwrap().forced_foreground));
     // Patch larger than the volume: zero-padded, no panic.
     let big = PatchConfig {
         patch: [200, 8, 8],
@@ -413,7 +415,7 @@ fn patches_are_seeded_and_forced_onto_tumour_at_the_configured_share() {
     }
     .check()
     .unwrap();
-    let p = PatchSampler::new(big, 0).sample(&source);
+    let p = PatchSampler::new(big, 0).sample(&source).unwrap();
     assert_eq!(p.image.shape(), &[4, 200, 8, 8]);
     assert!(PatchSource::new(pre.image.clone(), Array3::zeros([1, 2, 3])).is_err());
 }

@@ -86,21 +86,38 @@ pub fn run(a: &TrainArgs, ui: &Ui) -> Result<()> {
     }
     cfg.synthetic = None;
     let trainer = Trainer::new(cfg.clone(), &a.out)?.progress(ui.shared_bar());
-    let data = match (&a.data, &a.cache, a.phantoms) {
-        (_, Some(cache), _) => {
-            TrainData::from_cache(cache, &Split::Fraction(a.val_fraction), &cfg, &ui.bar())?
-        }
-        (Some(dir), _, _) => {
+    if let Some(cache) = &a.cache {
+        // Patches are read from the cache when drawn: memory does not grow with the cases.
+        let files = unet3d::train::cache::list(cache)?;
+        let (train, val) =
+            unet3d::train::cache::split(files, &Split::Fraction(a.val_fraction), &cfg, cache)?;
+        let validation = val
+            .iter()
+            .map(|f| f.load())
+            .collect::<unet3d::Result<Vec<_>>>()?;
+        ui.note(&format!(
+            "training on {} cached cases (read from disk patch by patch), validating on {}; {} parameters; model folder {}",
+            train.len(),
+            validation.len(),
+            cfg.model.parameter_count(),
+            a.out.display()
+        ));
+        let summary = trainer.fit_cached(&train, &validation, a.resume)?;
+        println!("{}", serde_json::to_string(&summary)?);
+        return Ok(());
+    }
+    let data = match (&a.data, a.phantoms) {
+        (Some(dir), _) => {
             TrainData::from_folder(dir, &Split::Fraction(a.val_fraction), &cfg, &ui.bar())?
         }
-        (None, None, Some(n)) => {
+        (None, Some(n)) => {
             let phantom = PhantomConfig {
                 scheme: cfg.scheme.clone(),
                 ..Default::default()
             };
             TrainData::phantoms(n, a.val, &phantom, cfg.seed, &cfg, &ui.bar())?
         }
-        (None, None, None) => unreachable!("clap requires one source"),
+        (None, None) => unreachable!("clap requires one source"),
     };
     ui.note(&format!(
         "training on {} cases, validating on {}; {} parameters; model folder {}",

@@ -9,7 +9,7 @@ use brats_io::progress::NoProgress;
 use brats_io::Naming;
 use candle_core::Device;
 use unet3d::checkpoint::load_tensors;
-use unet3d::train::cache::{list, prepare, CaseFile};
+use unet3d::train::cache::{list, prepare, split, CaseFile};
 use unet3d::train::{Split, TrainConfig, TrainData, Trainer};
 
 fn config() -> TrainConfig {
@@ -173,16 +173,20 @@ fn training_from_the_cache_equals_training_from_the_folder() {
     folder(&data, 3);
     let cache = tmp.path().join("cache");
     prepare(&data, &cache, &config(), 2.0, &NoProgress).unwrap();
-    let split = Split::Fraction(0.0);
-    let from_folder = TrainData::from_folder(&data, &split, &config(), &NoProgress).unwrap();
-    let from_cache = TrainData::from_cache(&cache, &split, &config(), &NoProgress).unwrap();
+    let split_rule = Split::Fraction(0.0);
+    let from_folder = TrainData::from_folder(&data, &split_rule, &config(), &NoProgress).unwrap();
+    let from_cache = TrainData::from_cache(&cache, &split_rule, &config(), &NoProgress).unwrap();
     assert_eq!(from_folder.train.len(), from_cache.train.len());
     for (a, b) in from_folder.train.iter().zip(&from_cache.train) {
         assert_eq!(a.id, b.id);
         assert_eq!(a.image, b.image);
         assert_eq!(a.classes, b.classes);
     }
-    let (m1, m2) = (tmp.path().join("m1"), tmp.path().join("m2"));
+    let (m1, m2, m3) = (
+        tmp.path().join("m1"),
+        tmp.path().join("m2"),
+        tmp.path().join("m3"),
+    );
     Trainer::new(config(), &m1)
         .unwrap()
         .fit(&from_folder, false)
@@ -191,20 +195,27 @@ fn training_from_the_cache_equals_training_from_the_folder() {
         .unwrap()
         .fit(&from_cache, false)
         .unwrap();
+    // Patch by patch from disk: the same patches, the same weights.
+    let (train, val) = split(list(&cache).unwrap(), &split_rule, &config(), &cache).unwrap();
+    assert!(val.is_empty());
+    Trainer::new(config(), &m3)
+        .unwrap()
+        .fit_cached(&train, &[], false)
+        .unwrap();
     let last = "last-e0001.safetensors";
-    let (a, b) = (
-        load_tensors(&m1.join(last), &Device::Cpu).unwrap(),
-        load_tensors(&m2.join(last), &Device::Cpu).unwrap(),
-    );
-    for (name, t) in &a {
-        let x = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let y = b[name].flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        assert_eq!(x, y, "{name}");
+    let a = load_tensors(&m1.join(last), &Device::Cpu).unwrap();
+    for m in [&m2, &m3] {
+        let b = load_tensors(&m.join(last), &Device::Cpu).unwrap();
+        for (name, t) in &a {
+            let x = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let y = b[name].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(x, y, "{name} ({})", m.display());
+        }
     }
     // Another preprocessing cannot use this cache.
     let mut other = config();
     other.preprocess.margin += 1;
-    let err = TrainData::from_cache(&cache, &split, &other, &NoProgress)
+    let err = TrainData::from_cache(&cache, &split_rule, &other, &NoProgress)
         .unwrap_err()
         .to_string();
     assert!(err.contains("prepare again"), "{err}");

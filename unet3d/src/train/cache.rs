@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use brats_io::progress::Progress;
-use brats_io::{find_case, NiftiReader, PreprocessConfig, Resample};
+use brats_io::{find_case, NiftiReader, PatchSource, PreprocessConfig, Resample};
 use ndarray::{Array3, Array4};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -184,6 +184,77 @@ impl CaseFile {
                 .map_err(|e| bad(&self.path, e.to_string()))?,
         })
     }
+}
+
+impl CaseFile {
+    /// A patch source that reads each patch from this file when it is drawn (nothing of
+    /// the case is held in memory but its tumour index).
+    ///
+    /// # Errors
+    /// [`Error::File`] naming the file when it cannot be read.
+    pub fn patch_source(&self) -> Result<PatchSource> {
+        use std::io::{Read, Seek, SeekFrom};
+        let [c, d, h, w] = self.header.shape;
+        let n = d * h * w;
+        let image_offset = self.header.data_offset as u64;
+        let seg_offset = image_offset + (c * n * 4) as u64;
+        let mut f = std::fs::File::open(&self.path).map_err(|e| bad(&self.path, e.to_string()))?;
+        let mut bytes = vec![0u8; self.header.tumour_voxels * 4];
+        f.seek(SeekFrom::Start(seg_offset + n as u64))
+            .and_then(|_| f.read_exact(&mut bytes))
+            .map_err(|e| bad(&self.path, format!("reading the tumour index: {e}")))?;
+        let tumour: Vec<u32> = bytes
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Ok(PatchSource::from_flat_file(
+            &self.path,
+            image_offset,
+            seg_offset,
+            c,
+            [d, h, w],
+            &tumour,
+        )?)
+    }
+}
+
+/// Splits a cache's cases into training and validation exactly as
+/// [`TrainData::from_folder`](super::TrainData::from_folder) splits a folder (same shuffle
+/// for the same seed), and checks they were prepared with `cfg`'s preprocessing and scheme.
+///
+/// # Errors
+/// [`Error::Config`] for cases prepared otherwise, a bad split, or no training case with
+/// tumour.
+pub fn split(
+    files: Vec<CaseFile>,
+    split: &super::Split,
+    cfg: &TrainConfig,
+    cache: &Path,
+) -> Result<(Vec<CaseFile>, Vec<CaseFile>)> {
+    for f in &files {
+        if f.header.preprocess != cfg.preprocess || f.header.scheme != cfg.scheme.name() {
+            return Err(Error::config(
+                "cache",
+                format!(
+                    "{} was prepared with other preprocessing or another label scheme ({}); run prepare again with this configuration",
+                    f.path.display(),
+                    f.header.scheme
+                ),
+            ));
+        }
+    }
+    let (train, validation) =
+        super::data::split_cases(files, |f| f.header.id.as_str(), split, cfg.seed, cache)?;
+    if !train.iter().any(|f| f.header.tumour_voxels > 0) {
+        return Err(Error::config(
+            "cache",
+            format!(
+                "none of the {} training cases holds any tumour voxel",
+                train.len()
+            ),
+        ));
+    }
+    Ok((train, validation))
 }
 
 /// One case's entry in the fingerprint.

@@ -112,7 +112,8 @@ impl TrainData {
             progress.advance(1);
         }
         progress.finish();
-        let data = split_cases(prepared, split, cfg.seed, dir)?;
+        let (train, validation) = split_cases(prepared, |c| c.id.as_str(), split, cfg.seed, dir)?;
+        let data = TrainData { train, validation };
         data.check()?;
         Ok(data)
     }
@@ -148,7 +149,8 @@ impl TrainData {
             progress.advance(1);
         }
         progress.finish();
-        let data = split_cases(prepared, split, cfg.seed, cache)?;
+        let (train, validation) = split_cases(prepared, |c| c.id.as_str(), split, cfg.seed, cache)?;
+        let data = TrainData { train, validation };
         data.check()?;
         Ok(data)
     }
@@ -228,12 +230,13 @@ impl TrainData {
 
 /// Splits prepared cases into training and validation (`dir` only names the source in
 /// errors).
-fn split_cases(
-    mut prepared: Vec<TrainingCase>,
+pub(crate) fn split_cases<T>(
+    mut prepared: Vec<T>,
+    id_of: impl Fn(&T) -> &str,
     split: &Split,
     seed: u64,
     dir: &Path,
-) -> Result<TrainData> {
+) -> Result<(Vec<T>, Vec<T>)> {
     Ok(match split {
         Split::Fraction(f) => {
             if !(0.0..1.0).contains(f) {
@@ -252,22 +255,21 @@ fn split_cases(
             }
             n_val = n_val.min(prepared.len().saturating_sub(1));
             let validation = prepared.split_off(prepared.len() - n_val);
-            TrainData {
-                train: prepared,
-                validation,
-            }
+            (prepared, validation)
         }
         Split::Ids(ids) => {
             for id in ids {
-                if !prepared.iter().any(|c| &c.id == id) {
+                if !prepared.iter().any(|c| id_of(c) == id) {
                     return Err(Error::config(
                         "validation ids",
                         format!("case {id:?} is not in {}", dir.display()),
                     ));
                 }
             }
-            let (validation, train) = prepared.into_iter().partition(|c| ids.contains(&c.id));
-            TrainData { train, validation }
+            let (validation, train) = prepared
+                .into_iter()
+                .partition(|c| ids.iter().any(|i| i == id_of(c)));
+            (train, validation)
         }
     })
 }

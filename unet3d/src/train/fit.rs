@@ -148,6 +148,35 @@ impl Trainer {
         self.run(Cases::Fixed(sources), &data.validation, resume)
     }
 
+    /// Trains on cases of a cache folder ([`super::cache`]), reading each patch from disk
+    /// when it is drawn, so that memory does not grow with the number of cases; validates
+    /// on `validation` (in memory). Draws the same patches as [`Trainer::fit`] on the same
+    /// cases in memory.
+    ///
+    /// # Errors
+    /// File errors naming the file; [`Error::Config`] for a mismatched resume or no case.
+    pub fn fit_cached(
+        &self,
+        train: &[super::cache::CaseFile],
+        validation: &[TrainingCase],
+        resume: bool,
+    ) -> Result<TrainSummary> {
+        if self.cfg.synthetic.is_some() {
+            return Err(Error::config(
+                "synthetic",
+                "is set: train with Trainer::fit_synthetic, or remove it to train on a cache",
+            ));
+        }
+        if train.is_empty() {
+            return Err(Error::config("data", "no training case in the cache"));
+        }
+        let sources = train
+            .iter()
+            .map(|f| f.patch_source())
+            .collect::<Result<Vec<_>>>()?;
+        self.run(Cases::Fixed(sources), validation, resume)
+    }
+
     /// Trains on an endless stream of synthetic cases ([`TrainConfig::synthetic`]): a pool
     /// of cases of which a few are replaced by new ones after every epoch (see
     /// [`super::stream`]); validates on `validation` (for example
@@ -450,7 +479,7 @@ impl Trainer {
         let mut ys: Vec<u8> = Vec::with_capacity(b * n);
         for i in 0..b * world {
             let src = &sources[pick.random_range(0..sources.len())];
-            let patch = sampler.sample(src);
+            let patch = sampler.sample(src)?;
             if i / b == rank {
                 xs.extend(patch.image.iter().copied());
                 ys.extend(patch.seg.iter().copied());
