@@ -302,36 +302,56 @@ impl Trainer {
             );
             let mut loss_sum = 0.0;
             let mut lr = cfg.optimizer.lr;
-            for _ in 0..cfg.iterations_per_epoch {
-                lr = cfg.lr_at(iteration, total);
-                opt.set_lr(lr);
-                let (x, target) = self.batch(sources, &mut sampler, &mut pick, &dev)?;
-                let outs = net.forward_all(
-                    &x,
-                    Mode::Train {
-                        seed: mix_seed(cfg.seed, 0xD50 + iteration),
-                    },
-                )?;
-                let loss = self.loss(&loss_fn, &outs, &target)?;
-                let mut value = [loss.to_scalar::<f32>()?];
-                self.collective.all_reduce_mean(&mut value)?;
-                let value = f64::from(value[0]);
-                if !value.is_finite() {
-                    return Err(Error::config(
-                        "optimizer.lr",
-                        format!("the loss became {value} at iteration {iteration}; lower the learning rate"),
-                    ));
+            // A worker thread draws, augments and assembles the batches (reading patches
+            // from disk for cached cases) and hands them over a bounded queue of two, so
+            // that data loading overlaps the network's work. One producer keeps the order,
+            // so the run stays the same for a seed.
+            std::thread::scope(|scope| -> Result<()> {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Tensor, Tensor)>>(2);
+                let (sampler, pick, dev_ref) = (&mut sampler, &mut pick, &dev);
+                scope.spawn(move || {
+                    for _ in 0..cfg.iterations_per_epoch {
+                        let batch = self.batch(sources, sampler, pick, dev_ref);
+                        let failed = batch.is_err();
+                        if tx.send(batch).is_err() || failed {
+                            break;
+                        }
+                    }
+                });
+                for _ in 0..cfg.iterations_per_epoch {
+                    lr = cfg.lr_at(iteration, total);
+                    opt.set_lr(lr);
+                    let (x, target) = rx
+                        .recv()
+                        .map_err(|_| Error::config("data", "the batch loader stopped"))??;
+                    let outs = net.forward_all(
+                        &x,
+                        Mode::Train {
+                            seed: mix_seed(cfg.seed, 0xD50 + iteration),
+                        },
+                    )?;
+                    let loss = self.loss(&loss_fn, &outs, &target)?;
+                    let mut value = [loss.to_scalar::<f32>()?];
+                    self.collective.all_reduce_mean(&mut value)?;
+                    let value = f64::from(value[0]);
+                    if !value.is_finite() {
+                        return Err(Error::config(
+                            "optimizer.lr",
+                            format!("the loss became {value} at iteration {iteration}; lower the learning rate"),
+                        ));
+                    }
+                    let mut grads = loss.backward()?;
+                    if self.collective.world_size() > 1 {
+                        Self::average_gradients(&mut grads, &vars, &*self.collective)?;
+                    }
+                    opt.step(&grads)?;
+                    loss_sum += value;
+                    iteration += 1;
+                    pb.message(&format!("loss {value:.4} lr {lr:.2e}"));
+                    pb.advance(1);
                 }
-                let mut grads = loss.backward()?;
-                if self.collective.world_size() > 1 {
-                    Self::average_gradients(&mut grads, &vars, &*self.collective)?;
-                }
-                opt.step(&grads)?;
-                loss_sum += value;
-                iteration += 1;
-                pb.message(&format!("loss {value:.4} lr {lr:.2e}"));
-                pb.advance(1);
-            }
+                Ok(())
+            })?;
             pb.finish();
             let epoch_no = epoch + 1;
             let lead = self.collective.rank() == 0;
