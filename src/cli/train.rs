@@ -85,7 +85,17 @@ pub fn run(a: &TrainArgs, ui: &Ui) -> Result<()> {
         return Ok(());
     }
     cfg.synthetic = None;
-    let trainer = Trainer::new(cfg.clone(), &a.out)?.progress(ui.shared_bar());
+    let mut trainer = Trainer::new(cfg.clone(), &a.out)?.progress(ui.shared_bar());
+    // Data-parallel across processes when launched with RANK / WORLD_SIZE / MASTER_ADDR /
+    // MASTER_PORT (each rank's --batch is its share; rank 0 writes the model folder).
+    if let Some(group) = unet3d::train::TcpGroup::from_env()? {
+        ui.note(&format!(
+            "rank {} of {}: gradients averaged over TCP",
+            unet3d::train::Collective::rank(&group),
+            unet3d::train::Collective::world_size(&group)
+        ));
+        trainer = trainer.collective(std::sync::Arc::new(group));
+    }
     if let Some(cache) = &a.cache {
         // Patches are read from the cache when drawn: memory does not grow with the cases.
         let files = unet3d::train::cache::list(cache)?;

@@ -148,3 +148,42 @@ fn the_collective_averages_and_names_a_disagreement() {
     assert!(err.contains("collective"), "{err}");
     drop(t); // rank 0 keeps waiting for a partner that will not come; the thread is detached
 }
+
+#[test]
+fn the_tcp_collective_averages_like_the_local_one() {
+    use unet3d::train::TcpGroup;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let handles: Vec<_> = (0..3)
+        .map(|rank| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let g =
+                    TcpGroup::connect(rank, 3, &addr, std::time::Duration::from_secs(20)).unwrap();
+                let mut out = Vec::new();
+                for round in 0..3 {
+                    let mut v = vec![rank as f32 + round as f32, 0.1 * rank as f32];
+                    g.all_reduce_mean(&mut v).unwrap();
+                    out.push(v);
+                }
+                out
+            })
+        })
+        .collect();
+    for h in handles {
+        for (round, v) in h.join().unwrap().iter().enumerate() {
+            assert_eq!(v[0], 1.0 + round as f32);
+            assert!((v[1] - 0.1).abs() < 1e-7, "{v:?}");
+        }
+    }
+    assert!(TcpGroup::connect(3, 3, &addr, std::time::Duration::from_secs(1)).is_err());
+    // Nobody listening: a named error after the timeout.
+    let err = TcpGroup::connect(1, 2, &addr, std::time::Duration::from_millis(200))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("collective") && err.contains(&addr), "{err}");
+}

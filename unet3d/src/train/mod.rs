@@ -27,7 +27,7 @@ pub mod stream;
 pub use config::StreamConfig;
 pub use config::{Augment, CheckedTrainConfig, DeviceSpec, LossWeights, Schedule, TrainConfig};
 pub use data::{prepare_case, Split, TrainData, TrainingCase};
-pub use dist::{Collective, LocalGroup, Solo};
+pub use dist::{Collective, LocalGroup, Solo, TcpGroup};
 pub use fit::{TrainSummary, Trainer};
 pub use history::write_history;
 pub use stream::synthetic_validation;
