@@ -15,7 +15,7 @@
 //! seg[[20, 20, 20]] = 1;
 //! let source = PatchSource::new(image, seg)?;
 //! let mut sampler = PatchSampler::new(PatchConfig { patch: [16, 16, 16], ..Default::default() }.check()?, 7);
-//! let p = sampler.sample(&source);
+//! let p = sampler.sample(&source)?;
 //! assert_eq!(p.image.shape(), &[4, 16, 16, 16]);
 //! # Ok(()) }
 //! ```
