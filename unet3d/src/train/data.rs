@@ -131,26 +131,24 @@ impl TrainData {
         cfg: &TrainConfig,
         progress: &dyn Progress,
     ) -> Result<TrainData> {
-        let files = super::cache::list(cache)?;
-        progress.start("loading cache", files.len() as u64);
-        let mut prepared = Vec::with_capacity(files.len());
-        for f in &files {
-            if f.header.preprocess != cfg.preprocess || f.header.scheme != cfg.scheme.name() {
-                return Err(Error::config(
-                    "cache",
-                    format!(
-                        "{} was prepared with other preprocessing or another label scheme ({}); run prepare again with this configuration",
-                        f.path.display(),
-                        f.header.scheme
-                    ),
-                ));
-            }
-            prepared.push(f.load()?);
-            progress.advance(1);
-        }
+        let (train, validation) =
+            super::cache::split(super::cache::list(cache)?, split, cfg, cache)?;
+        progress.start("loading cache", (train.len() + validation.len()) as u64);
+        let load = |files: Vec<super::cache::CaseFile>| -> Result<Vec<TrainingCase>> {
+            files
+                .iter()
+                .map(|f| {
+                    let c = f.load();
+                    progress.advance(1);
+                    c
+                })
+                .collect()
+        };
+        let data = TrainData {
+            train: load(train)?,
+            validation: load(validation)?,
+        };
         progress.finish();
-        let (train, validation) = split_cases(prepared, |c| c.id.as_str(), split, cfg.seed, cache)?;
-        let data = TrainData { train, validation };
         data.check()?;
         Ok(data)
     }
