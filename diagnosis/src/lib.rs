@@ -38,6 +38,7 @@
 pub mod atlas;
 pub mod crosscheck;
 pub mod diagnoser;
+pub mod encode;
 pub mod error;
 pub mod localize;
 pub mod overlay;

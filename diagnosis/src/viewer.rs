@@ -23,9 +23,9 @@ use brats_io::{Case, Compartment, LabelScheme, Modality, Volume};
 use serde::Serialize;
 
 use crate::atlas::GridAtlas;
+use crate::encode::base64;
 use crate::error::{Error, Result};
 use crate::overlay::{colour_of, window};
-use crate::report::base64;
 
 /// Voxels per embedded volume above which the grid is coarsened (keeps a typical report
 /// under ~15 MB: a 1 mm BraTS brain crop is about 3–4 million voxels).

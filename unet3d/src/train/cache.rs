@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
-use super::data::{prepare_case, TrainingCase};
+use super::data::{prepare_case, Split, TrainData, TrainingCase};
 use crate::error::{Error, Result};
 
 /// The file's first bytes.
@@ -227,7 +227,7 @@ impl CaseFile {
 /// tumour.
 pub fn split(
     files: Vec<CaseFile>,
-    split: &super::Split,
+    split: &Split,
     cfg: &TrainConfig,
     cache: &Path,
 ) -> Result<(Vec<CaseFile>, Vec<CaseFile>)> {
@@ -255,6 +255,42 @@ pub fn split(
         ));
     }
     Ok((train, validation))
+}
+
+impl TrainData {
+    /// Loads the cases of a cache folder made by [`prepare`] with this
+    /// configuration's preprocessing and label scheme.
+    ///
+    /// # Errors
+    /// [`Error::File`] naming a damaged case file or an empty cache; [`Error::Config`] when
+    /// a case was prepared with other preprocessing or another scheme (prepare again), or
+    /// as [`TrainData::from_folder`] for the split.
+    pub fn from_cache(
+        cache: &Path,
+        rule: &Split,
+        cfg: &TrainConfig,
+        progress: &dyn Progress,
+    ) -> Result<TrainData> {
+        let (train, validation) = split(list(cache)?, rule, cfg, cache)?;
+        progress.start("loading cache", (train.len() + validation.len()) as u64);
+        let load = |files: Vec<CaseFile>| -> Result<Vec<TrainingCase>> {
+            files
+                .iter()
+                .map(|f| {
+                    let c = f.load();
+                    progress.advance(1);
+                    c
+                })
+                .collect()
+        };
+        let data = TrainData {
+            train: load(train)?,
+            validation: load(validation)?,
+        };
+        progress.finish();
+        data.check()?;
+        Ok(data)
+    }
 }
 
 /// One case's entry in the fingerprint.

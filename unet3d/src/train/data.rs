@@ -118,41 +118,6 @@ impl TrainData {
         Ok(data)
     }
 
-    /// Loads the cases of a cache folder made by [`super::cache::prepare`] with this
-    /// configuration's preprocessing and label scheme.
-    ///
-    /// # Errors
-    /// [`Error::File`] naming a damaged case file or an empty cache; [`Error::Config`] when
-    /// a case was prepared with other preprocessing or another scheme (prepare again), or
-    /// as [`TrainData::from_folder`] for the split.
-    pub fn from_cache(
-        cache: &Path,
-        split: &Split,
-        cfg: &TrainConfig,
-        progress: &dyn Progress,
-    ) -> Result<TrainData> {
-        let (train, validation) =
-            super::cache::split(super::cache::list(cache)?, split, cfg, cache)?;
-        progress.start("loading cache", (train.len() + validation.len()) as u64);
-        let load = |files: Vec<super::cache::CaseFile>| -> Result<Vec<TrainingCase>> {
-            files
-                .iter()
-                .map(|f| {
-                    let c = f.load();
-                    progress.advance(1);
-                    c
-                })
-                .collect()
-        };
-        let data = TrainData {
-            train: load(train)?,
-            validation: load(validation)?,
-        };
-        progress.finish();
-        data.check()?;
-        Ok(data)
-    }
-
     /// Generates `n_train + n_val` phantoms in memory (case `n` from seed `seed + n`; the
     /// validation cases come last) and preprocesses them.
     ///
