@@ -62,6 +62,23 @@ fn config(a: &TrainArgs) -> Result<TrainConfig> {
     Ok(cfg)
 }
 
+/// Data-parallel across processes when launched with RANK / WORLD_SIZE / MASTER_ADDR /
+/// MASTER_PORT (each rank's --batch is its share; rank 0 writes the model folder): every
+/// data source draws the same global batches on every rank.
+fn joined(trainer: Trainer, ui: &Ui) -> Result<Trainer> {
+    Ok(match unet3d::train::TcpGroup::from_env()? {
+        Some(group) => {
+            ui.note(&format!(
+                "rank {} of {}: gradients averaged over TCP",
+                unet3d::train::Collective::rank(&group),
+                unet3d::train::Collective::world_size(&group)
+            ));
+            trainer.collective(std::sync::Arc::new(group))
+        }
+        None => trainer,
+    })
+}
+
 pub fn run(a: &TrainArgs, ui: &Ui) -> Result<()> {
     let mut cfg = config(a)?;
     if a.synthetic {
@@ -69,7 +86,10 @@ pub fn run(a: &TrainArgs, ui: &Ui) -> Result<()> {
             .synthetic
             .get_or_insert_with(|| unet3d::presets::synthetic().synthetic.unwrap_or_default());
         stream.synth.scheme = cfg.scheme.clone();
-        let trainer = Trainer::new(cfg.clone(), &a.out)?.progress(ui.shared_bar());
+        let trainer = joined(
+            Trainer::new(cfg.clone(), &a.out)?.progress(ui.shared_bar()),
+            ui,
+        )?;
         let stream = cfg.synthetic.clone().unwrap_or_default();
         let validation = synthetic_validation(&stream, a.val, &cfg.preprocess, &ui.bar())?;
         ui.note(&format!(
@@ -85,17 +105,10 @@ pub fn run(a: &TrainArgs, ui: &Ui) -> Result<()> {
         return Ok(());
     }
     cfg.synthetic = None;
-    let mut trainer = Trainer::new(cfg.clone(), &a.out)?.progress(ui.shared_bar());
-    // Data-parallel across processes when launched with RANK / WORLD_SIZE / MASTER_ADDR /
-    // MASTER_PORT (each rank's --batch is its share; rank 0 writes the model folder).
-    if let Some(group) = unet3d::train::TcpGroup::from_env()? {
-        ui.note(&format!(
-            "rank {} of {}: gradients averaged over TCP",
-            unet3d::train::Collective::rank(&group),
-            unet3d::train::Collective::world_size(&group)
-        ));
-        trainer = trainer.collective(std::sync::Arc::new(group));
-    }
+    let trainer = joined(
+        Trainer::new(cfg.clone(), &a.out)?.progress(ui.shared_bar()),
+        ui,
+    )?;
     if let Some(cache) = &a.cache {
         // Patches are read from the cache when drawn: memory does not grow with the cases.
         let files = unet3d::train::cache::list(cache)?;
