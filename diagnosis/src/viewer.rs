@@ -172,9 +172,17 @@ impl ViewerData {
         let [nx, ny, nz] = dims;
         let n = nx * ny * nz;
 
-        // Voxel index of each viewer voxel (nearest), or None outside the case's grid.
+        // The case voxel nearest each viewer voxel, as a flat `[k, j, i]` offset (4 bytes a
+        // voxel, not 32 for an optional triple); OUTSIDE when it falls off the case's grid.
+        const OUTSIDE: u32 = u32::MAX;
         let d = g.dim();
-        let mut source: Vec<Option<[usize; 3]>> = Vec::with_capacity(n);
+        if d.iter().product::<usize>() >= OUTSIDE as usize {
+            return Err(Error::input(
+                "viewer",
+                format!("a grid of {d:?} voxels is beyond the viewer's 2³² voxels"),
+            ));
+        }
+        let mut source: Vec<u32> = Vec::with_capacity(n);
         for z in 0..nz {
             for y in 0..ny {
                 for x in 0..nx {
@@ -184,31 +192,39 @@ impl ViewerData {
                         wlo[2] + s * z as f64,
                     ];
                     let p = g.world_to_voxel(w).map(f64::round);
-                    source.push(
-                        (p.iter().zip(d).all(|(&v, n)| v >= 0.0 && v < n as f64))
-                            .then(|| [p[2] as usize, p[1] as usize, p[0] as usize]),
-                    );
+                    let inside = p.iter().zip(d).all(|(&v, n)| v >= 0.0 && v < n as f64);
+                    source.push(if inside {
+                        ((p[2] as usize * d[1] + p[1] as usize) * d[0] + p[0] as usize) as u32
+                    } else {
+                        OUTSIDE
+                    });
                 }
             }
         }
+        let kji = |f: u32| {
+            let f = f as usize;
+            [f / (d[0] * d[1]), (f / d[0]) % d[1], f % d[0]]
+        };
+        // `value` at every viewer voxel, `outside` off the grid.
+        let sample = |outside: u8, value: &dyn Fn([usize; 3]) -> u8| -> Vec<u8> {
+            source
+                .iter()
+                .map(|&f| if f == OUTSIDE { outside } else { value(kji(f)) })
+                .collect()
+        };
         let mut images = Vec::with_capacity(4);
         for m in Modality::ALL {
             let v = case.image(m);
             let (w0, w1) = window(v);
             let data = v.data();
-            let bytes: Vec<u8> = source
-                .iter()
-                .map(|p| {
-                    p.map_or(0, |[k, j, i]| {
-                        let t = (data[[k, j, i]] - w0) / (w1 - w0);
-                        if t.is_finite() {
-                            (t.clamp(0.0, 1.0) * 255.0).round() as u8
-                        } else {
-                            0
-                        }
-                    })
-                })
-                .collect();
+            let bytes = sample(0, &|at| {
+                let t = (data[at] - w0) / (w1 - w0);
+                if t.is_finite() {
+                    (t.clamp(0.0, 1.0) * 255.0).round() as u8
+                } else {
+                    0
+                }
+            });
             images.push(ViewerImage {
                 name: match m {
                     Modality::Flair => "FLAIR",
@@ -221,15 +237,12 @@ impl ViewerData {
                 data: gzip_base64(&bytes)?,
             });
         }
-        let labels: Vec<u8> = source
-            .iter()
-            .map(|p| p.map_or(0, |[k, j, i]| mask.data()[[k, j, i]]))
-            .collect();
+        let labels = sample(0, &|at| mask.data()[at]);
         let atlas_bytes: Vec<u8> = source
             .iter()
-            .flat_map(|p| {
-                p.map_or(0, |[k, j, i]| atlas.index[[k, j, i]])
-                    .to_le_bytes()
+            .flat_map(|&f| {
+                let v = if f == OUTSIDE { 0 } else { atlas.index[kji(f)] };
+                v.to_le_bytes()
             })
             .collect();
         let focus_world = focus_mm.unwrap_or([0, 1, 2].map(|a| (wlo[a] + whi[a]) / 2.0));
