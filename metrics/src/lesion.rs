@@ -318,8 +318,7 @@ pub fn evaluate_group(
             zero_tp(n_pred, n_ref, f64::INFINITY),
         )
     } else {
-        let np = p.iter().filter(|&&v| v).count();
-        let nr = r.iter().filter(|&&v| v).count();
+        let (np, nr): (usize, usize) = (p_sizes.iter().sum(), r_sizes.iter().sum());
         // The package computes global metrics without the voxel spacing: distances in
         // voxel units, NSD at its default tolerance of 0.5.
         match surface_distances(p.view(), r.view(), Spacing::new([1.0; 3])?)? {

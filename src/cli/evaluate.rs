@@ -30,7 +30,7 @@ use unet3d::infer::connected_components;
 use unet3d::predict::PredictOptions;
 
 use super::segment::load_predictor;
-use super::{EmptyArg, EvaluateArgs, Labels, Ui};
+use super::{EmptyArg, EvaluateArgs, Ui};
 
 fn strip_nifti(name: &str) -> Option<&str> {
     name.strip_suffix(".nii.gz")
@@ -118,10 +118,7 @@ pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
     let regions = if a.binary {
         RegionSpec::binary()
     } else {
-        RegionSpec::preset(match a.labels {
-            Labels::Brats2021 => "brats2021",
-            Labels::Brats2023 => "brats2023",
-        })?
+        RegionSpec::preset(a.labels.name())?
     };
     let cfg = EvalConfig {
         empty: match a.empty {
@@ -166,10 +163,7 @@ pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
     let bar = ui.bar();
     bar.start("evaluating", pairs.len() as u64);
     let mut cases = Vec::with_capacity(pairs.len());
-    let groups = LesionGroup::glioma(match a.labels {
-        Labels::Brats2021 => "brats2021",
-        Labels::Brats2023 => "brats2023",
-    })?;
+    let groups = LesionGroup::glioma(a.labels.name())?;
     let mut lesions: Vec<BTreeMap<String, LesionSummary>> = Vec::new();
     for (id, p, t) in &pairs {
         bar.message(id);

@@ -107,6 +107,14 @@ pub enum Labels {
 }
 
 impl Labels {
+    /// `brats2021` or `brats2023`, as the libraries name the schemes.
+    fn name(self) -> &'static str {
+        match self {
+            Labels::Brats2021 => "brats2021",
+            Labels::Brats2023 => "brats2023",
+        }
+    }
+
     fn scheme(self) -> brats_io::LabelScheme {
         match self {
             Labels::Brats2021 => brats_io::LabelScheme::brats2021(),

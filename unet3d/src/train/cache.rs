@@ -497,17 +497,18 @@ fn prepare_one(dir: &Path, cache: &Path, cfg: &TrainConfig, scheme: &str) -> Res
     })?;
     let g = case.geometry();
     let intensity = [0, 1, 2, 3].map(|m| {
-        let v: Vec<f64> = case.images[m]
-            .data()
-            .iter()
-            .filter(|&&x| x != 0.0 && x.is_finite())
-            .map(|&x| f64::from(x))
-            .collect();
-        let n = v.len().max(1) as f64;
-        let mean = v.iter().sum::<f64>() / n;
+        let brain = || {
+            case.images[m]
+                .data()
+                .iter()
+                .filter(|&&x| x != 0.0 && x.is_finite())
+                .map(|&x| f64::from(x))
+        };
+        let n = brain().count().max(1) as f64;
+        let mean = brain().sum::<f64>() / n;
         [
             mean,
-            (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt(),
+            (brain().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt(),
         ]
     });
     let labels = brats_io::LabelScheme::counts(seg.data());

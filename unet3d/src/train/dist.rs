@@ -49,6 +49,29 @@ impl Collective for Solo {
     }
 }
 
+/// The ranks' values summed in f64 in rank order, then divided by the world size: the
+/// arithmetic every collective here shares, so that they agree to the bit.
+struct RankSum(Vec<f64>);
+
+impl RankSum {
+    fn new(len: usize) -> RankSum {
+        RankSum(vec![0.0; len])
+    }
+
+    fn add(&mut self, part: &[f32]) {
+        for (s, &v) in self.0.iter_mut().zip(part) {
+            *s += f64::from(v);
+        }
+    }
+
+    fn mean_into(&self, out: &mut [f32], world: usize) {
+        let n = world as f64;
+        for (o, s) in out.iter_mut().zip(&self.0) {
+            *o = (s / n) as f32;
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Round {
     /// Each rank's contribution, summed in rank order (deterministic).
@@ -122,14 +145,13 @@ impl Collective for LocalGroup {
         round.arrived += 1;
         let generation = round.generation;
         if round.arrived == self.world {
-            let n = self.world as f64;
-            let mut sum = vec![0.0f64; data.len()];
+            let mut sum = RankSum::new(data.len());
             for part in round.parts.iter().flatten() {
-                for (s, &v) in sum.iter_mut().zip(part) {
-                    *s += f64::from(v);
-                }
+                sum.add(part);
             }
-            round.result = Arc::new(sum.iter().map(|s| (s / n) as f32).collect());
+            let mut mean = vec![0.0; data.len()];
+            sum.mean_into(&mut mean, self.world);
+            round.result = Arc::new(mean);
             round.arrived = 0;
             round.left = self.world;
             round.generation += 1;
@@ -327,7 +349,8 @@ impl Collective for TcpGroup {
     }
     fn all_reduce_mean(&self, data: &mut [f32]) -> Result<()> {
         if self.rank == 0 {
-            let mut sum: Vec<f64> = data.iter().map(|&v| f64::from(v)).collect();
+            let mut sum = RankSum::new(data.len());
+            sum.add(data);
             for (i, peer) in self.peers.iter().enumerate() {
                 let part = recv_f32s(&mut *lock(peer)?)
                     .map_err(|e| net_error(&format!("receiving from rank {}", i + 1), e))?;
@@ -342,14 +365,9 @@ impl Collective for TcpGroup {
                         ),
                     ));
                 }
-                for (s, v) in sum.iter_mut().zip(part) {
-                    *s += f64::from(v);
-                }
+                sum.add(&part);
             }
-            let n = self.world as f64;
-            for (d, s) in data.iter_mut().zip(&sum) {
-                *d = (s / n) as f32;
-            }
+            sum.mean_into(data, self.world);
             for (i, peer) in self.peers.iter().enumerate() {
                 send_f32s(&mut *lock(peer)?, data)
                     .map_err(|e| net_error(&format!("sending to rank {}", i + 1), e))?;
