@@ -5,17 +5,18 @@
 //! **Start here** — a synthetic case written in BraTS layout, found and loaded back, with
 //! its labels counted:
 //! ```
-//! # fn main() -> brats_io::Result<()> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use brats_io::phantom::PhantomConfig;
 //! use brats_io::{find_case, LabelScheme, Naming, NiftiReader};
 //!
-//! let dir = tempfile::tempdir().unwrap();
+//! let dir = tempfile::tempdir()?;
 //! let phantom = PhantomConfig { shape: [64, 64, 40], ..Default::default() }.check()?.generate(3)?;
 //! let folder = phantom.write(dir.path(), Naming::Brats2021)?;
 //! let case = find_case(&folder)?.load(&NiftiReader::new())?;
 //! assert_eq!(case.geometry().dim(), [64, 64, 40]);
 //! assert_eq!(case.geometry().orientation(), "LPS"); // BraTS's own storage order
-//! let labels = LabelScheme::counts(case.seg.as_ref().unwrap().data());
+//! let seg = case.seg.as_ref().ok_or("the phantom writes its segmentation")?;
+//! let labels = LabelScheme::counts(seg.data());
 //! assert!(labels.keys().all(|v| [0, 1, 2, 4].contains(v)));
 //! # Ok(()) }
 //! ```
