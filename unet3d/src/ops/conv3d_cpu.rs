@@ -21,22 +21,11 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, Var};
 use rayon::prelude::*;
 
+use super::conv3d_direct::{self as direct, Geo};
 use super::conv3d_generic::{conv3d_generic, Conv3dConfig};
 use super::dropout::DropMask;
 use super::kernel::{arg_f32, channel_sums, sgemm, with_f32, Activation, SharedMut, CHUNK};
-
-/// Sizes of one convolution: input channels and extent, kernel, padding, output extent.
-struct Geo {
-    c: usize,
-    d: usize,
-    h: usize,
-    w: usize,
-    k: usize,
-    p: usize,
-    dout: usize,
-    hout: usize,
-    wout: usize,
-}
+use super::simd::cpu_isa;
 
 /// The im2col block `[C·k², ny·Wp]` of output rows `y0 .. y0 + ny` of output slice `di` of
 /// batch item `bi`: row `(ci, kd, kh)` holds, for each output row, the zero-padded input row
@@ -156,6 +145,11 @@ fn conv_forward(
     o: usize,
     epi: &Epi,
 ) -> candle_core::Result<Vec<f32>> {
+    if direct::supports(g) {
+        return direct::forward(cpu_isa(), x, w, g, b, o, &|row, j, start| {
+            epi.apply(row, j, start)
+        });
+    }
     let (k, rows, wp, wout) = (g.k, g.rows(), g.wp(), g.wout);
     let k3 = g.c * k * k * k;
     let (dout, hw, vol) = (g.dout, g.hout * wout, g.dout * g.hout * wout);
@@ -235,6 +229,9 @@ fn grad_weight(
     b: usize,
     o: usize,
 ) -> candle_core::Result<Vec<f32>> {
+    if direct::supports(geo) {
+        return direct::grad_weight(cpu_isa(), x, gy, geo, b, o);
+    }
     let (k, rows, wp, wout) = (geo.k, geo.rows(), geo.wp(), geo.wout);
     let k3 = geo.c * k * k * k;
     let hw = geo.hout * wout;

@@ -17,9 +17,11 @@
 
 pub mod conv3d;
 mod conv3d_cpu;
+mod conv3d_direct;
 mod conv3d_generic;
 pub mod conv_transpose3d;
 pub mod dropout;
 pub(crate) mod kernel;
 pub mod norm;
 pub mod pool3d;
+pub mod simd;

@@ -1,0 +1,727 @@
+//! The direct 3×3×3 convolution on the CPU: forward (and so dL/dx, the same kernel on the
+//! flipped weight) and dL/dw, with register-blocked micro-kernels per instruction-set level.
+//!
+//! Layout. Tensors stay `[B, C, D, H, W]` between layers (no conversion at the op's edges).
+//! Inside the op the *weights* are channel-blocked, `[O/L][C][kd][kh][kw][L]` (`L` = lanes:
+//! 16 for AVX-512, 8 for AVX2 and the portable level), and the output is produced
+//! position-major, one vector of `L` output channels per voxel. The input is read as
+//! scalars broadcast to all lanes, from zero-padded copies of the `k` input planes an output
+//! plane needs (a ring of planes per worker, so each input plane is padded about once).
+//!
+//! Forward micro-kernel: `OB` vectors of output channels × `NX` consecutive voxels of one
+//! output row stay in registers (up to 28 of AVX-512's 32) while the loop runs over input
+//! channels and taps: per tap `OB` weight loads and `NX` broadcasts feed `OB·NX` fused
+//! multiply-adds. This is the register blocking of oneDNN's direct convolution; it has no
+//! im2col and no packing, and since the broadcast operand is a voxel, a row of 8 voxels
+//! wastes nothing (a W-vectorised kernel would pad 8³ planes to vectors of 16).
+//!
+//! dL/dw micro-kernel: `OB` vectors of output channels × `T` taps (all 27 for one input
+//! channel, or the 9 of one depth tap) accumulate `dL/dy[voxel] · x[voxel + tap]` over every
+//! voxel of an output plane, then add into the worker's partial sum; the partial sums of a
+//! fixed number of chunks are added in chunk order, so the result depends on the thread count
+//! only.
+//!
+//! The epilogue (bias, activation, dropout) is applied by the caller to each finished output
+//! row, as in the im2col path.
+
+use rayon::prelude::*;
+
+#[cfg(target_arch = "x86_64")]
+use super::simd::{Avx2, Avx512};
+use super::simd::{Isa, Portable, Simd};
+
+/// Sizes of one stride-1 convolution: input channels and extent, kernel, padding, output
+/// extent.
+pub(crate) struct Geo {
+    pub(crate) c: usize,
+    pub(crate) d: usize,
+    pub(crate) h: usize,
+    pub(crate) w: usize,
+    pub(crate) k: usize,
+    pub(crate) p: usize,
+    pub(crate) dout: usize,
+    pub(crate) hout: usize,
+    pub(crate) wout: usize,
+}
+
+/// What the direct kernels support: 3×3×3 kernels with padding ≤ 2 (so that dL/dx, a
+/// convolution with padding `2 − p`, is one too).
+pub(crate) fn supports(g: &Geo) -> bool {
+    g.k == 3 && g.p < g.k
+}
+
+/// The caller's epilogue: `(row, output channel, flat index of the row's first element)`.
+pub(crate) type RowEpilogue<'a> = &'a (dyn Fn(&mut [f32], usize, usize) + Sync);
+
+/// A raw pointer handed to rayon workers that write disjoint parts of one buffer.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: workers write disjoint elements; the buffer outlives the parallel section.
+unsafe impl Send for Out {}
+// SAFETY: as above.
+unsafe impl Sync for Out {}
+
+impl Out {
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Zero-padded input planes, `k` slots of `[C][H + 2p][W + 2p]`; a slot keeps the padded
+/// plane it last received so that consecutive output planes reuse `k − 1` of them.
+struct Ring {
+    data: Vec<f32>,
+    tag: Vec<Option<(usize, usize)>>,
+}
+
+impl Ring {
+    fn new(g: &Geo) -> Ring {
+        Ring {
+            data: vec![0f32; g.k * g.c * plane(g)],
+            tag: vec![None; g.k],
+        }
+    }
+
+    /// Pointers to the `k` padded planes output plane `z` of batch item `bi` reads, loading
+    /// the ones not in the ring.
+    fn planes(&mut self, x: &[f32], g: &Geo, bi: usize, z: usize) -> Vec<*const f32> {
+        let (hp, wp) = (g.h + 2 * g.p, g.w + 2 * g.p);
+        let ps = plane(g);
+        let slot_len = g.c * ps;
+        (0..g.k)
+            .map(|kd| {
+                let zp = z + kd;
+                let slot = zp % g.k;
+                let buf = &mut self.data[slot * slot_len..(slot + 1) * slot_len];
+                if self.tag[slot] != Some((bi, zp)) {
+                    self.tag[slot] = Some((bi, zp));
+                    let zi = zp as isize - g.p as isize;
+                    if zi < 0 || zi >= g.d as isize {
+                        buf.fill(0.0);
+                    } else {
+                        let hw = g.h * g.w;
+                        for ci in 0..g.c {
+                            let src = &x[((bi * g.c + ci) * g.d + zi as usize) * hw..][..hw];
+                            let dst = &mut buf[ci * ps..(ci + 1) * ps];
+                            for yp in 0..hp {
+                                let row = &mut dst[yp * wp..(yp + 1) * wp];
+                                if yp < g.p || yp >= g.h + g.p {
+                                    row.fill(0.0);
+                                } else {
+                                    let s = &src[(yp - g.p) * g.w..(yp - g.p + 1) * g.w];
+                                    row[..g.p].fill(0.0);
+                                    row[g.p..g.p + g.w].copy_from_slice(s);
+                                    row[g.p + g.w..].fill(0.0);
+                                }
+                            }
+                        }
+                    }
+                }
+                buf.as_ptr()
+            })
+            .collect()
+    }
+}
+
+/// Elements of one padded plane.
+fn plane(g: &Geo) -> usize {
+    (g.h + 2 * g.p) * (g.w + 2 * g.p)
+}
+
+/// The weight `[O, C, k, k, k]` channel-blocked as `[O/L][C][k³][L]`, zero beyond `O`.
+fn block_weights(w: &[f32], o: usize, c: usize, k3: usize, lanes: usize) -> Vec<f32> {
+    let nb = o.div_ceil(lanes);
+    let mut out = vec![0f32; nb * c * k3 * lanes];
+    for j in 0..o {
+        let (ob, l) = (j / lanes, j % lanes);
+        for ci in 0..c {
+            for t in 0..k3 {
+                out[((ob * c + ci) * k3 + t) * lanes + l] = w[(j * c + ci) * k3 + t];
+            }
+        }
+    }
+    out
+}
+
+/// Everything the forward kernel needs for one output row.
+struct FwdRow<'a> {
+    /// The `k` padded input planes (slot starts).
+    planes: &'a [*const f32],
+    /// Output row.
+    y: usize,
+    g: &'a Geo,
+    /// Channel-blocked weights and their block count.
+    w: *const f32,
+    nb: usize,
+    /// Row tile `[wout][nb·L]`.
+    tile: *mut f32,
+}
+
+/// One register block: `OB` output-channel vectors × `NX` voxels from `x0`.
+///
+/// # Safety
+/// The CPU has `S`'s features; `a`'s pointers cover the row (the planes are padded, so
+/// voxel `x0 + i + kw` of every tapped row exists for `x0 + NX ≤ wout`).
+// Index loops over the register arrays: both indices address `acc`, and the loops must unroll.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn fwd_block<S: Simd, const OB: usize, const NX: usize>(a: &FwdRow, ob: usize, x0: usize) {
+    let g = a.g;
+    let (k, c, l) = (g.k, g.c, S::LANES);
+    let wpd = g.w + 2 * g.p;
+    let ps = plane(g);
+    let wbs = c * k * k * k * l;
+    // SAFETY: see the function's contract; every offset below stays inside the padded
+    // planes, the weight blocks and the tile.
+    unsafe {
+        let mut acc = [[S::zero(); NX]; OB];
+        let mut wp = a.w.add(ob * wbs);
+        for ci in 0..c {
+            for kd in 0..k {
+                let base = a.planes.get_unchecked(kd).add(ci * ps + a.y * wpd + x0);
+                for kh in 0..k {
+                    let row = base.add(kh * wpd);
+                    for kw in 0..k {
+                        let mut wv = [S::zero(); OB];
+                        for (b, v) in wv.iter_mut().enumerate() {
+                            *v = S::load(wp.add(b * wbs));
+                        }
+                        let r = row.add(kw);
+                        for i in 0..NX {
+                            let xv = S::splat(r.add(i));
+                            for b in 0..OB {
+                                acc[b][i] = S::fma(wv[b], xv, acc[b][i]);
+                            }
+                        }
+                        wp = wp.add(l);
+                    }
+                }
+            }
+        }
+        let opad = a.nb * l;
+        for (b, accb) in acc.iter().enumerate() {
+            for (i, v) in accb.iter().enumerate() {
+                S::store(a.tile.add((x0 + i) * opad + (ob + b) * l), *v);
+            }
+        }
+    }
+}
+
+/// Repeats a block once per listed constant, bound to the given name.
+macro_rules! unroll {
+    ($i:ident in [$($n:literal)*] $body:block) => {
+        $({
+            const $i: usize = $n;
+            $body
+        })*
+    };
+}
+
+/// Expands `match nx { 1 => f::<.., 1>, .. }` up to the largest register block.
+macro_rules! by_nx {
+    ($s:ty, $ob:literal, $nx:expr, $a:expr, $obi:expr, $x0:expr; $($n:literal)*) => {
+        match $nx {
+            $($n => fwd_block::<$s, $ob, $n>($a, $obi, $x0),)*
+            _ => unreachable!("register block wider than 28"),
+        }
+    };
+}
+
+/// The whole output row: every output-channel block, the row cut into equal register
+/// blocks.
+#[inline(always)]
+unsafe fn fwd_row<S: Simd>(a: &FwdRow) {
+    let wout = a.g.wout;
+    let mut ob = 0;
+    while ob < a.nb {
+        let pair = ob + 1 < a.nb;
+        let max = if pair { S::REGS / 2 } else { S::REGS };
+        let chunks = wout.div_ceil(max);
+        let mut x0 = 0;
+        for ch in 0..chunks {
+            let nx = (wout - x0) / (chunks - ch);
+            // SAFETY: forwarded to the caller; 1 ≤ nx ≤ max ≤ 28.
+            unsafe {
+                if pair {
+                    by_nx!(S, 2, nx, a, ob, x0; 1 2 3 4 5 6 7 8 9 10 11 12 13 14);
+                } else {
+                    by_nx!(S, 1, nx, a, ob, x0; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28);
+                }
+            }
+            x0 += nx;
+        }
+        ob += if pair { 2 } else { 1 };
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fwd_row_avx512(a: &FwdRow) {
+    // SAFETY: this function runs only where AVX-512F was detected.
+    unsafe { fwd_row::<Avx512>(a) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fwd_row_avx2(a: &FwdRow) {
+    // SAFETY: this function runs only where AVX2 and FMA were detected.
+    unsafe { fwd_row::<Avx2>(a) }
+}
+
+fn fwd_row_portable(a: &FwdRow) {
+    // SAFETY: the portable level needs no CPU feature.
+    unsafe { fwd_row::<Portable>(a) }
+}
+
+fn lanes(isa: Isa) -> usize {
+    match isa {
+        Isa::Avx512 => 16,
+        Isa::Avx2 | Isa::Portable => 8,
+    }
+}
+
+/// Runs one row at the given level.
+fn run_row(isa: Isa, a: &FwdRow) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa` is at most the detected level (see `simd::cpu_isa`).
+        Isa::Avx512 => unsafe { fwd_row_avx512(a) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx2 => unsafe { fwd_row_avx2(a) },
+        _ => fwd_row_portable(a),
+    }
+}
+
+/// The convolution of `x` `[B, C, D, H, W]` with `w` `[O, C, 3, 3, 3]` as
+/// `[B, O, D', H', W']`; `epi` runs on every finished output row.
+pub(crate) fn forward(
+    isa: Isa,
+    x: &[f32],
+    w: &[f32],
+    g: &Geo,
+    b: usize,
+    o: usize,
+    epi: RowEpilogue,
+) -> candle_core::Result<Vec<f32>> {
+    let k3 = g.k * g.k * g.k;
+    if !supports(g)
+        || isa > *Isa::available().last().unwrap_or(&Isa::Portable)
+        || x.len() != b * g.c * g.d * g.h * g.w
+        || w.len() != o * g.c * k3
+    {
+        candle_core::bail!("conv3d-direct: shapes, kernel or instruction set not supported");
+    }
+    let l = lanes(isa);
+    let nb = o.div_ceil(l);
+    let wb = block_weights(w, o, g.c, k3, l);
+    let (dout, hout, wout) = (g.dout, g.hout, g.wout);
+    let vol = dout * hout * wout;
+    let mut out = Vec::<f32>::with_capacity(b * o * vol);
+    let shared = Out(out.as_mut_ptr());
+    // Chunks of consecutive output planes: each worker pads each input plane about once.
+    let chunks = (rayon::current_num_threads() * 4).clamp(1, dout.max(1));
+    let per = dout.div_ceil(chunks);
+    let jobs: Vec<(usize, usize, usize)> = (0..b)
+        .flat_map(|bi| {
+            (0..dout)
+                .step_by(per)
+                .map(move |z0| (bi, z0, (z0 + per).min(dout)))
+        })
+        .collect();
+    jobs.into_par_iter().for_each_init(
+        || (Ring::new(g), vec![0f32; wout * nb * l]),
+        |(ring, tile), (bi, z0, z1)| {
+            for z in z0..z1 {
+                let planes = ring.planes(x, g, bi, z);
+                for y in 0..hout {
+                    let a = FwdRow {
+                        planes: &planes,
+                        y,
+                        g,
+                        w: wb.as_ptr(),
+                        nb,
+                        tile: tile.as_mut_ptr(),
+                    };
+                    run_row(isa, &a);
+                    let opad = nb * l;
+                    for j in 0..o {
+                        let start = ((bi * o + j) * dout + z) * hout * wout + y * wout;
+                        // SAFETY: output row (bi, j, z, y) lies inside `out`'s capacity and
+                        // only this job writes it; it is written in full before the slice
+                        // over it is made.
+                        let row = unsafe {
+                            let dst = shared.ptr().add(start);
+                            for xo in 0..wout {
+                                *dst.add(xo) = tile[xo * opad + j];
+                            }
+                            std::slice::from_raw_parts_mut(dst, wout)
+                        };
+                        epi(row, j, start);
+                    }
+                }
+            }
+        },
+    );
+    // SAFETY: the jobs cover every (batch, channel, plane, row) once, each row in full.
+    unsafe { out.set_len(b * o * vol) };
+    Ok(out)
+}
+
+/// Everything the dL/dw kernel needs for one output plane.
+struct WPlane<'a> {
+    planes: &'a [*const f32],
+    g: &'a Geo,
+    /// dL/dy of the plane, position-major `[H'·W'][nb·L]`.
+    gt: *const f32,
+    nb: usize,
+    /// The worker's partial dL/dw, `[nb][C][27][L]`.
+    acc: *mut f32,
+}
+
+/// `OB` output-channel vectors × `T` taps (27, or the 9 of depth tap `kd0`) of input channel
+/// `ci`, summed over the plane and added into the partial sum.
+///
+/// # Safety
+/// The CPU has `S`'s features; the pointers of `a` are valid for the plane.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn dw_block<S: Simd, const OB: usize, const T: usize>(
+    a: &WPlane,
+    ob: usize,
+    ci: usize,
+    kd0: usize,
+) {
+    let g = a.g;
+    let l = S::LANES;
+    let wpd = g.w + 2 * g.p;
+    let ps = plane(g);
+    let opad = a.nb * l;
+    let pbs = g.c * 27 * l;
+    // SAFETY: see the function's contract.
+    unsafe {
+        let mut acc = [[S::zero(); T]; OB];
+        for y in 0..g.hout {
+            // Row (kd, kh) of the input plane the taps of depth kd0 + kd read.
+            let mut rows = [std::ptr::null::<f32>(); 9];
+            for (r, row) in rows.iter_mut().enumerate().take(T / 3) {
+                let (kd, kh) = (kd0 + r / 3, r % 3);
+                *row = a.planes.get_unchecked(kd).add(ci * ps + (y + kh) * wpd);
+            }
+            let gy = a.gt.add(y * g.wout * opad + ob * l);
+            for x in 0..g.wout {
+                let mut gv = [S::zero(); OB];
+                for (b, v) in gv.iter_mut().enumerate() {
+                    *v = S::load(gy.add(x * opad + b * l));
+                }
+                // Unrolled by hand: the accumulators must stay in registers, and the
+                // compiler does not unroll 27 taps on its own.
+                unroll!(TAP in [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26] {
+                    if TAP < T {
+                        let xv = S::splat(rows[TAP / 3].add(x + TAP % 3));
+                        for b in 0..OB {
+                            acc[b][TAP] = S::fma(gv[b], xv, acc[b][TAP]);
+                        }
+                    }
+                });
+            }
+        }
+        for (b, accb) in acc.iter().enumerate() {
+            for (t, v) in accb.iter().enumerate() {
+                let p = a.acc.add((ob + b) * pbs + (ci * 27 + kd0 * 9 + t) * l);
+                S::store(p, S::add(S::load(p), *v));
+            }
+        }
+    }
+}
+
+/// dL/dw of one output plane: every block of output channels, input channel and tap.
+#[inline(always)]
+unsafe fn dw_plane<S: Simd>(a: &WPlane) {
+    let mut ob = 0;
+    while ob < a.nb {
+        for ci in 0..a.g.c {
+            // SAFETY: forwarded to the caller.
+            unsafe {
+                // Nine taps (one depth tap) per pass: with all 27 in registers the
+                // compiler spills accumulators.
+                if S::REGS >= 18 && ob + 1 < a.nb {
+                    for kd in 0..3 {
+                        dw_block::<S, 2, 9>(a, ob, ci, kd);
+                    }
+                } else {
+                    for kd in 0..3 {
+                        dw_block::<S, 1, 9>(a, ob, ci, kd);
+                    }
+                }
+            }
+        }
+        ob += if S::REGS >= 18 && ob + 1 < a.nb { 2 } else { 1 };
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dw_plane_avx512(a: &WPlane) {
+    // SAFETY: this function runs only where AVX-512F was detected.
+    unsafe { dw_plane::<Avx512>(a) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dw_plane_avx2(a: &WPlane) {
+    // SAFETY: this function runs only where AVX2 and FMA were detected.
+    unsafe { dw_plane::<Avx2>(a) }
+}
+
+fn dw_plane_portable(a: &WPlane) {
+    // SAFETY: the portable level needs no CPU feature.
+    unsafe { dw_plane::<Portable>(a) }
+}
+
+/// dL/dw `[O, C, 3, 3, 3]` from the input `[B, C, D, H, W]` and dL/dy `[B, O, D', H', W']`.
+/// Fixed chunks of output planes (one per thread), summed in chunk order: the result depends
+/// on the thread count only.
+pub(crate) fn grad_weight(
+    isa: Isa,
+    x: &[f32],
+    gy: &[f32],
+    g: &Geo,
+    b: usize,
+    o: usize,
+) -> candle_core::Result<Vec<f32>> {
+    let (hout, wout, dout) = (g.hout, g.wout, g.dout);
+    let vol = dout * hout * wout;
+    if !supports(g)
+        || isa > *Isa::available().last().unwrap_or(&Isa::Portable)
+        || x.len() != b * g.c * g.d * g.h * g.w
+        || gy.len() != b * o * vol
+    {
+        candle_core::bail!("conv3d-direct: shapes, kernel or instruction set not supported");
+    }
+    let l = lanes(isa);
+    let nb = o.div_ceil(l);
+    let opad = nb * l;
+    let slices = b * dout;
+    let chunks = rayon::current_num_threads().clamp(1, slices.max(1));
+    let per = slices.div_ceil(chunks);
+    let partials: Vec<Vec<f32>> = (0..chunks)
+        .into_par_iter()
+        .map(|chunk| {
+            let mut ring = Ring::new(g);
+            let mut gt = vec![0f32; hout * wout * opad];
+            let mut acc = vec![0f32; nb * g.c * 27 * l];
+            for s in chunk * per..((chunk + 1) * per).min(slices) {
+                let (bi, z) = (s / dout, s % dout);
+                let planes = ring.planes(x, g, bi, z);
+                for j in 0..o {
+                    let src = &gy[((bi * o + j) * dout + z) * hout * wout..][..hout * wout];
+                    for (q, &v) in src.iter().enumerate() {
+                        gt[q * opad + j] = v;
+                    }
+                }
+                let a = WPlane {
+                    planes: &planes,
+                    g,
+                    gt: gt.as_ptr(),
+                    nb,
+                    acc: acc.as_mut_ptr(),
+                };
+                match isa {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `isa` is at most the detected level (checked above).
+                    Isa::Avx512 => unsafe { dw_plane_avx512(&a) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: as above.
+                    Isa::Avx2 => unsafe { dw_plane_avx2(&a) },
+                    _ => dw_plane_portable(&a),
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut sum = vec![0f32; nb * g.c * 27 * l];
+    for p in partials {
+        for (s, v) in sum.iter_mut().zip(&p) {
+            *s += v;
+        }
+    }
+    let mut out = vec![0f32; o * g.c * 27];
+    for j in 0..o {
+        let (ob, lane) = (j / l, j % l);
+        for ci in 0..g.c {
+            for t in 0..27 {
+                out[(j * g.c + ci) * 27 + t] = sum[((ob * g.c + ci) * 27 + t) * l + lane];
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic pseudo-random sequence in [-1, 1).
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    fn geo(c: usize, (d, h, w): (usize, usize, usize), p: usize) -> Geo {
+        Geo {
+            c,
+            d,
+            h,
+            w,
+            k: 3,
+            p,
+            dout: d + 2 * p - 2,
+            hout: h + 2 * p - 2,
+            wout: w + 2 * p - 2,
+        }
+    }
+
+    /// The convolution by its definition, in f64.
+    fn naive(x: &[f32], w: &[f32], g: &Geo, b: usize, o: usize) -> Vec<f64> {
+        let mut out = vec![0f64; b * o * g.dout * g.hout * g.wout];
+        let at = |bi: usize, ci: usize, z: isize, y: isize, xx: isize| -> f64 {
+            if z < 0 || y < 0 || xx < 0 {
+                return 0.0;
+            }
+            let (z, y, xx) = (z as usize, y as usize, xx as usize);
+            if z >= g.d || y >= g.h || xx >= g.w {
+                return 0.0;
+            }
+            f64::from(x[(((bi * g.c + ci) * g.d + z) * g.h + y) * g.w + xx])
+        };
+        let p = g.p as isize;
+        for bi in 0..b {
+            for j in 0..o {
+                for z in 0..g.dout {
+                    for y in 0..g.hout {
+                        for xo in 0..g.wout {
+                            let mut s = 0f64;
+                            for ci in 0..g.c {
+                                for t in 0..27 {
+                                    let (kd, kh, kw) = (t / 9, (t / 3) % 3, t % 3);
+                                    s += f64::from(w[(j * g.c + ci) * 27 + t])
+                                        * at(
+                                            bi,
+                                            ci,
+                                            (z + kd) as isize - p,
+                                            (y + kh) as isize - p,
+                                            (xo + kw) as isize - p,
+                                        );
+                                }
+                            }
+                            out[(((bi * o + j) * g.dout + z) * g.hout + y) * g.wout + xo] = s;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn close(a: &[f32], b: &[f64], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: length");
+        let scale = b.iter().fold(1f64, |m, v| m.max(v.abs()));
+        for (i, (&u, &v)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (f64::from(u) - v).abs() <= 1e-5 * scale,
+                "{what}: element {i}: {u} against {v}"
+            );
+        }
+    }
+
+    /// Forward and dL/dw at every level the CPU has, against the definition: partial and
+    /// paired output blocks (1, 5, 16, 17, 33 channels), rows split into unequal register
+    /// blocks, every padding, a batch of two.
+    #[test]
+    fn every_level_matches_the_definition() {
+        let cases = [
+            (1, 1, (3, 4, 5), 1),
+            (3, 5, (4, 6, 31), 1),
+            (2, 16, (3, 5, 64), 1),
+            (4, 17, (5, 3, 9), 2),
+            (5, 33, (4, 4, 13), 0),
+            (16, 32, (3, 3, 8), 1),
+        ];
+        for isa in Isa::available() {
+            for (ci, &(c, o, dims, p)) in cases.iter().enumerate() {
+                let g = geo(c, dims, p);
+                let b = 2;
+                let x = values(b * c * dims.0 * dims.1 * dims.2, ci as u64);
+                let w = values(o * c * 27, 100 + ci as u64);
+                let want = naive(&x, &w, &g, b, o);
+                let got = forward(isa, &x, &w, &g, b, o, &|_, _, _| {}).expect("forward");
+                close(&got, &want, &format!("{isa} forward case {ci}"));
+                // dL/dw for dL/dy = gy: Σ gy · x[voxel + tap], by the definition.
+                let gy = values(want.len(), 200 + ci as u64);
+                let gw = grad_weight(isa, &x, &gy, &g, b, o).expect("grad");
+                let mut gw_ref = vec![0f64; o * c * 27];
+                let (pp, vol) = (p as isize, g.dout * g.hout * g.wout);
+                for (q, &gv) in gy.iter().enumerate() {
+                    let (bi, j, r) = (q / (o * vol), (q / vol) % o, q % vol);
+                    let (z, y, xo) = (r / (g.hout * g.wout), (r / g.wout) % g.hout, r % g.wout);
+                    for cj in 0..c {
+                        for t in 0..27 {
+                            let (zi, yi, xi) = (
+                                (z + t / 9) as isize - pp,
+                                (y + (t / 3) % 3) as isize - pp,
+                                (xo + t % 3) as isize - pp,
+                            );
+                            if (0..dims.0 as isize).contains(&zi)
+                                && (0..dims.1 as isize).contains(&yi)
+                                && (0..dims.2 as isize).contains(&xi)
+                            {
+                                let xv = x[(((bi * c + cj) * dims.0 + zi as usize) * dims.1
+                                    + yi as usize)
+                                    * dims.2
+                                    + xi as usize];
+                                gw_ref[(j * c + cj) * 27 + t] += f64::from(gv) * f64::from(xv);
+                            }
+                        }
+                    }
+                }
+                close(&gw, &gw_ref, &format!("{isa} dL/dw case {ci}"));
+            }
+        }
+    }
+
+    #[test]
+    fn unsupported_shapes_are_errors() {
+        let mut g = geo(1, (3, 3, 3), 1);
+        g.k = 5;
+        assert!(forward(
+            Isa::Portable,
+            &[0.0; 27],
+            &[0.0; 125],
+            &g,
+            1,
+            1,
+            &|_, _, _| {}
+        )
+        .is_err());
+        let g = geo(2, (3, 3, 3), 1);
+        assert!(forward(
+            Isa::Portable,
+            &[0.0; 5],
+            &[0.0; 54],
+            &g,
+            1,
+            1,
+            &|_, _, _| {}
+        )
+        .is_err());
+        assert!(grad_weight(Isa::Portable, &[0.0; 54], &[0.0; 3], &g, 1, 1).is_err());
+    }
+}
