@@ -123,6 +123,12 @@ impl Ring {
     }
 }
 
+/// The taps `[lo, hi)` along one axis that read inside the input for output index `i`
+/// (input extent `n`).
+fn taps(i: usize, n: usize, g: &Geo) -> (usize, usize) {
+    (g.p.saturating_sub(i), g.k.min((n + g.p).saturating_sub(i)))
+}
+
 /// Elements of one padded plane.
 fn plane(g: &Geo) -> usize {
     (g.h + 2 * g.p) * (g.w + 2 * g.p)
@@ -132,14 +138,19 @@ fn plane(g: &Geo) -> usize {
 fn block_weights(w: &[f32], o: usize, c: usize, k3: usize, lanes: usize) -> Vec<f32> {
     let nb = o.div_ceil(lanes);
     let mut out = vec![0f32; nb * c * k3 * lanes];
-    for j in 0..o {
-        let (ob, l) = (j / lanes, j % lanes);
-        for ci in 0..c {
-            for t in 0..k3 {
-                out[((ob * c + ci) * k3 + t) * lanes + l] = w[(j * c + ci) * k3 + t];
+    out.par_chunks_mut(c * k3 * lanes)
+        .enumerate()
+        .for_each(|(ob, blk)| {
+            for (r, v) in blk.chunks_exact_mut(lanes).enumerate() {
+                let (ci, t) = (r / k3, r % k3);
+                for (l, v) in v.iter_mut().enumerate() {
+                    let j = ob * lanes + l;
+                    if j < o {
+                        *v = w[(j * c + ci) * k3 + t];
+                    }
+                }
             }
-        }
-    }
+        });
     out
 }
 
@@ -149,6 +160,10 @@ struct FwdRow<'a> {
     planes: &'a [*const f32],
     /// Output row.
     y: usize,
+    /// The depth and row taps that read inside the input (the others read zero padding
+    /// and are skipped: a quarter of the work on an 8³ volume).
+    kd: (usize, usize),
+    kh: (usize, usize),
     g: &'a Geo,
     /// Channel-blocked weights and their block count.
     w: *const f32,
@@ -175,12 +190,13 @@ unsafe fn fwd_block<S: Simd, const OB: usize, const NX: usize>(a: &FwdRow, ob: u
     // planes, the weight blocks and the tile.
     unsafe {
         let mut acc = [[S::zero(); NX]; OB];
-        let mut wp = a.w.add(ob * wbs);
+        let ((kd0, kd1), (kh0, kh1)) = (a.kd, a.kh);
         for ci in 0..c {
-            for kd in 0..k {
+            for kd in kd0..kd1 {
                 let base = a.planes.get_unchecked(kd).add(ci * ps + a.y * wpd + x0);
-                for kh in 0..k {
+                for kh in kh0..kh1 {
                     let row = base.add(kh * wpd);
+                    let mut wp = a.w.add(ob * wbs + ((ci * k + kd) * k + kh) * k * l);
                     for kw in 0..k {
                         let mut wv = [S::zero(); OB];
                         for (b, v) in wv.iter_mut().enumerate() {
@@ -320,7 +336,7 @@ pub(crate) fn forward(
     let mut out = Vec::<f32>::with_capacity(b * o * vol);
     let shared = Out(out.as_mut_ptr());
     // Chunks of consecutive output planes: each worker pads each input plane about once.
-    let chunks = (rayon::current_num_threads() * 4).clamp(1, dout.max(1));
+    let chunks = (rayon::current_num_threads() * 2).clamp(1, dout.max(1));
     let per = dout.div_ceil(chunks);
     let jobs: Vec<(usize, usize, usize)> = (0..b)
         .flat_map(|bi| {
@@ -330,14 +346,24 @@ pub(crate) fn forward(
         })
         .collect();
     jobs.into_par_iter().for_each_init(
-        || (Ring::new(g), vec![0f32; wout * nb * l]),
-        |(ring, tile), (bi, z0, z1)| {
+        // The tile has whole blocks of 16 voxels for the vector transposition.
+        || {
+            (
+                Ring::new(g),
+                vec![0f32; wout.next_multiple_of(16) * nb * l],
+                Vec::new(),
+            )
+        },
+        |(ring, tile, dst), (bi, z0, z1)| {
             for z in z0..z1 {
                 let planes = ring.planes(x, g, bi, z);
+                let kd = taps(z, g.d, g);
                 for y in 0..hout {
                     let a = FwdRow {
                         planes: &planes,
                         y,
+                        kd,
+                        kh: taps(y, g.h, g),
                         g,
                         w: wb.as_ptr(),
                         nb,
@@ -345,19 +371,21 @@ pub(crate) fn forward(
                     };
                     run_row(isa, &a);
                     let opad = nb * l;
+                    let start = |j: usize| ((bi * o + j) * dout + z) * hout * wout + y * wout;
+                    // SAFETY: output rows (bi, ·, z, y) lie inside `out`'s capacity and only
+                    // this job writes them; each is written in full before a slice over it
+                    // is made.
+                    unsafe {
+                        dst.clear();
+                        dst.extend((0..o).map(|j| shared.ptr().add(start(j))));
+                        transpose(isa, tile, opad, wout, dst);
+                    }
                     for j in 0..o {
-                        let start = ((bi * o + j) * dout + z) * hout * wout + y * wout;
-                        // SAFETY: output row (bi, j, z, y) lies inside `out`'s capacity and
-                        // only this job writes it; it is written in full before the slice
-                        // over it is made.
+                        // SAFETY: as above; the row is complete.
                         let row = unsafe {
-                            let dst = shared.ptr().add(start);
-                            for xo in 0..wout {
-                                *dst.add(xo) = tile[xo * opad + j];
-                            }
-                            std::slice::from_raw_parts_mut(dst, wout)
+                            std::slice::from_raw_parts_mut(shared.ptr().add(start(j)), wout)
                         };
-                        epi(row, j, start);
+                        epi(row, j, start(j));
                     }
                 }
             }
@@ -366,6 +394,80 @@ pub(crate) fn forward(
     // SAFETY: the jobs cover every (batch, channel, plane, row) once, each row in full.
     unsafe { out.set_len(b * o * vol) };
     Ok(out)
+}
+
+/// Writes the row tile `[wout][opad]` (voxel-major) to the `dst.len()` output rows `dst[j]`
+/// (channel-major), 16×16 blocks at a time with AVX-512 shuffles (a scalar copy costs more
+/// than the arithmetic of a 4-channel convolution).
+///
+/// # Safety
+/// `tile` holds `wout` rounded up to 16 voxels; each `dst[j]` is valid for `wout` writes.
+unsafe fn transpose(isa: Isa, tile: &[f32], opad: usize, wout: usize, dst: &[*mut f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512 {
+        // SAFETY: forwarded; AVX-512F is present at this level.
+        return unsafe { transpose_avx512(tile, opad, wout, dst) };
+    }
+    let _ = isa;
+    for (j, &row) in dst.iter().enumerate() {
+        for xo in 0..wout {
+            // SAFETY: forwarded to the caller.
+            unsafe { *row.add(xo) = tile[xo * opad + j] };
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose_avx512(tile: &[f32], opad: usize, wout: usize, dst: &[*mut f32]) {
+    use std::arch::x86_64::*;
+    let o = dst.len();
+    for x0 in (0..wout).step_by(16) {
+        let n = (wout - x0).min(16);
+        let mask: __mmask16 = if n == 16 { 0xffff } else { (1u16 << n) - 1 };
+        for j0 in (0..o).step_by(16) {
+            // SAFETY: 16 voxel rows of 16 channels from (x0, j0) lie inside the tile (its
+            // voxels are rounded up to 16, `j0 + 16 ≤ opad`); stores are masked to `n`
+            // voxels of existing rows.
+            unsafe {
+                let r: [__m512; 16] = std::array::from_fn(|i| {
+                    _mm512_loadu_ps(tile.as_ptr().add((x0 + i) * opad + j0))
+                });
+                let mut t = [_mm512_setzero_ps(); 16];
+                for i in 0..8 {
+                    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+                }
+                let pd = |v: __m512| _mm512_castps_pd(v);
+                let ps = |v: __m512d| _mm512_castpd_ps(v);
+                let mut u = [_mm512_setzero_ps(); 16];
+                for g in 0..4 {
+                    let (a0, a1, b0, b1) = (t[4 * g], t[4 * g + 1], t[4 * g + 2], t[4 * g + 3]);
+                    u[4 * g] = ps(_mm512_unpacklo_pd(pd(a0), pd(b0)));
+                    u[4 * g + 1] = ps(_mm512_unpackhi_pd(pd(a0), pd(b0)));
+                    u[4 * g + 2] = ps(_mm512_unpacklo_pd(pd(a1), pd(b1)));
+                    u[4 * g + 3] = ps(_mm512_unpackhi_pd(pd(a1), pd(b1)));
+                }
+                for m in 0..4 {
+                    let v88 = _mm512_shuffle_f32x4::<0x88>(u[m], u[4 + m]);
+                    let vdd = _mm512_shuffle_f32x4::<0xdd>(u[m], u[4 + m]);
+                    let w88 = _mm512_shuffle_f32x4::<0x88>(u[8 + m], u[12 + m]);
+                    let wdd = _mm512_shuffle_f32x4::<0xdd>(u[8 + m], u[12 + m]);
+                    let cols = [
+                        (m, _mm512_shuffle_f32x4::<0x88>(v88, w88)),
+                        (4 + m, _mm512_shuffle_f32x4::<0x88>(vdd, wdd)),
+                        (8 + m, _mm512_shuffle_f32x4::<0xdd>(v88, w88)),
+                        (12 + m, _mm512_shuffle_f32x4::<0xdd>(vdd, wdd)),
+                    ];
+                    for (c, v) in cols {
+                        if j0 + c < o {
+                            _mm512_mask_storeu_ps(dst[j0 + c].add(x0), mask, v);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Everything the dL/dw kernel needs for one output plane.
