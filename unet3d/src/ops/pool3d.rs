@@ -112,6 +112,46 @@ impl MaxPoolCpu {
     }
 }
 
+impl MaxPoolCpu {
+    /// One plane, any window (NaN wins, as in PyTorch).
+    fn plane_forward(&self, src: &[f32], dst: &mut [f32], [d, h, w]: [usize; 3]) {
+        self.windows([d, h, w], |o, at| {
+            let mut m = f32::NEG_INFINITY;
+            let mut first = true;
+            for i in self.offsets(at, [h, w]) {
+                let v = src[i];
+                if first || v > m || v.is_nan() {
+                    m = v;
+                    first = false;
+                    if v.is_nan() {
+                        break;
+                    }
+                }
+            }
+            dst[o] = m;
+        });
+    }
+
+    /// The gradient of one plane into the zeroed `dst`: each window's to its first maximum.
+    fn plane_backward(&self, src: &[f32], y: &[f32], g: &[f32], dst: &mut [f32], dims: [usize; 3]) {
+        let [_, h, w] = dims;
+        self.windows(dims, |o, first| {
+            let m = y[o];
+            let mut at = None;
+            for i in self.offsets(first, [h, w]) {
+                at.get_or_insert(i);
+                if src[i] == m || (m.is_nan() && src[i].is_nan()) {
+                    at = Some(i);
+                    break;
+                }
+            }
+            if let Some(i) = at {
+                dst[i] += g[o];
+            }
+        });
+    }
+}
+
 impl CustomOp1 for MaxPoolCpu {
     fn name(&self) -> &'static str {
         "max-pool3d-cpu"
@@ -126,22 +166,11 @@ impl CustomOp1 for MaxPoolCpu {
             .enumerate()
             .for_each(|(pi, dst)| {
                 let src = &x[pi * plane..(pi + 1) * plane];
-                self.windows([d, h, w], |o, at| {
-                    let mut m = f32::NEG_INFINITY;
-                    let mut first = true;
-                    for i in self.offsets(at, [h, w]) {
-                        let v = src[i];
-                        // NaN wins, as in PyTorch.
-                        if first || v > m || v.is_nan() {
-                            m = v;
-                            first = false;
-                            if v.is_nan() {
-                                break;
-                            }
-                        }
-                    }
-                    dst[o] = m;
-                });
+                if self.k == 2 {
+                    pool2_forward(src, dst, [d, h, w]);
+                } else {
+                    self.plane_forward(src, dst, [d, h, w]);
+                }
             });
         Ok((CpuStorage::F32(out), Shape::from((b, c, dd, hh, ww))))
     }
@@ -161,26 +190,77 @@ impl CustomOp1 for MaxPoolCpu {
                                 &ys[pi * oplane..(pi + 1) * oplane],
                                 &gs[pi * oplane..(pi + 1) * oplane],
                             );
-                            self.windows([d, h, w], |o, first| {
-                                let m = y[o];
-                                let mut at = None;
-                                for i in self.offsets(first, [h, w]) {
-                                    at.get_or_insert(i);
-                                    if src[i] == m || (m.is_nan() && src[i].is_nan()) {
-                                        at = Some(i);
-                                        break;
-                                    }
-                                }
-                                if let Some(i) = at {
-                                    dst[i] += g[o];
-                                }
-                            });
+                            if self.k == 2 {
+                                pool2_backward(src, y, g, dst, [d, h, w]);
+                            } else {
+                                self.plane_backward(src, y, g, dst, [d, h, w]);
+                            }
                         });
                     Ok(gx)
                 })
             })
         })?;
         Ok(Some(Tensor::from_vec(gx, x.shape(), x.device())?))
+    }
+}
+
+/// The four input rows of output row `(i, j)` of a 2×2×2 pooling, in visiting order
+/// (depth, then height).
+fn rows2(src: &[f32], [h, w]: [usize; 2], i: usize, j: usize) -> [&[f32]; 4] {
+    std::array::from_fn(|r| {
+        let (a, b) = (r / 2, r % 2);
+        let at = ((2 * i + a) * h + 2 * j + b) * w;
+        &src[at..at + w]
+    })
+}
+
+/// 2×2×2 max pooling of one plane: the general path's result (NaN wins, the value of the
+/// maximum otherwise) with straight-line, vectorisable code per output row.
+fn pool2_forward(src: &[f32], dst: &mut [f32], [d, h, w]: [usize; 3]) {
+    let (dd, hh, ww) = (d / 2, h / 2, w / 2);
+    for i in 0..dd {
+        for j in 0..hh {
+            let r = rows2(src, [h, w], i, j);
+            let out = &mut dst[(i * hh + j) * ww..(i * hh + j + 1) * ww];
+            for (l, o) in out.iter_mut().enumerate() {
+                let mut m = r[0][2 * l];
+                let mut nan = false;
+                for row in r {
+                    for v in [row[2 * l], row[2 * l + 1]] {
+                        m = if v > m { v } else { m };
+                        nan |= v.is_nan();
+                    }
+                }
+                *o = if nan { f32::NAN } else { m };
+            }
+        }
+    }
+}
+
+/// The gradient of [`pool2_forward`]: each window's gradient to its first maximum (or first
+/// NaN), written into the zeroed `dst`.
+fn pool2_backward(src: &[f32], y: &[f32], g: &[f32], dst: &mut [f32], [d, h, w]: [usize; 3]) {
+    let (dd, hh, ww) = (d / 2, h / 2, w / 2);
+    for i in 0..dd {
+        for j in 0..hh {
+            let r = rows2(src, [h, w], i, j);
+            let at = |rr: usize, c: usize| ((2 * i + rr / 2) * h + 2 * j + rr % 2) * w + c;
+            for l in 0..ww {
+                let o = (i * hh + j) * ww + l;
+                let m = y[o];
+                let mut hit = at(0, 2 * l);
+                'find: for (rr, row) in r.iter().enumerate() {
+                    for c in [2 * l, 2 * l + 1] {
+                        let v = row[c];
+                        if v == m || (m.is_nan() && v.is_nan()) {
+                            hit = at(rr, c);
+                            break 'find;
+                        }
+                    }
+                }
+                dst[hit] += g[o];
+            }
+        }
     }
 }
 
@@ -208,5 +288,48 @@ impl MaxPool3d {
 impl Module for MaxPool3d {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         self.forward3d(x).map_err(candle_core::Error::wrap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 2×2×2 fast path equals the general window path, values and gradients, with NaN,
+    /// ties, signed zeros and odd extents (trailing voxels dropped).
+    #[test]
+    fn window_two_matches_the_general_path() {
+        let dims = [5, 6, 7];
+        let n = dims.iter().product::<usize>();
+        let pool = MaxPoolCpu { k: 2 };
+        let special = [f32::NAN, 0.0, -0.0, 1.0, 1.0, -3.0, f32::INFINITY];
+        let src: Vec<f32> = (0..n)
+            .map(|i| {
+                if i % 11 == 3 {
+                    special[(i / 11) % special.len()]
+                } else {
+                    ((i * 7919) % 13) as f32 - 6.0
+                }
+            })
+            .collect();
+        let on = (dims[0] / 2) * (dims[1] / 2) * (dims[2] / 2);
+        let (mut fast, mut slow) = (vec![0f32; on], vec![0f32; on]);
+        pool2_forward(&src, &mut fast, dims);
+        pool.plane_forward(&src, &mut slow, dims);
+        assert!(
+            fast.iter().any(|v| v.is_nan()),
+            "the data must exercise NaN"
+        );
+        for (a, b) in fast.iter().zip(&slow) {
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{a} vs {b}"
+            );
+        }
+        let g: Vec<f32> = (0..on).map(|i| i as f32 + 1.0).collect();
+        let (mut gf, mut gs) = (vec![0f32; n], vec![0f32; n]);
+        pool2_backward(&src, &slow, &g, &mut gf, dims);
+        pool.plane_backward(&src, &slow, &g, &mut gs, dims);
+        assert_eq!(gf, gs);
     }
 }
