@@ -114,6 +114,47 @@ fn resume_gives_the_same_weights_as_an_uninterrupted_run() {
     );
 }
 
+/// A checkpoint written before a configuration field existed resumes: the field takes its
+/// default (which keeps the behaviour it was trained with).
+#[test]
+fn resume_accepts_a_checkpoint_from_before_a_field_existed() {
+    let cfg = tiny_config();
+    let data = data(&cfg);
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = cfg.clone();
+    first.epochs = 1;
+    Trainer::new(first, dir.path())
+        .unwrap()
+        .fit(&data, false)
+        .unwrap();
+    let last = dir.path().join("last.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&last).unwrap()).unwrap();
+    let loss = meta["train_config"]["loss"].as_object_mut().unwrap();
+    assert_eq!(
+        loss.remove("batch_dice"),
+        Some(serde_json::Value::Bool(true))
+    );
+    std::fs::write(&last, serde_json::to_string(&meta).unwrap()).unwrap();
+    let s = Trainer::new(cfg.clone(), dir.path())
+        .unwrap()
+        .fit(&data, true)
+        .unwrap();
+    assert_eq!(s.epochs, 2);
+    // A field that differs is still refused.
+    let mut other = cfg.clone();
+    other.loss.batch_dice = false;
+    other.epochs = 3;
+    let err = Trainer::new(other, dir.path())
+        .unwrap()
+        .fit(&data, true)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("another training configuration"),
+        "{err}"
+    );
+}
+
 #[test]
 fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
     let cfg = tiny_config();

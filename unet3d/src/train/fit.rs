@@ -226,12 +226,14 @@ impl Trainer {
         let mut opt;
         if resume {
             let (path, meta) = checkpoint::read_meta(&self.out, Which::Last)?;
-            let mut key = meta.train_config.clone();
-            if let Some(o) = key.as_object_mut() {
-                o.insert("epochs".into(), 0.into());
-                o.insert("time_limit_s".into(), serde_json::Value::Null);
-                o.remove("device");
-            }
+            // Read back as a configuration, so that fields added after the checkpoint was
+            // written take their defaults (chosen to keep the earlier behaviour) instead of
+            // counting as a difference.
+            let key = match serde_json::from_value::<super::TrainConfig>(meta.train_config.clone())
+            {
+                Ok(stored) => stored.resume_key(),
+                Err(_) => meta.train_config.clone(),
+            };
             if key != cfg.resume_key() {
                 return Err(Error::config(
                     "resume",
