@@ -129,9 +129,13 @@ fn taps(i: usize, n: usize, g: &Geo) -> (usize, usize) {
     (g.p.saturating_sub(i), g.k.min((n + g.p).saturating_sub(i)))
 }
 
-/// Elements of one padded plane.
+/// Zeros after each padded plane: the voxel-vectorised kernel computes whole vectors past a
+/// plane's last row (those outputs are dropped) and reads up to this far beyond it.
+const SLACK: usize = 128;
+
+/// Stride of the padded planes in the ring: the plane and its slack.
 fn plane(g: &Geo) -> usize {
-    (g.h + 2 * g.p) * (g.w + 2 * g.p)
+    (g.h + 2 * g.p) * (g.w + 2 * g.p) + SLACK
 }
 
 /// The weight `[O, C, k, k, k]` channel-blocked as `[O/L][C][k³][L]`, zero beyond `O`.
@@ -250,23 +254,33 @@ unsafe fn fwd_row<S: Simd>(a: &FwdRow) {
     let wout = a.g.wout;
     let mut ob = 0;
     while ob < a.nb {
-        let pair = ob + 1 < a.nb;
-        let max = if pair { S::REGS / 2 } else { S::REGS };
+        // Three channel vectors when a row fits 3 × wout accumulators (short rows of deep
+        // layers: fewer broadcasts per FMA), else two, else one.
+        let nob = if a.nb - ob >= 3 && 3 * wout <= S::REGS {
+            3
+        } else if a.nb - ob >= 2 {
+            2
+        } else {
+            1
+        };
+        let max = S::REGS / nob;
         let chunks = wout.div_ceil(max);
         let mut x0 = 0;
         for ch in 0..chunks {
             let nx = (wout - x0) / (chunks - ch);
             // SAFETY: forwarded to the caller; 1 ≤ nx ≤ max ≤ 28.
             unsafe {
-                if pair {
-                    by_nx!(S, 2, nx, a, ob, x0; 1 2 3 4 5 6 7 8 9 10 11 12 13 14);
-                } else {
-                    by_nx!(S, 1, nx, a, ob, x0; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28);
+                match nob {
+                    3 => by_nx!(S, 3, nx, a, ob, x0; 1 2 3 4 5 6 7 8 9),
+                    2 => by_nx!(S, 2, nx, a, ob, x0; 1 2 3 4 5 6 7 8 9 10 11 12 13 14),
+                    _ => {
+                        by_nx!(S, 1, nx, a, ob, x0; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28)
+                    }
                 }
             }
             x0 += nx;
         }
-        ob += if pair { 2 } else { 1 };
+        ob += nob;
     }
 }
 
@@ -309,6 +323,202 @@ fn run_row(isa: Isa, a: &FwdRow) {
     }
 }
 
+/// Everything the voxel-vectorised forward kernel needs for one output plane.
+struct FwdPlane<'a> {
+    planes: &'a [*const f32],
+    kd: (usize, usize),
+    g: &'a Geo,
+    /// Weights `[O, C, 27]` as given.
+    w: *const f32,
+    o: usize,
+    /// Output tile `[O][nq]` on the padded row grid (row stride `W + 2p`).
+    tile: *mut f32,
+    nq: usize,
+}
+
+/// `MO` output channels × `NV` vectors of consecutive voxels of the padded row grid from
+/// `q0`: per tap `NV` input loads and `MO` weight broadcasts feed `MO·NV` FMAs.
+///
+/// # Safety
+/// The CPU has `S`'s features; planes carry `SLACK` zeros, `q0 + NV·L ≤ nq`.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn fwdv_block<S: Simd, const MO: usize, const NV: usize>(
+    a: &FwdPlane,
+    o0: usize,
+    q0: usize,
+) {
+    let g = a.g;
+    let (k, c, l) = (g.k, g.c, S::LANES);
+    let k3 = k * k * k;
+    let wpd = g.w + 2 * g.p;
+    let ps = plane(g);
+    // SAFETY: see the function's contract.
+    unsafe {
+        let mut acc = [[S::zero(); NV]; MO];
+        for ci in 0..c {
+            for kd in a.kd.0..a.kd.1 {
+                let base = a.planes.get_unchecked(kd).add(ci * ps + q0);
+                let wt = a.w.add((o0 * c + ci) * k3 + kd * k * k);
+                for kh in 0..k {
+                    for kw in 0..k {
+                        let r = base.add(kh * wpd + kw);
+                        let mut xv = [S::zero(); NV];
+                        for (j, v) in xv.iter_mut().enumerate() {
+                            *v = S::load(r.add(j * l));
+                        }
+                        let t = kh * k + kw;
+                        for m in 0..MO {
+                            let wv = S::splat(wt.add(m * c * k3 + t));
+                            for j in 0..NV {
+                                acc[m][j] = S::fma(wv, xv[j], acc[m][j]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (m, accm) in acc.iter().enumerate() {
+            for (j, v) in accm.iter().enumerate() {
+                S::store(a.tile.add((o0 + m) * a.nq + q0 + j * l), *v);
+            }
+        }
+    }
+}
+
+/// The whole output plane: output channels in groups of four (then two, one), the padded
+/// row grid in blocks of `NV` vectors.
+#[inline(always)]
+unsafe fn fwdv_plane<S: Simd, const NV: usize>(a: &FwdPlane) {
+    let step = NV * S::LANES;
+    let mut o0 = 0;
+    while o0 < a.o {
+        let mo = match a.o - o0 {
+            n if n >= 4 => 4,
+            n if n >= 2 => 2,
+            _ => 1,
+        };
+        for q0 in (0..a.nq).step_by(step) {
+            // SAFETY: forwarded to the caller; `nq` is a multiple of `step`.
+            unsafe {
+                match mo {
+                    4 => fwdv_block::<S, 4, NV>(a, o0, q0),
+                    2 => fwdv_block::<S, 2, NV>(a, o0, q0),
+                    _ => fwdv_block::<S, 1, NV>(a, o0, q0),
+                }
+            }
+        }
+        o0 += mo;
+    }
+}
+
+/// Vectors per register block of the voxel-vectorised kernel at each level (4 × NV
+/// accumulators plus NV inputs must fit the register file).
+fn fwdv_nv(isa: Isa) -> usize {
+    match isa {
+        Isa::Avx512 => 6,
+        Isa::Avx2 | Isa::Portable => 2,
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fwdv_plane_avx512(a: &FwdPlane) {
+    // SAFETY: this function runs only where AVX-512F was detected.
+    unsafe { fwdv_plane::<Avx512, 6>(a) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fwdv_plane_avx2(a: &FwdPlane) {
+    // SAFETY: this function runs only where AVX2 and FMA were detected.
+    unsafe { fwdv_plane::<Avx2, 2>(a) }
+}
+
+fn fwdv_plane_portable(a: &FwdPlane) {
+    // SAFETY: the portable level needs no CPU feature.
+    unsafe { fwdv_plane::<Portable, 2>(a) }
+}
+
+/// Whether the voxel-vectorised kernel is the faster one: few output channels (one vector
+/// of them or less, where the channel-vectorised kernel needs a broadcast per FMA) and rows
+/// long enough that the two padding columns per row it also computes cost little.
+fn voxel_vectorised(isa: Isa, o: usize, g: &Geo) -> bool {
+    o <= lanes(isa) && g.wout >= 16
+}
+
+/// [`forward`] with the voxel-vectorised kernel.
+#[allow(clippy::too_many_arguments)]
+fn forward_voxels(
+    isa: Isa,
+    x: &[f32],
+    w: &[f32],
+    g: &Geo,
+    b: usize,
+    o: usize,
+    epi: RowEpilogue,
+) -> Vec<f32> {
+    let (dout, hout, wout) = (g.dout, g.hout, g.wout);
+    let wpd = g.w + 2 * g.p;
+    let step = fwdv_nv(isa) * lanes(isa);
+    let nq = (hout * wpd).next_multiple_of(step);
+    let vol = dout * hout * wout;
+    let mut out = Vec::<f32>::with_capacity(b * o * vol);
+    let shared = Out(out.as_mut_ptr());
+    let chunks = (rayon::current_num_threads() * 2).clamp(1, dout.max(1));
+    let per = dout.div_ceil(chunks);
+    let jobs: Vec<(usize, usize, usize)> = (0..b)
+        .flat_map(|bi| {
+            (0..dout)
+                .step_by(per)
+                .map(move |z0| (bi, z0, (z0 + per).min(dout)))
+        })
+        .collect();
+    jobs.into_par_iter().for_each_init(
+        || (Ring::new(g), vec![0f32; o * nq]),
+        |(ring, tile), (bi, z0, z1)| {
+            for z in z0..z1 {
+                let planes = ring.planes(x, g, bi, z);
+                let a = FwdPlane {
+                    planes: &planes,
+                    kd: taps(z, g.d, g),
+                    g,
+                    w: w.as_ptr(),
+                    o,
+                    tile: tile.as_mut_ptr(),
+                    nq,
+                };
+                match isa {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `isa` is at most the detected level (checked by `forward`).
+                    Isa::Avx512 => unsafe { fwdv_plane_avx512(&a) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: as above.
+                    Isa::Avx2 => unsafe { fwdv_plane_avx2(&a) },
+                    _ => fwdv_plane_portable(&a),
+                }
+                for j in 0..o {
+                    for y in 0..hout {
+                        let start = ((bi * o + j) * dout + z) * hout * wout + y * wout;
+                        let src = &tile[j * nq + y * wpd..j * nq + y * wpd + wout];
+                        // SAFETY: output row (bi, j, z, y) lies inside `out`'s capacity and
+                        // only this job writes it; it is written in full before the slice.
+                        let row = unsafe {
+                            let dst = shared.ptr().add(start);
+                            std::ptr::copy_nonoverlapping(src.as_ptr(), dst, wout);
+                            std::slice::from_raw_parts_mut(dst, wout)
+                        };
+                        epi(row, j, start);
+                    }
+                }
+            }
+        },
+    );
+    // SAFETY: the jobs cover every (batch, channel, plane, row) once, each row in full.
+    unsafe { out.set_len(b * o * vol) };
+    out
+}
+
 /// The convolution of `x` `[B, C, D, H, W]` with `w` `[O, C, 3, 3, 3]` as
 /// `[B, O, D', H', W']`; `epi` runs on every finished output row.
 pub(crate) fn forward(
@@ -327,6 +537,9 @@ pub(crate) fn forward(
         || w.len() != o * g.c * k3
     {
         candle_core::bail!("conv3d-direct: shapes, kernel or instruction set not supported");
+    }
+    if voxel_vectorised(isa, o, g) {
+        return Ok(forward_voxels(isa, x, w, g, b, o, epi));
     }
     let l = lanes(isa);
     let nb = o.div_ceil(l);
@@ -581,6 +794,155 @@ fn dw_plane_portable(a: &WPlane) {
     unsafe { dw_plane::<Portable>(a) }
 }
 
+/// Everything the voxel-vectorised dL/dw kernel needs for one output plane.
+struct WPlaneV<'a> {
+    planes: &'a [*const f32],
+    kd: (usize, usize),
+    g: &'a Geo,
+    /// dL/dy of the plane on the padded row grid, `[O][nq]`, zero outside the output.
+    gp: *const f32,
+    nq: usize,
+    o: usize,
+    /// The worker's vector partial sums, `[O][C][27][L]`.
+    acc: *mut f32,
+}
+
+/// `MO` output channels × the nine taps of depth tap `kd` of input channel `ci`, vectors
+/// over the plane's voxels: per vector `MO` dL/dy loads and nine input loads feed `9·MO`
+/// FMAs; the vector sums are added into the partial sums (reduced across lanes once, at
+/// the end).
+///
+/// # Safety
+/// The CPU has `S`'s features; planes carry `SLACK` zeros; `nq` is a multiple of `L`.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn dwv_block<S: Simd, const MO: usize>(a: &WPlaneV, o0: usize, ci: usize, kd: usize) {
+    let g = a.g;
+    let l = S::LANES;
+    let wpd = g.w + 2 * g.p;
+    // SAFETY: see the function's contract.
+    unsafe {
+        let base = a.planes.get_unchecked(kd).add(ci * plane(g));
+        let mut acc = [[S::zero(); 9]; MO];
+        for q in (0..a.nq).step_by(l) {
+            let mut gv = [S::zero(); MO];
+            for (m, v) in gv.iter_mut().enumerate() {
+                *v = S::load(a.gp.add((o0 + m) * a.nq + q));
+            }
+            unroll!(TAP in [0 1 2 3 4 5 6 7 8] {
+                let xv = S::load(base.add(q + (TAP / 3) * wpd + TAP % 3));
+                for m in 0..MO {
+                    acc[m][TAP] = S::fma(gv[m], xv, acc[m][TAP]);
+                }
+            });
+        }
+        for (m, accm) in acc.iter().enumerate() {
+            for (t, v) in accm.iter().enumerate() {
+                let p = a.acc.add((((o0 + m) * g.c + ci) * 27 + kd * 9 + t) * l);
+                S::store(p, S::add(S::load(p), *v));
+            }
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn dwv_plane<S: Simd>(a: &WPlaneV) {
+    let mut o0 = 0;
+    while o0 < a.o {
+        let mo = if S::REGS >= 27 { (a.o - o0).min(3) } else { 1 };
+        for ci in 0..a.g.c {
+            for kd in a.kd.0..a.kd.1 {
+                // SAFETY: forwarded to the caller.
+                unsafe {
+                    match mo {
+                        3 => dwv_block::<S, 3>(a, o0, ci, kd),
+                        2 => dwv_block::<S, 2>(a, o0, ci, kd),
+                        _ => dwv_block::<S, 1>(a, o0, ci, kd),
+                    }
+                }
+            }
+        }
+        o0 += mo;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dwv_plane_avx512(a: &WPlaneV) {
+    // SAFETY: this function runs only where AVX-512F was detected.
+    unsafe { dwv_plane::<Avx512>(a) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dwv_plane_avx2(a: &WPlaneV) {
+    // SAFETY: this function runs only where AVX2 and FMA were detected.
+    unsafe { dwv_plane::<Avx2>(a) }
+}
+
+fn dwv_plane_portable(a: &WPlaneV) {
+    // SAFETY: the portable level needs no CPU feature.
+    unsafe { dwv_plane::<Portable>(a) }
+}
+
+/// [`grad_weight`] with the voxel-vectorised kernel (same chunking, so the same
+/// determinism).
+fn grad_weight_voxels(isa: Isa, x: &[f32], gy: &[f32], g: &Geo, b: usize, o: usize) -> Vec<f32> {
+    let (hout, wout, dout) = (g.hout, g.wout, g.dout);
+    let l = lanes(isa);
+    let wpd = g.w + 2 * g.p;
+    let nq = (hout * wpd).next_multiple_of(l);
+    let slices = b * dout;
+    let chunks = rayon::current_num_threads().clamp(1, slices.max(1));
+    let per = slices.div_ceil(chunks);
+    let partials: Vec<Vec<f32>> = (0..chunks)
+        .into_par_iter()
+        .map(|chunk| {
+            let mut ring = Ring::new(g);
+            let mut gp = vec![0f32; o * nq];
+            let mut acc = vec![0f32; o * g.c * 27 * l];
+            for s in chunk * per..((chunk + 1) * per).min(slices) {
+                let (bi, z) = (s / dout, s % dout);
+                let planes = ring.planes(x, g, bi, z);
+                for j in 0..o {
+                    let src = &gy[((bi * o + j) * dout + z) * hout * wout..][..hout * wout];
+                    for y in 0..hout {
+                        // Columns wout.. of each row and the tail stay zero.
+                        gp[j * nq + y * wpd..j * nq + y * wpd + wout]
+                            .copy_from_slice(&src[y * wout..(y + 1) * wout]);
+                    }
+                }
+                let a = WPlaneV {
+                    planes: &planes,
+                    kd: taps(z, g.d, g),
+                    g,
+                    gp: gp.as_ptr(),
+                    nq,
+                    o,
+                    acc: acc.as_mut_ptr(),
+                };
+                match isa {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `isa` is at most the detected level (checked by `grad_weight`).
+                    Isa::Avx512 => unsafe { dwv_plane_avx512(&a) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: as above.
+                    Isa::Avx2 => unsafe { dwv_plane_avx2(&a) },
+                    _ => dwv_plane_portable(&a),
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut sum = vec![0f32; o * g.c * 27 * l];
+    for p in partials {
+        for (s, v) in sum.iter_mut().zip(&p) {
+            *s += v;
+        }
+    }
+    sum.chunks_exact(l).map(|v| v.iter().sum()).collect()
+}
+
 /// dL/dw `[O, C, 3, 3, 3]` from the input `[B, C, D, H, W]` and dL/dy `[B, O, D', H', W']`.
 /// Fixed chunks of output planes (one per thread), summed in chunk order: the result depends
 /// on the thread count only.
@@ -600,6 +962,9 @@ pub(crate) fn grad_weight(
         || gy.len() != b * o * vol
     {
         candle_core::bail!("conv3d-direct: shapes, kernel or instruction set not supported");
+    }
+    if voxel_vectorised(isa, o, g) {
+        return Ok(grad_weight_voxels(isa, x, gy, g, b, o));
     }
     let l = lanes(isa);
     let nb = o.div_ceil(l);
@@ -744,9 +1109,10 @@ mod tests {
         }
     }
 
-    /// Forward and dL/dw at every level the CPU has, against the definition: partial and
-    /// paired output blocks (1, 5, 16, 17, 33 channels), rows split into unequal register
-    /// blocks, every padding, a batch of two.
+    /// Forward and dL/dw at every level the CPU has, against the definition: both kernels
+    /// (voxel-vectorised for ≤ one vector of output channels on rows ≥ 16, channel-vectorised
+    /// otherwise), partial, paired and tripled output blocks (1, 5, 16, 17, 20, 32, 33, 50
+    /// channels), rows split into unequal register blocks, every padding, a batch of two.
     #[test]
     fn every_level_matches_the_definition() {
         let cases = [
@@ -756,6 +1122,9 @@ mod tests {
             (4, 17, (5, 3, 9), 2),
             (5, 33, (4, 4, 13), 0),
             (16, 32, (3, 3, 8), 1),
+            // Three channel vectors per register block (short rows, many channels).
+            (3, 50, (3, 4, 6), 1),
+            (2, 20, (3, 3, 4), 1),
         ];
         for isa in Isa::available() {
             for (ci, &(c, o, dims, p)) in cases.iter().enumerate() {
