@@ -174,7 +174,7 @@ fn block_weights(isa: Isa, w: &[f32], o: usize, c: usize, k3: usize) -> Vec<f32>
         .for_each(|(ob, blk)| {
             // Whole 16 × 16 blocks: the vector transposition (the scalar loop reads 16 rows
             // far apart and cost 13 % of a 128-channel 8³ convolution).
-            if isa == Isa::Avx512 && (ob + 1) * lanes <= o && r_len % 16 == 0 {
+            if isa == Isa::Avx512 && (ob + 1) * lanes <= o && r_len.is_multiple_of(16) {
                 let rows = &w[ob * lanes * r_len..(ob + 1) * lanes * r_len];
                 let dst: Vec<*mut f32> =
                     (0..r_len).map(|r| blk[r * lanes..].as_mut_ptr()).collect();
