@@ -3,8 +3,10 @@
 //! Every op has two paths behind one function:
 //!
 //! * a **fast CPU path** for f32 — candle custom ops with their own backward pass:
-//!   `conv3d` (im2col per output slice into `gemm`, with bias, activation and dropout fused
-//!   in, see `conv3d_cpu`), `conv_transpose3d` (one `gemm` plus a reshuffle), `max_pool3d`,
+//!   `conv3d` (a direct convolution for 3×3×3 kernels with register-blocked micro-kernels
+//!   per instruction-set level, see `conv3d_direct` and [`simd`]; im2col into `gemm` for
+//!   other kernels; bias, activation and dropout fused in, see `conv3d_cpu`),
+//!   `conv_transpose3d` (one `gemm` plus a reshuffle), `max_pool3d`,
 //!   seeded dropout and instance norm + activation ([`norm`]). Each keeps only its output
 //!   (and, for dropout, a bit mask) for the backward pass;
 //! * a **device-generic path** composed from candle primitives that have gradients, used
