@@ -1,6 +1,10 @@
 //! The fast CPU path (f32) of the convolution, with its bias, activation and dropout fused
 //! into one op.
 //!
+//! 3×3×3 kernels with padding ≤ 2 (every convolution of the U-Net but its 1×1×1 head) go to
+//! the direct kernels of `conv3d_direct`; everything below describes the im2col path that
+//! the other kernel sizes take.
+//!
 //! Forward: for every output depth slice an im2col block `[C·k³, H'·W']` is built from the
 //! `k` input planes it needs and multiplied by the weight `[O, C·k³]` with the `gemm` crate,
 //! writing straight into the output `[B, O, D', H', W']`; while the slice is still in cache
