@@ -1,7 +1,7 @@
 //! The instruction-set levels of the direct convolution and the few vector operations its
 //! micro-kernels are written in.
 //!
-//! The kernels are generic over [`Simd`] and monomorphised once per level; each level has an
+//! The kernels are generic over `Simd` and monomorphised once per level; each level has an
 //! entry point compiled with its target features (`#[target_feature]`), and the level is
 //! picked at run time ([`cpu_isa`]), so one binary runs on any x86-64 and uses AVX-512 where
 //! the CPU has it. `BTS_CPU_ISA=avx512|avx2|portable` forces a level (lower than detected
