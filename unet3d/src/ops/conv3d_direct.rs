@@ -163,6 +163,86 @@ fn plane(g: &Geo) -> usize {
     (g.h + 2 * g.p) * (g.w + 2 * g.p) + SLACK
 }
 
+/// A dispatcher `fn $name(isa, a: &Arg)` over the instruction-set levels: the generic kernel
+/// is compiled once per level inside a function with that level's target features (so its
+/// intrinsics inline), and the dispatcher calls the one `isa` names. Callers pass an `isa`
+/// no higher than the detected one (`forward` and `grad_weight` check).
+macro_rules! per_isa {
+    ($(#[$m:meta])* fn $name:ident($a:ident: &$arg:ty) {
+        avx512: $e512:expr, avx2: $e2:expr, portable: $ep:expr $(,)?
+    }) => {
+        $(#[$m])*
+        fn $name(isa: Isa, $a: &$arg) {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512($a: &$arg) {
+                // SAFETY: called only where AVX-512F was detected; the kernel's pointer
+                // contract is the dispatcher caller's.
+                unsafe { $e512 }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2($a: &$arg) {
+                // SAFETY: called only where AVX2 and FMA were detected.
+                unsafe { $e2 }
+            }
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `isa` is at most the detected level.
+                Isa::Avx512 => unsafe { avx512($a) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above.
+                Isa::Avx2 => unsafe { avx2($a) },
+                // SAFETY: the portable level needs no CPU feature.
+                _ => unsafe { $ep },
+            }
+        }
+    };
+}
+
+/// Jobs of consecutive output planes, `(batch item, first plane, end)`, about two per
+/// thread: each worker pads each input plane about once.
+fn plane_jobs(b: usize, dout: usize) -> Vec<(usize, usize, usize)> {
+    let chunks = (rayon::current_num_threads() * 2).clamp(1, dout.max(1));
+    let per = dout.div_ceil(chunks).max(1);
+    (0..b)
+        .flat_map(|bi| {
+            (0..dout)
+                .step_by(per)
+                .map(move |z0| (bi, z0, (z0 + per).min(dout)))
+        })
+        .collect()
+}
+
+/// Runs `f` on fixed chunks of the `b·dout` output planes (one chunk per thread) and adds
+/// the chunks' partial sums in chunk order: the result depends on the thread count only,
+/// never on work stealing.
+fn chunked_sum(
+    b: usize,
+    dout: usize,
+    len: usize,
+    f: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let slices = b * dout;
+    let chunks = rayon::current_num_threads().clamp(1, slices.max(1));
+    let per = slices.div_ceil(chunks);
+    let partials: Vec<Vec<f32>> = (0..chunks)
+        .into_par_iter()
+        .map(|chunk| {
+            let mut acc = vec![0f32; len];
+            f(chunk * per..((chunk + 1) * per).min(slices), &mut acc);
+            acc
+        })
+        .collect();
+    let mut sum = vec![0f32; len];
+    for p in partials {
+        for (s, v) in sum.iter_mut().zip(&p) {
+            *s += v;
+        }
+    }
+    sum
+}
+
 /// The weight `[O, C, k, k, k]` channel-blocked as `[O/L][C][k³][L]`, zero beyond `O`.
 fn block_weights(isa: Isa, w: &[f32], o: usize, c: usize, k3: usize) -> Vec<f32> {
     let lanes = lanes(isa);
@@ -322,25 +402,6 @@ unsafe fn fwd_row<S: Simd>(a: &FwdRow) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn fwd_row_avx512(a: &FwdRow) {
-    // SAFETY: this function runs only where AVX-512F was detected.
-    unsafe { fwd_row::<Avx512>(a) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn fwd_row_avx2(a: &FwdRow) {
-    // SAFETY: this function runs only where AVX2 and FMA were detected.
-    unsafe { fwd_row::<Avx2>(a) }
-}
-
-fn fwd_row_portable(a: &FwdRow) {
-    // SAFETY: the portable level needs no CPU feature.
-    unsafe { fwd_row::<Portable>(a) }
-}
-
 fn lanes(isa: Isa) -> usize {
     match isa {
         Isa::Avx512 => 16,
@@ -348,16 +409,12 @@ fn lanes(isa: Isa) -> usize {
     }
 }
 
-/// Runs one row at the given level.
-fn run_row(isa: Isa, a: &FwdRow) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `isa` is at most the detected level (see `simd::cpu_isa`).
-        Isa::Avx512 => unsafe { fwd_row_avx512(a) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::Avx2 => unsafe { fwd_row_avx2(a) },
-        _ => fwd_row_portable(a),
+per_isa! {
+    /// Runs one output row at the given level.
+    fn run_row(a: &FwdRow) {
+        avx512: fwd_row::<Avx512>(a),
+        avx2: fwd_row::<Avx2>(a),
+        portable: fwd_row::<Portable>(a),
     }
 }
 
@@ -459,23 +516,13 @@ fn fwdv_nv(isa: Isa) -> usize {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn fwdv_plane_avx512(a: &FwdPlane) {
-    // SAFETY: this function runs only where AVX-512F was detected.
-    unsafe { fwdv_plane::<Avx512, 6>(a) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn fwdv_plane_avx2(a: &FwdPlane) {
-    // SAFETY: this function runs only where AVX2 and FMA were detected.
-    unsafe { fwdv_plane::<Avx2, 2>(a) }
-}
-
-fn fwdv_plane_portable(a: &FwdPlane) {
-    // SAFETY: the portable level needs no CPU feature.
-    unsafe { fwdv_plane::<Portable, 2>(a) }
+per_isa! {
+    /// Runs one output plane of the voxel-vectorised kernel at the given level.
+    fn run_plane_v(a: &FwdPlane) {
+        avx512: fwdv_plane::<Avx512, 6>(a),
+        avx2: fwdv_plane::<Avx2, 2>(a),
+        portable: fwdv_plane::<Portable, 2>(a),
+    }
 }
 
 /// Whether the voxel-vectorised kernel is the faster one: few output channels (one vector
@@ -503,16 +550,7 @@ fn forward_voxels(
     let vol = dout * hout * wout;
     let mut out = Vec::<f32>::with_capacity(b * o * vol);
     let shared = Out(out.as_mut_ptr());
-    let chunks = (rayon::current_num_threads() * 2).clamp(1, dout.max(1));
-    let per = dout.div_ceil(chunks);
-    let jobs: Vec<(usize, usize, usize)> = (0..b)
-        .flat_map(|bi| {
-            (0..dout)
-                .step_by(per)
-                .map(move |z0| (bi, z0, (z0 + per).min(dout)))
-        })
-        .collect();
-    jobs.into_par_iter().for_each_init(
+    plane_jobs(b, dout).into_par_iter().for_each_init(
         || (Ring::new(g), vec![0f32; o * nq]),
         |(ring, tile), (bi, z0, z1)| {
             for z in z0..z1 {
@@ -526,15 +564,7 @@ fn forward_voxels(
                     tile: tile.as_mut_ptr(),
                     nq,
                 };
-                match isa {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `isa` is at most the detected level (checked by `forward`).
-                    Isa::Avx512 => unsafe { fwdv_plane_avx512(&a) },
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: as above.
-                    Isa::Avx2 => unsafe { fwdv_plane_avx2(&a) },
-                    _ => fwdv_plane_portable(&a),
-                }
+                run_plane_v(isa, &a);
                 for j in 0..o {
                     let start = ((bi * o + j) * dout + z) * hout * wout;
                     for y in 0..hout {
@@ -588,17 +618,7 @@ pub(crate) fn forward(
     let vol = dout * hout * wout;
     let mut out = Vec::<f32>::with_capacity(b * o * vol);
     let shared = Out(out.as_mut_ptr());
-    // Chunks of consecutive output planes: each worker pads each input plane about once.
-    let chunks = (rayon::current_num_threads() * 2).clamp(1, dout.max(1));
-    let per = dout.div_ceil(chunks);
-    let jobs: Vec<(usize, usize, usize)> = (0..b)
-        .flat_map(|bi| {
-            (0..dout)
-                .step_by(per)
-                .map(move |z0| (bi, z0, (z0 + per).min(dout)))
-        })
-        .collect();
-    jobs.into_par_iter().for_each_init(
+    plane_jobs(b, dout).into_par_iter().for_each_init(
         // The tile has whole blocks of 16 voxels for the vector transposition.
         || {
             (
@@ -818,23 +838,13 @@ unsafe fn dw_plane<S: Simd>(a: &WPlane) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn dw_plane_avx512(a: &WPlane) {
-    // SAFETY: this function runs only where AVX-512F was detected.
-    unsafe { dw_plane::<Avx512>(a) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dw_plane_avx2(a: &WPlane) {
-    // SAFETY: this function runs only where AVX2 and FMA were detected.
-    unsafe { dw_plane::<Avx2>(a) }
-}
-
-fn dw_plane_portable(a: &WPlane) {
-    // SAFETY: the portable level needs no CPU feature.
-    unsafe { dw_plane::<Portable>(a) }
+per_isa! {
+    /// dL/dw of one output plane, channel-vectorised, at the given level.
+    fn run_dw(a: &WPlane) {
+        avx512: dw_plane::<Avx512>(a),
+        avx2: dw_plane::<Avx2>(a),
+        portable: dw_plane::<Portable>(a),
+    }
 }
 
 /// Everything the voxel-vectorised dL/dw kernel needs for one output plane.
@@ -909,23 +919,13 @@ unsafe fn dwv_plane<S: Simd>(a: &WPlaneV) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn dwv_plane_avx512(a: &WPlaneV) {
-    // SAFETY: this function runs only where AVX-512F was detected.
-    unsafe { dwv_plane::<Avx512>(a) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dwv_plane_avx2(a: &WPlaneV) {
-    // SAFETY: this function runs only where AVX2 and FMA were detected.
-    unsafe { dwv_plane::<Avx2>(a) }
-}
-
-fn dwv_plane_portable(a: &WPlaneV) {
-    // SAFETY: the portable level needs no CPU feature.
-    unsafe { dwv_plane::<Portable>(a) }
+per_isa! {
+    /// dL/dw of one output plane, voxel-vectorised, at the given level.
+    fn run_dwv(a: &WPlaneV) {
+        avx512: dwv_plane::<Avx512>(a),
+        avx2: dwv_plane::<Avx2>(a),
+        portable: dwv_plane::<Portable>(a),
+    }
 }
 
 /// [`grad_weight`] with the voxel-vectorised kernel (same chunking, so the same
@@ -935,54 +935,34 @@ fn grad_weight_voxels(isa: Isa, x: &[f32], gy: &[f32], g: &Geo, b: usize, o: usi
     let l = lanes(isa);
     let wpd = g.w + 2 * g.p;
     let nq = (hout * wpd).next_multiple_of(l);
-    let slices = b * dout;
-    let chunks = rayon::current_num_threads().clamp(1, slices.max(1));
-    let per = slices.div_ceil(chunks);
-    let partials: Vec<Vec<f32>> = (0..chunks)
-        .into_par_iter()
-        .map(|chunk| {
-            let mut ring = Ring::new(g);
-            let mut gp = vec![0f32; o * nq];
-            let mut acc = vec![0f32; o * g.c * 27 * l];
-            for s in chunk * per..((chunk + 1) * per).min(slices) {
-                let (bi, z) = (s / dout, s % dout);
-                let planes = ring.planes(x, g, bi, z);
-                for j in 0..o {
-                    let src = &gy[((bi * o + j) * dout + z) * hout * wout..][..hout * wout];
-                    for y in 0..hout {
-                        // Columns wout.. of each row and the tail stay zero.
-                        gp[j * nq + y * wpd..j * nq + y * wpd + wout]
-                            .copy_from_slice(&src[y * wout..(y + 1) * wout]);
-                    }
-                }
-                let a = WPlaneV {
-                    planes: &planes,
-                    kd: taps(z, g.d, g),
-                    g,
-                    gp: gp.as_ptr(),
-                    nq,
-                    o,
-                    acc: acc.as_mut_ptr(),
-                };
-                match isa {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `isa` is at most the detected level (checked by `grad_weight`).
-                    Isa::Avx512 => unsafe { dwv_plane_avx512(&a) },
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: as above.
-                    Isa::Avx2 => unsafe { dwv_plane_avx2(&a) },
-                    _ => dwv_plane_portable(&a),
+    let sum = chunked_sum(b, dout, o * g.c * 27 * l, |range, acc| {
+        let mut ring = Ring::new(g);
+        let mut gp = vec![0f32; o * nq];
+        for s in range {
+            let (bi, z) = (s / dout, s % dout);
+            let planes = ring.planes(x, g, bi, z);
+            for j in 0..o {
+                let src = &gy[((bi * o + j) * dout + z) * hout * wout..][..hout * wout];
+                for y in 0..hout {
+                    // Columns wout.. of each row and the tail stay zero.
+                    let d = &mut gp[j * nq + y * wpd..j * nq + y * wpd + wout];
+                    let r = &src[y * wout..(y + 1) * wout];
+                    // SAFETY: `d` and `r` both hold `wout` elements.
+                    unsafe { copy_row(d.as_mut_ptr(), r.as_ptr(), wout) };
                 }
             }
-            acc
-        })
-        .collect();
-    let mut sum = vec![0f32; o * g.c * 27 * l];
-    for p in partials {
-        for (s, v) in sum.iter_mut().zip(&p) {
-            *s += v;
+            let a = WPlaneV {
+                planes: &planes,
+                kd: taps(z, g.d, g),
+                g,
+                gp: gp.as_ptr(),
+                nq,
+                o,
+                acc: acc.as_mut_ptr(),
+            };
+            run_dwv(isa, &a);
         }
-    }
+    });
     sum.chunks_exact(l).map(|v| v.iter().sum()).collect()
 }
 
@@ -1012,50 +992,28 @@ pub(crate) fn grad_weight(
     let l = lanes(isa);
     let nb = o.div_ceil(l);
     let opad = nb * l;
-    let slices = b * dout;
-    let chunks = rayon::current_num_threads().clamp(1, slices.max(1));
-    let per = slices.div_ceil(chunks);
-    let partials: Vec<Vec<f32>> = (0..chunks)
-        .into_par_iter()
-        .map(|chunk| {
-            let mut ring = Ring::new(g);
-            let mut gt = vec![0f32; hout * wout * opad];
-            let mut acc = vec![0f32; nb * g.c * 27 * l];
-            for s in chunk * per..((chunk + 1) * per).min(slices) {
-                let (bi, z) = (s / dout, s % dout);
-                let planes = ring.planes(x, g, bi, z);
-                for j in 0..o {
-                    let src = &gy[((bi * o + j) * dout + z) * hout * wout..][..hout * wout];
-                    for (q, &v) in src.iter().enumerate() {
-                        gt[q * opad + j] = v;
-                    }
-                }
-                let a = WPlane {
-                    planes: &planes,
-                    g,
-                    gt: gt.as_ptr(),
-                    nb,
-                    acc: acc.as_mut_ptr(),
-                };
-                match isa {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `isa` is at most the detected level (checked above).
-                    Isa::Avx512 => unsafe { dw_plane_avx512(&a) },
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: as above.
-                    Isa::Avx2 => unsafe { dw_plane_avx2(&a) },
-                    _ => dw_plane_portable(&a),
+    let sum = chunked_sum(b, dout, nb * g.c * 27 * l, |range, acc| {
+        let mut ring = Ring::new(g);
+        let mut gt = vec![0f32; hout * wout * opad];
+        for s in range {
+            let (bi, z) = (s / dout, s % dout);
+            let planes = ring.planes(x, g, bi, z);
+            for j in 0..o {
+                let src = &gy[((bi * o + j) * dout + z) * hout * wout..][..hout * wout];
+                for (q, &v) in src.iter().enumerate() {
+                    gt[q * opad + j] = v;
                 }
             }
-            acc
-        })
-        .collect();
-    let mut sum = vec![0f32; nb * g.c * 27 * l];
-    for p in partials {
-        for (s, v) in sum.iter_mut().zip(&p) {
-            *s += v;
+            let a = WPlane {
+                planes: &planes,
+                g,
+                gt: gt.as_ptr(),
+                nb,
+                acc: acc.as_mut_ptr(),
+            };
+            run_dw(isa, &a);
         }
-    }
+    });
     let mut out = vec![0f32; o * g.c * 27];
     for j in 0..o {
         let (ob, lane) = (j / l, j % l);
