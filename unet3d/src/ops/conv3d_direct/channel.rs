@@ -1,0 +1,348 @@
+//! The channel-vectorised kernels: one, two or three vectors of output channels × a run of
+//! voxels of one output row per register block (forward), and channel vectors × the nine taps
+//! of one depth tap summed over a plane (dL/dw).
+
+use rayon::prelude::*;
+
+use super::common::{
+    block_weights, chunked_sum, lanes, plane, plane_jobs, taps, transpose, Geo, Out, Ring,
+    RowEpilogue,
+};
+#[cfg(target_arch = "x86_64")]
+use crate::ops::simd::{Avx2, Avx512};
+use crate::ops::simd::{Isa, Portable, Simd};
+
+/// Everything the forward kernel needs for one output row.
+struct FwdRow<'a> {
+    /// The `k` padded input planes (slot starts).
+    planes: &'a [*const f32],
+    /// Output row.
+    y: usize,
+    /// The depth and row taps that read inside the input (the others read zero padding
+    /// and are skipped: a quarter of the work on an 8³ volume).
+    kd: (usize, usize),
+    kh: (usize, usize),
+    g: &'a Geo,
+    /// Channel-blocked weights and their block count.
+    w: *const f32,
+    nb: usize,
+    /// Row tile `[wout][nb·L]`.
+    tile: *mut f32,
+}
+
+/// One register block: `OB` output-channel vectors × `NX` voxels from `x0`.
+///
+/// # Safety
+/// The CPU has `S`'s features; `a`'s pointers cover the row (the planes are padded, so
+/// voxel `x0 + i + kw` of every tapped row exists for `x0 + NX ≤ wout`).
+// Index loops over the register arrays: both indices address `acc`, and the loops must unroll.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn fwd_block<S: Simd, const OB: usize, const NX: usize>(a: &FwdRow, ob: usize, x0: usize) {
+    let g = a.g;
+    let (k, c, l) = (g.k, g.c, S::LANES);
+    let wpd = g.w + 2 * g.p;
+    let ps = plane(g);
+    let wbs = c * k * k * k * l;
+    // SAFETY: see the function's contract; every offset below stays inside the padded
+    // planes, the weight blocks and the tile.
+    unsafe {
+        let mut acc = [[S::zero(); NX]; OB];
+        let ((kd0, kd1), (kh0, kh1)) = (a.kd, a.kh);
+        for ci in 0..c {
+            for kd in kd0..kd1 {
+                let base = a.planes.get_unchecked(kd).add(ci * ps + a.y * wpd + x0);
+                for kh in kh0..kh1 {
+                    let row = base.add(kh * wpd);
+                    let mut wp = a.w.add(ob * wbs + ((ci * k + kd) * k + kh) * k * l);
+                    for kw in 0..k {
+                        let mut wv = [S::zero(); OB];
+                        for (b, v) in wv.iter_mut().enumerate() {
+                            *v = S::load(wp.add(b * wbs));
+                        }
+                        let r = row.add(kw);
+                        for i in 0..NX {
+                            let xv = S::splat(r.add(i));
+                            for b in 0..OB {
+                                acc[b][i] = S::fma(wv[b], xv, acc[b][i]);
+                            }
+                        }
+                        wp = wp.add(l);
+                    }
+                }
+            }
+        }
+        let opad = a.nb * l;
+        for (b, accb) in acc.iter().enumerate() {
+            for (i, v) in accb.iter().enumerate() {
+                S::store(a.tile.add((x0 + i) * opad + (ob + b) * l), *v);
+            }
+        }
+    }
+}
+
+/// The whole output row: every output-channel block, the row cut into equal register
+/// blocks.
+#[inline(always)]
+unsafe fn fwd_row<S: Simd>(a: &FwdRow) {
+    let wout = a.g.wout;
+    let mut ob = 0;
+    while ob < a.nb {
+        // Three channel vectors when a row fits 3 × wout accumulators (short rows of deep
+        // layers: fewer broadcasts per FMA), else two, else one.
+        let nob = if a.nb - ob >= 3 && 3 * wout <= S::REGS {
+            3
+        } else if a.nb - ob >= 2 {
+            2
+        } else {
+            1
+        };
+        let max = S::REGS / nob;
+        let chunks = wout.div_ceil(max);
+        let mut x0 = 0;
+        for ch in 0..chunks {
+            let nx = (wout - x0) / (chunks - ch);
+            // SAFETY: forwarded to the caller; 1 ≤ nx ≤ max ≤ 28.
+            unsafe {
+                match nob {
+                    3 => by_nx!(S, 3, nx, a, ob, x0; 1 2 3 4 5 6 7 8 9),
+                    2 => by_nx!(S, 2, nx, a, ob, x0; 1 2 3 4 5 6 7 8 9 10 11 12 13 14),
+                    _ => {
+                        by_nx!(S, 1, nx, a, ob, x0; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28)
+                    }
+                }
+            }
+            x0 += nx;
+        }
+        ob += nob;
+    }
+}
+
+per_isa! {
+    /// Runs one output row at the given level.
+    fn run_row(a: &FwdRow) {
+        avx512: fwd_row::<Avx512>(a),
+        avx2: fwd_row::<Avx2>(a),
+        portable: fwd_row::<Portable>(a),
+    }
+}
+
+/// Everything the dL/dw kernel needs for one output plane.
+struct WPlane<'a> {
+    planes: &'a [*const f32],
+    g: &'a Geo,
+    /// dL/dy of the plane, position-major `[H'·W'][nb·L]`.
+    gt: *const f32,
+    nb: usize,
+    /// The worker's partial dL/dw, `[nb][C][27][L]`.
+    acc: *mut f32,
+}
+
+/// `OB` output-channel vectors × `T` taps (27, or the 9 of depth tap `kd0`) of input channel
+/// `ci`, summed over the plane and added into the partial sum.
+///
+/// # Safety
+/// The CPU has `S`'s features; the pointers of `a` are valid for the plane.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn dw_block<S: Simd, const OB: usize, const T: usize>(
+    a: &WPlane,
+    ob: usize,
+    ci: usize,
+    kd0: usize,
+) {
+    let g = a.g;
+    let l = S::LANES;
+    let wpd = g.w + 2 * g.p;
+    let ps = plane(g);
+    let opad = a.nb * l;
+    let pbs = g.c * 27 * l;
+    // SAFETY: see the function's contract.
+    unsafe {
+        let mut acc = [[S::zero(); T]; OB];
+        for y in 0..g.hout {
+            // Row (kd, kh) of the input plane the taps of depth kd0 + kd read.
+            let mut rows = [std::ptr::null::<f32>(); 9];
+            for (r, row) in rows.iter_mut().enumerate().take(T / 3) {
+                let (kd, kh) = (kd0 + r / 3, r % 3);
+                *row = a.planes.get_unchecked(kd).add(ci * ps + (y + kh) * wpd);
+            }
+            let gy = a.gt.add(y * g.wout * opad + ob * l);
+            for x in 0..g.wout {
+                let mut gv = [S::zero(); OB];
+                for (b, v) in gv.iter_mut().enumerate() {
+                    *v = S::load(gy.add(x * opad + b * l));
+                }
+                // Unrolled by hand: the accumulators must stay in registers, and the
+                // compiler does not unroll 27 taps on its own.
+                unroll!(TAP in [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26] {
+                    if TAP < T {
+                        let xv = S::splat(rows[TAP / 3].add(x + TAP % 3));
+                        for b in 0..OB {
+                            acc[b][TAP] = S::fma(gv[b], xv, acc[b][TAP]);
+                        }
+                    }
+                });
+            }
+        }
+        for (b, accb) in acc.iter().enumerate() {
+            for (t, v) in accb.iter().enumerate() {
+                let p = a.acc.add((ob + b) * pbs + (ci * 27 + kd0 * 9 + t) * l);
+                S::store(p, S::add(S::load(p), *v));
+            }
+        }
+    }
+}
+
+/// dL/dw of one output plane: every block of output channels, input channel and tap.
+#[inline(always)]
+unsafe fn dw_plane<S: Simd>(a: &WPlane) {
+    let mut ob = 0;
+    while ob < a.nb {
+        for ci in 0..a.g.c {
+            // SAFETY: forwarded to the caller.
+            unsafe {
+                // Nine taps (one depth tap) per pass: with all 27 in registers the
+                // compiler spills accumulators.
+                if S::REGS >= 18 && ob + 1 < a.nb {
+                    for kd in 0..3 {
+                        dw_block::<S, 2, 9>(a, ob, ci, kd);
+                    }
+                } else {
+                    for kd in 0..3 {
+                        dw_block::<S, 1, 9>(a, ob, ci, kd);
+                    }
+                }
+            }
+        }
+        ob += if S::REGS >= 18 && ob + 1 < a.nb { 2 } else { 1 };
+    }
+}
+
+per_isa! {
+    /// dL/dw of one output plane, channel-vectorised, at the given level.
+    fn run_dw(a: &WPlane) {
+        avx512: dw_plane::<Avx512>(a),
+        avx2: dw_plane::<Avx2>(a),
+        portable: dw_plane::<Portable>(a),
+    }
+}
+
+/// The forward pass with the channel-vectorised kernel (arguments checked by the caller).
+pub(super) fn forward(
+    isa: Isa,
+    x: &[f32],
+    w: &[f32],
+    g: &Geo,
+    b: usize,
+    o: usize,
+    epi: RowEpilogue,
+) -> Vec<f32> {
+    let k3 = g.k * g.k * g.k;
+    let l = lanes(isa);
+    let nb = o.div_ceil(l);
+    let wb = block_weights(isa, w, o, g.c, k3);
+    let (dout, hout, wout) = (g.dout, g.hout, g.wout);
+    let vol = dout * hout * wout;
+    let mut out = Vec::<f32>::with_capacity(b * o * vol);
+    let shared = Out(out.as_mut_ptr());
+    plane_jobs(b, dout).into_par_iter().for_each_init(
+        // The tile has whole blocks of 16 voxels for the vector transposition.
+        || {
+            (
+                Ring::new(g),
+                vec![0f32; wout.next_multiple_of(16) * nb * l],
+                Vec::new(),
+            )
+        },
+        |(ring, tile, dst), (bi, z0, z1)| {
+            for z in z0..z1 {
+                let planes = ring.planes(x, g, bi, z);
+                let kd = taps(z, g.d, g);
+                for y in 0..hout {
+                    let a = FwdRow {
+                        planes: &planes,
+                        y,
+                        kd,
+                        kh: taps(y, g.h, g),
+                        g,
+                        w: wb.as_ptr(),
+                        nb,
+                        tile: tile.as_mut_ptr(),
+                    };
+                    run_row(isa, &a);
+                    let opad = nb * l;
+                    let start = |j: usize| ((bi * o + j) * dout + z) * hout * wout + y * wout;
+                    // SAFETY: output rows (bi, ·, z, y) lie inside `out`'s capacity and only
+                    // this job writes them; each is written in full before a slice over it
+                    // is made.
+                    unsafe {
+                        dst.clear();
+                        dst.extend((0..o).map(|j| shared.ptr().add(start(j))));
+                        transpose(isa, tile, opad, wout, dst);
+                    }
+                }
+                // The epilogue once per channel and plane (contiguous in the output): one
+                // call per row cost as much as the arithmetic on 8³ volumes.
+                for j in 0..o {
+                    let start = ((bi * o + j) * dout + z) * hout * wout;
+                    // SAFETY: the plane of channel j is complete and only this job writes it.
+                    let p = unsafe {
+                        std::slice::from_raw_parts_mut(shared.ptr().add(start), hout * wout)
+                    };
+                    epi(p, j, start);
+                }
+            }
+        },
+    );
+    // SAFETY: the jobs cover every (batch, channel, plane, row) once, each row in full.
+    unsafe { out.set_len(b * o * vol) };
+    out
+}
+
+/// dL/dw with the channel-vectorised kernel (arguments checked by the caller).
+pub(super) fn grad_weight(
+    isa: Isa,
+    x: &[f32],
+    gy: &[f32],
+    g: &Geo,
+    b: usize,
+    o: usize,
+) -> Vec<f32> {
+    let (hout, wout, dout) = (g.hout, g.wout, g.dout);
+    let l = lanes(isa);
+    let nb = o.div_ceil(l);
+    let opad = nb * l;
+    let sum = chunked_sum(b, dout, nb * g.c * 27 * l, |range, acc| {
+        let mut ring = Ring::new(g);
+        let mut gt = vec![0f32; hout * wout * opad];
+        for s in range {
+            let (bi, z) = (s / dout, s % dout);
+            let planes = ring.planes(x, g, bi, z);
+            for j in 0..o {
+                let src = &gy[((bi * o + j) * dout + z) * hout * wout..][..hout * wout];
+                for (q, &v) in src.iter().enumerate() {
+                    gt[q * opad + j] = v;
+                }
+            }
+            let a = WPlane {
+                planes: &planes,
+                g,
+                gt: gt.as_ptr(),
+                nb,
+                acc: acc.as_mut_ptr(),
+            };
+            run_dw(isa, &a);
+        }
+    });
+    let mut out = vec![0f32; o * g.c * 27];
+    for j in 0..o {
+        let (ob, lane) = (j / l, j % l);
+        for ci in 0..g.c {
+            for t in 0..27 {
+                out[(j * g.c + ci) * 27 + t] = sum[((ob * g.c + ci) * 27 + t) * l + lane];
+            }
+        }
+    }
+    out
+}
