@@ -28,7 +28,9 @@ use rayon::prelude::*;
 use super::conv3d_direct::{self as direct, Geo};
 use super::conv3d_generic::{conv3d_generic, Conv3dConfig};
 use super::dropout::DropMask;
-use super::kernel::{arg_f32, channel_sums, sgemm, with_f32, Activation, SharedMut, CHUNK};
+use super::kernel::{
+    arg_f32, channel_sums, chunked_sum, sgemm, with_f32, Activation, SharedMut, CHUNK,
+};
 use super::simd::cpu_isa;
 
 /// The im2col block `[C·k², ny·Wp]` of output rows `y0 .. y0 + ny` of output slice `di` of
@@ -240,65 +242,49 @@ fn grad_weight(
     let k3 = geo.c * k * k * k;
     let hw = geo.hout * wout;
     let vol = geo.dout * hw;
-    let slices = b * geo.dout;
     let (ny, tiles) = geo.tiling();
     if gy.len() != b * o * vol {
         candle_core::bail!("conv3d-cpu: output gradient size does not match the output");
     }
-    // Fixed chunks, one per thread, summed in chunk order: the result depends on the
-    // thread count only, never on work stealing (training is reproducible for a seed and
-    // thread count).
-    let chunks = rayon::current_num_threads().clamp(1, slices.max(1));
-    let per_chunk = slices.div_ceil(chunks);
-    let partials = (0..chunks)
-        .into_par_iter()
-        .map(|ci| -> candle_core::Result<Vec<f32>> {
-            let mut col = vec![0f32; rows * ny * wp];
-            // dL/dy of a tile on the padded row grid (zero in the padding columns).
-            let mut gp = vec![0f32; o * ny * wp];
-            // accᵀ: [C·k³, O] row-major = the O × C·k³ product stored column-major.
-            let mut acc_t = vec![0f32; k3 * o];
-            for slice in ci * per_chunk..((ci + 1) * per_chunk).min(slices) {
-                let (bi, di) = (slice / geo.dout, slice % geo.dout);
-                for tile in 0..tiles {
-                    let y0 = tile * ny;
-                    let nyy = ny.min(geo.hout - y0);
-                    im2col(x, geo, (bi, di), (y0, nyy), &mut col);
-                    let np = nyy * wp;
-                    let nv = np - (k - 1);
-                    for j in 0..o {
-                        for yo in 0..nyy {
-                            let src = bi * o * vol + j * vol + di * hw + (y0 + yo) * wout;
-                            let dst = &mut gp[j * np + yo * wp..j * np + (yo + 1) * wp];
-                            dst[..wout].copy_from_slice(&gy[src..src + wout]);
-                            dst[wout..].fill(0.0);
-                        }
-                    }
-                    // dW[:, (r, kw)] += G · col[:, kw ..]ᵀ, into accᵀ rows r·k + kw.
-                    for kw in 0..k {
-                        sgemm(
-                            (o, rows, nv),
-                            &gp,
-                            (np, 1),
-                            &col[kw..],
-                            (1, np),
-                            &mut acc_t[kw * o..],
-                            (1, k * o),
-                            true,
-                            false,
-                        )?;
+    // accᵀ: [C·k³, O] row-major = the O × C·k³ product stored column-major.
+    let sum_t = chunked_sum(b, geo.dout, k3 * o, |range, acc_t| {
+        let mut col = vec![0f32; rows * ny * wp];
+        // dL/dy of a tile on the padded row grid (zero in the padding columns).
+        let mut gp = vec![0f32; o * ny * wp];
+        for slice in range {
+            let (bi, di) = (slice / geo.dout, slice % geo.dout);
+            for tile in 0..tiles {
+                let y0 = tile * ny;
+                let nyy = ny.min(geo.hout - y0);
+                im2col(x, geo, (bi, di), (y0, nyy), &mut col);
+                let np = nyy * wp;
+                let nv = np - (k - 1);
+                for j in 0..o {
+                    for yo in 0..nyy {
+                        let src = bi * o * vol + j * vol + di * hw + (y0 + yo) * wout;
+                        let dst = &mut gp[j * np + yo * wp..j * np + (yo + 1) * wp];
+                        dst[..wout].copy_from_slice(&gy[src..src + wout]);
+                        dst[wout..].fill(0.0);
                     }
                 }
+                // dW[:, (r, kw)] += G · col[:, kw ..]ᵀ, into accᵀ rows r·k + kw.
+                for kw in 0..k {
+                    sgemm(
+                        (o, rows, nv),
+                        &gp,
+                        (np, 1),
+                        &col[kw..],
+                        (1, np),
+                        &mut acc_t[kw * o..],
+                        (1, k * o),
+                        true,
+                        false,
+                    )?;
+                }
             }
-            Ok(acc_t)
-        })
-        .collect::<candle_core::Result<Vec<_>>>()?;
-    let mut sum_t = vec![0f32; k3 * o];
-    for p in partials {
-        for (x, y) in sum_t.iter_mut().zip(&p) {
-            *x += y;
         }
-    }
+        Ok(())
+    })?;
     let mut out = vec![0f32; o * k3];
     for r in 0..k3 {
         for j in 0..o {

@@ -153,6 +153,36 @@ pub(crate) fn sgemm(
     Ok(())
 }
 
+/// Runs `f` on fixed chunks of the `b·dout` output planes (one chunk per thread) and adds
+/// the chunks' partial sums in chunk order: the result depends on the thread count only,
+/// never on work stealing (training is reproducible for a seed and thread count). The
+/// convolutions' dL/dw paths share it.
+pub(crate) fn chunked_sum(
+    b: usize,
+    dout: usize,
+    len: usize,
+    f: impl Fn(std::ops::Range<usize>, &mut [f32]) -> candle_core::Result<()> + Sync,
+) -> candle_core::Result<Vec<f32>> {
+    let slices = b * dout;
+    let chunks = rayon::current_num_threads().clamp(1, slices.max(1));
+    let per = slices.div_ceil(chunks);
+    let partials: Vec<Vec<f32>> = (0..chunks)
+        .into_par_iter()
+        .map(|chunk| {
+            let mut acc = vec![0f32; len];
+            f(chunk * per..((chunk + 1) * per).min(slices), &mut acc)?;
+            Ok(acc)
+        })
+        .collect::<candle_core::Result<_>>()?;
+    let mut sum = vec![0f32; len];
+    for p in partials {
+        for (s, v) in sum.iter_mut().zip(&p) {
+            *s += v;
+        }
+    }
+    Ok(sum)
+}
+
 /// `Σ f(v[i])` in f64 with eight independent accumulators: vectorisable, where one running
 /// sum waits for the previous addition at every element.
 #[inline]

@@ -5,9 +5,9 @@
 use rayon::prelude::*;
 
 use super::common::{
-    block_weights, chunked_sum, lanes, plane, plane_jobs, taps, transpose, Geo, Out, Ring,
-    RowEpilogue,
+    block_weights, lanes, plane, plane_jobs, taps, transpose, Geo, Ring, RowEpilogue,
 };
+use crate::ops::kernel::{chunked_sum, SharedMut};
 #[cfg(target_arch = "x86_64")]
 use crate::ops::simd::{Avx2, Avx512};
 use crate::ops::simd::{Isa, Portable, Simd};
@@ -245,7 +245,7 @@ pub(super) fn forward(
     let (dout, hout, wout) = (g.dout, g.hout, g.wout);
     let vol = dout * hout * wout;
     let mut out = Vec::<f32>::with_capacity(b * o * vol);
-    let shared = Out(out.as_mut_ptr());
+    let shared = SharedMut(out.as_mut_ptr());
     plane_jobs(b, dout).into_par_iter().for_each_init(
         // The tile has whole blocks of 16 voxels for the vector transposition.
         || {
@@ -308,7 +308,7 @@ pub(super) fn grad_weight(
     g: &Geo,
     b: usize,
     o: usize,
-) -> Vec<f32> {
+) -> candle_core::Result<Vec<f32>> {
     let (hout, wout, dout) = (g.hout, g.wout, g.dout);
     let l = lanes(isa);
     let nb = o.div_ceil(l);
@@ -334,7 +334,8 @@ pub(super) fn grad_weight(
             };
             run_dw(isa, &a);
         }
-    });
+        Ok(())
+    })?;
     let mut out = vec![0f32; o * g.c * 27];
     for j in 0..o {
         let (ob, lane) = (j / l, j % l);
@@ -344,5 +345,5 @@ pub(super) fn grad_weight(
             }
         }
     }
-    out
+    Ok(out)
 }

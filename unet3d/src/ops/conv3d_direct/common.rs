@@ -29,20 +29,6 @@ pub(crate) fn supports(g: &Geo) -> bool {
 /// of its first element)`.
 pub(crate) type RowEpilogue<'a> = &'a (dyn Fn(&mut [f32], usize, usize) + Sync);
 
-/// A raw pointer handed to rayon workers that write disjoint parts of one buffer.
-#[derive(Clone, Copy)]
-pub(super) struct Out(pub(super) *mut f32);
-// SAFETY: workers write disjoint elements; the buffer outlives the parallel section.
-unsafe impl Send for Out {}
-// SAFETY: as above.
-unsafe impl Sync for Out {}
-
-impl Out {
-    pub(super) fn ptr(self) -> *mut f32 {
-        self.0
-    }
-}
-
 /// Zero-padded input planes, `k` slots of `[C][H + 2p][W + 2p]`; a slot keeps the padded
 /// plane it last received so that consecutive output planes reuse `k − 1` of them.
 pub(super) struct Ring {
@@ -150,35 +136,6 @@ pub(super) fn plane_jobs(b: usize, dout: usize) -> Vec<(usize, usize, usize)> {
                 .map(move |z0| (bi, z0, (z0 + per).min(dout)))
         })
         .collect()
-}
-
-/// Runs `f` on fixed chunks of the `b·dout` output planes (one chunk per thread) and adds
-/// the chunks' partial sums in chunk order: the result depends on the thread count only,
-/// never on work stealing.
-pub(super) fn chunked_sum(
-    b: usize,
-    dout: usize,
-    len: usize,
-    f: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
-) -> Vec<f32> {
-    let slices = b * dout;
-    let chunks = rayon::current_num_threads().clamp(1, slices.max(1));
-    let per = slices.div_ceil(chunks);
-    let partials: Vec<Vec<f32>> = (0..chunks)
-        .into_par_iter()
-        .map(|chunk| {
-            let mut acc = vec![0f32; len];
-            f(chunk * per..((chunk + 1) * per).min(slices), &mut acc);
-            acc
-        })
-        .collect();
-    let mut sum = vec![0f32; len];
-    for p in partials {
-        for (s, v) in sum.iter_mut().zip(&p) {
-            *s += v;
-        }
-    }
-    sum
 }
 
 pub(super) fn lanes(isa: Isa) -> usize {

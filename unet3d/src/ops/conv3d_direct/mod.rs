@@ -140,9 +140,9 @@ pub(crate) fn grad_weight(
         candle_core::bail!("conv3d-direct: shapes, kernel or instruction set not supported");
     }
     if voxel::fits(isa, o, g) {
-        return Ok(voxel::grad_weight(isa, x, gy, g, b, o));
+        return voxel::grad_weight(isa, x, gy, g, b, o);
     }
-    Ok(channel::grad_weight(isa, x, gy, g, b, o))
+    channel::grad_weight(isa, x, gy, g, b, o)
 }
 
 #[cfg(test)]

@@ -4,9 +4,8 @@
 
 use rayon::prelude::*;
 
-use super::common::{
-    chunked_sum, copy_row, lanes, plane, plane_jobs, taps, Geo, Out, Ring, RowEpilogue,
-};
+use super::common::{copy_row, lanes, plane, plane_jobs, taps, Geo, Ring, RowEpilogue};
+use crate::ops::kernel::{chunked_sum, SharedMut};
 #[cfg(target_arch = "x86_64")]
 use crate::ops::simd::{Avx2, Avx512};
 use crate::ops::simd::{Isa, Portable, Simd};
@@ -142,7 +141,7 @@ pub(super) fn forward(
     let nq = (hout * wpd).next_multiple_of(step);
     let vol = dout * hout * wout;
     let mut out = Vec::<f32>::with_capacity(b * o * vol);
-    let shared = Out(out.as_mut_ptr());
+    let shared = SharedMut(out.as_mut_ptr());
     plane_jobs(b, dout).into_par_iter().for_each_init(
         || (Ring::new(g), vec![0f32; o * nq]),
         |(ring, tile), (bi, z0, z1)| {
@@ -272,7 +271,7 @@ pub(super) fn grad_weight(
     g: &Geo,
     b: usize,
     o: usize,
-) -> Vec<f32> {
+) -> candle_core::Result<Vec<f32>> {
     let (hout, wout, dout) = (g.hout, g.wout, g.dout);
     let l = lanes(isa);
     let wpd = g.w + 2 * g.p;
@@ -304,6 +303,7 @@ pub(super) fn grad_weight(
             };
             run_dwv(isa, &a);
         }
-    });
-    sum.chunks_exact(l).map(|v| v.iter().sum()).collect()
+        Ok(())
+    })?;
+    Ok(sum.chunks_exact(l).map(|v| v.iter().sum()).collect())
 }
