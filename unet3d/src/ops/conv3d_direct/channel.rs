@@ -138,19 +138,14 @@ struct WPlane<'a> {
     acc: *mut f32,
 }
 
-/// `OB` output-channel vectors × `T` taps (27, or the 9 of depth tap `kd0`) of input channel
-/// `ci`, summed over the plane and added into the partial sum.
+/// `OB` output-channel vectors × the nine taps of depth tap `kd` of input channel `ci`,
+/// summed over the plane and added into the partial sum.
 ///
 /// # Safety
 /// The CPU has `S`'s features; the pointers of `a` are valid for the plane.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn dw_block<S: Simd, const OB: usize, const T: usize>(
-    a: &WPlane,
-    ob: usize,
-    ci: usize,
-    kd0: usize,
-) {
+unsafe fn dw_block<S: Simd, const OB: usize>(a: &WPlane, ob: usize, ci: usize, kd: usize) {
     let g = a.g;
     let l = S::LANES;
     let wpd = g.w + 2 * g.p;
@@ -159,35 +154,29 @@ unsafe fn dw_block<S: Simd, const OB: usize, const T: usize>(
     let pbs = g.c * 27 * l;
     // SAFETY: see the function's contract.
     unsafe {
-        let mut acc = [[S::zero(); T]; OB];
+        let base = a.planes.get_unchecked(kd).add(ci * ps);
+        let mut acc = [[S::zero(); 9]; OB];
         for y in 0..g.hout {
-            // Row (kd, kh) of the input plane the taps of depth kd0 + kd read.
-            let mut rows = [std::ptr::null::<f32>(); 9];
-            for (r, row) in rows.iter_mut().enumerate().take(T / 3) {
-                let (kd, kh) = (kd0 + r / 3, r % 3);
-                *row = a.planes.get_unchecked(kd).add(ci * ps + (y + kh) * wpd);
-            }
+            // The three input rows the taps of this output row read.
+            let rows: [*const f32; 3] = std::array::from_fn(|kh| base.add((y + kh) * wpd));
             let gy = a.gt.add(y * g.wout * opad + ob * l);
             for x in 0..g.wout {
                 let mut gv = [S::zero(); OB];
                 for (b, v) in gv.iter_mut().enumerate() {
                     *v = S::load(gy.add(x * opad + b * l));
                 }
-                // Unrolled by hand: the accumulators must stay in registers, and the
-                // compiler does not unroll 27 taps on its own.
-                unroll!(TAP in [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26] {
-                    if TAP < T {
-                        let xv = S::splat(rows[TAP / 3].add(x + TAP % 3));
-                        for b in 0..OB {
-                            acc[b][TAP] = S::fma(gv[b], xv, acc[b][TAP]);
-                        }
+                // Unrolled by hand: the accumulators must stay in registers.
+                unroll!(TAP in [0 1 2 3 4 5 6 7 8] {
+                    let xv = S::splat(rows[TAP / 3].add(x + TAP % 3));
+                    for b in 0..OB {
+                        acc[b][TAP] = S::fma(gv[b], xv, acc[b][TAP]);
                     }
                 });
             }
         }
         for (b, accb) in acc.iter().enumerate() {
             for (t, v) in accb.iter().enumerate() {
-                let p = a.acc.add((ob + b) * pbs + (ci * 27 + kd0 * 9 + t) * l);
+                let p = a.acc.add((ob + b) * pbs + (ci * 27 + kd * 9 + t) * l);
                 S::store(p, S::add(S::load(p), *v));
             }
         }
@@ -206,11 +195,11 @@ unsafe fn dw_plane<S: Simd>(a: &WPlane) {
                 // compiler spills accumulators.
                 if S::REGS >= 18 && ob + 1 < a.nb {
                     for kd in 0..3 {
-                        dw_block::<S, 2, 9>(a, ob, ci, kd);
+                        dw_block::<S, 2>(a, ob, ci, kd);
                     }
                 } else {
                     for kd in 0..3 {
-                        dw_block::<S, 1, 9>(a, ob, ci, kd);
+                        dw_block::<S, 1>(a, ob, ci, kd);
                     }
                 }
             }

@@ -15,8 +15,8 @@
 //! im2col and no packing, and since the broadcast operand is a voxel, a row of 8 voxels
 //! wastes nothing (a W-vectorised kernel would pad 8³ planes to vectors of 16).
 //!
-//! dL/dw micro-kernel: `OB` vectors of output channels × `T` taps (all 27 for one input
-//! channel, or the 9 of one depth tap) accumulate `dL/dy[voxel] · x[voxel + tap]` over every
+//! dL/dw micro-kernel: `OB` vectors of output channels × the nine taps of one depth tap
+//! accumulate `dL/dy[voxel] · x[voxel + tap]` over every
 //! voxel of an output plane, then add into the worker's partial sum; the partial sums of a
 //! fixed number of chunks are added in chunk order, so the result depends on the thread count
 //! only.
@@ -83,7 +83,13 @@ macro_rules! by_nx {
     ($s:ty, $ob:literal, $nx:expr, $a:expr, $obi:expr, $x0:expr; $($n:literal)*) => {
         match $nx {
             $($n => fwd_block::<$s, $ob, $n>($a, $obi, $x0),)*
-            _ => unreachable!("register block wider than 28"),
+            // Wider than the listed blocks (the callers never ask for it): one voxel at a
+            // time, slower but correct.
+            n => {
+                for i in 0..n {
+                    fwd_block::<$s, $ob, 1>($a, $obi, $x0 + i);
+                }
+            }
         }
     };
 }
@@ -93,6 +99,12 @@ mod common;
 mod voxel;
 
 pub(crate) use common::{supports, Geo, RowEpilogue};
+
+/// Whether the direct kernels can run on `x`: a supported geometry, an instruction-set level
+/// this CPU has, an input of the geometry's size.
+fn runnable(isa: Isa, g: &Geo, b: usize, x: &[f32]) -> bool {
+    supports(g) && Isa::available().contains(&isa) && x.len() == b * g.c * g.d * g.h * g.w
+}
 
 /// The convolution of `x` `[B, C, D, H, W]` with `w` `[O, C, 3, 3, 3]` as
 /// `[B, O, D', H', W']`; `epi` runs on every finished output plane of each channel.
@@ -105,12 +117,7 @@ pub(crate) fn forward(
     o: usize,
     epi: RowEpilogue,
 ) -> candle_core::Result<Vec<f32>> {
-    let k3 = g.k * g.k * g.k;
-    if !supports(g)
-        || isa > *Isa::available().last().unwrap_or(&Isa::Portable)
-        || x.len() != b * g.c * g.d * g.h * g.w
-        || w.len() != o * g.c * k3
-    {
+    if !runnable(isa, g, b, x) || w.len() != o * g.c * g.k * g.k * g.k {
         candle_core::bail!("conv3d-direct: shapes, kernel or instruction set not supported");
     }
     if voxel::fits(isa, o, g) {
@@ -130,13 +137,7 @@ pub(crate) fn grad_weight(
     b: usize,
     o: usize,
 ) -> candle_core::Result<Vec<f32>> {
-    let (hout, wout, dout) = (g.hout, g.wout, g.dout);
-    let vol = dout * hout * wout;
-    if !supports(g)
-        || isa > *Isa::available().last().unwrap_or(&Isa::Portable)
-        || x.len() != b * g.c * g.d * g.h * g.w
-        || gy.len() != b * o * vol
-    {
+    if !runnable(isa, g, b, x) || gy.len() != b * o * g.dout * g.hout * g.wout {
         candle_core::bail!("conv3d-direct: shapes, kernel or instruction set not supported");
     }
     if voxel::fits(isa, o, g) {

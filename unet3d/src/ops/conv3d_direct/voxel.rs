@@ -125,7 +125,6 @@ pub(super) fn fits(isa: Isa, o: usize, g: &Geo) -> bool {
 }
 
 /// The forward pass with the voxel-vectorised kernel (arguments checked by the caller).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn forward(
     isa: Isa,
     x: &[f32],
