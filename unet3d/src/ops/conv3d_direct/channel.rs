@@ -14,8 +14,18 @@ use crate::ops::simd::{Isa, Portable, Simd};
 
 /// Everything the forward kernel needs for one output row.
 struct FwdRow<'a> {
-    /// The `k` padded input planes (slot starts).
+    /// Per depth tap, the origin of the padded coordinates of its input plane: element
+    /// `(ci, yp, xp)` (row and column counted with the padding) is at
+    /// `origin + ci·cs + yp·rs + xp`. Either a zero-padded plane of the ring or, where the
+    /// kernel reads the input itself, a pointer `p` rows and columns before the plane (it may
+    /// point outside the input: only the taps that read inside are dereferenced).
     planes: &'a [*const f32],
+    /// Channel and row strides of those planes.
+    cs: usize,
+    rs: usize,
+    /// Whether the first and last voxel of the row skip the column tap that would read
+    /// padding (the unpadded input with `p = 1`, where that tap is not there to read).
+    edge: bool,
     /// Output row.
     y: usize,
     /// The depth and row taps that read inside the input (the others read zero padding
@@ -30,41 +40,62 @@ struct FwdRow<'a> {
     tile: *mut f32,
 }
 
-/// One register block: `OB` output-channel vectors × `NX` voxels from `x0`.
+/// One register block: `OB` output-channel vectors × `NX` voxels from `x0`; `LEFT` and
+/// `RIGHT` drop the column tap before the block's first voxel and after its last (the row's
+/// ends, where the input is read unpadded).
 ///
 /// # Safety
-/// The CPU has `S`'s features; `a`'s pointers cover the row (the planes are padded, so
-/// voxel `x0 + i + kw` of every tapped row exists for `x0 + NX ≤ wout`).
+/// The CPU has `S`'s features; `a`'s pointers cover the row: every input element a tap in
+/// the block reads (voxel `x0 + i`, column tap `kw`, at padded column `x0 + i + kw`) exists,
+/// except the ones `LEFT`/`RIGHT` skip.
 // Index loops over the register arrays: both indices address `acc`, and the loops must unroll.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn fwd_block<S: Simd, const OB: usize, const NX: usize>(a: &FwdRow, ob: usize, x0: usize) {
+unsafe fn fwd_block<
+    S: Simd,
+    const OB: usize,
+    const NX: usize,
+    const LEFT: bool,
+    const RIGHT: bool,
+>(
+    a: &FwdRow,
+    ob: usize,
+    x0: usize,
+) {
     let g = a.g;
     let (k, c, l) = (g.k, g.c, S::LANES);
-    let wpd = g.w + 2 * g.p;
-    let ps = plane(g);
-    let wbs = c * k * k * k * l;
-    // SAFETY: see the function's contract; every offset below stays inside the padded
-    // planes, the weight blocks and the tile.
+    let wbs = c * 27 * l;
+    // SAFETY: see the function's contract; the addresses are formed with wrapping
+    // arithmetic (an origin may lie before the input) and only the ones inside are read.
     unsafe {
         let mut acc = [[S::zero(); NX]; OB];
         let ((kd0, kd1), (kh0, kh1)) = (a.kd, a.kh);
         for ci in 0..c {
             for kd in kd0..kd1 {
-                let base = a.planes.get_unchecked(kd).add(ci * ps + a.y * wpd + x0);
+                let base = a
+                    .planes
+                    .get_unchecked(kd)
+                    .wrapping_add(ci * a.cs + a.y * a.rs + x0);
                 for kh in kh0..kh1 {
-                    let row = base.add(kh * wpd);
-                    let mut wp = a.w.add(ob * wbs + ((ci * k + kd) * k + kh) * k * l);
+                    let row = base.wrapping_add(kh * a.rs);
+                    let mut wp = a.w.add(ob * wbs + ((ci * 3 + kd) * 3 + kh) * 3 * l);
+                    // `k` (3) read at run time keeps this loop rolled: unrolled, the compiler
+                    // holds three taps' weights at once and spills accumulators (-25 %).
                     for kw in 0..k {
                         let mut wv = [S::zero(); OB];
                         for (b, v) in wv.iter_mut().enumerate() {
                             *v = S::load(wp.add(b * wbs));
                         }
-                        let r = row.add(kw);
+                        let r = row.wrapping_add(kw);
                         for i in 0..NX {
-                            let xv = S::splat(r.add(i));
-                            for b in 0..OB {
-                                acc[b][i] = S::fma(wv[b], xv, acc[b][i]);
+                            // Constant false except on an edge block's end voxel.
+                            let skip = (LEFT && i == 0 && kw == 0)
+                                || (RIGHT && i == NX - 1 && kw == k - 1);
+                            if !skip {
+                                let xv = S::splat(r.wrapping_add(i));
+                                for b in 0..OB {
+                                    acc[b][i] = S::fma(wv[b], xv, acc[b][i]);
+                                }
                             }
                         }
                         wp = wp.add(l);
@@ -102,13 +133,14 @@ unsafe fn fwd_row<S: Simd>(a: &FwdRow) {
         let mut x0 = 0;
         for ch in 0..chunks {
             let nx = (wout - x0) / (chunks - ch);
+            let (lt, rt) = (a.edge && x0 == 0, a.edge && x0 + nx == wout);
             // SAFETY: forwarded to the caller; 1 ≤ nx ≤ max ≤ 28.
             unsafe {
                 match nob {
-                    3 => by_nx!(S, 3, nx, a, ob, x0; 1 2 3 4 5 6 7 8 9),
-                    2 => by_nx!(S, 2, nx, a, ob, x0; 1 2 3 4 5 6 7 8 9 10 11 12 13 14),
+                    3 => by_nx!(S, 3, nx, a, ob, x0, lt, rt; 1 2 3 4 5 6 7 8 9),
+                    2 => by_nx!(S, 2, nx, a, ob, x0, lt, rt; 1 2 3 4 5 6 7 8 9 10 11 12 13 14),
                     _ => {
-                        by_nx!(S, 1, nx, a, ob, x0; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28)
+                        by_nx!(S, 1, nx, a, ob, x0, lt, rt; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28)
                     }
                 }
             }
@@ -235,22 +267,37 @@ pub(super) fn forward(
     let vol = dout * hout * wout;
     let mut out = Vec::<f32>::with_capacity(b * o * vol);
     let shared = SharedMut(out.as_mut_ptr());
+    // With padding ≤ 1 the kernel reads the input itself: the depth and row taps that would
+    // read padding are skipped anyway, and so are the column taps (`edge`). Padding 2 (only
+    // dL/dx of an unpadded convolution) reads zero-padded copies from a ring.
+    let raw = g.p <= 1;
+    let (cs, rs) = if raw {
+        (g.d * g.h * g.w, g.w)
+    } else {
+        (plane(g), g.w + 2 * g.p)
+    };
     plane_jobs(b, dout).into_par_iter().for_each_init(
         // The tile has whole blocks of 16 voxels for the vector transposition.
         || {
             (
-                Ring::new(g),
+                (!raw).then(|| Ring::new(g)),
                 vec![0f32; wout.next_multiple_of(16) * nb * l],
                 Vec::new(),
             )
         },
         |(ring, tile, dst), (bi, z0, z1)| {
             for z in z0..z1 {
-                let planes = ring.planes(x, g, bi, z);
+                let planes = match ring {
+                    Some(ring) => ring.planes(x, g, bi, z),
+                    None => raw_planes(x, g, bi, z),
+                };
                 let kd = taps(z, g.d, g);
                 for y in 0..hout {
                     let a = FwdRow {
                         planes: &planes,
+                        cs,
+                        rs,
+                        edge: raw && g.p == 1,
                         y,
                         kd,
                         kh: taps(y, g.h, g),
@@ -287,6 +334,21 @@ pub(super) fn forward(
     // SAFETY: the jobs cover every (batch, channel, plane, row) once, each row in full.
     unsafe { out.set_len(b * o * vol) };
     out
+}
+
+/// The origins of the `k` input planes output plane `z` of batch item `bi` reads, in the
+/// input itself: `p` rows and columns before each plane (wrapping: the taps that would read
+/// there are skipped). Depth taps outside the input get a null origin, never read.
+fn raw_planes(x: &[f32], g: &Geo, bi: usize, z: usize) -> Vec<*const f32> {
+    (0..g.k)
+        .map(|kd| match (z + kd).checked_sub(g.p) {
+            Some(zi) if zi < g.d => x
+                .as_ptr()
+                .wrapping_add((bi * g.c * g.d + zi) * g.h * g.w)
+                .wrapping_sub(g.p * g.w + g.p),
+            _ => std::ptr::null(),
+        })
+        .collect()
 }
 
 /// dL/dw with the channel-vectorised kernel (arguments checked by the caller).

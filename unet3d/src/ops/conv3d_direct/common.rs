@@ -47,7 +47,7 @@ impl Ring {
     /// Pointers to the `k` padded planes output plane `z` of batch item `bi` reads, loading
     /// the ones not in the ring.
     pub(super) fn planes(&mut self, x: &[f32], g: &Geo, bi: usize, z: usize) -> Vec<*const f32> {
-        let (hp, wp) = (g.h + 2 * g.p, g.w + 2 * g.p);
+        let wp = g.w + 2 * g.p;
         let ps = plane(g);
         let slot_len = g.c * ps;
         (0..g.k)
@@ -61,22 +61,16 @@ impl Ring {
                     if zi < 0 || zi >= g.d as isize {
                         buf.fill(0.0);
                     } else {
+                        // Only the interior: the padding of a slot is zero from its
+                        // allocation on and never written with anything else.
                         let hw = g.h * g.w;
                         for ci in 0..g.c {
                             let src = &x[((bi * g.c + ci) * g.d + zi as usize) * hw..][..hw];
                             let dst = &mut buf[ci * ps..(ci + 1) * ps];
-                            for yp in 0..hp {
-                                let row = &mut dst[yp * wp..(yp + 1) * wp];
-                                if yp < g.p || yp >= g.h + g.p {
-                                    row.fill(0.0);
-                                } else {
-                                    let s = &src[(yp - g.p) * g.w..(yp - g.p + 1) * g.w];
-                                    row[..g.p].fill(0.0);
-                                    let seg = &mut row[g.p..g.p + g.w];
-                                    // SAFETY: `seg` and `s` both hold `g.w` elements.
-                                    unsafe { copy_row(seg.as_mut_ptr(), s.as_ptr(), g.w) };
-                                    row[g.p + g.w..].fill(0.0);
-                                }
+                            for (yi, s) in src.chunks_exact(g.w).enumerate() {
+                                let seg = &mut dst[(yi + g.p) * wp + g.p..][..g.w];
+                                // SAFETY: `seg` and `s` both hold `g.w` elements.
+                                unsafe { copy_row(seg.as_mut_ptr(), s.as_ptr(), g.w) };
                             }
                         }
                     }

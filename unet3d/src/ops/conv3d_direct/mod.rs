@@ -5,8 +5,12 @@
 //! Inside the op the *weights* are channel-blocked, `[O/L][C][kd][kh][kw][L]` (`L` = lanes:
 //! 16 for AVX-512, 8 for AVX2 and the portable level), and the output is produced
 //! position-major, one vector of `L` output channels per voxel. The input is read as
-//! scalars broadcast to all lanes, from zero-padded copies of the `k` input planes an output
-//! plane needs (a ring of planes per worker, so each input plane is padded about once).
+//! scalars broadcast to all lanes: with padding ≤ 1 straight from the input (the depth and
+//! row taps that would read padding are skipped, and so is the column tap of a row's first
+//! and last voxel: register blocks at a row's ends are compiled with `LEFT`/`RIGHT`), else
+//! from zero-padded copies of the `k` input planes an output plane needs (a ring of planes
+//! per worker, so each input plane is padded about once; the voxel-vectorised kernel and
+//! dL/dw always read the ring).
 //!
 //! Forward micro-kernel: `OB` vectors of output channels × `NX` consecutive voxels of one
 //! output row stay in registers (up to 28 of AVX-512's 32) while the loop runs over input
@@ -78,16 +82,30 @@ macro_rules! unroll {
     };
 }
 
-/// Expands `match nx { 1 => f::<.., 1>, .. }` up to the largest register block.
+/// Expands `match nx { 1 => f::<.., 1, L, R>, .. }` up to the largest register block, for the
+/// block's edge flags.
 macro_rules! by_nx {
-    ($s:ty, $ob:literal, $nx:expr, $a:expr, $obi:expr, $x0:expr; $($n:literal)*) => {
+    ($s:ty, $ob:literal, $nx:expr, $a:expr, $obi:expr, $x0:expr, $lt:expr, $rt:expr; $($n:literal)*) => {
+        match ($lt, $rt) {
+            (false, false) => by_nx!(@ $s, $ob, $nx, $a, $obi, $x0, false, false; $($n)*),
+            (true, false) => by_nx!(@ $s, $ob, $nx, $a, $obi, $x0, true, false; $($n)*),
+            (false, true) => by_nx!(@ $s, $ob, $nx, $a, $obi, $x0, false, true; $($n)*),
+            (true, true) => by_nx!(@ $s, $ob, $nx, $a, $obi, $x0, true, true; $($n)*),
+        }
+    };
+    (@ $s:ty, $ob:literal, $nx:expr, $a:expr, $obi:expr, $x0:expr, $l:literal, $r:literal; $($n:literal)*) => {
         match $nx {
-            $($n => fwd_block::<$s, $ob, $n>($a, $obi, $x0),)*
+            $($n => fwd_block::<$s, $ob, $n, $l, $r>($a, $obi, $x0),)*
             // Wider than the listed blocks (the callers never ask for it): one voxel at a
             // time, slower but correct.
             n => {
                 for i in 0..n {
-                    fwd_block::<$s, $ob, 1>($a, $obi, $x0 + i);
+                    match ($l && i == 0, $r && i + 1 == n) {
+                        (true, true) => fwd_block::<$s, $ob, 1, true, true>($a, $obi, $x0 + i),
+                        (true, false) => fwd_block::<$s, $ob, 1, true, false>($a, $obi, $x0 + i),
+                        (false, true) => fwd_block::<$s, $ob, 1, false, true>($a, $obi, $x0 + i),
+                        (false, false) => fwd_block::<$s, $ob, 1, false, false>($a, $obi, $x0 + i),
+                    }
                 }
             }
         }
@@ -232,7 +250,7 @@ mod tests {
 
     /// Forward and dL/dw at every level the CPU has, against the definition: both kernels
     /// (voxel-vectorised for ≤ one vector of output channels on rows ≥ 16, channel-vectorised
-    /// otherwise), partial, paired and tripled output blocks (1, 5, 16, 17, 20, 32, 33, 50
+    /// otherwise), partial, paired and tripled output blocks (1, 5, 16, 17, 20, 32, 33, 40, 50
     /// channels), rows split into unequal register blocks, every padding, a batch of two.
     #[test]
     fn every_level_matches_the_definition() {
@@ -246,6 +264,10 @@ mod tests {
             // Three channel vectors per register block (short rows, many channels).
             (3, 50, (3, 4, 6), 1),
             (2, 20, (3, 3, 4), 1),
+            // Rows cut into several register blocks read from the unpadded input: the first
+            // and last block drop the column tap outside it (pairs, then a single vector).
+            (3, 20, (3, 3, 40), 1),
+            (3, 40, (2, 3, 33), 1),
         ];
         for isa in Isa::available() {
             for (ci, &(c, o, dims, p)) in cases.iter().enumerate() {
