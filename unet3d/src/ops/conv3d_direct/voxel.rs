@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::common::{copy_row, lanes, plane, plane_jobs, taps, Geo, Ring, RowEpilogue};
+use super::common::{copy_rows, lanes, plane, plane_jobs, taps, Geo, Ring, RowEpilogue};
 use crate::ops::kernel::{chunked_sum, SharedMut};
 #[cfg(target_arch = "x86_64")]
 use crate::ops::simd::{Avx2, Avx512};
@@ -158,13 +158,16 @@ pub(super) fn forward(
                 run_plane_v(isa, &a);
                 for j in 0..o {
                     let start = ((bi * o + j) * dout + z) * hout * wout;
-                    for y in 0..hout {
-                        let src = &tile[j * nq + y * wpd..j * nq + y * wpd + wout];
-                        // SAFETY: output row (bi, j, z, y) lies inside `out`'s capacity and
-                        // only this job writes it.
-                        unsafe {
-                            copy_row(shared.ptr().add(start + y * wout), src.as_ptr(), wout);
-                        }
+                    let src = &tile[j * nq..][..hout.saturating_sub(1) * wpd + wout];
+                    // SAFETY: output rows (bi, j, z, ·) lie inside `out`'s capacity and only
+                    // this job writes them; `src` holds `hout` rows of stride `wpd`.
+                    unsafe {
+                        copy_rows(
+                            (shared.ptr().add(start), wout),
+                            (src.as_ptr(), wpd),
+                            hout,
+                            wout,
+                        );
                     }
                     // SAFETY: the plane of channel j is complete (above).
                     let p = unsafe {
@@ -283,13 +286,10 @@ pub(super) fn grad_weight(
             let planes = ring.planes(x, g, bi, z);
             for j in 0..o {
                 let src = &gy[((bi * o + j) * dout + z) * hout * wout..][..hout * wout];
-                for y in 0..hout {
-                    // Columns wout.. of each row and the tail stay zero.
-                    let d = &mut gp[j * nq + y * wpd..j * nq + y * wpd + wout];
-                    let r = &src[y * wout..(y + 1) * wout];
-                    // SAFETY: `d` and `r` both hold `wout` elements.
-                    unsafe { copy_row(d.as_mut_ptr(), r.as_ptr(), wout) };
-                }
+                // Columns wout.. of each row and the tail stay zero.
+                let d = &mut gp[j * nq..][..hout.saturating_sub(1) * wpd + wout];
+                // SAFETY: `d` holds `hout` rows of stride `wpd`, `src` `hout` rows of `wout`.
+                unsafe { copy_rows((d.as_mut_ptr(), wpd), (src.as_ptr(), wout), hout, wout) };
             }
             let a = WPlaneV {
                 planes: &planes,
