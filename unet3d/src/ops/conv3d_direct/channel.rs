@@ -112,6 +112,25 @@ unsafe fn fwd_block<
     }
 }
 
+/// How many channel vectors (1–4, at most `left`) one register block takes for rows of
+/// `wout` voxels with `regs` accumulators: the fewest loads per FMA — per tap a row costs
+/// one weight load per channel vector and block plus one broadcast per voxel, for `nob·wout`
+/// FMAs. At 8 voxels that is three vectors × 8 (one block); at 16, four × 5–6 (three
+/// blocks) rather than two × 8.
+fn blocking(left: usize, wout: usize, regs: usize) -> usize {
+    let cost = |nob: usize| {
+        let chunks = wout.div_ceil((regs / nob).max(1));
+        (chunks * nob + wout) as f64 / (nob * wout) as f64
+    };
+    let mut best = 1;
+    for nob in 2..=left.min(4) {
+        if cost(nob) < cost(best) {
+            best = nob;
+        }
+    }
+    best
+}
+
 /// The whole output row: every output-channel block, the row cut into equal register
 /// blocks.
 #[inline(always)]
@@ -119,15 +138,7 @@ unsafe fn fwd_row<S: Simd>(a: &FwdRow) {
     let wout = a.g.wout;
     let mut ob = 0;
     while ob < a.nb {
-        // Three channel vectors when a row fits 3 × wout accumulators (short rows of deep
-        // layers: fewer broadcasts per FMA), else two, else one.
-        let nob = if a.nb - ob >= 3 && 3 * wout <= S::REGS {
-            3
-        } else if a.nb - ob >= 2 {
-            2
-        } else {
-            1
-        };
+        let nob = blocking(a.nb - ob, wout, S::REGS);
         let max = S::REGS / nob;
         let chunks = wout.div_ceil(max);
         let mut x0 = 0;
@@ -137,6 +148,7 @@ unsafe fn fwd_row<S: Simd>(a: &FwdRow) {
             // SAFETY: forwarded to the caller; 1 ≤ nx ≤ max ≤ 28.
             unsafe {
                 match nob {
+                    4 => by_nx!(S, 4, nx, a, ob, x0, lt, rt; 1 2 3 4 5 6 7),
                     3 => by_nx!(S, 3, nx, a, ob, x0, lt, rt; 1 2 3 4 5 6 7 8 9),
                     2 => by_nx!(S, 2, nx, a, ob, x0, lt, rt; 1 2 3 4 5 6 7 8 9 10 11 12 13 14),
                     _ => {

@@ -250,8 +250,8 @@ mod tests {
 
     /// Forward and dL/dw at every level the CPU has, against the definition: both kernels
     /// (voxel-vectorised for ≤ one vector of output channels on rows ≥ 16, channel-vectorised
-    /// otherwise), partial, paired and tripled output blocks (1, 5, 16, 17, 20, 32, 33, 40, 50
-    /// channels), rows split into unequal register blocks, every padding, a batch of two.
+    /// otherwise), partial, one to four channel vectors per block (1, 5, 16, 17, 20, 32, 33, 40,
+    /// 50, 64 channels), rows split into unequal register blocks, every padding, a batch of two.
     #[test]
     fn every_level_matches_the_definition() {
         let cases = [
@@ -268,6 +268,8 @@ mod tests {
             // and last block drop the column tap outside it (pairs, then a single vector).
             (3, 20, (3, 3, 40), 1),
             (3, 40, (2, 3, 33), 1),
+            // Four channel vectors × 5–6 voxels (rows of 16, the 64-channel layer's shape).
+            (2, 64, (2, 2, 16), 1),
         ];
         for isa in Isa::available() {
             for (ci, &(c, o, dims, p)) in cases.iter().enumerate() {
