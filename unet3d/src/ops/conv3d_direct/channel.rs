@@ -23,9 +23,6 @@ struct FwdRow<'a> {
     /// Channel and row strides of those planes.
     cs: usize,
     rs: usize,
-    /// Whether the first and last voxel of the row skip the column tap that would read
-    /// padding (the unpadded input with `p = 1`, where that tap is not there to read).
-    edge: bool,
     /// Output row.
     y: usize,
     /// The depth and row taps that read inside the input (the others read zero padding
@@ -64,7 +61,7 @@ unsafe fn fwd_block<
 ) {
     let g = a.g;
     let (k, c, l) = (g.k, g.c, S::LANES);
-    let wbs = c * 27 * l;
+    let wbs = c * k * k * k * l;
     // SAFETY: see the function's contract; the addresses are formed with wrapping
     // arithmetic (an origin may lie before the input) and only the ones inside are read.
     unsafe {
@@ -78,7 +75,7 @@ unsafe fn fwd_block<
                     .wrapping_add(ci * a.cs + a.y * a.rs + x0);
                 for kh in kh0..kh1 {
                     let row = base.wrapping_add(kh * a.rs);
-                    let mut wp = a.w.add(ob * wbs + ((ci * 3 + kd) * 3 + kh) * 3 * l);
+                    let mut wp = a.w.add(ob * wbs + ((ci * k + kd) * k + kh) * k * l);
                     // `k` (3) read at run time keeps this loop rolled: unrolled, the compiler
                     // holds three taps' weights at once and spills accumulators (-25 %).
                     for kw in 0..k {
@@ -136,6 +133,10 @@ fn blocking(left: usize, wout: usize, regs: usize) -> usize {
 #[inline(always)]
 unsafe fn fwd_row<S: Simd>(a: &FwdRow) {
     let wout = a.g.wout;
+    // With padding 1 (read unpadded, see `forward`) the first and last voxel of a row skip
+    // the column tap outside the input; padding 0 has no such tap, padding 2 reads the
+    // zero-padded ring.
+    let edge = a.g.p == 1;
     let mut ob = 0;
     while ob < a.nb {
         let nob = blocking(a.nb - ob, wout, S::REGS);
@@ -144,7 +145,7 @@ unsafe fn fwd_row<S: Simd>(a: &FwdRow) {
         let mut x0 = 0;
         for ch in 0..chunks {
             let nx = (wout - x0) / (chunks - ch);
-            let (lt, rt) = (a.edge && x0 == 0, a.edge && x0 + nx == wout);
+            let (lt, rt) = (edge && x0 == 0, edge && x0 + nx == wout);
             // SAFETY: forwarded to the caller; 1 ≤ nx ≤ max ≤ 28.
             unsafe {
                 match nob {
@@ -280,7 +281,7 @@ pub(super) fn forward(
     let mut out = Vec::<f32>::with_capacity(b * o * vol);
     let shared = SharedMut(out.as_mut_ptr());
     // With padding ≤ 1 the kernel reads the input itself: the depth and row taps that would
-    // read padding are skipped anyway, and so are the column taps (`edge`). Padding 2 (only
+    // read padding are skipped anyway, and so are the column taps (`fwd_row`). Padding 2 (only
     // dL/dx of an unpadded convolution) reads zero-padded copies from a ring.
     let raw = g.p <= 1;
     let (cs, rs) = if raw {
@@ -309,7 +310,6 @@ pub(super) fn forward(
                         planes: &planes,
                         cs,
                         rs,
-                        edge: raw && g.p == 1,
                         y,
                         kd,
                         kh: taps(y, g.h, g),
