@@ -296,11 +296,23 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
         ),
         (
             &["evaluate", "--model", "m", "--pred", "p", "--truth", "t"],
-            "--model and --seed apply to --synthetic N only",
+            "--model, --seed, --min-component and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--seed", "3", "--pred", "p", "--truth", "t"],
-            "--model and --seed apply to --synthetic N only",
+            "--model, --seed, --min-component and --et-to-core apply to --synthetic N only",
+        ),
+        (
+            &["evaluate", "--et-to-core", "9", "--pred", "p", "--truth", "t"],
+            "--model, --seed, --min-component and --et-to-core apply to --synthetic N only",
+        ),
+        (
+            &["evaluate", "--calibrate", "--pred", "p", "--truth", "t"],
+            "--synthetic <N>",
+        ),
+        (
+            &["export", "--from", "a", "--to", "b", "--et-to-core", "many"],
+            "invalid value 'many' for '--et-to-core <VOXELS>'",
         ),
         (
             &[
@@ -727,4 +739,48 @@ fn synth_inspect_evaluate_and_kb_work_end_to_end() {
             "{shell}"
         );
     }
+}
+
+/// `evaluate --synthetic --calibrate` with the shipped model: every candidate pair is scored
+/// on the raw predictions, "off" is among them and equals the summary, and the choice is the
+/// best of them.
+#[test]
+fn calibration_scores_every_candidate_on_the_raw_predictions() {
+    let (json, _) = ok(&[
+        "--quiet",
+        "evaluate",
+        "--synthetic",
+        "1",
+        "--calibrate",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("evaluate --calibrate --json");
+    assert_eq!(v["postprocess"]["min_component_voxels"], 0, "{json}");
+    assert_eq!(v["postprocess"]["et_to_core_below_voxels"], 0, "{json}");
+    let cases = v["cases"].as_array().expect("cases");
+    assert_eq!(cases.len(), 3, "one case per subtype");
+    assert!(cases.iter().all(|c| c["seed"].as_u64() >= Some(8_000_000_000)
+        && c["seed"].as_u64() < Some(9_000_000_000)));
+    let rows = v["calibration"]["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 8 * 9, "the whole grid");
+    let mean = |r: &serde_json::Value| {
+        r["dice"]
+            .as_array()
+            .expect("dice")
+            .iter()
+            .map(|d| d.as_f64().expect("number"))
+            .sum::<f64>()
+            / 3.0
+    };
+    // The first row is "no post-processing": the same Dice as the summary of the run.
+    assert_eq!(rows[0]["config"]["min_component_voxels"], 0);
+    assert_eq!(rows[0]["config"]["et_to_core_below_voxels"], 0);
+    for i in 0..3 {
+        let a = rows[0]["dice"][i].as_f64().expect("dice");
+        let b = v["summary"]["all"]["dice"][i].as_f64().expect("summary");
+        assert!((a - b).abs() < 1e-9, "region {i}: {a} vs {b}");
+    }
+    let best = &v["calibration"]["best"];
+    let top = rows.iter().map(mean).fold(f64::MIN, f64::max);
+    assert!((mean(best) - top).abs() < 1e-12, "{best}");
 }

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use unet3d::infer::PostprocessConfig;
 
 pub use ui::Ui;
 
@@ -276,6 +277,33 @@ pub struct ExportArgs {
     /// Keep single-precision weights (default: half precision, half the size)
     #[arg(long)]
     pub f32: bool,
+    /// Post-processing the exported model applies by default (thresholds from `bts evaluate --synthetic N --calibrate`)
+    #[command(flatten)]
+    pub post: PostArgs,
+}
+
+/// Post-processing thresholds over a model's own (segment, evaluate --synthetic, export).
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct PostArgs {
+    /// Remove tumour components smaller than this many voxels, 0 = keep all [default: the model's post-processing]
+    #[arg(long, value_name = "VOXELS")]
+    pub min_component: Option<usize>,
+    /// Relabel enhancing tumour as core when there are fewer enhancing voxels than this, 0 = never [default: the model's post-processing]
+    #[arg(long, value_name = "VOXELS")]
+    pub et_to_core: Option<usize>,
+}
+
+impl PostArgs {
+    /// `base` with the thresholds given on the command line; `None` when none was given.
+    pub fn over(&self, base: PostprocessConfig) -> Option<PostprocessConfig> {
+        if self.min_component.is_none() && self.et_to_core.is_none() {
+            return None;
+        }
+        Some(PostprocessConfig {
+            min_component_voxels: self.min_component.unwrap_or(base.min_component_voxels),
+            et_to_core_below_voxels: self.et_to_core.unwrap_or(base.et_to_core_below_voxels),
+        })
+    }
 }
 
 /// `bts segment`.
@@ -302,12 +330,8 @@ pub struct SegmentArgs {
     /// Average the eight mirrored predictions (8× slower)
     #[arg(long)]
     pub tta: bool,
-    /// Remove components smaller than this many voxels [default: the model's post-processing]
-    #[arg(long, value_name = "VOXELS")]
-    pub min_component: Option<usize>,
-    /// Relabel enhancing tumour as core when there are fewer voxels [default: the model's post-processing]
-    #[arg(long, value_name = "VOXELS")]
-    pub et_to_core: Option<usize>,
+    #[command(flatten)]
+    pub post: PostArgs,
     /// Print the summary (timings, voxels per label) as one JSON line
     #[arg(long)]
     pub json: bool,
@@ -368,9 +392,15 @@ pub struct EvaluateArgs {
     /// With --synthetic: device: cpu, cuda, cuda:N or metal (GPUs need a build with the cuda or metal feature)
     #[arg(long, value_parser = parse_device, default_value = "cpu")]
     pub device: unet3d::train::DeviceSpec,
-    /// With --synthetic: base seed (subtype t, case n use seed + 1000000·t + n; no training run uses these) [default: 9000000000]
+    /// With --synthetic: base seed (subtype t, case n use seed + 1000000·t + n; no training run uses these) [default: 9000000000, with --calibrate 8000000000]
     #[arg(long)]
     pub seed: Option<u64>,
+    /// With --synthetic: choose the post-processing thresholds on these cases (every pair of candidates scored on the raw predictions; the table, and the best pair to pass to `bts export`). Use seeds apart from the held-out ones
+    #[arg(long, requires = "synthetic")]
+    pub calibrate: bool,
+    /// With --synthetic: post-processing over the model's own
+    #[command(flatten)]
+    pub post: PostArgs,
 }
 
 /// `bts kb`.

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use anyhow::Result;
 use brats_io::{find_case, LabelScheme, NiftiReader, NiftiWriter};
-use unet3d::infer::PostprocessConfig;
 use unet3d::predict::{PredictOptions, Predictor};
 
 use super::{SegmentArgs, Ui};
@@ -36,15 +35,7 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
         window.roi = [r; 3];
     }
     window.mirror_tta = a.tta;
-    let mut post = None::<PostprocessConfig>;
-    if let Some(v) = a.min_component {
-        post.get_or_insert_with(Default::default)
-            .min_component_voxels = v;
-    }
-    if let Some(v) = a.et_to_core {
-        post.get_or_insert_with(Default::default)
-            .et_to_core_below_voxels = v;
-    }
+    let post = a.post.over(predictor.meta().postprocess);
     let opts = PredictOptions {
         window: Some(window),
         postprocess: post,

@@ -205,12 +205,23 @@ pub(crate) fn write_checkpoint(
 /// Copies checkpoint `which` of the model folder `src` into `dst` as a model to ship:
 /// `best.json` (the same metadata, without the optimiser) and `model.safetensors`, with the
 /// weights stored as IEEE half precision when `half` (half the size; [`crate::UNet3d::load`]
-/// widens them to f32, so only the stored values are rounded).
+/// widens them to f32, so only the stored values are rounded). `postprocess`, when given,
+/// replaces the checkpoint's post-processing (for example thresholds chosen with
+/// [`crate::infer::Calibration`]).
 ///
 /// # Errors
 /// As [`read_meta`] and [`load_tensors`]; file errors naming the file written.
-pub fn export(src: &Path, which: Which, dst: &Path, half: bool) -> Result<PathBuf> {
+pub fn export(
+    src: &Path,
+    which: Which,
+    dst: &Path,
+    half: bool,
+    postprocess: Option<PostprocessConfig>,
+) -> Result<PathBuf> {
     let (_, mut meta) = read_meta(src, which)?;
+    if let Some(p) = postprocess {
+        meta.postprocess = p;
+    }
     let tensors = load_tensors(&src.join(&meta.weights), &Device::Cpu)?;
     let mut named: Vec<(String, Tensor)> = tensors.into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));

@@ -216,7 +216,7 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
 
     // Exported for shipping (half-precision weights): the same segmentation.
     let shipped = tempfile::tempdir().unwrap();
-    unet3d::checkpoint::export(dir.path(), Which::Best, shipped.path(), true).unwrap();
+    unet3d::checkpoint::export(dir.path(), Which::Best, shipped.path(), true, None).unwrap();
     let half = Predictor::load(shipped.path())
         .unwrap()
         .predict(&case.images, &PredictOptions::default(), &NoProgress)
@@ -232,6 +232,13 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
         same as f64 >= 0.999 * pred.labels.data().len() as f64,
         "{same}"
     );
+    // Exported with calibrated post-processing: the thresholds travel with the model.
+    let post = unet3d::infer::PostprocessConfig {
+        min_component_voxels: 7,
+        et_to_core_below_voxels: 11,
+    };
+    unet3d::checkpoint::export(dir.path(), Which::Best, shipped.path(), true, Some(post)).unwrap();
+    assert_eq!(Predictor::load(shipped.path()).unwrap().meta().postprocess, post);
 
     // A case labelled in another scheme (BraTS 2023: ET = 3) is refused.
     let case23 = brats_io::Case {

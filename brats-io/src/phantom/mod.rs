@@ -161,6 +161,11 @@ pub struct GroundTruth {
     /// Number of lesions ([`crate::synth`] cases with a tumour).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lesions: Option<usize>,
+    /// How the tissue intensities were drawn ([`crate::synth`] cases): `realistic` (around
+    /// MRI's ordering of tissues per modality) or `random` (one case in ten: any contrast,
+    /// where tumour may look like normal tissue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contrast: Option<String>,
 }
 
 /// A generated case.
@@ -449,6 +454,7 @@ pub(crate) fn facts(
         volumes_cm3: volumes,
         subtype: None,
         lesions: None,
+        contrast: None,
     }
 }
 

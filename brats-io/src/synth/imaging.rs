@@ -47,14 +47,15 @@ const BASE: [[f32; 4]; CLASSES] = [
     [0.90, 0.45, 0.47, 0.88], // non-enhancing tumour
 ];
 
-/// The four images (FLAIR, T1, T1ce, T2), integer-valued, 0 outside the stripped brain, and
-/// the final brain mask (labels outside it must be cleared by the caller).
+/// The four images (FLAIR, T1, T1ce, T2), integer-valued, 0 outside the stripped brain, the
+/// final brain mask (labels outside it must be cleared by the caller), and whether the
+/// tissue contrasts were drawn fully at random.
 pub(crate) fn form_images(
     rng: &mut ChaCha8Rng,
     seed: u64,
     tissue: &Array3<u8>,
     parts: &Array3<u8>,
-) -> ([Array3<f32>; 4], Array3<bool>) {
+) -> ([Array3<f32>; 4], Array3<bool>, bool) {
     let shape = <[usize; 3]>::from(tissue.dim());
     // Contrasts.
     let random_contrast = rng.random_bool(0.1);
@@ -249,7 +250,7 @@ pub(crate) fn form_images(
         .collect();
     let mut it = images.into_iter();
     let mut next = || it.next().unwrap_or_else(|| Array3::zeros(tissue.dim()));
-    ([next(), next(), next(), next()], mask)
+    ([next(), next(), next(), next()], mask, random_contrast)
 }
 
 /// The sinuses of the falx, at every level: a triangle in cross-section at the brain's edge

@@ -115,7 +115,7 @@ impl SynthGenerator {
             || ndarray::Array3::zeros(tissue.dim()),
             |p| p.paint(&tissue),
         );
-        let (images, mask) = imaging::form_images(&mut rng, seed, &tissue, &parts);
+        let (images, mask, random_contrast) = imaging::form_images(&mut rng, seed, &tissue, &parts);
         let (core, edema, et) = (
             cfg.scheme.value_of(Compartment::Core),
             cfg.scheme.value_of(Compartment::Edema),
@@ -144,6 +144,7 @@ impl SynthGenerator {
             }
         });
         truth.lesions = plan.as_ref().map(|p| p.lesions.len());
+        truth.contrast = Some(if random_contrast { "random" } else { "realistic" }.into());
         let [c0, c1, c2, c3] = images;
         Ok(PhantomCase {
             images: [

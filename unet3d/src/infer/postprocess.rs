@@ -2,7 +2,7 @@
 //! enhancement relabelled as core.
 
 use brats_io::components::connected_components;
-use ndarray::Array3;
+use ndarray::{Array3, ArrayView3};
 use serde::{Deserialize, Serialize};
 
 /// Post-processing of a label map (both steps off by default).
@@ -37,30 +37,188 @@ pub fn postprocess(
 ) -> PostprocessReport {
     let mut report = PostprocessReport::default();
     if cfg.min_component_voxels > 0 {
-        let fg = labels.mapv(|v| v != 0);
-        let (comp, sizes) = connected_components(&fg);
-        for (v, &c) in labels.iter_mut().zip(comp.iter()) {
-            if c > 0 && sizes[c as usize] < cfg.min_component_voxels {
-                *v = 0;
-                report.voxels_removed += 1;
-            }
-        }
-        report.components_removed = sizes
-            .iter()
-            .skip(1)
-            .filter(|&&n| n > 0 && n < cfg.min_component_voxels)
-            .count();
+        let (comp, sizes) = connected_components(&labels.mapv(|v| v != 0));
+        (report.components_removed, report.voxels_removed) =
+            remove_small(labels, &comp, &sizes, cfg.min_component_voxels);
     }
     if cfg.et_to_core_below_voxels > 0 {
         let et = scheme.value_of(brats_io::Compartment::Enhancing);
         let core = scheme.value_of(brats_io::Compartment::Core);
-        let n_et = labels.iter().filter(|&&v| v == et && et != 0).count();
+        let n_et = count_enhancing(labels.view(), scheme);
         if n_et > 0 && n_et < cfg.et_to_core_below_voxels && core != 0 {
             labels.mapv_inplace(|v| if v == et { core } else { v });
             report.et_relabelled = n_et;
         }
     }
     report
+}
+
+/// Sets the voxels of components smaller than `min` to background; returns (components,
+/// voxels) removed. `comp`/`sizes` are the labelling of `labels`' foreground.
+fn remove_small(
+    labels: &mut Array3<u8>,
+    comp: &Array3<u32>,
+    sizes: &[usize],
+    min: usize,
+) -> (usize, usize) {
+    let mut voxels = 0;
+    for (v, &c) in labels.iter_mut().zip(comp.iter()) {
+        if c > 0 && sizes[c as usize] < min {
+            *v = 0;
+            voxels += 1;
+        }
+    }
+    let components = sizes
+        .iter()
+        .skip(1)
+        .filter(|&&n| n > 0 && n < min)
+        .count();
+    (components, voxels)
+}
+
+/// Enhancing voxels of a label map (0 when the scheme has no enhancing label).
+fn count_enhancing(labels: ArrayView3<'_, u8>, scheme: &brats_io::LabelScheme) -> usize {
+    let et = scheme.value_of(brats_io::Compartment::Enhancing);
+    if et == 0 {
+        return 0;
+    }
+    labels.iter().filter(|&&v| v == et).count()
+}
+
+/// Chooses the post-processing thresholds on labelled cases the network has not trained
+/// on, as the BraTS entries do on their cross-validation folds: every pair of a
+/// `min_component_voxels` and an `et_to_core_below_voxels` candidate is applied to each
+/// case's raw prediction and scored by region Dice (empty regions as BraTS 2023 scores
+/// them); [`Calibration::best`] is the pair with the highest mean over WT, TC and ET.
+///
+/// Cases are added one at a time (nothing is kept but the sums). Relabelling ET as core
+/// leaves WT and TC unchanged, so only the component sizes need a Dice pass per candidate.
+#[derive(Debug, Clone)]
+pub struct Calibration {
+    scheme: brats_io::LabelScheme,
+    min_component: Vec<usize>,
+    et_to_core: Vec<usize>,
+    sums: Vec<[f64; 3]>,
+    cases: usize,
+}
+
+/// One candidate of a [`Calibration`] with its mean region Dice.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CalibrationRow {
+    /// The candidate thresholds.
+    pub config: PostprocessConfig,
+    /// Mean Dice over the cases added, WT, TC, ET.
+    pub dice: [f64; 3],
+}
+
+impl CalibrationRow {
+    /// Mean of the three regions' Dice.
+    pub fn mean(&self) -> f64 {
+        self.dice.iter().sum::<f64>() / 3.0
+    }
+}
+
+impl Calibration {
+    /// The grid to search (each list sorted and deduplicated; 0 = step off is always a
+    /// candidate, so the calibration can only choose post-processing that helps).
+    pub fn new(
+        scheme: &brats_io::LabelScheme,
+        min_component: &[usize],
+        et_to_core: &[usize],
+    ) -> Self {
+        let grid = |v: &[usize]| {
+            let mut g: Vec<usize> = v.iter().copied().chain([0]).collect();
+            g.sort_unstable();
+            g.dedup();
+            g
+        };
+        let (min_component, et_to_core) = (grid(min_component), grid(et_to_core));
+        let sums = vec![[0.0; 3]; min_component.len() * et_to_core.len()];
+        Self {
+            scheme: scheme.clone(),
+            min_component,
+            et_to_core,
+            sums,
+            cases: 0,
+        }
+    }
+
+    /// Scores every candidate on one case: `raw` is the prediction without post-processing.
+    ///
+    /// # Errors
+    /// Shapes that differ, or a value outside the scheme in either map.
+    pub fn add(&mut self, raw: ArrayView3<'_, u8>, truth: ArrayView3<'_, u8>) -> crate::Result<()> {
+        if raw.dim() != truth.dim() {
+            return Err(crate::Error::shape(
+                "calibration truth",
+                format!("the prediction's shape {:?}", raw.dim()),
+                format!("{:?}", truth.dim()),
+            ));
+        }
+        let truth_has_et = count_enhancing(truth, &self.scheme) > 0;
+        let (comp, sizes) = connected_components(&raw.mapv(|v| v != 0));
+        let n_et = self.et_to_core.len();
+        for (mi, &m) in self.min_component.iter().enumerate() {
+            let mut l = raw.to_owned();
+            remove_small(&mut l, &comp, &sizes, m);
+            let dice = brats_metrics::brats::region_dice(l.view(), truth, &self.scheme)?;
+            let et_voxels = count_enhancing(l.view(), &self.scheme);
+            for (ei, &e) in self.et_to_core.iter().enumerate() {
+                let relabelled = et_voxels > 0 && et_voxels < e;
+                let et_dice = match (relabelled, truth_has_et) {
+                    (false, _) => dice[2],
+                    (true, false) => 1.0,
+                    (true, true) => 0.0,
+                };
+                let s = &mut self.sums[mi * n_et + ei];
+                s[0] += dice[0];
+                s[1] += dice[1];
+                s[2] += et_dice;
+            }
+        }
+        self.cases += 1;
+        Ok(())
+    }
+
+    /// Cases added so far.
+    pub fn cases(&self) -> usize {
+        self.cases
+    }
+
+    /// Every candidate with its mean Dice, smallest thresholds first.
+    pub fn rows(&self) -> Vec<CalibrationRow> {
+        let n = self.cases.max(1) as f64;
+        let mut out = Vec::with_capacity(self.sums.len());
+        for (mi, &m) in self.min_component.iter().enumerate() {
+            for (ei, &e) in self.et_to_core.iter().enumerate() {
+                let s = self.sums[mi * self.et_to_core.len() + ei];
+                out.push(CalibrationRow {
+                    config: PostprocessConfig {
+                        min_component_voxels: m,
+                        et_to_core_below_voxels: e,
+                    },
+                    dice: s.map(|v| v / n),
+                });
+            }
+        }
+        out
+    }
+
+    /// The candidate with the highest mean Dice; among equal means the one with the
+    /// smallest thresholds (the least change to the network's output). `None` before any
+    /// case was added.
+    pub fn best(&self) -> Option<CalibrationRow> {
+        if self.cases == 0 {
+            return None;
+        }
+        let mut best: Option<CalibrationRow> = None;
+        for r in self.rows() {
+            if best.map_or(true, |b| r.mean() > b.mean() + 1e-12) {
+                best = Some(r);
+            }
+        }
+        best
+    }
 }
 
 #[cfg(test)]
@@ -91,5 +249,58 @@ mod tests {
         assert_eq!(l[[8, 8, 8]], 0);
         assert_eq!(l[[2, 2, 2]], 1);
         assert_eq!(l.iter().filter(|&&v| v != 0).count(), 64);
+    }
+
+    #[test]
+    fn calibration_picks_the_thresholds_that_help_and_no_more() {
+        let scheme = brats_io::LabelScheme::brats2021();
+        let mut cal = Calibration::new(&scheme, &[3, 50], &[5, 20]);
+        // Case 1: a lower-grade-like tumour (non-enhancing core in edema); the network calls
+        // three core voxels enhancing and adds a false island of two voxels.
+        let mut truth = Array3::<u8>::zeros((12, 12, 12));
+        truth.slice_mut(s![1..5, 1..5, 1..5]).fill(2);
+        truth.slice_mut(s![2..4, 2..4, 2..4]).fill(1);
+        let mut raw = truth.clone();
+        raw[[2, 2, 2]] = 4;
+        raw[[2, 2, 3]] = 4;
+        raw[[2, 3, 2]] = 4;
+        raw[[10, 10, 10]] = 2;
+        raw[[10, 10, 11]] = 2;
+        cal.add(raw.view(), truth.view()).unwrap();
+        // Case 2: a real enhancing rim of 10 voxels, found exactly.
+        let mut truth = Array3::<u8>::zeros((12, 12, 12));
+        truth.slice_mut(s![1..5, 1..5, 1..5]).fill(2);
+        truth.slice_mut(s![2..4, 2..4, 2..4]).fill(1);
+        truth.slice_mut(s![6..8, 6..11, 6..7]).fill(4);
+        cal.add(truth.view(), truth.view()).unwrap();
+        assert_eq!(cal.cases(), 2);
+        let rows = cal.rows();
+        assert_eq!(rows.len(), 9, "0 joins each grid");
+        let best = cal.best().unwrap();
+        // 3 drops the island and keeps both tumours; 50 would drop the 10-voxel rim's
+        // component; 5 relabels case 1's three ET voxels, 20 would also erase case 2's rim.
+        assert_eq!(
+            best.config,
+            PostprocessConfig {
+                min_component_voxels: 3,
+                et_to_core_below_voxels: 5
+            }
+        );
+        assert_eq!(best.dice, [1.0, 1.0, 1.0]);
+        let off = rows[0];
+        assert_eq!(off.config, PostprocessConfig::default());
+        assert!(off.dice[2] < 0.51 && off.dice[0] < 1.0, "{off:?}");
+        // The shortcut for relabelling agrees with running the post-processing.
+        let mut l = raw.clone();
+        postprocess(&mut l, &scheme, &best.config);
+        assert_eq!(l, {
+            let mut t = Array3::<u8>::zeros((12, 12, 12));
+            t.slice_mut(s![1..5, 1..5, 1..5]).fill(2);
+            t.slice_mut(s![2..4, 2..4, 2..4]).fill(1);
+            t
+        });
+        let bad = Array3::<u8>::zeros((3, 3, 3));
+        let e = cal.add(bad.view(), truth.view()).unwrap_err().to_string();
+        assert!(e.contains("calibration truth"), "{e}");
     }
 }
