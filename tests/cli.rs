@@ -296,19 +296,19 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
         ),
         (
             &["evaluate", "--model", "m", "--pred", "p", "--truth", "t"],
-            "--model, --seed, --min-component and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --calibrate, --min-component and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--seed", "3", "--pred", "p", "--truth", "t"],
-            "--model, --seed, --min-component and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --calibrate, --min-component and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--et-to-core", "9", "--pred", "p", "--truth", "t"],
-            "--model, --seed, --min-component and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --calibrate, --min-component and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--calibrate", "--pred", "p", "--truth", "t"],
-            "--synthetic <N>",
+            "--calibrate, --min-component",
         ),
         (
             &["export", "--from", "a", "--to", "b", "--et-to-core", "many"],
@@ -759,10 +759,12 @@ fn calibration_scores_every_candidate_on_the_raw_predictions() {
     assert_eq!(v["postprocess"]["et_to_core_below_voxels"], 0, "{json}");
     let cases = v["cases"].as_array().expect("cases");
     assert_eq!(cases.len(), 3, "one case per subtype");
-    assert!(cases.iter().all(|c| c["seed"].as_u64() >= Some(8_000_000_000)
-        && c["seed"].as_u64() < Some(9_000_000_000)));
+    assert!(cases
+        .iter()
+        .all(|c| c["seed"].as_u64() >= Some(8_000_000_000)
+            && c["seed"].as_u64() < Some(9_000_000_000)));
     let rows = v["calibration"]["rows"].as_array().expect("rows");
-    assert_eq!(rows.len(), 8 * 9, "the whole grid");
+    assert_eq!(rows.len(), 6 * 9, "the whole grid");
     let mean = |r: &serde_json::Value| {
         r["dice"]
             .as_array()
@@ -780,7 +782,12 @@ fn calibration_scores_every_candidate_on_the_raw_predictions() {
         let b = v["summary"]["all"]["dice"][i].as_f64().expect("summary");
         assert!((a - b).abs() < 1e-9, "region {i}: {a} vs {b}");
     }
+    // The choice: the first row (smallest thresholds) within 0.001 of the best mean.
     let best = &v["calibration"]["best"];
     let top = rows.iter().map(mean).fold(f64::MIN, f64::max);
-    assert!((mean(best) - top).abs() < 1e-12, "{best}");
+    let first = rows
+        .iter()
+        .find(|r| mean(r) >= top - 1e-3)
+        .expect("one row is the top");
+    assert_eq!(best, first, "{best}");
 }

@@ -25,12 +25,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use brats_io::progress::Progress;
 use brats_io::synth::{Subtype, SynthConfig};
+use brats_io::Compartment;
 use brats_io::NiftiReader;
 use brats_metrics::aggregate::Evaluation;
 use brats_metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
 use brats_metrics::lesion::{aggregate, evaluate_lesionwise, LesionGroup, LesionSummary};
 use brats_metrics::{EmptyPolicy, Spacing};
-use brats_io::Compartment;
 use unet3d::infer::{
     connected_components, Calibration, CalibrationRow, PostprocessConfig, PostprocessReport,
 };
@@ -121,11 +121,12 @@ pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
     }
     if a.model.is_some()
         || a.seed.is_some()
+        || a.calibrate
         || a.post.min_component.is_some()
         || a.post.et_to_core.is_some()
     {
         super::usage_error(
-            "--model, --seed, --min-component and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --calibrate, --min-component and --et-to-core apply to --synthetic N only",
         );
     }
     let regions = if a.binary {
@@ -322,16 +323,20 @@ struct Row {
     seconds: f64,
 }
 
-/// Candidate thresholds of `--calibrate` (voxels at 1 mm: 27 voxels ≈ a 3 mm cube; 2 000 ≈
-/// 2 cm³, the smallest tumour the generator grows is about 5 cm³).
-const CAL_MIN_COMPONENT: [usize; 8] = [0, 27, 64, 125, 250, 500, 1000, 2000];
+/// Candidate thresholds of `--calibrate` (voxels at 1 mm: 27 voxels ≈ a 3 mm cube). The
+/// component sizes stop at 500 voxels (a sphere of 5 mm radius): a real metastasis can be
+/// that small, and Dice barely notices a lesion removed, so a Dice calibration must not be
+/// offered larger ones.
+const CAL_MIN_COMPONENT: [usize; 6] = [0, 27, 64, 125, 250, 500];
 const CAL_ET_TO_CORE: [usize; 9] = [0, 50, 100, 200, 300, 500, 750, 1000, 1500];
 
 fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
     let predictor = load_predictor(a.model.as_deref(), a.device)?;
-    let seed = a
-        .seed
-        .unwrap_or(if a.calibrate { 8_000_000_000 } else { 9_000_000_000 });
+    let seed = a.seed.unwrap_or(if a.calibrate {
+        8_000_000_000
+    } else {
+        9_000_000_000
+    });
     let scheme = predictor.meta().scheme.clone();
     let applied = if a.calibrate {
         PostprocessConfig::default()
@@ -414,7 +419,10 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         groups.entry(key).or_default().push(r);
         groups.entry("all".into()).or_default().push(r);
         if r.contrast == "realistic" {
-            groups.entry("realistic_contrast".into()).or_default().push(r);
+            groups
+                .entry("realistic_contrast".into())
+                .or_default()
+                .push(r);
         }
     }
     let mut table = format!(
@@ -488,8 +496,9 @@ fn calibration_table(c: &Calibration, best: &CalibrationRow) -> String {
     }
     let (b, off) = (best.config, rows[0]);
     out.push_str(&format!(
-        "\nBest on these {} cases: --min-component {} --et-to-core {} (WT {:.3} TC {:.3} ET {:.3}; without post-processing {:.3} / {:.3} / {:.3}).\nShip it with: bts export --from RUN_DIR --to MODEL_DIR --min-component {} --et-to-core {}\n",
+        "\nChosen on these {} cases (the smallest thresholds within {} of the best mean): --min-component {} --et-to-core {} (WT {:.3} TC {:.3} ET {:.3}; without post-processing {:.3} / {:.3} / {:.3}).\nShip it with: bts export --from RUN_DIR --to MODEL_DIR --min-component {} --et-to-core {}\n",
         c.cases(),
+        Calibration::TOLERANCE,
         b.min_component_voxels,
         b.et_to_core_below_voxels,
         best.dice[0],

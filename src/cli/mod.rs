@@ -396,7 +396,7 @@ pub struct EvaluateArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// With --synthetic: choose the post-processing thresholds on these cases (every pair of candidates scored on the raw predictions; the table, and the best pair to pass to `bts export`). Use seeds apart from the held-out ones
-    #[arg(long, requires = "synthetic")]
+    #[arg(long)]
     pub calibrate: bool,
     /// With --synthetic: post-processing over the model's own
     #[command(flatten)]

@@ -238,7 +238,10 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
         et_to_core_below_voxels: 11,
     };
     unet3d::checkpoint::export(dir.path(), Which::Best, shipped.path(), true, Some(post)).unwrap();
-    assert_eq!(Predictor::load(shipped.path()).unwrap().meta().postprocess, post);
+    assert_eq!(
+        Predictor::load(shipped.path()).unwrap().meta().postprocess,
+        post
+    );
 
     // A case labelled in another scheme (BraTS 2023: ET = 3) is refused.
     let case23 = brats_io::Case {

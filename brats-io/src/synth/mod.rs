@@ -144,7 +144,14 @@ impl SynthGenerator {
             }
         });
         truth.lesions = plan.as_ref().map(|p| p.lesions.len());
-        truth.contrast = Some(if random_contrast { "random" } else { "realistic" }.into());
+        truth.contrast = Some(
+            if random_contrast {
+                "random"
+            } else {
+                "realistic"
+            }
+            .into(),
+        );
         let [c0, c1, c2, c3] = images;
         Ok(PhantomCase {
             images: [
