@@ -337,7 +337,10 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
     } else {
         9_000_000_000
     });
-    let scheme = predictor.meta().scheme.clone();
+    let meta = predictor.meta();
+    let scheme = meta.scheme.clone();
+    // Which weights were scored (a training run's best.json moves while it trains).
+    let model = serde_json::json!({"epoch": meta.epoch, "weights": meta.weights, "best_score": meta.best_score});
     let applied = if a.calibrate {
         PostprocessConfig::default()
     } else {
@@ -426,8 +429,8 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         }
     }
     let mut table = format!(
-        "Post-processing applied: components under {} voxels removed, enhancement under {} voxels relabelled as core (0 = off).\n\n| subtype | cases | WT | TC | ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|\n",
-        applied.min_component_voxels, applied.et_to_core_below_voxels
+        "Model: epoch {} (weights {}). Post-processing applied: components under {} voxels removed, enhancement under {} voxels relabelled as core (0 = off).\n\n| subtype | cases | WT | TC | ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        meta.epoch, model["weights"], applied.min_component_voxels, applied.et_to_core_below_voxels
     );
     let mut summary = BTreeMap::new();
     for (k, rs) in &groups {
@@ -462,6 +465,7 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
+                "model": model,
                 "postprocess": applied,
                 "cases": rows,
                 "summary": summary,
