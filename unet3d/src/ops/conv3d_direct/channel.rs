@@ -33,6 +33,9 @@ struct FwdRow<'a> {
     /// Channel-blocked weights and their block count.
     w: *const f32,
     nb: usize,
+    /// The output-channel vectors this call computes, `ob0..ob1` (whole register blocks of
+    /// the row's partition, see [`groups`]).
+    ob: (usize, usize),
     /// Row tile `[wout][nb·L]`.
     tile: *mut f32,
 }
@@ -128,6 +131,40 @@ fn blocking(left: usize, wout: usize, regs: usize) -> usize {
     best
 }
 
+/// Ranges of output-channel vectors computed together over a whole plane, each of whole
+/// register blocks (so [`fwd_row`] re-derives the same blocks inside a range) and holding
+/// at most [`GROUP_BYTES`] of weights where a block allows. With more weights than that,
+/// row after row over every block would stream all the weights through L2 once per row
+/// (1.8 MB at 128 channels, 7 MB at 256); a range over the plane's rows keeps its own in L2.
+fn groups(nb: usize, wout: usize, regs: usize, block_bytes: usize) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut ob = 0;
+    while ob < nb {
+        let nob = blocking(nb - ob, wout, regs);
+        match out.last_mut() {
+            Some(last) if (ob + nob - last.0) * block_bytes <= GROUP_BYTES => last.1 = ob + nob,
+            _ => out.push((ob, ob + nob)),
+        }
+        ob += nob;
+    }
+    out
+}
+
+/// Weight bytes one channel range may hold (half of this CPU's 1 MB L2 per core; the rest
+/// is for the input planes and the tile).
+const GROUP_BYTES: usize = 512 * 1024;
+
+/// The register count `fwd_row` blocks with at `isa`.
+fn regs(isa: Isa) -> usize {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => Avx512::REGS,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => Avx2::REGS,
+        _ => Portable::REGS,
+    }
+}
+
 /// The whole output row: every output-channel block, the row cut into equal register
 /// blocks.
 #[inline(always)]
@@ -137,9 +174,9 @@ unsafe fn fwd_row<S: Simd>(a: &FwdRow) {
     // the column tap outside the input; padding 0 has no such tap, padding 2 reads the
     // zero-padded ring.
     let edge = a.g.p == 1;
-    let mut ob = 0;
-    while ob < a.nb {
-        let nob = blocking(a.nb - ob, wout, S::REGS);
+    let (mut ob, ob1) = a.ob;
+    while ob < ob1 {
+        let nob = blocking(ob1 - ob, wout, S::REGS);
         let max = S::REGS / nob;
         let chunks = wout.div_ceil(max);
         let mut x0 = 0;
@@ -289,12 +326,19 @@ pub(super) fn forward(
     } else {
         (plane(g), g.w + 2 * g.p)
     };
+    // One range of output channels over the whole plane, then the next (see `groups`); with
+    // a single range, row by row with a one-row tile.
+    let block_bytes = g.c * k3 * l * std::mem::size_of::<f32>();
+    let ranges = groups(nb, wout, regs(isa), block_bytes);
+    let by_plane = ranges.len() > 1;
+    let tile_rows = if by_plane { hout } else { 1 };
+    let row_len = wout.next_multiple_of(16) * nb * l;
     plane_jobs(b, dout).into_par_iter().for_each_init(
         // The tile has whole blocks of 16 voxels for the vector transposition.
         || {
             (
                 (!raw).then(|| Ring::new(g)),
-                vec![0f32; wout.next_multiple_of(16) * nb * l],
+                vec![0f32; tile_rows * row_len],
                 Vec::new(),
             )
         },
@@ -305,29 +349,46 @@ pub(super) fn forward(
                     None => raw_planes(x, g, bi, z),
                 };
                 let kd = taps(z, g.d, g);
+                let row = |y: usize, ob: (usize, usize), tile: *mut f32| FwdRow {
+                    planes: &planes,
+                    cs,
+                    rs,
+                    y,
+                    kd,
+                    kh: taps(y, g.h, g),
+                    g,
+                    w: wb.as_ptr(),
+                    nb,
+                    ob,
+                    tile,
+                };
+                let opad = nb * l;
+                let start = |j: usize, y: usize| ((bi * o + j) * dout + z) * hout * wout + y * wout;
+                if by_plane {
+                    for &ob in &ranges {
+                        for y in 0..hout {
+                            // SAFETY: row y's slice of the plane tile.
+                            run_row(
+                                isa,
+                                &row(y, ob, unsafe { tile.as_mut_ptr().add(y * row_len) }),
+                            );
+                        }
+                    }
+                }
                 for y in 0..hout {
-                    let a = FwdRow {
-                        planes: &planes,
-                        cs,
-                        rs,
-                        y,
-                        kd,
-                        kh: taps(y, g.h, g),
-                        g,
-                        w: wb.as_ptr(),
-                        nb,
-                        tile: tile.as_mut_ptr(),
+                    let t = if by_plane {
+                        &tile[y * row_len..][..row_len]
+                    } else {
+                        run_row(isa, &row(y, (0, nb), tile.as_mut_ptr()));
+                        &tile[..]
                     };
-                    run_row(isa, &a);
-                    let opad = nb * l;
-                    let start = |j: usize| ((bi * o + j) * dout + z) * hout * wout + y * wout;
                     // SAFETY: output rows (bi, ·, z, y) lie inside `out`'s capacity and only
                     // this job writes them; each is written in full before a slice over it
                     // is made.
                     unsafe {
                         dst.clear();
-                        dst.extend((0..o).map(|j| shared.ptr().add(start(j))));
-                        transpose(isa, tile, opad, wout, dst);
+                        dst.extend((0..o).map(|j| shared.ptr().add(start(j, y))));
+                        transpose(isa, t, opad, wout, dst);
                     }
                 }
                 // The epilogue once per channel and plane (contiguous in the output): one
@@ -409,4 +470,23 @@ pub(super) fn grad_weight(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_ranges_are_whole_blocks_within_the_budget() {
+        // 128 channels at 8³ (AVX-512): blocks of 3, 3, 2 vectors, 221 KB of weights each
+        // vector-block of 128 input channels: every block alone.
+        let per_vector = 128 * 27 * 16 * 4;
+        assert_eq!(groups(8, 8, 28, per_vector), vec![(0, 3), (3, 6), (6, 8)]);
+        // 64 channels at 16³: 4 vectors, 442 KB in all: one range, row by row.
+        assert_eq!(groups(4, 16, 28, 64 * 27 * 16 * 4), vec![(0, 4)]);
+        // The test case of 96 output channels from 64: two ranges of three.
+        assert_eq!(groups(6, 8, 28, 64 * 27 * 16 * 4), vec![(0, 3), (3, 6)]);
+        // A block larger than the budget is still one range.
+        assert_eq!(groups(4, 4, 28, 256 * 27 * 16 * 4), vec![(0, 4)]);
+    }
 }

@@ -270,6 +270,10 @@ mod tests {
             (3, 40, (2, 3, 33), 1),
             // Four channel vectors × 5–6 voxels (rows of 16, the 64-channel layer's shape).
             (2, 64, (2, 2, 16), 1),
+            // Weights beyond one channel range's budget: ranges of register blocks over the
+            // whole plane (two ranges of three vectors at AVX-512), padded and unpadded.
+            (64, 96, (3, 4, 8), 1),
+            (64, 96, (2, 3, 6), 2),
         ];
         for isa in Isa::available() {
             for (ci, &(c, o, dims, p)) in cases.iter().enumerate() {
