@@ -25,14 +25,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use brats_io::progress::Progress;
 use brats_io::synth::{Subtype, SynthConfig};
-use brats_io::Compartment;
 use brats_io::NiftiReader;
 use brats_metrics::aggregate::Evaluation;
 use brats_metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
 use brats_metrics::lesion::{aggregate, evaluate_lesionwise, LesionGroup, LesionSummary};
 use brats_metrics::{EmptyPolicy, Spacing};
 use unet3d::infer::{
-    connected_components, Calibration, CalibrationRow, PostprocessConfig, PostprocessReport,
+    connected_components, count_enhancing, Calibration, CalibrationRow, PostprocessConfig,
+    PostprocessReport,
 };
 use unet3d::predict::PredictOptions;
 
@@ -344,9 +344,7 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
     let applied = if a.calibrate {
         PostprocessConfig::default()
     } else {
-        a.post
-            .over(predictor.meta().postprocess)
-            .unwrap_or(predictor.meta().postprocess)
+        a.post.over(meta.postprocess).unwrap_or(meta.postprocess)
     };
     let mut calibration = a
         .calibrate
@@ -390,8 +388,6 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
                 .filter(|&c| sizes[c] > 0 && !touches[c])
                 .map(|c| sizes[c])
                 .collect();
-            let et = scheme.value_of(Compartment::Enhancing);
-            let is_et = |v: &&u8| **v == et && et != 0;
             let row = Row {
                 subtype: case.truth.subtype.clone().unwrap_or_default(),
                 contrast: case.truth.contrast.clone().unwrap_or_default(),
@@ -399,8 +395,8 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
                 dice,
                 wt_cm3: case.truth.volumes_cm3["WT"],
                 predicted_wt_cm3: p.iter().filter(|&&v| v != 0).count() as f64 / 1000.0,
-                et_voxels: g.iter().filter(is_et).count(),
-                predicted_et_voxels: p.iter().filter(is_et).count(),
+                et_voxels: count_enhancing(g.view(), &scheme),
+                predicted_et_voxels: count_enhancing(p.view(), &scheme),
                 false_islands: false_sizes.len(),
                 largest_false_island_cm3: false_sizes.iter().copied().max().unwrap_or(0) as f64
                     / 1000.0,
@@ -429,8 +425,8 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         }
     }
     let mut table = format!(
-        "Model: epoch {} (weights {}). Post-processing applied: components under {} voxels removed, enhancement under {} voxels relabelled as core (0 = off).\n\n| subtype | cases | WT | TC | ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|\n",
-        meta.epoch, model["weights"], applied.min_component_voxels, applied.et_to_core_below_voxels
+        "Model: epoch {} (weights \"{}\"). Post-processing applied: components under {} voxels removed, enhancement under {} voxels relabelled as core (0 = off).\n\n| subtype | cases | WT | TC | ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        meta.epoch, meta.weights, applied.min_component_voxels, applied.et_to_core_below_voxels
     );
     let mut summary = BTreeMap::new();
     for (k, rs) in &groups {

@@ -15,7 +15,7 @@ pub mod window;
 pub use brats_io::components::connected_components;
 pub use decide::{classes_from_probabilities, decide};
 pub use postprocess::{
-    postprocess, Calibration, CalibrationRow, PostprocessConfig, PostprocessReport,
+    count_enhancing, postprocess, Calibration, CalibrationRow, PostprocessConfig, PostprocessReport,
 };
 pub use window::{
     gaussian_importance, sliding_window, window_starts, CheckedWindow, SlidingWindowConfig,

@@ -73,7 +73,7 @@ fn remove_small(
 }
 
 /// Enhancing voxels of a label map (0 when the scheme has no enhancing label).
-fn count_enhancing(labels: ArrayView3<'_, u8>, scheme: &brats_io::LabelScheme) -> usize {
+pub fn count_enhancing(labels: ArrayView3<'_, u8>, scheme: &brats_io::LabelScheme) -> usize {
     let et = scheme.value_of(brats_io::Compartment::Enhancing);
     if et == 0 {
         return 0;

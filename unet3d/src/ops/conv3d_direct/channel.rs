@@ -330,9 +330,9 @@ pub(super) fn forward(
     // a single range, row by row with a one-row tile.
     let block_bytes = g.c * k3 * l * std::mem::size_of::<f32>();
     let ranges = groups(nb, wout, regs(isa), block_bytes);
-    let by_plane = ranges.len() > 1;
-    let tile_rows = if by_plane { hout } else { 1 };
+    let tile_rows = if ranges.len() > 1 { hout } else { 1 };
     let row_len = wout.next_multiple_of(16) * nb * l;
+    let opad = nb * l;
     plane_jobs(b, dout).into_par_iter().for_each_init(
         // The tile has whole blocks of 16 voxels for the vector transposition.
         || {
@@ -362,33 +362,28 @@ pub(super) fn forward(
                     ob,
                     tile,
                 };
-                let opad = nb * l;
                 let start = |j: usize, y: usize| ((bi * o + j) * dout + z) * hout * wout + y * wout;
-                if by_plane {
+                // Rows in chunks the tile holds: each range over the chunk's rows, then
+                // the chunk's rows transposed into the output.
+                for y0 in (0..hout).step_by(tile_rows) {
+                    let ys = y0..(y0 + tile_rows).min(hout);
                     for &ob in &ranges {
-                        for y in 0..hout {
-                            // SAFETY: row y's slice of the plane tile.
-                            run_row(
-                                isa,
-                                &row(y, ob, unsafe { tile.as_mut_ptr().add(y * row_len) }),
-                            );
+                        for y in ys.clone() {
+                            // SAFETY: row y's slot of the tile.
+                            let t = unsafe { tile.as_mut_ptr().add((y - y0) * row_len) };
+                            run_row(isa, &row(y, ob, t));
                         }
                     }
-                }
-                for y in 0..hout {
-                    let t = if by_plane {
-                        &tile[y * row_len..][..row_len]
-                    } else {
-                        run_row(isa, &row(y, (0, nb), tile.as_mut_ptr()));
-                        &tile[..]
-                    };
-                    // SAFETY: output rows (bi, ·, z, y) lie inside `out`'s capacity and only
-                    // this job writes them; each is written in full before a slice over it
-                    // is made.
-                    unsafe {
-                        dst.clear();
-                        dst.extend((0..o).map(|j| shared.ptr().add(start(j, y))));
-                        transpose(isa, t, opad, wout, dst);
+                    for y in ys {
+                        let t = &tile[(y - y0) * row_len..][..row_len];
+                        // SAFETY: output rows (bi, ·, z, y) lie inside `out`'s capacity and
+                        // only this job writes them; each is written in full before a slice
+                        // over it is made.
+                        unsafe {
+                            dst.clear();
+                            dst.extend((0..o).map(|j| shared.ptr().add(start(j, y))));
+                            transpose(isa, t, opad, wout, dst);
+                        }
                     }
                 }
                 // The epilogue once per channel and plane (contiguous in the output): one
