@@ -414,7 +414,13 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
     bar.finish();
     let mut groups: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
     for r in &rows {
-        let key = r.subtype.trim_end_matches("_callosal").to_string();
+        // `high_grade_callosal`, `high_grade_multifocal`… count with their subtype.
+        let key = Subtype::ALL
+            .iter()
+            .map(|t| t.name())
+            .find(|n| r.subtype.starts_with(n))
+            .unwrap_or(&r.subtype)
+            .to_string();
         groups.entry(key).or_default().push(r);
         groups.entry("all".into()).or_default().push(r);
         if r.contrast == "realistic" {

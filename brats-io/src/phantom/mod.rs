@@ -155,7 +155,8 @@ pub struct GroundTruth {
     /// cm³ per label name (e.g. `NCR`, `ED`, `ET`) and per region (`WT`, `TC`, `ET`).
     pub volumes_cm3: BTreeMap<String, f64>,
     /// The tumour's subtype ([`crate::synth`] cases: `high_grade`, `high_grade_callosal`,
-    /// `low_grade`, `metastasis`; absent for phantoms and healthy cases).
+    /// `high_grade_multifocal`, `low_grade`, `metastasis`; absent for phantoms and healthy
+    /// cases).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subtype: Option<String>,
     /// Number of lesions ([`crate::synth`] cases with a tumour).

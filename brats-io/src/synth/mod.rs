@@ -139,6 +139,8 @@ impl SynthGenerator {
         truth.subtype = plan.as_ref().map(|p| {
             if p.callosal {
                 format!("{}_callosal", p.subtype.name())
+            } else if p.subtype == Subtype::HighGrade && p.lesions.len() > 1 {
+                format!("{}_multifocal", p.subtype.name())
             } else {
                 p.subtype.name().to_string()
             }

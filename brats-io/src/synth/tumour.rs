@@ -3,9 +3,11 @@
 //!
 //! Subtypes (frequencies in [`Subtype::draw`]):
 //! - **high-grade glioma** — an irregular mass in the cerebral white matter or deep grey
-//!   matter, a necrotic centre (absent in some), a thick irregular enhancing rim that is
-//!   patchy in places (the gaps non-enhancing core), and edema that follows white matter and
-//!   spares cortex; one in five crosses the midline through the corpus callosum (butterfly).
+//!   matter (about a third reaching the cortex), a necrotic centre (absent in some), an
+//!   irregular enhancing rim from thick to thin that is patchy in places (the gaps
+//!   non-enhancing core), and edema that follows white matter and spares cortex; one in five
+//!   crosses the midline through the corpus callosum (butterfly); about one in seven of the
+//!   others is multifocal (one or two smaller ring-enhancing foci nearby).
 //! - **lower-grade glioma** — a larger, infiltrative, non-enhancing mass (the whole core is
 //!   non-enhancing tumour, label NCR/NETC), which may reach the cortex, little edema, and
 //!   small enhancing foci in a few; it pushes less.
@@ -125,8 +127,20 @@ impl Plan {
         match subtype {
             Subtype::HighGrade => {
                 let radius = log_uniform(rng, 10.0, 30.0);
+                // About a third reach the cortex (glioblastomas often abut the pial surface);
+                // the others sit deeper in the white matter.
+                let superficial = !callosal && rng.random_bool(0.35);
                 let centre = if callosal {
                     place(rng, warp, t, radius * 0.5, callosal_site)
+                } else if superficial {
+                    // Centred less than a radius deep: the mass reaches the cortex.
+                    place(rng, warp, t, radius * 0.15, |t: &Template, q| {
+                        if f64::from(t.depth[q]) < radius {
+                            superficial_glioma_site(t, q)
+                        } else {
+                            0.0
+                        }
+                    })
                 } else {
                     place(rng, warp, t, radius * 0.6, glioma_site)
                 };
@@ -140,8 +154,10 @@ impl Plan {
                     radius,
                     stretch,
                     roughness: rng.random_range(0.12..0.3),
+                    // Rims from thick (a quarter necrotic) to thin (a rim of 15 % of the
+                    // radius: 1.5–4.5 mm).
                     necrosis: if rng.random_bool(0.85) {
-                        rng.random_range(0.25..0.75)
+                        rng.random_range(0.25..0.85)
                     } else {
                         0.0
                     },
@@ -150,6 +166,33 @@ impl Plan {
                     edema_mm: rng.random_range(3.0..30.0),
                     push: rng.random_range(0.5..1.0),
                 });
+                // Multifocal glioblastoma (about one in seven): one or two smaller
+                // ring-enhancing foci within a few centimetres of the main mass.
+                if !callosal && rng.random_bool(0.15) {
+                    for _ in 0..rng.random_range(1..=2) {
+                        let r = log_uniform(rng, 4.0, 12.0);
+                        let gap = radius + r;
+                        let Some(c) = place_near(rng, warp, t, centre, gap..gap + 25.0, r * 0.3)
+                        else {
+                            continue;
+                        };
+                        lesions.push(Lesion {
+                            centre: c,
+                            radius: r,
+                            stretch: [0; 3].map(|_| rng.random_range(0.85..1.2)),
+                            roughness: rng.random_range(0.1..0.25),
+                            necrosis: if r > 5.0 {
+                                rng.random_range(0.4..0.85)
+                            } else {
+                                0.0
+                            },
+                            rim_gap: rng.random_range(0.0..0.2),
+                            enhancing: true,
+                            edema_mm: rng.random_range(3.0..15.0),
+                            push: rng.random_range(0.3..0.7),
+                        });
+                    }
+                }
             }
             Subtype::LowGrade => {
                 let radius = log_uniform(rng, 10.0, 32.0);
@@ -429,20 +472,63 @@ fn place(
             rng.random_range(0.0..nj as f64),
             rng.random_range(0.0..ni as f64),
         ];
-        let q = warp.unpushed(t, p).map(f64::round);
-        if q.iter().any(|&x| x < 0.0) || q[0] >= nk as f64 || q[1] >= nj as f64 || q[2] >= ni as f64
-        {
-            continue;
-        }
-        let q = q.map(|x| x as usize);
-        if f64::from(t.depth[q]) < margin.min(25.0) {
-            continue;
-        }
-        if rng.random_bool(site(t, q).clamp(0.0, 1.0)) {
+        if accepts(rng, warp, t, p, margin, &site) {
             return p;
         }
     }
     t.centre
+}
+
+/// Like [`place`], at a distance in `dist` (mm) from `centre` in a random direction; `None`
+/// after 400 tries.
+fn place_near(
+    rng: &mut impl Rng,
+    warp: &Warp,
+    t: &Template,
+    centre: [f64; 3],
+    dist: std::ops::Range<f64>,
+    margin: f64,
+) -> Option<[f64; 3]> {
+    for _ in 0..400 {
+        let v = [0; 3].map(|_| rng.random_range(-1.0..1.0f64));
+        let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+        if !(0.1..=1.0).contains(&n) {
+            continue;
+        }
+        let d = rng.random_range(dist.clone());
+        let p = [0, 1, 2].map(|a| centre[a] + v[a] / n * d);
+        if accepts(rng, warp, t, p, margin, &superficial_glioma_site) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// Whether output voxel `p` lies on the template (through the warp) at least `margin` mm
+/// (at most 25) inside the brain, and `site` accepts its tissue (a random draw with the
+/// returned probability).
+fn accepts(
+    rng: &mut impl Rng,
+    warp: &Warp,
+    t: &Template,
+    p: [f64; 3],
+    margin: f64,
+    site: &impl Fn(&Template, [usize; 3]) -> f64,
+) -> bool {
+    let (nk, nj, ni) = t.tissue.dim();
+    let q = warp.unpushed(t, p).map(f64::round);
+    if q.iter().any(|&x| x.is_nan() || x < 0.0)
+        || q[0] >= nk as f64
+        || q[1] >= nj as f64
+        || q[2] >= ni as f64
+    {
+        return false;
+    }
+    let q = q.map(|x| x as usize);
+    if f64::from(t.depth[q]) < margin.min(25.0) {
+        return false;
+    }
+    rng.random_bool(site(t, q).clamp(0.0, 1.0))
 }
 
 /// Gliomas: cerebral white matter, less often deep grey matter, rarely the posterior fossa.
@@ -452,6 +538,16 @@ fn glioma_site(t: &Template, q: [usize; 3]) -> f64 {
         Tissue::DeepGm => 0.4,
         Tissue::CerebellarWm => 0.1,
         Tissue::Brainstem => 0.05,
+        _ => 0.0,
+    }
+}
+
+/// Gliomas that reach the surface: white matter, cortex, less often deep grey matter.
+fn superficial_glioma_site(t: &Template, q: [usize; 3]) -> f64 {
+    match Tissue::from_u8(t.tissue[q]) {
+        Tissue::WhiteMatter => 1.0,
+        Tissue::CorticalGm => 0.6,
+        Tissue::DeepGm => 0.2,
         _ => 0.0,
     }
 }
@@ -492,5 +588,66 @@ fn junction_site(t: &Template, q: [usize; 3]) -> f64 {
         w
     } else {
         0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::super::anatomy::{template, Warp};
+    use super::*;
+
+    fn depth_at(t: &Template, warp: &Warp, p: [f64; 3]) -> f64 {
+        let q = warp.unpushed(t, p).map(|x| x.round() as usize);
+        f64::from(t.depth[q])
+    }
+
+    /// High-grade gliomas: some reach the cortex, some are multifocal (with their foci near
+    /// the main mass and inside the brain), rims reach down to thin.
+    #[test]
+    fn high_grade_gliomas_vary_in_site_focality_and_rim() {
+        let t = template().unwrap();
+        let shape = <[usize; 3]>::from(t.tissue.dim());
+        let n = 300;
+        let (mut superficial, mut multifocal, mut thin) = (0, 0, 0);
+        for seed in 0..n {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let warp = Warp::random(&mut rng, shape);
+            let plan = Plan::draw(&mut rng, Subtype::HighGrade, &warp, t);
+            let main = &plan.lesions[0];
+            // Deep gliomas sit at least 0.6 radius deep (or 25 mm).
+            if depth_at(t, &warp, main.centre) < 0.6 * main.radius {
+                superficial += 1;
+            }
+            if main.necrosis > 0.75 {
+                thin += 1;
+            }
+            assert!(main.necrosis < 0.86, "{}", main.necrosis);
+            if plan.lesions.len() > 1 {
+                multifocal += 1;
+                assert!(!plan.callosal && plan.lesions.len() <= 3);
+                for l in &plan.lesions[1..] {
+                    let d = (0..3)
+                        .map(|a| (l.centre[a] - main.centre[a]).powi(2))
+                        .sum::<f64>()
+                        .sqrt();
+                    assert!(
+                        d >= main.radius + l.radius && d <= main.radius + l.radius + 25.0,
+                        "focus {d} mm from a mass of radius {}",
+                        main.radius
+                    );
+                    assert!(depth_at(t, &warp, l.centre) >= l.radius * 0.3 - 1.0);
+                }
+            }
+        }
+        let share = |c: usize| c as f64 / n as f64;
+        assert!(share(superficial) > 0.06, "superficial {superficial}/{n}");
+        assert!(
+            (0.07..0.25).contains(&share(multifocal)),
+            "multifocal {multifocal}/{n}"
+        );
+        assert!(share(thin) > 0.1, "thin rims {thin}/{n}");
     }
 }
