@@ -218,6 +218,9 @@ pub struct TrainArgs {
     /// Continue from MODEL_DIR/last.json (exact: the same run as without the interruption)
     #[arg(long)]
     pub resume: bool,
+    /// Fine-tune: start from this model folder's best weights (same network and labels; fresh optimiser and schedule)
+    #[arg(long, value_name = "MODEL_DIR")]
+    pub init: Option<PathBuf>,
     /// Starting configuration
     #[arg(long, value_enum, default_value_t = Preset::Fast)]
     pub preset: Preset,

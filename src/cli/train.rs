@@ -7,8 +7,9 @@
 //! N training phantoms plus `--val` held-out ones are generated in memory (seeds S+0…).
 //! `--synthetic` trains on the endless stream of synthetic cases from real anatomy (the
 //! config's `synthetic` settings, the `synthetic` preset's when unset) and validates on
-//! `--val` held-out synthetic cases. `--resume` continues from MODEL_DIR/last.json. The
-//! run's summary is printed as one JSON line on stdout.
+//! `--val` held-out synthetic cases. `--resume` continues from MODEL_DIR/last.json (give the
+//! same flags, `--init` included). `--init DIR` fine-tunes from another model folder's best
+//! weights. The run's summary is printed as one JSON line on stdout.
 
 use anyhow::{Context, Result};
 use brats_io::phantom::PhantomConfig;
@@ -57,6 +58,9 @@ fn config(a: &TrainArgs) -> Result<TrainConfig> {
     }
     if let Some(v) = a.labels {
         cfg.scheme = v.scheme();
+    }
+    if let Some(dir) = &a.init {
+        cfg.init = Some(dir.clone());
     }
     cfg.device = a.device;
     Ok(cfg)

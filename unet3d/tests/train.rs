@@ -438,3 +438,82 @@ fn synthetic_stream_trains_and_resumes_exactly() {
     let err = Trainer::new(bad, "/nonexistent").unwrap_err();
     assert!(err.to_string().contains("synthetic.refresh"), "{err}");
 }
+
+/// Fine-tuning starts from another folder's best weights (so with a vanishing learning rate
+/// it stays there), with its own fresh optimiser; another network, another label scheme or
+/// a folder without a checkpoint are errors naming `init` or the file.
+#[test]
+fn init_fine_tunes_from_another_model_folder() {
+    let cfg = tiny_config();
+    let data = data(&cfg);
+    let a = tempfile::tempdir().unwrap();
+    Trainer::new(cfg.clone(), a.path())
+        .unwrap()
+        .fit(&data, false)
+        .unwrap();
+    let (_, best) = read_meta(a.path(), Which::Best).unwrap();
+    let start: HashMap<String, Vec<f32>> =
+        load_tensors(&a.path().join(&best.weights), &Device::Cpu)
+            .unwrap()
+            .into_iter()
+            .map(|(k, t)| (k, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+            .collect();
+    let mut tune = cfg.clone();
+    tune.init = Some(a.path().to_path_buf());
+    tune.epochs = 1;
+    tune.optimizer.lr = 1e-12;
+    let b = tempfile::tempdir().unwrap();
+    let s = Trainer::new(tune.clone(), b.path())
+        .unwrap()
+        .fit(&data, false)
+        .unwrap();
+    assert_eq!(s.iterations, 2, "a fresh schedule");
+    let tuned = weights(b.path());
+    assert_eq!(tuned.len(), start.len());
+    for (name, w) in &start {
+        let max = w
+            .iter()
+            .zip(&tuned[name])
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(max < 1e-6, "{name}: moved {max}");
+    }
+    // Without init, the same settings start elsewhere.
+    let mut fresh = tune.clone();
+    fresh.init = None;
+    let c = tempfile::tempdir().unwrap();
+    Trainer::new(fresh, c.path())
+        .unwrap()
+        .fit(&data, false)
+        .unwrap();
+    assert_ne!(weights(c.path()), tuned);
+    // Another network.
+    let mut other = tune.clone();
+    other.model.filters = [2, 4, 8, 8, 16];
+    let err = Trainer::new(other, tempfile::tempdir().unwrap().path())
+        .unwrap()
+        .fit(&data, false)
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Config { field, .. } if field == "init"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("another network"), "{err}");
+    // Another label scheme.
+    let mut other = tune.clone();
+    other.scheme = LabelScheme::brats2023();
+    let err = Trainer::new(other, tempfile::tempdir().unwrap().path())
+        .unwrap()
+        .fit(&data, false)
+        .unwrap_err();
+    assert!(err.to_string().contains("label scheme"), "{err}");
+    // No checkpoint there.
+    let empty = tempfile::tempdir().unwrap();
+    let mut other = tune;
+    other.init = Some(empty.path().to_path_buf());
+    let err = Trainer::new(other, tempfile::tempdir().unwrap().path())
+        .unwrap()
+        .fit(&data, false)
+        .unwrap_err();
+    assert!(err.to_string().contains("last.json"), "{err}");
+}

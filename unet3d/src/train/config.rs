@@ -190,6 +190,11 @@ pub struct TrainConfig {
     /// [`crate::train::Trainer::fit_synthetic`]) instead of fixed data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synthetic: Option<StreamConfig>,
+    /// Fine-tune: start from the weights of this model folder's best checkpoint (with a
+    /// fresh optimiser and schedule) instead of a random initialisation. Its network and
+    /// label scheme must equal this configuration's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<std::path::PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -215,6 +220,7 @@ impl Default for TrainConfig {
             time_limit_s: None,
             device: DeviceSpec::Cpu,
             synthetic: None,
+            init: None,
         }
     }
 }

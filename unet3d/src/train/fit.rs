@@ -1,7 +1,7 @@
 //! The training loop: batches, loss with deep supervision, validation, checkpoints.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -84,6 +84,66 @@ fn vars_from(tensors: Vec<(String, Tensor)>) -> Result<Vec<(String, Var)>> {
         .into_iter()
         .map(|(n, t)| Ok((n, Var::from_tensor(&t.to_dtype(DType::F32)?)?)))
         .collect()
+}
+
+/// The network's parameters read from `file`, in the config's order, each checked for
+/// presence and shape.
+fn model_weights(
+    model: &crate::UNet3dConfig,
+    file: &Path,
+    dev: &Device,
+) -> Result<Vec<(String, Tensor)>> {
+    let weights = checkpoint::load_tensors(file, dev)?;
+    let mut named = Vec::new();
+    for (name, shape) in model.parameter_shapes() {
+        let t = weights.get(&name).ok_or_else(|| Error::Weight {
+            name: name.clone(),
+            problem: format!("missing from {}", file.display()),
+        })?;
+        if t.dims() != shape.as_slice() {
+            return Err(Error::Weight {
+                name,
+                problem: format!(
+                    "expected shape {shape:?}, found {:?} in {}",
+                    t.dims(),
+                    file.display()
+                ),
+            });
+        }
+        named.push((name, t.clone()));
+    }
+    Ok(named)
+}
+
+/// The weights a fine-tuning run starts from: `dir`'s best checkpoint, whose network and
+/// label scheme must be the run's.
+fn initial_weights(
+    cfg: &CheckedTrainConfig,
+    dir: &Path,
+    dev: &Device,
+) -> Result<Vec<(String, Tensor)>> {
+    let (path, meta) = checkpoint::read_meta(dir, Which::Best)?;
+    if meta.model != cfg.model {
+        return Err(Error::config(
+            "init",
+            format!(
+                "{} holds another network than the run's `model` (fine-tuning keeps the architecture)",
+                path.display()
+            ),
+        ));
+    }
+    if meta.scheme != cfg.scheme {
+        return Err(Error::config(
+            "init",
+            format!(
+                "{} predicts the {} label scheme, the run trains {}",
+                path.display(),
+                meta.scheme.name(),
+                cfg.scheme.name()
+            ),
+        ));
+    }
+    model_weights(&cfg.model, &dir.join(&meta.weights), dev)
 }
 
 fn net_from(cfg: &CheckedUNet3dConfig, vars: &[(String, Var)], dev: &Device) -> Result<UNet3d> {
@@ -243,21 +303,8 @@ impl Trainer {
                     ),
                 ));
             }
-            let weights = checkpoint::load_tensors(&self.out.join(&meta.weights), &dev)?;
-            let mut named = Vec::new();
-            for (name, shape) in cfg.model.parameter_shapes() {
-                let t = weights.get(&name).ok_or_else(|| Error::Weight {
-                    name: name.clone(),
-                    problem: format!("missing from {}", meta.weights),
-                })?;
-                if t.dims() != shape.as_slice() {
-                    return Err(Error::Weight {
-                        name,
-                        problem: format!("expected shape {shape:?}, found {:?}", t.dims()),
-                    });
-                }
-                named.push((name, t.clone()));
-            }
+            let file = self.out.join(&meta.weights);
+            let named = model_weights(&cfg.model, &file, &dev)?;
             vars = vars_from(named)?;
             opt = Adam::new(vars.clone(), cfg.checked_optimizer())?;
             let opt_file = meta.optimizer.as_ref().ok_or_else(|| {
@@ -274,6 +321,9 @@ impl Trainer {
             best_score = meta.best_score;
             best_epoch = meta.best_epoch;
             elapsed_before = meta.elapsed_s;
+        } else if let Some(dir) = &cfg.init {
+            vars = vars_from(initial_weights(cfg, dir, &dev)?)?;
+            opt = Adam::new(vars.clone(), cfg.checked_optimizer())?;
         } else {
             vars = vars_from(UNet3d::init_tensors(cfg.checked_model(), cfg.seed, &dev)?)?;
             opt = Adam::new(vars.clone(), cfg.checked_optimizer())?;
