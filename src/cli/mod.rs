@@ -218,7 +218,7 @@ pub struct TrainArgs {
     /// Continue from MODEL_DIR/last.json (exact: the same run as without the interruption)
     #[arg(long)]
     pub resume: bool,
-    /// Fine-tune: start from this model folder's best weights (same network and labels; fresh optimiser and schedule)
+    /// Fine-tune: start from this model folder's best weights (same network and labels; fresh optimiser and schedule) [default: none, random initialisation from --seed]
     #[arg(long, value_name = "MODEL_DIR")]
     pub init: Option<PathBuf>,
     /// Starting configuration
