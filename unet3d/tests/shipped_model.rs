@@ -15,6 +15,9 @@ fn the_default_model_segments_an_unseen_synthetic_case() {
     );
     let p = Predictor::load_default().unwrap();
     // Seeds far from any the training run drew (its cases use mixed seeds of 0, 1, 2, …).
+    // The first case with MRI's contrasts: one case in ten is drawn with fully random tissue
+    // contrasts (a training augmentation, where tumour may look like normal tissue), and
+    // this is a check of segmenting MRI, not of guessing an arbitrary contrast.
     let gen = SynthConfig {
         scheme: p.meta().scheme.clone(),
         subtypes: vec![Subtype::HighGrade],
@@ -22,7 +25,10 @@ fn the_default_model_segments_an_unseen_synthetic_case() {
     }
     .check()
     .unwrap();
-    let case = gen.generate(77_000_001).unwrap();
+    let case = (77_000_001..77_000_021)
+        .map(|seed| gen.generate(seed).unwrap())
+        .find(|c| c.truth.contrast.as_deref() == Some("realistic"))
+        .expect("a realistic-contrast case among 20 seeds");
     let pred = p
         .predict(&case.images, &PredictOptions::default(), &NoProgress)
         .unwrap();
