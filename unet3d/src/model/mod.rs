@@ -255,37 +255,7 @@ impl UNet3d {
                 path: path.to_path_buf(),
                 message: format!("not a readable safetensors file: {e}"),
             })?;
-        for (name, shape) in cfg.config().parameter_shapes() {
-            match tensors.get(&name) {
-                None => {
-                    return Err(Error::Weight {
-                        name,
-                        problem: format!("missing from {}", path.display()),
-                    })
-                }
-                Some(t) if t.dims() != shape.as_slice() => {
-                    return Err(Error::Weight {
-                        name,
-                        problem: format!("expected shape {shape:?}, found {:?}", t.dims()),
-                    })
-                }
-                Some(t)
-                    if !matches!(
-                        t.dtype(),
-                        DType::F32 | DType::F64 | DType::F16 | DType::BF16
-                    ) =>
-                {
-                    return Err(Error::Weight {
-                        name,
-                        problem: format!(
-                            "unsupported dtype {:?} (expected a float type)",
-                            t.dtype()
-                        ),
-                    })
-                }
-                _ => {}
-            }
-        }
+        check_parameters(cfg.config(), &tensors, path)?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         UNet3d::new(cfg, vb)
     }
@@ -390,6 +360,44 @@ impl ModuleT for UNet3d {
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         self.logits(x, train).map_err(candle_core::Error::wrap)
     }
+}
+
+/// Checks that `tensors` (read from `path`) hold every parameter of `cfg`, each with its
+/// shape and a float dtype.
+///
+/// # Errors
+/// [`Error::Weight`] naming the first missing tensor, or one whose shape (expected and
+/// found) or dtype differs, and the file.
+pub(crate) fn check_parameters(
+    cfg: &UNet3dConfig,
+    tensors: &HashMap<String, Tensor>,
+    path: &Path,
+) -> Result<()> {
+    for (name, shape) in cfg.parameter_shapes() {
+        let problem = match tensors.get(&name) {
+            None => format!("missing from {}", path.display()),
+            Some(t) if t.dims() != shape.as_slice() => format!(
+                "expected shape {shape:?}, found {:?} in {}",
+                t.dims(),
+                path.display()
+            ),
+            Some(t)
+                if !matches!(
+                    t.dtype(),
+                    DType::F32 | DType::F64 | DType::F16 | DType::BF16
+                ) =>
+            {
+                format!(
+                    "unsupported dtype {:?} in {} (expected a float type)",
+                    t.dtype(),
+                    path.display()
+                )
+            }
+            _ => continue,
+        };
+        return Err(Error::Weight { name, problem });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -87,32 +87,19 @@ fn vars_from(tensors: Vec<(String, Tensor)>) -> Result<Vec<(String, Var)>> {
 }
 
 /// The network's parameters read from `file`, in the config's order, each checked for
-/// presence and shape.
+/// presence, shape and dtype.
 fn model_weights(
     model: &crate::UNet3dConfig,
     file: &Path,
     dev: &Device,
 ) -> Result<Vec<(String, Tensor)>> {
-    let weights = checkpoint::load_tensors(file, dev)?;
-    let mut named = Vec::new();
-    for (name, shape) in model.parameter_shapes() {
-        let t = weights.get(&name).ok_or_else(|| Error::Weight {
-            name: name.clone(),
-            problem: format!("missing from {}", file.display()),
-        })?;
-        if t.dims() != shape.as_slice() {
-            return Err(Error::Weight {
-                name,
-                problem: format!(
-                    "expected shape {shape:?}, found {:?} in {}",
-                    t.dims(),
-                    file.display()
-                ),
-            });
-        }
-        named.push((name, t.clone()));
-    }
-    Ok(named)
+    let mut weights = checkpoint::load_tensors(file, dev)?;
+    crate::model::check_parameters(model, &weights, file)?;
+    Ok(model
+        .parameter_shapes()
+        .into_iter()
+        .filter_map(|(name, _)| weights.remove(&name).map(|t| (name, t)))
+        .collect())
 }
 
 /// The weights a fine-tuning run starts from: `dir`'s best checkpoint, whose network and
