@@ -47,6 +47,51 @@ const BASE: [[f32; 4]; CLASSES] = [
     [0.90, 0.45, 0.47, 0.88], // non-enhancing tumour
 ];
 
+/// Per class and modality, the case's relative intensity; and whether it was drawn fully at
+/// random (one case in ten) rather than around [`BASE`].
+fn contrasts(rng: &mut ChaCha8Rng) -> ([[f32; 4]; CLASSES], bool) {
+    let random_contrast = rng.random_bool(0.1);
+    let spread = rng.random_range(0.08..0.25);
+    let mut value = [[0f32; 4]; CLASSES];
+    // Realistic contrasts: each class's log-intensity deviates from its typical value by a
+    // normal draw, but tissues that are one tissue to physics share most of it (correlation
+    // 0.9 with their parent's draw): the ventricles with the CSF, the cerebellar cortex with
+    // the cerebral cortex, the cerebellar white matter and the brainstem with the white
+    // matter. Drawn independently, one case in a few dozen had a brainstem as bright as an
+    // enhancing rim on T1ce and as bright as edema on FLAIR — no scanner shows that, and the
+    // network learned to call the posterior fossa tumour.
+    let mut z = [[0f64; 4]; CLASSES];
+    for c in 1..CLASSES {
+        for m in 0..4 {
+            value[c][m] = if random_contrast {
+                rng.random_range(0.05..1.3)
+            } else {
+                let own: f64 = rng.sample(StandardNormal);
+                z[c][m] = match parent(c) {
+                    Some(p) => 0.9 * z[p][m] + (1.0f64 - 0.81).sqrt() * own,
+                    None => own,
+                };
+                BASE[c][m] * (spread * z[c][m]).exp() as f32
+            };
+        }
+    }
+    (value, random_contrast)
+}
+
+/// The class whose contrast draw a class shares (see `form_images`); parents come first.
+fn parent(class: usize) -> Option<usize> {
+    const VENTRICLES: usize = Tissue::Ventricle as usize;
+    const CEREBELLAR_GM: usize = Tissue::CerebellarGm as usize;
+    const CEREBELLAR_WM: usize = Tissue::CerebellarWm as usize;
+    const BRAINSTEM: usize = Tissue::Brainstem as usize;
+    match class {
+        VENTRICLES => Some(Tissue::Csf as usize),
+        CEREBELLAR_GM => Some(Tissue::CorticalGm as usize),
+        CEREBELLAR_WM | BRAINSTEM => Some(Tissue::WhiteMatter as usize),
+        _ => None,
+    }
+}
+
 /// The four images (FLAIR, T1, T1ce, T2), integer-valued, 0 outside the stripped brain, the
 /// final brain mask (labels outside it must be cleared by the caller), and whether the
 /// tissue contrasts were drawn fully at random.
@@ -58,18 +103,7 @@ pub(crate) fn form_images(
 ) -> ([Array3<f32>; 4], Array3<bool>, bool) {
     let shape = <[usize; 3]>::from(tissue.dim());
     // Contrasts.
-    let random_contrast = rng.random_bool(0.1);
-    let spread = rng.random_range(0.08..0.25);
-    let mut value = [[0f32; 4]; CLASSES];
-    for (c, row) in value.iter_mut().enumerate().skip(1) {
-        for (m, v) in row.iter_mut().enumerate() {
-            *v = if random_contrast {
-                rng.random_range(0.05..1.3)
-            } else {
-                BASE[c][m] * (spread * rng.sample::<f64, _>(StandardNormal)).exp() as f32
-            };
-        }
-    }
+    let (value, random_contrast) = contrasts(rng);
     let edema_mix: f32 = rng.random_range(0.65..0.95);
     let texture_amp: [f32; 4] = [0; 4].map(|_| rng.random_range(0.01..0.06));
     let tumour_amp: f32 = rng.random_range(0.05..0.2);
@@ -153,7 +187,7 @@ pub(crate) fn form_images(
             .and(tissue)
             .map_collect(|(k, j, i), &sh, &t| {
                 (sh && t == Tissue::Csf as u8 && field.at(k as f64, j as f64, i as f64) > thr)
-                    || sinus.as_ref().is_some_and(|s| s[[k, j, i]])
+                    || (sinus.as_ref().is_some_and(|s| s[[k, j, i]]) && over_cerebrum(t))
             });
         // T1ce: enhancing; the others from a flow void (dark) to slow flow (bright).
         let gain: [f32; 4] = [
@@ -297,6 +331,15 @@ fn midline_sinus(mask: &Array3<bool>, half_width: f64, deep: usize) -> Array3<bo
     out
 }
 
+/// Whether a voxel of this tissue can lie under the sinuses of the falx: the CSF and cortex
+/// between and over the hemispheres. Not the brainstem, cerebellum or deep structures: at the
+/// levels of the posterior fossa the stripped mask's midline edge is the front of the pons and
+/// the back of the vermis, where real scans show at most the thin basilar artery — a bright
+/// wedge there would teach the network that a bright brainstem is normal anatomy.
+fn over_cerebrum(tissue: u8) -> bool {
+    tissue == Tissue::Csf as u8 || tissue == Tissue::CorticalGm as u8
+}
+
 /// `depth` rounds of 6-neighbour erosion (the grid's edge counts as outside).
 fn erode(a: &Array3<bool>, depth: usize) -> Array3<bool> {
     let mut cur = a.clone();
@@ -348,4 +391,48 @@ fn step(a: &Array3<bool>, erode: bool) -> Array3<bool> {
             }
         });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn related_tissues_share_their_contrast() {
+        // (tissue, the tissue whose draw it shares)
+        let pairs = [
+            (Tissue::Brainstem, Tissue::WhiteMatter),
+            (Tissue::CerebellarWm, Tissue::WhiteMatter),
+            (Tissue::CerebellarGm, Tissue::CorticalGm),
+            (Tissue::Ventricle, Tissue::Csf),
+        ];
+        let mut realistic = 0;
+        for seed in 0..2000u64 {
+            let (value, random_contrast) = contrasts(&mut ChaCha8Rng::seed_from_u64(seed));
+            if random_contrast {
+                continue;
+            }
+            realistic += 1;
+            for (c, p) in pairs {
+                for m in 0..4 {
+                    let (c, p) = (c as usize, p as usize);
+                    // Drawn independently (log-sd up to 0.35 against the parent), several
+                    // cases in a hundred left this band — a brainstem as bright as an
+                    // enhancing rim on T1ce. Sharing 0.9 of the draw, the log-sd is at
+                    // most 0.11 and 0.6 is more than five of them.
+                    let typical = BASE[c][m] / BASE[p][m];
+                    let dev = (value[c][m] / value[p][m] / typical).ln();
+                    assert!(
+                        dev.abs() < 0.6,
+                        "seed {seed}, modality {m}, class {c}: {:.2}× class {p}, typical {typical:.2}×",
+                        value[c][m] / value[p][m]
+                    );
+                }
+            }
+        }
+        assert!(
+            realistic > 1700,
+            "{realistic} realistic-contrast cases of 2000"
+        );
+    }
 }
