@@ -291,7 +291,7 @@ pub struct PostArgs {
     /// Remove tumour components smaller than this many voxels, 0 = keep all [default: the model's post-processing]
     #[arg(long, value_name = "VOXELS")]
     pub min_component: Option<usize>,
-    /// Relabel enhancing tumour as core when there are fewer enhancing voxels than this, 0 = never [default: the model's post-processing]
+    /// When the case has fewer enhancing voxels than this, relabel as core the enhancement of each tumour component whose core outnumbers it (a small lesion that is mostly enhancement keeps it), 0 = never [default: the model's post-processing]
     #[arg(long, value_name = "VOXELS")]
     pub et_to_core: Option<usize>,
 }

@@ -11,10 +11,14 @@ pub struct PostprocessConfig {
     /// Drop connected tumour components (26-connectivity, any non-zero label) smaller than
     /// this many voxels; 0 keeps everything.
     pub min_component_voxels: usize,
-    /// When the whole map holds fewer enhancing voxels than this, relabel them as
-    /// necrotic/non-enhancing core — the BraTS practice that avoids a Dice of 0 on cases
+    /// When the whole map holds fewer enhancing voxels than this, relabel as
+    /// necrotic/non-enhancing core the enhancement of each tumour component whose core
+    /// outnumbers its enhancing voxels — the BraTS practice that avoids a Dice of 0 on cases
     /// without enhancement (where any false-positive ET voxel scores 0 under the challenge's
-    /// empty-region rule); 0 disables it.
+    /// empty-region rule), applied where it is right: a few enhancing voxels inside a
+    /// non-enhancing mass (a lower-grade glioma) become core, while a small lesion that is
+    /// mostly enhancement (a ring-enhancing metastasis of a few millimetres, in its edema)
+    /// keeps it. 0 disables it.
     pub et_to_core_below_voxels: usize,
 }
 
@@ -41,16 +45,42 @@ pub fn postprocess(
         (report.components_removed, report.voxels_removed) =
             remove_small(labels, &comp, &sizes, cfg.min_component_voxels);
     }
-    if cfg.et_to_core_below_voxels > 0 {
-        let et = scheme.value_of(brats_io::Compartment::Enhancing);
-        let core = scheme.value_of(brats_io::Compartment::Core);
-        let n_et = count_enhancing(labels.view(), scheme);
-        if n_et > 0 && n_et < cfg.et_to_core_below_voxels && core != 0 {
-            labels.mapv_inplace(|v| if v == et { core } else { v });
-            report.et_relabelled = n_et;
+    report.et_relabelled = relabel_small_enhancement(labels, scheme, cfg.et_to_core_below_voxels);
+    report
+}
+
+/// The enhancement step of [`postprocess`] (see
+/// [`PostprocessConfig::et_to_core_below_voxels`]); returns the voxels relabelled.
+fn relabel_small_enhancement(
+    labels: &mut Array3<u8>,
+    scheme: &brats_io::LabelScheme,
+    below: usize,
+) -> usize {
+    let et = scheme.value_of(brats_io::Compartment::Enhancing);
+    let core = scheme.value_of(brats_io::Compartment::Core);
+    let n_et = count_enhancing(labels.view(), scheme);
+    if below == 0 || n_et == 0 || n_et >= below || core == 0 {
+        return 0;
+    }
+    let (comp, sizes) = connected_components(&labels.mapv(|v| v != 0));
+    // Per component: enhancing and core voxels.
+    let mut counts = vec![(0usize, 0usize); sizes.len()];
+    for (&v, &c) in labels.iter().zip(comp.iter()) {
+        if v == et {
+            counts[c as usize].0 += 1;
+        } else if v == core {
+            counts[c as usize].1 += 1;
         }
     }
-    report
+    let mut relabelled = 0;
+    for (v, &c) in labels.iter_mut().zip(comp.iter()) {
+        let (n_et, n_core) = counts[c as usize];
+        if *v == et && n_et <= n_core {
+            *v = core;
+            relabelled += 1;
+        }
+    }
+    relabelled
 }
 
 /// Sets the voxels of components smaller than `min` to background; returns (components,
@@ -88,7 +118,7 @@ pub fn count_enhancing(labels: ArrayView3<'_, u8>, scheme: &brats_io::LabelSchem
 /// them); [`Calibration::best`] is the pair to ship, by the mean over WT, TC and ET.
 ///
 /// Cases are added one at a time (nothing is kept but the sums). Relabelling ET as core
-/// leaves WT and TC unchanged, so only the component sizes need a Dice pass per candidate.
+/// leaves WT and TC unchanged, so each enhancement candidate only rescores ET.
 #[derive(Debug, Clone)]
 pub struct Calibration {
     scheme: brats_io::LabelScheme,
@@ -151,20 +181,18 @@ impl Calibration {
                 format!("{:?}", truth.dim()),
             ));
         }
-        let truth_has_et = count_enhancing(truth, &self.scheme) > 0;
         let (comp, sizes) = connected_components(&raw.mapv(|v| v != 0));
         let n_et = self.et_to_core.len();
         for (mi, &m) in self.min_component.iter().enumerate() {
             let mut l = raw.to_owned();
             remove_small(&mut l, &comp, &sizes, m);
             let dice = brats_metrics::brats::region_dice(l.view(), truth, &self.scheme)?;
-            let et_voxels = count_enhancing(l.view(), &self.scheme);
             for (ei, &e) in self.et_to_core.iter().enumerate() {
-                let relabelled = et_voxels > 0 && et_voxels < e;
-                let et_dice = match (relabelled, truth_has_et) {
-                    (false, _) => dice[2],
-                    (true, false) => 1.0,
-                    (true, true) => 0.0,
+                let mut r = l.clone();
+                let et_dice = if relabel_small_enhancement(&mut r, &self.scheme, e) > 0 {
+                    brats_metrics::brats::region_dice(r.view(), truth, &self.scheme)?[2]
+                } else {
+                    dice[2]
                 };
                 let s = &mut self.sums[mi * n_et + ei];
                 s[0] += dice[0];
@@ -232,7 +260,8 @@ mod tests {
         let scheme = brats_io::LabelScheme::brats2021();
         let mut l = Array3::<u8>::zeros((10, 10, 10));
         l.slice_mut(s![1..5, 1..5, 1..5]).fill(2);
-        l[[2, 2, 2]] = 4;
+        l.slice_mut(s![3..5, 3..5, 3..5]).fill(1); // a core of 8 voxels
+        l[[2, 2, 2]] = 4; // one enhancing voxel beside it
         l[[8, 8, 8]] = 1; // isolated voxel
         l[[9, 9, 9]] = 1; // touches it diagonally: one component of 2
         let (_, sizes) = connected_components(&l.mapv(|v| v != 0));
@@ -249,6 +278,45 @@ mod tests {
         assert_eq!(l[[8, 8, 8]], 0);
         assert_eq!(l[[2, 2, 2]], 1);
         assert_eq!(l.iter().filter(|&&v| v != 0).count(), 64);
+    }
+
+    #[test]
+    fn small_enhancement_stays_where_it_is_the_lesion() {
+        let scheme = brats_io::LabelScheme::brats2021();
+        let mut l = Array3::<u8>::zeros((16, 16, 16));
+        // A lower-grade-like mass: a non-enhancing core of 27 voxels in edema, with three
+        // enhancing voxels at its edge.
+        l.slice_mut(s![1..7, 1..7, 1..7]).fill(2);
+        l.slice_mut(s![2..5, 2..5, 2..5]).fill(1);
+        l.slice_mut(s![5..6, 3..6, 3..4]).fill(4);
+        // A small metastasis elsewhere: an enhancing shell of 26 voxels round one necrotic
+        // voxel, in its edema.
+        l.slice_mut(s![8..15, 8..15, 8..15]).fill(2);
+        l.slice_mut(s![10..13, 10..13, 10..13]).fill(4);
+        l[[11, 11, 11]] = 1;
+        let cfg = PostprocessConfig {
+            min_component_voxels: 0,
+            et_to_core_below_voxels: 100,
+        };
+        let r = postprocess(&mut l, &scheme, &cfg);
+        assert_eq!(r.et_relabelled, 3);
+        assert_eq!(
+            l[[5, 3, 3]],
+            1,
+            "enhancement in the non-enhancing mass is core"
+        );
+        assert_eq!(l[[10, 10, 10]], 4, "the metastasis keeps its rim");
+        assert_eq!(l.iter().filter(|&&v| v == 4).count(), 26);
+        // Above the threshold nothing changes.
+        let mut m = l.clone();
+        m.slice_mut(s![5..6, 3..6, 3..4]).fill(4);
+        let before = m.clone();
+        let cfg = PostprocessConfig {
+            min_component_voxels: 0,
+            et_to_core_below_voxels: 29,
+        };
+        assert_eq!(postprocess(&mut m, &scheme, &cfg).et_relabelled, 0);
+        assert_eq!(m, before);
     }
 
     #[test]
