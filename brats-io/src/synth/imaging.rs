@@ -78,7 +78,7 @@ fn contrasts(rng: &mut ChaCha8Rng) -> ([[f32; 4]; CLASSES], bool) {
     (value, random_contrast)
 }
 
-/// The class whose contrast draw a class shares (see `form_images`); parents come first.
+/// The class whose contrast draw a class shares (see `contrasts`); parents come first.
 fn parent(class: usize) -> Option<usize> {
     const VENTRICLES: usize = Tissue::Ventricle as usize;
     const CEREBELLAR_GM: usize = Tissue::CerebellarGm as usize;

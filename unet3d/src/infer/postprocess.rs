@@ -40,31 +40,42 @@ pub fn postprocess(
     cfg: &PostprocessConfig,
 ) -> PostprocessReport {
     let mut report = PostprocessReport::default();
+    let mut components = None;
     if cfg.min_component_voxels > 0 {
         let (comp, sizes) = connected_components(&labels.mapv(|v| v != 0));
         (report.components_removed, report.voxels_removed) =
             remove_small(labels, &comp, &sizes, cfg.min_component_voxels);
+        components = Some((comp, sizes));
     }
-    report.et_relabelled = relabel_small_enhancement(labels, scheme, cfg.et_to_core_below_voxels);
+    let below = cfg.et_to_core_below_voxels;
+    if below > 0 && relabels_enhancement(count_enhancing(labels.view(), scheme), below, scheme) {
+        // Removing whole components leaves the labelling of the rest valid.
+        let (comp, sizes) =
+            components.unwrap_or_else(|| connected_components(&labels.mapv(|v| v != 0)));
+        report.et_relabelled = relabel_where_core_dominates(labels, &comp, sizes.len(), scheme);
+    }
     report
 }
 
-/// The enhancement step of [`postprocess`] (see
-/// [`PostprocessConfig::et_to_core_below_voxels`]); returns the voxels relabelled.
-fn relabel_small_enhancement(
+/// Whether the enhancement step of [`postprocess`] applies (see
+/// [`PostprocessConfig::et_to_core_below_voxels`]) to a map with `n_et` enhancing voxels: the
+/// scheme has a core label and there are some, fewer than `below`.
+fn relabels_enhancement(n_et: usize, below: usize, scheme: &brats_io::LabelScheme) -> bool {
+    scheme.value_of(brats_io::Compartment::Core) != 0 && n_et > 0 && n_et < below
+}
+
+/// Relabels as core the enhancing voxels of each component (of `comp`, `n` labels including
+/// background) whose core voxels outnumber its enhancing ones; returns the voxels relabelled.
+fn relabel_where_core_dominates(
     labels: &mut Array3<u8>,
+    comp: &Array3<u32>,
+    n: usize,
     scheme: &brats_io::LabelScheme,
-    below: usize,
 ) -> usize {
     let et = scheme.value_of(brats_io::Compartment::Enhancing);
     let core = scheme.value_of(brats_io::Compartment::Core);
-    let n_et = count_enhancing(labels.view(), scheme);
-    if below == 0 || n_et == 0 || n_et >= below || core == 0 {
-        return 0;
-    }
-    let (comp, sizes) = connected_components(&labels.mapv(|v| v != 0));
     // Per component: enhancing and core voxels.
-    let mut counts = vec![(0usize, 0usize); sizes.len()];
+    let mut counts = vec![(0usize, 0usize); n];
     for (&v, &c) in labels.iter().zip(comp.iter()) {
         if v == et {
             counts[c as usize].0 += 1;
@@ -118,7 +129,8 @@ pub fn count_enhancing(labels: ArrayView3<'_, u8>, scheme: &brats_io::LabelSchem
 /// them); [`Calibration::best`] is the pair to ship, by the mean over WT, TC and ET.
 ///
 /// Cases are added one at a time (nothing is kept but the sums). Relabelling ET as core
-/// leaves WT and TC unchanged, so each enhancement candidate only rescores ET.
+/// leaves WT and TC unchanged, and every enhancement threshold that applies relabels the same
+/// voxels, so each component size needs at most one more ET score.
 #[derive(Debug, Clone)]
 pub struct Calibration {
     scheme: brats_io::LabelScheme,
@@ -187,13 +199,16 @@ impl Calibration {
             let mut l = raw.to_owned();
             remove_small(&mut l, &comp, &sizes, m);
             let dice = brats_metrics::brats::region_dice(l.view(), truth, &self.scheme)?;
+            let et_voxels = count_enhancing(l.view(), &self.scheme);
+            let applies = |e: usize| relabels_enhancement(et_voxels, e, &self.scheme);
+            let relabelled_et = if self.et_to_core.iter().any(|&e| applies(e)) {
+                relabel_where_core_dominates(&mut l, &comp, sizes.len(), &self.scheme);
+                brats_metrics::brats::region_dice(l.view(), truth, &self.scheme)?[2]
+            } else {
+                dice[2]
+            };
             for (ei, &e) in self.et_to_core.iter().enumerate() {
-                let mut r = l.clone();
-                let et_dice = if relabel_small_enhancement(&mut r, &self.scheme, e) > 0 {
-                    brats_metrics::brats::region_dice(r.view(), truth, &self.scheme)?[2]
-                } else {
-                    dice[2]
-                };
+                let et_dice = if applies(e) { relabelled_et } else { dice[2] };
                 let s = &mut self.sums[mi * n_et + ei];
                 s[0] += dice[0];
                 s[1] += dice[1];
