@@ -296,15 +296,39 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
         ),
         (
             &["evaluate", "--model", "m", "--pred", "p", "--truth", "t"],
-            "--model, --seed, --calibrate, --min-component and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --calibrate, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--seed", "3", "--pred", "p", "--truth", "t"],
-            "--model, --seed, --calibrate, --min-component and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --calibrate, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--et-to-core", "9", "--pred", "p", "--truth", "t"],
-            "--model, --seed, --calibrate, --min-component and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --calibrate, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
+        ),
+        (
+            &["evaluate", "--subtype", "metastasis", "--pred", "p", "--truth", "t"],
+            "--subtype, --tta, --calibrate",
+        ),
+        (
+            &["evaluate", "--tta", "--pred", "p", "--truth", "t"],
+            "--subtype, --tta, --calibrate",
+        ),
+        (
+            &["evaluate", "--synthetic", "1", "--subtype", "glioblastoma"],
+            "possible values: high-grade, low-grade, metastasis",
+        ),
+        (
+            &["segment", "--case", "x", "--out", "y", "--min-depth", "deep"],
+            "expected millimetres ≥ 0 (0 = off), got 'deep'",
+        ),
+        (
+            &["export", "--from", "a", "--to", "b", "--min-depth", "inf"],
+            "expected millimetres ≥ 0 (0 = off), got 'inf'",
+        ),
+        (
+            &["evaluate", "--min-depth", "5", "--pred", "p", "--truth", "t"],
+            "--min-depth and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--calibrate", "--pred", "p", "--truth", "t"],

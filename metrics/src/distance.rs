@@ -369,6 +369,31 @@ fn edt_1d(f: &[f64], d: &mut [f64], v: &mut Vec<usize>, z: &mut Vec<f64>, w: f64
     }
 }
 
+/// Depth in millimetres of every voxel of `mask`: the Euclidean distance from its centre to
+/// the centre of the nearest voxel outside the mask, the outside of the array counting as
+/// outside (a mask voxel on the array's edge lies one voxel deep); 0 outside the mask.
+///
+/// ```
+/// use brats_metrics::distance::{depth, Spacing};
+/// use ndarray::Array3;
+/// # fn main() -> brats_metrics::Result<()> {
+/// let m = Array3::from_shape_fn([9, 9, 9], |(k, j, i)| (1..8).contains(&k) && (1..8).contains(&j) && (1..8).contains(&i));
+/// let d = depth(m.view(), Spacing::new([2.0, 1.0, 1.0])?);
+/// assert_eq!(d[[4, 4, 4]], 4.0); // four voxels of 1 mm to the side; 2 × 2 mm below
+/// assert_eq!(d[[0, 4, 4]], 0.0);
+/// # Ok(()) }
+/// ```
+pub fn depth(mask: ArrayView3<'_, bool>, spacing: Spacing) -> Array3<f64> {
+    let [d, h, w] = [mask.dim().0, mask.dim().1, mask.dim().2];
+    // Outside, with a one-voxel border of outside around the array.
+    let mut outside = Array3::from_elem([d + 2, h + 2, w + 2], true);
+    outside
+        .slice_mut(s![1..=d, 1..=h, 1..=w])
+        .zip_mut_with(&mask, |o, &m| *o = !m);
+    let sq = squared_edt(&outside, spacing);
+    sq.slice(s![1..=d, 1..=h, 1..=w]).mapv(f64::sqrt)
+}
+
 /// Directed boundary distances between two masks; `None` when either mask is empty.
 ///
 /// # Shapes

@@ -1,6 +1,6 @@
 //! Property tests of the metric definitions and of the distance transform.
 
-use brats_metrics::distance::{surface_distances, Hd95, Spacing};
+use brats_metrics::distance::{depth, surface_distances, Hd95, Spacing};
 use brats_metrics::loss::{
     DiceFocalConfig, DiceLossConfig, FocalLossConfig, Probabilities, Target,
 };
@@ -111,6 +111,29 @@ proptest! {
             let same = surface_distances(a.view(), a.view(), Spacing::new(sp).unwrap()).unwrap().unwrap();
             prop_assert_eq!(same.hd95(Hd95::MaxOfDirected), 0.0);
             prop_assert_eq!(same.hausdorff(), 0.0);
+        }
+    }
+
+    #[test]
+    fn depth_is_the_distance_to_the_nearest_outside_voxel(m in mask_strategy([6, 5, 7]), sp in spacing_strategy()) {
+        let got = depth(m.view(), Spacing::new(sp).unwrap());
+        let [d, h, w] = [6i64, 5, 7];
+        // Outside: the voxels not in the mask and the ring of voxels around the array.
+        let outside: Vec<[i64; 3]> = (-1..=d).flat_map(|k| (-1..=h).flat_map(move |j| (-1..=w).map(move |i| [k, j, i])))
+            .filter(|&[k, j, i]| k < 0 || j < 0 || i < 0 || k == d || j == h || i == w || !m[[k as usize, j as usize, i as usize]])
+            .collect();
+        for ((k, j, i), &inside) in m.indexed_iter() {
+            let want = if inside {
+                outside.iter().map(|o| {
+                    let dz = (o[0] - k as i64) as f64 * sp[0];
+                    let dy = (o[1] - j as i64) as f64 * sp[1];
+                    let dx = (o[2] - i as i64) as f64 * sp[2];
+                    (dz * dz + dy * dy + dx * dx).sqrt()
+                }).fold(f64::INFINITY, f64::min)
+            } else {
+                0.0
+            };
+            prop_assert!((got[[k, j, i]] - want).abs() < 1e-9, "({}, {}, {}): {} vs {}", k, j, i, got[[k, j, i]], want);
         }
     }
 

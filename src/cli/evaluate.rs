@@ -14,9 +14,11 @@
 //! whole-tumour volume, and false-positive islands (predicted components that touch no
 //! tumour) — per subtype and overall, as a Markdown table (`--json`: every case and the
 //! summary); the row `realistic_contrast` repeats `all` without the one case in ten whose
-//! tissue contrasts the generator drew at random. The model's post-processing applies unless `--min-component`/`--et-to-core`
-//! override it. `--calibrate` instead scores every pair of candidate thresholds on the raw
-//! predictions ([`unet3d::infer::Calibration`]; default seeds 8000000000…, apart from the
+//! tissue contrasts the generator drew at random. The model's post-processing applies unless `--min-component`,
+//! `--min-depth` or `--et-to-core` override it; `--subtype` scores one subtype's cases only
+//! (the same seeds), `--tta` with mirror test-time augmentation. `--calibrate` instead scores
+//! every pair of candidate thresholds on the raw predictions (after the depth step, which it
+//! does not search; [`unet3d::infer::Calibration`]; default seeds 8000000000…, apart from the
 //! held-out 9000000000…) and prints the best pair for `bts export`.
 
 use std::collections::BTreeMap;
@@ -121,12 +123,13 @@ pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
     }
     if a.model.is_some()
         || a.seed.is_some()
+        || a.subtype.is_some()
+        || a.tta
         || a.calibrate
-        || a.post.min_component.is_some()
-        || a.post.et_to_core.is_some()
+        || a.post.any()
     {
         super::usage_error(
-            "--model, --seed, --calibrate, --min-component and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --calibrate, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         );
     }
     let regions = if a.binary {
@@ -330,6 +333,17 @@ struct Row {
 const CAL_MIN_COMPONENT: [usize; 6] = [0, 27, 64, 125, 250, 500];
 const CAL_ET_TO_CORE: [usize; 9] = [0, 50, 100, 200, 300, 500, 750, 1000, 1500];
 
+/// The grid the network sees, for the table's heading.
+fn grid(r: brats_io::preprocess::Resample) -> String {
+    use brats_io::preprocess::Resample;
+    match r {
+        Resample::None => "native".into(),
+        Resample::Spacing(s) if s[0] == s[1] && s[1] == s[2] => format!("{} mm", s[0]),
+        Resample::Spacing(s) => format!("{}×{}×{} mm", s[0], s[1], s[2]),
+        Resample::Shape(d) => format!("{}×{}×{} voxels", d[0], d[1], d[2]),
+    }
+}
+
 fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
     let predictor = load_predictor(a.model.as_deref(), a.device)?;
     let seed = a.seed.unwrap_or(if a.calibrate {
@@ -340,26 +354,40 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
     let meta = predictor.meta();
     let scheme = meta.scheme.clone();
     // Which weights were scored (a training run's best.json moves while it trains).
-    let model = serde_json::json!({"epoch": meta.epoch, "weights": meta.weights, "best_score": meta.best_score});
+    let model = serde_json::json!({"epoch": meta.epoch, "weights": meta.weights, "best_score": meta.best_score, "resample": meta.preprocess.resample, "mirror_tta": a.tta});
+    let chosen = a.post.over(meta.postprocess).unwrap_or(meta.postprocess);
+    // Calibration searches the two thresholds on the predictions after the depth step, a
+    // fixed step it does not search.
     let applied = if a.calibrate {
-        PostprocessConfig::default()
+        PostprocessConfig {
+            min_depth_mm: chosen.min_depth_mm,
+            ..PostprocessConfig::default()
+        }
     } else {
-        a.post.over(meta.postprocess).unwrap_or(meta.postprocess)
+        chosen
     };
-    let mut calibration = a
-        .calibrate
-        .then(|| Calibration::new(&scheme, &CAL_MIN_COMPONENT, &CAL_ET_TO_CORE));
+    let mut calibration = a.calibrate.then(|| {
+        Calibration::new(&scheme, &CAL_MIN_COMPONENT, &CAL_ET_TO_CORE)
+            .after_depth_step(applied.min_depth_mm)
+    });
+    let mut window = meta.window;
+    window.mirror_tta = a.tta;
     let opts = PredictOptions {
+        window: Some(window),
         postprocess: Some(applied),
         ..PredictOptions::default()
     };
     let bar = ui.bar();
-    bar.start(
-        "synthetic held-out cases",
-        cases * Subtype::ALL.len() as u64,
-    );
+    // Seeds follow a subtype's place in `Subtype::ALL`, so a one-subtype run repeats the
+    // full run's cases of that subtype.
+    let subtypes: Vec<(usize, Subtype)> = Subtype::ALL
+        .into_iter()
+        .enumerate()
+        .filter(|(_, t)| a.subtype.is_none_or(|only| Subtype::from(only) == *t))
+        .collect();
+    bar.start("synthetic held-out cases", cases * subtypes.len() as u64);
     let mut rows = Vec::new();
-    for (ti, t) in Subtype::ALL.into_iter().enumerate() {
+    for (ti, t) in subtypes {
         let gen = SynthConfig {
             scheme: scheme.clone(),
             subtypes: vec![t],
@@ -431,8 +459,14 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         }
     }
     let mut table = format!(
-        "Model: epoch {} (weights \"{}\"). Post-processing applied: components under {} voxels removed, enhancement under {} voxels relabelled as core (0 = off).\n\n| subtype | cases | WT | TC | ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|\n",
-        meta.epoch, meta.weights, applied.min_component_voxels, applied.et_to_core_below_voxels
+        "Model: epoch {} (weights \"{}\", grid {}{}). Post-processing applied: components under {} voxels removed, components nowhere {} mm deep in the head removed, enhancement under {} voxels relabelled as core (0 = off).\n\n| subtype | cases | WT | TC | ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        meta.epoch,
+        meta.weights,
+        grid(meta.preprocess.resample),
+        if a.tta { ", mirror TTA" } else { "" },
+        applied.min_component_voxels,
+        applied.min_depth_mm,
+        applied.et_to_core_below_voxels
     );
     let mut summary = BTreeMap::new();
     for (k, rs) in &groups {
@@ -502,7 +536,7 @@ fn calibration_table(c: &Calibration, best: &CalibrationRow) -> String {
     }
     let (b, off) = (best.config, rows[0]);
     out.push_str(&format!(
-        "\nChosen on these {} cases (the smallest thresholds within {} of the best mean): --min-component {} --et-to-core {} (WT {:.3} TC {:.3} ET {:.3}; without post-processing {:.3} / {:.3} / {:.3}).\nShip it with: bts export --from RUN_DIR --to MODEL_DIR --min-component {} --et-to-core {}\n",
+        "\nChosen on these {} cases (the smallest thresholds within {} of the best mean): --min-component {} --et-to-core {} (WT {:.3} TC {:.3} ET {:.3}; {} {:.3} / {:.3} / {:.3}).\nShip it with: bts export --from RUN_DIR --to MODEL_DIR --min-component {} --min-depth {} --et-to-core {}\n",
         c.cases(),
         Calibration::TOLERANCE,
         b.min_component_voxels,
@@ -510,10 +544,16 @@ fn calibration_table(c: &Calibration, best: &CalibrationRow) -> String {
         best.dice[0],
         best.dice[1],
         best.dice[2],
+        if b.min_depth_mm > 0.0 {
+            format!("with only the {} mm depth step", b.min_depth_mm)
+        } else {
+            "without post-processing".to_string()
+        },
         off.dice[0],
         off.dice[1],
         off.dice[2],
         b.min_component_voxels,
+        b.min_depth_mm,
         b.et_to_core_below_voxels
     ));
     out

@@ -98,6 +98,16 @@ pub enum SubtypeArg {
     Metastasis,
 }
 
+impl From<SubtypeArg> for brats_io::synth::Subtype {
+    fn from(t: SubtypeArg) -> Self {
+        match t {
+            SubtypeArg::HighGrade => Self::HighGrade,
+            SubtypeArg::LowGrade => Self::LowGrade,
+            SubtypeArg::Metastasis => Self::Metastasis,
+        }
+    }
+}
+
 /// Label scheme of written or read label maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Labels {
@@ -294,16 +304,33 @@ pub struct PostArgs {
     /// When the case has fewer enhancing voxels than this, relabel as core the enhancement of each tumour component whose core outnumbers it (a small lesion that is mostly enhancement keeps it), 0 = never [default: the model's post-processing]
     #[arg(long, value_name = "VOXELS")]
     pub et_to_core: Option<usize>,
+    /// Remove tumour components that nowhere reach this many millimetres inside the head (skull-stripping leftovers, surface vessels), 0 = keep all [default: the model's post-processing]
+    #[arg(long, value_name = "MM", value_parser = parse_depth_mm)]
+    pub min_depth: Option<f64>,
+}
+
+/// A depth in millimetres: finite and ≥ 0.
+fn parse_depth_mm(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected millimetres ≥ 0 (0 = off), got '{s}'")),
+    }
 }
 
 impl PostArgs {
+    /// Whether any threshold was given.
+    pub fn any(&self) -> bool {
+        self.min_component.is_some() || self.et_to_core.is_some() || self.min_depth.is_some()
+    }
+
     /// `base` with the thresholds given on the command line; `None` when none was given.
     pub fn over(&self, base: PostprocessConfig) -> Option<PostprocessConfig> {
-        if self.min_component.is_none() && self.et_to_core.is_none() {
+        if !self.any() {
             return None;
         }
         Some(PostprocessConfig {
             min_component_voxels: self.min_component.unwrap_or(base.min_component_voxels),
+            min_depth_mm: self.min_depth.unwrap_or(base.min_depth_mm),
             et_to_core_below_voxels: self.et_to_core.unwrap_or(base.et_to_core_below_voxels),
         })
     }
@@ -401,6 +428,12 @@ pub struct EvaluateArgs {
     /// With --synthetic: choose the post-processing thresholds on these cases (every pair of candidates scored on the raw predictions; the table, and the best pair to pass to `bts export`). Use seeds apart from the held-out ones
     #[arg(long)]
     pub calibrate: bool,
+    /// With --synthetic: only this subtype's cases (the same seeds as in the full run) [default: all]
+    #[arg(long, value_enum)]
+    pub subtype: Option<SubtypeArg>,
+    /// With --synthetic: average the eight mirrored predictions of every window (8× slower)
+    #[arg(long)]
+    pub tta: bool,
     /// With --synthetic: post-processing over the model's own
     #[command(flatten)]
     pub post: PostArgs,

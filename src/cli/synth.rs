@@ -7,7 +7,7 @@ use brats_io::progress::Progress;
 use brats_io::synth::{Subtype, SynthConfig};
 use brats_io::Naming;
 
-use super::{Generator, Labels, OrientationArg, SubtypeArg, SynthArgs, Ui};
+use super::{Generator, Labels, OrientationArg, SynthArgs, Ui};
 
 pub fn run(a: &SynthArgs, ui: &Ui) -> Result<()> {
     let scheme = a.labels.scheme();
@@ -46,11 +46,7 @@ pub fn run(a: &SynthArgs, ui: &Ui) -> Result<()> {
                 ..Default::default()
             };
             if let Some(t) = a.subtype {
-                cfg.subtypes = vec![match t {
-                    SubtypeArg::HighGrade => Subtype::HighGrade,
-                    SubtypeArg::LowGrade => Subtype::LowGrade,
-                    SubtypeArg::Metastasis => Subtype::Metastasis,
-                }];
+                cfg.subtypes = vec![Subtype::from(t)];
             }
             cfg.check()
         })

@@ -162,6 +162,10 @@ pub fn read_meta(dir: &Path, which: Which) -> Result<(PathBuf, CheckpointMeta)> 
         });
     }
     meta.model.clone().check()?;
+    meta.postprocess.check().map_err(|e| Error::File {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
     Ok((path, meta))
 }
 

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{self, CheckpointMeta, Which, CHANNELS};
 use crate::error::{Error, Result};
 use crate::infer::{
-    decide, postprocess, sliding_window, CheckedWindow, PostprocessConfig, PostprocessReport,
+    decide, postprocess, sliding_window, CheckedWindow, Head, PostprocessConfig, PostprocessReport,
     SlidingWindowConfig,
 };
 use crate::model::UNet3d;
@@ -293,7 +293,12 @@ impl Predictor {
         )?;
         let restored = rec.uncrop(labels)?;
         let (mut data, geometry) = restored.into_parts();
-        let report = postprocess(&mut data, &self.meta.scheme, &post);
+        let [si, sj, sk] = geometry.spacing();
+        let head = Head {
+            mask: brain.view(),
+            spacing: [sk, sj, si],
+        };
+        let report = postprocess(&mut data, &self.meta.scheme, &post, Some(head))?;
         let labels = Volume::new(data, geometry)?;
         let t3 = Instant::now();
         Ok(Prediction {

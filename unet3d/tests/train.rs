@@ -235,6 +235,7 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
     // Exported with calibrated post-processing: the thresholds travel with the model.
     let post = unet3d::infer::PostprocessConfig {
         min_component_voxels: 7,
+        min_depth_mm: 4.5,
         et_to_core_below_voxels: 11,
     };
     unet3d::checkpoint::export(dir.path(), Which::Best, shipped.path(), true, Some(post)).unwrap();
@@ -303,6 +304,17 @@ fn mismatched_checkpoints_are_errors() {
     std::fs::write(&json, meta.to_string()).unwrap();
     let err = Predictor::load_checkpoint(dir.path(), Which::Last, &Device::Cpu).unwrap_err();
     assert!(err.to_string().contains("channels"), "{err}");
+    // A post-processing depth below zero, named with the file.
+    let mut meta: serde_json::Value = serde_json::from_str(&original).unwrap();
+    meta["postprocess"]["min_depth_mm"] = serde_json::json!(-2.0);
+    std::fs::write(&json, meta.to_string()).unwrap();
+    let err = Predictor::load_checkpoint(dir.path(), Which::Last, &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("last.json") && err.contains("postprocess.min_depth_mm") && err.contains("-2"),
+        "{err}"
+    );
     // Not a checkpoint at all.
     std::fs::write(&json, "{").unwrap();
     assert!(

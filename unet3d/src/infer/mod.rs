@@ -15,7 +15,8 @@ pub mod window;
 pub use brats_io::components::connected_components;
 pub use decide::{classes_from_probabilities, decide};
 pub use postprocess::{
-    count_enhancing, postprocess, Calibration, CalibrationRow, PostprocessConfig, PostprocessReport,
+    count_enhancing, postprocess, Calibration, CalibrationRow, Head, PostprocessConfig,
+    PostprocessReport,
 };
 pub use window::{
     gaussian_importance, sliding_window, window_starts, CheckedWindow, SlidingWindowConfig,

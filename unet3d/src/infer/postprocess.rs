@@ -1,16 +1,25 @@
-//! Post-processing of a predicted label map: small components removed, too little
-//! enhancement relabelled as core.
+//! Post-processing of a predicted label map: small components removed, components that lie
+//! as a thin sheet along the edge of the head removed, too little enhancement relabelled as
+//! core.
 
 use brats_io::components::connected_components;
 use ndarray::{Array3, ArrayView3};
 use serde::{Deserialize, Serialize};
 
-/// Post-processing of a label map (both steps off by default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Post-processing of a label map (every step off by default).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct PostprocessConfig {
     /// Drop connected tumour components (26-connectivity, any non-zero label) smaller than
     /// this many voxels; 0 keeps everything.
     pub min_component_voxels: usize,
+    /// Drop tumour components none of whose voxels lies this many millimetres deep inside
+    /// the head (the voxels where an image holds signal; depth = distance to the nearest
+    /// voxel without): rims of tissue that skull stripping left on the brain, and vessels
+    /// and sinuses along its surface, are sheets a few millimetres thick along that edge,
+    /// not parenchymal tumour. A compact lesion that shallow has a radius under half of it
+    /// (under 2.5 mm, 65 mm³, for 5 mm). 0 disables it; needs the [`Head`].
+    #[serde(default)]
+    pub min_depth_mm: f64,
     /// When the whole map holds fewer enhancing voxels than this, relabel as
     /// necrotic/non-enhancing core the enhancement of each tumour component whose core
     /// outnumbers its enhancing voxels — the BraTS practice that avoids a Dice of 0 on cases
@@ -25,26 +34,88 @@ pub struct PostprocessConfig {
 /// What [`postprocess`] changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PostprocessReport {
-    /// Components removed.
+    /// Components removed (small and shallow together).
     pub components_removed: usize,
+    /// Of those, components removed because they lay too shallow.
+    #[serde(default)]
+    pub shallow_components_removed: usize,
     /// Voxels set to background.
     pub voxels_removed: usize,
     /// Enhancing voxels relabelled as core.
     pub et_relabelled: usize,
 }
 
-/// Applies `cfg` to a label map in `scheme`'s values, in place.
+/// The head a label map lies in, for [`PostprocessConfig::min_depth_mm`].
+#[derive(Debug, Clone, Copy)]
+pub struct Head<'a> {
+    /// Voxels where any image holds signal, on the label map's grid.
+    pub mask: ArrayView3<'a, bool>,
+    /// Voxel size in millimetres along the array axes `[D, H, W]`.
+    pub spacing: [f64; 3],
+}
+
+impl PostprocessConfig {
+    /// Checks the values a model file or a caller may get wrong.
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] naming `postprocess.min_depth_mm` when it is not a finite
+    /// number ≥ 0.
+    pub fn check(&self) -> crate::Result<()> {
+        if !(self.min_depth_mm.is_finite() && self.min_depth_mm >= 0.0) {
+            return Err(crate::Error::config(
+                "postprocess.min_depth_mm",
+                format!(
+                    "must be a finite number of millimetres ≥ 0 (0 = off), got {}",
+                    self.min_depth_mm
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Applies `cfg` to a label map in `scheme`'s values, in place. `head` is needed when
+/// `cfg.min_depth_mm > 0`.
+///
+/// # Errors
+/// [`crate::Error::Config`] when `cfg` fails [`PostprocessConfig::check`], or the depth
+/// step is on without a `head`; [`crate::Error::Shape`] when the head's mask is not on the
+/// label map's grid; the metrics crate's error for a spacing that is not positive.
 pub fn postprocess(
     labels: &mut Array3<u8>,
     scheme: &brats_io::LabelScheme,
     cfg: &PostprocessConfig,
-) -> PostprocessReport {
+    head: Option<Head<'_>>,
+) -> crate::Result<PostprocessReport> {
+    cfg.check()?;
+    let depth = (cfg.min_depth_mm > 0.0)
+        .then(|| {
+            let head = head.ok_or_else(|| {
+                crate::Error::config(
+                    "postprocess.min_depth_mm",
+                    format!(
+                        "{} mm needs the head mask and the voxel size (none given)",
+                        cfg.min_depth_mm
+                    ),
+                )
+            })?;
+            head_depth(labels.dim(), head)
+        })
+        .transpose()?;
     let mut report = PostprocessReport::default();
     let mut components = None;
-    if cfg.min_component_voxels > 0 {
+    if cfg.min_component_voxels > 0 || depth.is_some() {
         let (comp, sizes) = connected_components(&labels.mapv(|v| v != 0));
-        (report.components_removed, report.voxels_removed) =
-            remove_small(labels, &comp, &sizes, cfg.min_component_voxels);
+        if cfg.min_component_voxels > 0 {
+            (report.components_removed, report.voxels_removed) =
+                remove_small(labels, &comp, &sizes, cfg.min_component_voxels);
+        }
+        if let Some(depth) = &depth {
+            let (c, v) = remove_shallow(labels, &comp, sizes.len(), depth, cfg.min_depth_mm);
+            report.shallow_components_removed = c;
+            report.components_removed += c;
+            report.voxels_removed += v;
+        }
         components = Some((comp, sizes));
     }
     let below = cfg.et_to_core_below_voxels;
@@ -54,7 +125,52 @@ pub fn postprocess(
             components.unwrap_or_else(|| connected_components(&labels.mapv(|v| v != 0)));
         report.et_relabelled = relabel_where_core_dominates(labels, &comp, sizes.len(), scheme);
     }
-    report
+    Ok(report)
+}
+
+/// Depth (mm) of every voxel of the head, checked to lie on the label map's grid.
+fn head_depth(dim: (usize, usize, usize), head: Head<'_>) -> crate::Result<Array3<f64>> {
+    if head.mask.dim() != dim {
+        return Err(crate::Error::shape(
+            "head mask",
+            format!("the label map's shape {dim:?}"),
+            format!("{:?}", head.mask.dim()),
+        ));
+    }
+    let spacing = brats_metrics::Spacing::new(head.spacing)?;
+    Ok(brats_metrics::distance::depth(head.mask, spacing))
+}
+
+/// Sets to background the voxels of the components (of `comp`, `n` labels including
+/// background) whose deepest voxel is less than `min_mm` deep; returns (components, voxels)
+/// removed. Components already removed have no voxels left and are not counted.
+fn remove_shallow(
+    labels: &mut Array3<u8>,
+    comp: &Array3<u32>,
+    n: usize,
+    depth: &Array3<f64>,
+    min_mm: f64,
+) -> (usize, usize) {
+    // Per component: deepest voxel still labelled, and whether any is.
+    let mut deepest = vec![None::<f64>; n];
+    for ((&v, &c), &d) in labels.iter().zip(comp.iter()).zip(depth.iter()) {
+        if v != 0 && c > 0 {
+            let m = &mut deepest[c as usize];
+            *m = Some(m.map_or(d, |x| x.max(d)));
+        }
+    }
+    let shallow: Vec<bool> = deepest
+        .iter()
+        .map(|m| m.is_some_and(|d| d < min_mm))
+        .collect();
+    let mut voxels = 0;
+    for (v, &c) in labels.iter_mut().zip(comp.iter()) {
+        if *v != 0 && shallow[c as usize] {
+            *v = 0;
+            voxels += 1;
+        }
+    }
+    (shallow.iter().filter(|&&s| s).count(), voxels)
 }
 
 /// Whether the enhancement step of [`postprocess`] applies (see
@@ -134,6 +250,7 @@ pub fn count_enhancing(labels: ArrayView3<'_, u8>, scheme: &brats_io::LabelSchem
 #[derive(Debug, Clone)]
 pub struct Calibration {
     scheme: brats_io::LabelScheme,
+    min_depth_mm: f64,
     min_component: Vec<usize>,
     et_to_core: Vec<usize>,
     sums: Vec<[f64; 3]>,
@@ -174,6 +291,7 @@ impl Calibration {
         let sums = vec![[0.0; 3]; min_component.len() * et_to_core.len()];
         Self {
             scheme: scheme.clone(),
+            min_depth_mm: 0.0,
             min_component,
             et_to_core,
             sums,
@@ -181,7 +299,16 @@ impl Calibration {
         }
     }
 
-    /// Scores every candidate on one case: `raw` is the prediction without post-processing.
+    /// Declares that the predictions passed to [`Calibration::add`] went through the depth
+    /// step ([`PostprocessConfig::min_depth_mm`]) already — a fixed step, not searched — so
+    /// that every candidate carries it.
+    pub fn after_depth_step(mut self, min_depth_mm: f64) -> Self {
+        self.min_depth_mm = min_depth_mm;
+        self
+    }
+
+    /// Scores every candidate on one case: `raw` is the prediction without post-processing
+    /// (or with the depth step only, see [`Calibration::after_depth_step`]).
     ///
     /// # Errors
     /// Shapes that differ, or a value outside the scheme in either map.
@@ -234,6 +361,7 @@ impl Calibration {
                 out.push(CalibrationRow {
                     config: PostprocessConfig {
                         min_component_voxels: m,
+                        min_depth_mm: self.min_depth_mm,
                         et_to_core_below_voxels: e,
                     },
                     dice: s.map(|v| v / n),
@@ -284,8 +412,9 @@ mod tests {
         let cfg = PostprocessConfig {
             min_component_voxels: 3,
             et_to_core_below_voxels: 5,
+            ..Default::default()
         };
-        let r = postprocess(&mut l, &scheme, &cfg);
+        let r = postprocess(&mut l, &scheme, &cfg, None).unwrap();
         assert_eq!(
             (r.components_removed, r.voxels_removed, r.et_relabelled),
             (1, 2, 1)
@@ -312,8 +441,9 @@ mod tests {
         let cfg = PostprocessConfig {
             min_component_voxels: 0,
             et_to_core_below_voxels: 100,
+            ..Default::default()
         };
-        let r = postprocess(&mut l, &scheme, &cfg);
+        let r = postprocess(&mut l, &scheme, &cfg, None).unwrap();
         assert_eq!(r.et_relabelled, 3);
         assert_eq!(
             l[[5, 3, 3]],
@@ -329,8 +459,14 @@ mod tests {
         let cfg = PostprocessConfig {
             min_component_voxels: 0,
             et_to_core_below_voxels: 29,
+            ..Default::default()
         };
-        assert_eq!(postprocess(&mut m, &scheme, &cfg).et_relabelled, 0);
+        assert_eq!(
+            postprocess(&mut m, &scheme, &cfg, None)
+                .unwrap()
+                .et_relabelled,
+            0
+        );
         assert_eq!(m, before);
     }
 
@@ -366,7 +502,8 @@ mod tests {
             best.config,
             PostprocessConfig {
                 min_component_voxels: 3,
-                et_to_core_below_voxels: 5
+                et_to_core_below_voxels: 5,
+                ..Default::default()
             }
         );
         assert_eq!(best.dice, [1.0, 1.0, 1.0]);
@@ -375,7 +512,7 @@ mod tests {
         assert!(off.dice[2] < 0.51 && off.dice[0] < 1.0, "{off:?}");
         // The shortcut for relabelling agrees with running the post-processing.
         let mut l = raw.clone();
-        postprocess(&mut l, &scheme, &best.config);
+        postprocess(&mut l, &scheme, &best.config, None).unwrap();
         assert_eq!(l, {
             let mut t = Array3::<u8>::zeros((12, 12, 12));
             t.slice_mut(s![1..5, 1..5, 1..5]).fill(2);
@@ -385,5 +522,116 @@ mod tests {
         let bad = Array3::<u8>::zeros((3, 3, 3));
         let e = cal.add(bad.view(), truth.view()).unwrap_err().to_string();
         assert!(e.contains("calibration truth"), "{e}");
+    }
+
+    #[test]
+    fn sheets_along_the_edge_of_the_head_go_and_lesions_stay() {
+        let scheme = brats_io::LabelScheme::brats2021();
+        // A head of 30 × 30 × 30 voxels of 1 mm inside a 34-voxel array, 2 mm along D.
+        let mut head = Array3::from_elem((34, 34, 34), false);
+        head.slice_mut(s![2..32, 2..32, 2..32]).fill(true);
+        let spacing = [2.0, 1.0, 1.0];
+        let mut l = Array3::<u8>::zeros((34, 34, 34));
+        // A sheet 3 voxels (3 mm) thick along the left face of the head: 3 × 20 × 20 with
+        // core inside, the look of a skull-stripping leftover called tumour.
+        l.slice_mut(s![6..26, 5..25, 2..5]).fill(2);
+        l.slice_mut(s![8..24, 7..23, 3..4]).fill(1);
+        // A compact lesion touching the opposite face: 6 × 6 × 6 voxels, reaching 6 mm deep.
+        l.slice_mut(s![12..18, 12..18, 26..32]).fill(4);
+        // A deep lesion in the middle.
+        l.slice_mut(s![14..18, 14..18, 14..18]).fill(1);
+        let before = l.clone();
+        let cfg = PostprocessConfig {
+            min_depth_mm: 5.0,
+            ..Default::default()
+        };
+        let h = Head {
+            mask: head.view(),
+            spacing,
+        };
+        let r = postprocess(&mut l, &scheme, &cfg, Some(h)).unwrap();
+        assert_eq!(r.shallow_components_removed, 1);
+        assert_eq!(r.components_removed, 1);
+        assert_eq!(r.voxels_removed, 20 * 20 * 3);
+        assert!(
+            l.slice(s![.., .., 2..5]).iter().all(|&v| v == 0),
+            "the sheet goes"
+        );
+        assert_eq!(
+            l.slice(s![.., .., 5..]),
+            before.slice(s![.., .., 5..]),
+            "both lesions stay"
+        );
+        // 7 mm: the lesion at the face (6 mm deep) goes too; the step off changes nothing.
+        let mut m = before.clone();
+        let deeper = PostprocessConfig {
+            min_depth_mm: 7.0,
+            ..Default::default()
+        };
+        let r = postprocess(&mut m, &scheme, &deeper, Some(h)).unwrap();
+        assert_eq!(r.shallow_components_removed, 2);
+        assert_eq!(m.iter().filter(|&&v| v != 0).count(), 64);
+        let mut m = before.clone();
+        let r = postprocess(&mut m, &scheme, &PostprocessConfig::default(), Some(h)).unwrap();
+        assert_eq!((r, m), (PostprocessReport::default(), before.clone()));
+        // Components removed as small are not counted again as shallow.
+        let mut m = before.clone();
+        let both = PostprocessConfig {
+            min_component_voxels: 100,
+            min_depth_mm: 5.0,
+            ..Default::default()
+        };
+        let r = postprocess(&mut m, &scheme, &both, Some(h)).unwrap();
+        assert_eq!((r.components_removed, r.shallow_components_removed), (2, 1));
+    }
+
+    #[test]
+    fn the_depth_step_rejects_what_it_cannot_use() {
+        let scheme = brats_io::LabelScheme::brats2021();
+        let mut l = Array3::<u8>::zeros((8, 8, 8));
+        l[[4, 4, 4]] = 2;
+        let head = Array3::from_elem((8, 8, 8), true);
+        let on = PostprocessConfig {
+            min_depth_mm: 5.0,
+            ..Default::default()
+        };
+        let e = postprocess(&mut l, &scheme, &on, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("postprocess.min_depth_mm") && e.contains("head mask"),
+            "{e}"
+        );
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            let cfg = PostprocessConfig {
+                min_depth_mm: bad,
+                ..Default::default()
+            };
+            let e = postprocess(&mut l, &scheme, &cfg, None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("postprocess.min_depth_mm") && e.contains("≥ 0"),
+                "{e}"
+            );
+        }
+        let small = Array3::from_elem((8, 8, 7), true);
+        let h = Head {
+            mask: small.view(),
+            spacing: [1.0; 3],
+        };
+        let e = postprocess(&mut l, &scheme, &on, Some(h))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("head mask") && e.contains("(8, 8, 7)"), "{e}");
+        let h = Head {
+            mask: head.view(),
+            spacing: [1.0, 0.0, 1.0],
+        };
+        let e = postprocess(&mut l, &scheme, &on, Some(h))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("spacing"), "{e}");
+        assert_eq!(l[[4, 4, 4]], 2, "nothing changed on an error");
     }
 }
