@@ -518,8 +518,14 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
 /// column per enhancement threshold; then the choice and how to ship it.
 fn calibration_table(c: &Calibration, best: &CalibrationRow) -> String {
     let rows = c.rows();
-    let mut out = String::from(
-        "\nCalibration (raw predictions; mean of WT, TC and ET Dice; rows: --min-component, columns: --et-to-core):\n\n| |",
+    let depth = best.config.min_depth_mm;
+    let mut out = format!(
+        "\nCalibration ({}; mean of WT, TC and ET Dice; rows: --min-component, columns: --et-to-core):\n\n| |",
+        if depth > 0.0 {
+            format!("predictions after the {depth} mm depth step")
+        } else {
+            "raw predictions".to_string()
+        }
     );
     for e in CAL_ET_TO_CORE {
         out.push_str(&format!(" {e} |"));
