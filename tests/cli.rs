@@ -798,7 +798,11 @@ fn calibration_scores_every_candidate_on_the_raw_predictions() {
             .sum::<f64>()
             / 3.0
     };
-    // The first row is "no post-processing": the same Dice as the summary of the run.
+    // Every candidate carries the model's fixed depth step, which the run applied first.
+    assert!(rows
+        .iter()
+        .all(|r| r["config"]["min_depth_mm"] == v["postprocess"]["min_depth_mm"]));
+    // The first row is "no searched post-processing": the same Dice as the summary of the run.
     assert_eq!(rows[0]["config"]["min_component_voxels"], 0);
     assert_eq!(rows[0]["config"]["et_to_core_below_voxels"], 0);
     for i in 0..3 {
@@ -814,4 +818,28 @@ fn calibration_scores_every_candidate_on_the_raw_predictions() {
         .find(|r| mean(r) >= top - 1e-3)
         .expect("one row is the top");
     assert_eq!(best, first, "{best}");
+}
+
+/// `evaluate --synthetic --subtype` scores the same cases as the full run, of one subtype.
+#[test]
+fn one_subtype_repeats_the_full_runs_seeds() {
+    let (json, _) = ok(&[
+        "--quiet",
+        "evaluate",
+        "--synthetic",
+        "1",
+        "--subtype",
+        "metastasis",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("evaluate --subtype --json");
+    let cases = v["cases"].as_array().expect("cases");
+    assert_eq!(cases.len(), 1, "{json}");
+    // Metastasis is the third subtype: base seed + 2·1000000.
+    assert_eq!(cases[0]["seed"], 9_002_000_000u64, "{json}");
+    assert!(cases[0]["subtype"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("metastasis")));
+    assert_eq!(v["model"]["mirror_tta"], false);
+    assert!(v["summary"]["metastasis"].is_object() && v["summary"]["high_grade"].is_null());
 }
