@@ -151,10 +151,11 @@ fn remove_shallow(
     depth: &Array3<f64>,
     min_mm: f64,
 ) -> (usize, usize) {
-    // Per component: deepest voxel still labelled, and whether any is.
+    // Per component: its deepest voxel still labelled (none when it has none left). A
+    // labelled voxel always lies in a component (c > 0).
     let mut deepest = vec![None::<f64>; n];
     for ((&v, &c), &d) in labels.iter().zip(comp.iter()).zip(depth.iter()) {
-        if v != 0 && c > 0 {
+        if v != 0 {
             let m = &mut deepest[c as usize];
             *m = Some(m.map_or(d, |x| x.max(d)));
         }
