@@ -296,15 +296,15 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
         ),
         (
             &["evaluate", "--model", "m", "--pred", "p", "--truth", "t"],
-            "--model, --seed, --subtype, --tta, --calibrate, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --calibrate, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--seed", "3", "--pred", "p", "--truth", "t"],
-            "--model, --seed, --subtype, --tta, --calibrate, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --calibrate, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--et-to-core", "9", "--pred", "p", "--truth", "t"],
-            "--model, --seed, --subtype, --tta, --calibrate, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --calibrate, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--subtype", "metastasis", "--pred", "p", "--truth", "t"],
@@ -327,12 +327,20 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
             "expected millimetres ≥ 0 (0 = off), got 'inf'",
         ),
         (
+            &["evaluate", "--decision", "regions", "--pred", "p", "--truth", "t"],
+            "--decision, --min-component",
+        ),
+        (
+            &["segment", "--case", "x", "--out", "y", "--decision", "vote"],
+            "possible values: argmax, regions",
+        ),
+        (
             &["evaluate", "--min-depth", "5", "--pred", "p", "--truth", "t"],
             "--min-depth and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--calibrate", "--pred", "p", "--truth", "t"],
-            "--calibrate, --min-component",
+            "--calibrate, --decision, --min-component",
         ),
         (
             &["export", "--from", "a", "--to", "b", "--et-to-core", "many"],

@@ -14,11 +14,11 @@
 //! whole-tumour volume, and false-positive islands (predicted components that touch no
 //! tumour) — per subtype and overall, as a Markdown table (`--json`: every case and the
 //! summary); the row `realistic_contrast` repeats `all` without the one case in ten whose
-//! tissue contrasts the generator drew at random. The model's post-processing applies unless `--min-component`,
-//! `--min-depth` or `--et-to-core` override it; `--subtype` scores one subtype's cases only
-//! (the same seeds), `--tta` with mirror test-time augmentation. `--calibrate` instead scores
-//! every pair of candidate thresholds on the raw predictions (after the depth step, which it
-//! does not search; [`unet3d::infer::Calibration`]; default seeds 8000000000…, apart from the
+//! tissue contrasts the generator drew at random. The model's decision and post-processing
+//! apply unless `--decision`, `--min-component`, `--min-depth` or `--et-to-core` override them;
+//! `--subtype` scores one subtype's cases only (the same seeds), `--tta` with mirror
+//! test-time augmentation. `--calibrate` instead scores every pair of candidate thresholds on
+//! the raw predictions (made with the decision, after the depth step; neither is searched; [`unet3d::infer::Calibration`]; default seeds 8000000000…, apart from the
 //! held-out 9000000000…) and prints the best pair for `bts export`.
 
 use std::collections::BTreeMap;
@@ -129,7 +129,7 @@ pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
         || a.post.any()
     {
         super::usage_error(
-            "--model, --seed, --subtype, --tta, --calibrate, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --calibrate, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         );
     }
     let regions = if a.binary {
@@ -360,6 +360,7 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
     // fixed step it does not search.
     let applied = if a.calibrate {
         PostprocessConfig {
+            decision: chosen.decision,
             min_depth_mm: chosen.min_depth_mm,
             ..PostprocessConfig::default()
         }
@@ -369,6 +370,7 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
     let mut calibration = a.calibrate.then(|| {
         Calibration::new(&scheme, &CAL_MIN_COMPONENT, &CAL_ET_TO_CORE)
             .after_depth_step(applied.min_depth_mm)
+            .after_decision(applied.decision)
     });
     let mut window = meta.window;
     window.mirror_tta = a.tta;
@@ -459,11 +461,12 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         }
     }
     let mut table = format!(
-        "Model: epoch {} (weights \"{}\", grid {}{}). Post-processing applied: components under {} voxels removed, components nowhere {} mm deep in the head removed, enhancement under {} voxels relabelled as core (0 = off).\n\n| subtype | cases | WT | TC | ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        "Model: epoch {} (weights \"{}\", grid {}{}). Decision: {}. Post-processing applied: components under {} voxels removed, components nowhere {} mm deep in the head removed, enhancement under {} voxels relabelled as core (0 = off).\n\n| subtype | cases | WT | TC | ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|\n",
         meta.epoch,
         meta.weights,
         grid(meta.preprocess.resample),
         if a.tta { ", mirror TTA" } else { "" },
+        applied.decision.name(),
         applied.min_component_voxels,
         applied.min_depth_mm,
         applied.et_to_core_below_voxels
@@ -542,7 +545,7 @@ fn calibration_table(c: &Calibration, best: &CalibrationRow) -> String {
     }
     let (b, off) = (best.config, rows[0]);
     out.push_str(&format!(
-        "\nChosen on these {} cases (the smallest thresholds within {} of the best mean): --min-component {} --et-to-core {} (WT {:.3} TC {:.3} ET {:.3}; {} {:.3} / {:.3} / {:.3}).\nShip it with: bts export --from RUN_DIR --to MODEL_DIR --min-component {} --min-depth {} --et-to-core {}\n",
+        "\nChosen on these {} cases (the smallest thresholds within {} of the best mean): --min-component {} --et-to-core {} (WT {:.3} TC {:.3} ET {:.3}; {} {:.3} / {:.3} / {:.3}).\nShip it with: bts export --from RUN_DIR --to MODEL_DIR --decision {} --min-component {} --min-depth {} --et-to-core {}\n",
         c.cases(),
         Calibration::TOLERANCE,
         b.min_component_voxels,
@@ -558,6 +561,7 @@ fn calibration_table(c: &Calibration, best: &CalibrationRow) -> String {
         off.dice[0],
         off.dice[1],
         off.dice[2],
+        b.decision.name(),
         b.min_component_voxels,
         b.min_depth_mm,
         b.et_to_core_below_voxels

@@ -87,6 +87,24 @@ pub enum Generator {
     Geometric,
 }
 
+/// How softmax probabilities become labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DecisionArg {
+    /// The most probable class of each voxel
+    Argmax,
+    /// BraTS's nested regions, each where its classes' probabilities sum to more than 0.5 (whole tumour, core, enhancing)
+    Regions,
+}
+
+impl From<DecisionArg> for unet3d::infer::Decision {
+    fn from(d: DecisionArg) -> Self {
+        match d {
+            DecisionArg::Argmax => Self::Argmax,
+            DecisionArg::Regions => Self::Regions,
+        }
+    }
+}
+
 /// Tumour subtype of the anatomy generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SubtypeArg {
@@ -295,9 +313,12 @@ pub struct ExportArgs {
     pub post: PostArgs,
 }
 
-/// Post-processing thresholds over a model's own (segment, evaluate --synthetic, export).
+/// The decision and post-processing thresholds over a model's own (segment, evaluate --synthetic, export).
 #[derive(Debug, Args, Clone, Copy, Default)]
 pub struct PostArgs {
+    /// How the probabilities become labels: argmax, or BraTS's nested regions (whole tumour, core, enhancing) each where its probability exceeds 0.5 [default: the model's]
+    #[arg(long, value_enum)]
+    pub decision: Option<DecisionArg>,
     /// Remove tumour components smaller than this many voxels, 0 = keep all [default: the model's post-processing]
     #[arg(long, value_name = "VOXELS")]
     pub min_component: Option<usize>,
@@ -318,17 +339,22 @@ fn parse_depth_mm(s: &str) -> Result<f64, String> {
 }
 
 impl PostArgs {
-    /// Whether any threshold was given.
+    /// Whether a decision or any threshold was given.
     pub fn any(&self) -> bool {
-        self.min_component.is_some() || self.et_to_core.is_some() || self.min_depth.is_some()
+        self.decision.is_some()
+            || self.min_component.is_some()
+            || self.et_to_core.is_some()
+            || self.min_depth.is_some()
     }
 
-    /// `base` with the thresholds given on the command line; `None` when none was given.
+    /// `base` with the decision and thresholds given on the command line; `None` when none was
+    /// given.
     pub fn over(&self, base: PostprocessConfig) -> Option<PostprocessConfig> {
         if !self.any() {
             return None;
         }
         Some(PostprocessConfig {
+            decision: self.decision.map_or(base.decision, Into::into),
             min_component_voxels: self.min_component.unwrap_or(base.min_component_voxels),
             min_depth_mm: self.min_depth.unwrap_or(base.min_depth_mm),
             et_to_core_below_voxels: self.et_to_core.unwrap_or(base.et_to_core_below_voxels),

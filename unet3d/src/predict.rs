@@ -289,6 +289,7 @@ impl Predictor {
             &crop_probs,
             rec.crop_of(brain.view())?,
             self.meta.model.final_activation,
+            post.decision,
             &self.meta.scheme,
         )?;
         let restored = rec.uncrop(labels)?;

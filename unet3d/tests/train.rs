@@ -234,6 +234,7 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
     );
     // Exported with calibrated post-processing: the thresholds travel with the model.
     let post = unet3d::infer::PostprocessConfig {
+        decision: unet3d::infer::Decision::Regions,
         min_component_voxels: 7,
         min_depth_mm: 4.5,
         et_to_core_below_voxels: 11,
@@ -313,6 +314,17 @@ fn mismatched_checkpoints_are_errors() {
         .to_string();
     assert!(
         err.contains("last.json") && err.contains("postprocess.min_depth_mm") && err.contains("-2"),
+        "{err}"
+    );
+    // A decision that does not exist, named with the file and the choices.
+    let mut meta: serde_json::Value = serde_json::from_str(&original).unwrap();
+    meta["postprocess"]["decision"] = serde_json::json!("majority");
+    std::fs::write(&json, meta.to_string()).unwrap();
+    let err = Predictor::load_checkpoint(dir.path(), Which::Last, &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("last.json") && err.contains("majority") && err.contains("regions"),
         "{err}"
     );
     // Not a checkpoint at all.

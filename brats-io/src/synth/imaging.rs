@@ -78,6 +78,17 @@ fn contrasts(rng: &mut ChaCha8Rng) -> ([[f32; 4]; CLASSES], bool) {
     (value, random_contrast)
 }
 
+/// Necrosis on FLAIR, relative to [`BASE`]'s scale: anywhere from suppressed almost like CSF
+/// (a clean cyst) to as bright as edema (proteinaceous or haemorrhagic fluid, common in
+/// glioblastoma). With [`BASE`]'s single value (that of white matter) the network learned that
+/// a necrotic centre is never FLAIR-bright and called such centres edema. Drawn from a stream
+/// of its own so that every other draw of a seed, and so every case's anatomy, tumour and
+/// other contrasts, stay as they were.
+fn necrosis_on_flair(seed: u64) -> f32 {
+    let mut own = ChaCha8Rng::seed_from_u64(seed ^ 0x5DEE_CE66_D1CE_4E5B);
+    own.random_range(0.25..0.95)
+}
+
 /// The class whose contrast draw a class shares (see `contrasts`); parents come first.
 fn parent(class: usize) -> Option<usize> {
     const VENTRICLES: usize = Tissue::Ventricle as usize;
@@ -103,7 +114,10 @@ pub(crate) fn form_images(
 ) -> ([Array3<f32>; 4], Array3<bool>, bool) {
     let shape = <[usize; 3]>::from(tissue.dim());
     // Contrasts.
-    let (value, random_contrast) = contrasts(rng);
+    let (mut value, random_contrast) = contrasts(rng);
+    if !random_contrast {
+        value[NECROSIS][0] = necrosis_on_flair(seed);
+    }
     let edema_mix: f32 = rng.random_range(0.65..0.95);
     let texture_amp: [f32; 4] = [0; 4].map(|_| rng.random_range(0.01..0.06));
     let tumour_amp: f32 = rng.random_range(0.05..0.2);
@@ -396,6 +410,18 @@ fn step(a: &Array3<bool>, erode: bool) -> Array3<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn necrosis_on_flair_ranges_from_cyst_to_edema() {
+        let draws: Vec<f32> = (0..500).map(necrosis_on_flair).collect();
+        let lo = draws.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = draws.iter().copied().fold(0.0, f32::max);
+        let wm = BASE[Tissue::WhiteMatter as usize][0];
+        assert!(lo < 0.6 * wm, "darkest necrosis {lo}, white matter {wm}");
+        assert!(hi > 0.9 * BASE[EDEMA][0], "brightest necrosis {hi}");
+        // Its own stream: neighbouring seeds do not draw the same value.
+        assert_ne!(necrosis_on_flair(1), necrosis_on_flair(2));
+    }
 
     #[test]
     fn related_tissues_share_their_contrast() {

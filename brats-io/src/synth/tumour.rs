@@ -163,7 +163,11 @@ impl Plan {
                     },
                     rim_gap: rng.random_range(0.0..0.3),
                     enhancing: true,
-                    edema_mm: rng.random_range(3.0..30.0),
+                    // Glioblastoma edema often runs several centimetres along the white
+                    // matter beyond the enhancing margin. Log-uniform: the typical reach
+                    // stays about 15 mm, one in five reaches 30–45 mm (with at most 30 mm
+                    // the network left such edema out on a real scan, or called it core).
+                    edema_mm: log_uniform(rng, 5.0, 45.0),
                     push: rng.random_range(0.5..1.0),
                 });
                 // Multifocal glioblastoma (about one in seven): one or two smaller

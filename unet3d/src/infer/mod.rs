@@ -1,5 +1,5 @@
 //! Inference: [`window`] (Gaussian-weighted sliding window over any [`WindowPredictor`],
-//! optional mirror TTA), [`decide`](mod@decide) (probabilities → label values inside the brain) and
+//! optional mirror TTA), [`decide`](mod@decide) (probabilities → label values inside the brain, by argmax or by BraTS's nested regions) and
 //! [`postprocess`](mod@postprocess) (small components, too little enhancement). Nothing here imports
 //! training.
 //!
@@ -13,7 +13,7 @@ pub mod postprocess;
 pub mod window;
 
 pub use brats_io::components::connected_components;
-pub use decide::{classes_from_probabilities, decide};
+pub use decide::{classes_from_probabilities, decide, Decision};
 pub use postprocess::{
     count_enhancing, postprocess, Calibration, CalibrationRow, Head, PostprocessConfig,
     PostprocessReport,

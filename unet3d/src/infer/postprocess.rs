@@ -6,9 +6,16 @@ use brats_io::components::connected_components;
 use ndarray::{Array3, ArrayView3};
 use serde::{Deserialize, Serialize};
 
-/// Post-processing of a label map (every step off by default).
+use super::decide::Decision;
+
+/// The decision and the post-processing of its label map (argmax, and every step off, by
+/// default).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct PostprocessConfig {
+    /// How the probabilities become labels before the steps below (argmax when absent, as
+    /// models exported before it was a choice were).
+    #[serde(default)]
+    pub decision: Decision,
     /// Drop connected tumour components (26-connectivity, any non-zero label) smaller than
     /// this many voxels; 0 keeps everything.
     pub min_component_voxels: usize,
@@ -251,6 +258,7 @@ pub fn count_enhancing(labels: ArrayView3<'_, u8>, scheme: &brats_io::LabelSchem
 #[derive(Debug, Clone)]
 pub struct Calibration {
     scheme: brats_io::LabelScheme,
+    decision: Decision,
     min_depth_mm: f64,
     min_component: Vec<usize>,
     et_to_core: Vec<usize>,
@@ -292,6 +300,7 @@ impl Calibration {
         let sums = vec![[0.0; 3]; min_component.len() * et_to_core.len()];
         Self {
             scheme: scheme.clone(),
+            decision: Decision::Argmax,
             min_depth_mm: 0.0,
             min_component,
             et_to_core,
@@ -305,6 +314,13 @@ impl Calibration {
     /// that every candidate carries it.
     pub fn after_depth_step(mut self, min_depth_mm: f64) -> Self {
         self.min_depth_mm = min_depth_mm;
+        self
+    }
+
+    /// Declares the decision the predictions passed to [`Calibration::add`] were made with
+    /// (not searched: it needs the probabilities), so that every candidate carries it.
+    pub fn after_decision(mut self, decision: Decision) -> Self {
+        self.decision = decision;
         self
     }
 
@@ -361,6 +377,7 @@ impl Calibration {
                 let s = self.sums[mi * self.et_to_core.len() + ei];
                 out.push(CalibrationRow {
                     config: PostprocessConfig {
+                        decision: self.decision,
                         min_component_voxels: m,
                         min_depth_mm: self.min_depth_mm,
                         et_to_core_below_voxels: e,
@@ -411,6 +428,7 @@ mod tests {
         let (_, sizes) = connected_components(&l.mapv(|v| v != 0));
         assert_eq!(sizes, vec![0, 64, 2]);
         let cfg = PostprocessConfig {
+            decision: Decision::Argmax,
             min_component_voxels: 3,
             et_to_core_below_voxels: 5,
             ..Default::default()
@@ -440,6 +458,7 @@ mod tests {
         l.slice_mut(s![10..13, 10..13, 10..13]).fill(4);
         l[[11, 11, 11]] = 1;
         let cfg = PostprocessConfig {
+            decision: Decision::Argmax,
             min_component_voxels: 0,
             et_to_core_below_voxels: 100,
             ..Default::default()
@@ -458,6 +477,7 @@ mod tests {
         m.slice_mut(s![5..6, 3..6, 3..4]).fill(4);
         let before = m.clone();
         let cfg = PostprocessConfig {
+            decision: Decision::Argmax,
             min_component_voxels: 0,
             et_to_core_below_voxels: 29,
             ..Default::default()
@@ -502,6 +522,7 @@ mod tests {
         assert_eq!(
             best.config,
             PostprocessConfig {
+                decision: Decision::Argmax,
                 min_component_voxels: 3,
                 et_to_core_below_voxels: 5,
                 ..Default::default()
@@ -543,6 +564,7 @@ mod tests {
         l.slice_mut(s![14..18, 14..18, 14..18]).fill(1);
         let before = l.clone();
         let cfg = PostprocessConfig {
+            decision: Decision::Argmax,
             min_depth_mm: 5.0,
             ..Default::default()
         };
@@ -566,6 +588,7 @@ mod tests {
         // 7 mm: the lesion at the face (6 mm deep) goes too; the step off changes nothing.
         let mut m = before.clone();
         let deeper = PostprocessConfig {
+            decision: Decision::Argmax,
             min_depth_mm: 7.0,
             ..Default::default()
         };
@@ -578,6 +601,7 @@ mod tests {
         // Components removed as small are not counted again as shallow.
         let mut m = before.clone();
         let both = PostprocessConfig {
+            decision: Decision::Argmax,
             min_component_voxels: 100,
             min_depth_mm: 5.0,
             ..Default::default()
@@ -593,6 +617,7 @@ mod tests {
         l[[4, 4, 4]] = 2;
         let head = Array3::from_elem((8, 8, 8), true);
         let on = PostprocessConfig {
+            decision: Decision::Argmax,
             min_depth_mm: 5.0,
             ..Default::default()
         };
@@ -605,6 +630,7 @@ mod tests {
         );
         for bad in [-1.0, f64::NAN, f64::INFINITY] {
             let cfg = PostprocessConfig {
+                decision: Decision::Argmax,
                 min_depth_mm: bad,
                 ..Default::default()
             };

@@ -37,7 +37,7 @@ impl Cases {
 use super::history::{describe, write_history};
 use crate::checkpoint::{self, CheckpointMeta, EpochRecord, Which, CHANNELS, FORMAT};
 use crate::error::{Error, Result};
-use crate::infer::{classes_from_probabilities, sliding_window, PostprocessConfig};
+use crate::infer::{classes_from_probabilities, sliding_window, Decision, PostprocessConfig};
 use crate::model::{mix_seed, CheckedUNet3dConfig, Mode, Output, UNet3d};
 use crate::optim::Adam;
 
@@ -601,7 +601,13 @@ impl Trainer {
         let mut sum = [0.0; 3];
         for c in cases {
             let probs = sliding_window(net, c.image.view(), &window, dev, &NoProgress)?;
-            let pred = classes_from_probabilities(&probs, self.cfg.model.final_activation, scheme)?;
+            // Validation scores the network as trained: argmax, the decision its loss targets.
+            let pred = classes_from_probabilities(
+                &probs,
+                self.cfg.model.final_activation,
+                Decision::Argmax,
+                scheme,
+            )?;
             let pred = scheme.from_classes(&pred, "validation prediction")?;
             let truth = scheme.from_classes(&c.classes, "validation truth")?;
             let d = brats_metrics::brats::region_dice(pred.view(), truth.view(), scheme)?;
