@@ -18,8 +18,9 @@
 //! apply unless `--decision`, `--min-component`, `--min-depth` or `--et-to-core` override them;
 //! `--subtype` scores one subtype's cases only (the same seeds), `--tta` with mirror
 //! test-time augmentation. `--calibrate` instead scores every pair of candidate thresholds on
-//! the raw predictions (made with the decision, after the depth step; neither is searched; [`unet3d::infer::Calibration`]; default seeds 8000000000…, apart from the
-//! held-out 9000000000…) and prints the best pair for `bts export`.
+//! the raw predictions (made with the decision, after the depth step; neither is searched;
+//! [`unet3d::infer::Calibration`]; default seeds 8000000000…, apart from the held-out
+//! 9000000000…) and prints the best pair for `bts export`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

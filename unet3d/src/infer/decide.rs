@@ -18,11 +18,9 @@ pub enum Decision {
     /// BraTS's nested regions: whole tumour where the tumour classes' probabilities sum to
     /// more than 0.5, tumour core where the core and enhancing classes' do, enhancing tumour
     /// where the enhancing class's does; the innermost region names the voxel. Argmax leaves
-    /// out a voxel that is tumour with probability 0.7 when that is split between edema and
-    /// core (0.30 background, 0.35 and 0.35): on real scans the network is unsure between
-    /// edema and non-enhancing core exactly where the FLAIR signal is brightest, and argmax
-    /// left holes there. Thresholding each region's own probability is the decision BraTS's
-    /// region-wise scores reward.
+    /// out a voxel that is tumour with probability 0.6 when that is split between edema and
+    /// core (0.40 background, 0.30 and 0.30). Thresholding each region's own probability is
+    /// the decision BraTS's region-wise scores reward.
     Regions,
 }
 
