@@ -61,7 +61,13 @@ fn affine_close(a: [[f64; 4]; 4], b: [[f64; 4]; 4]) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    // A fixed seed: every run (and CI) draws the same cases, so a failure reproduces.
+    // Change the seed locally to explore further.
+    #![proptest_config(ProptestConfig {
+        cases: 48,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x62726174),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn f32_roundtrip(dim in dims(), affine in affine_strategy(), gz in any::<bool>(), seed in any::<u32>()) {

@@ -68,7 +68,13 @@ fn brute_directed(from: &[[usize; 3]], to: &[[usize; 3]], sp: [f64; 3]) -> Vec<f
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // A fixed seed: every run (and CI) draws the same cases, so a failure reproduces.
+    // Change the seed locally to explore further.
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6d657472),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn dice_iou_bounds_symmetry_and_relation(a in mask_strategy([5, 6, 7]), b in mask_strategy([5, 6, 7])) {

@@ -61,6 +61,10 @@ fn bad_imports_leave_the_database_unchanged() {
         ("id,name_en\nh1,\"A\n", "unterminated"),
         ("id,name_en,lat\nh1,A,north\n", "not a number"),
         ("id,name_en\nh1,A,extra\n", "fields"),
+        (
+            "id,name_ko,name_en\nh1,A,\nh2, , \n",
+            "line 3, column name_ko/name_en",
+        ),
     ] {
         std::fs::write(&bad_csv, text).unwrap();
         let e = kb.import(&bad_csv).unwrap_err();
@@ -266,7 +270,8 @@ fn hospital_strategy() -> impl Strategy<Value = Hospital> {
     let text = prop_oneof![
         Just("A, \"quoted\"".to_string()),
         Just("가나다 병원".to_string()),
-        "[a-zA-Z ]{1,12}",
+        // Starts with a letter: a name of only blanks is invalid (tested in `bad_imports_leave_the_database_unchanged`).
+        "[a-zA-Z][a-zA-Z ]{0,11}",
         Just("line\nbreak".to_string())
     ];
     (
@@ -302,7 +307,13 @@ fn hospital_strategy() -> impl Strategy<Value = Hospital> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(32))]
+    // A fixed seed: every run (and CI) draws the same cases, so a failure reproduces.
+    // Change the seed locally to explore further.
+    #![proptest_config(ProptestConfig {
+        cases: 32,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6b627374),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn csv_round_trips_exactly(hs in proptest::collection::vec(hospital_strategy(), 0..8)) {
