@@ -92,26 +92,28 @@ pub(crate) fn template() -> Result<&'static Template> {
         })
 }
 
+/// The mean voxel `[k, j, i]` of the tissue values `want` accepts; `None` when there is none.
+pub(crate) fn centroid(tissue: &Array3<u8>, want: impl Fn(u8) -> bool) -> Option<[f64; 3]> {
+    let (mut n, mut s) = (0usize, [0.0f64; 3]);
+    for ((k, j, i), &v) in tissue.indexed_iter() {
+        if want(v) {
+            n += 1;
+            s[0] += k as f64;
+            s[1] += j as f64;
+            s[2] += i as f64;
+        }
+    }
+    (n > 0).then(|| s.map(|x| x / n as f64))
+}
+
 fn decode() -> Result<Template> {
     let vol = crate::nifti::NiftiReader::new()
         .read_labels_bytes("<embedded sri24_tissues.nii.gz>", TISSUES_NII_GZ)?;
     let (tissue, geometry) = vol.into_parts();
     let brain = tissue.mapv(|v| v != 0);
     let depth = inside_distance(&brain);
-    let mean = |want: &dyn Fn(u8) -> bool| {
-        let (mut n, mut s) = (0usize, [0.0f64; 3]);
-        for ((k, j, i), &v) in tissue.indexed_iter() {
-            if want(v) {
-                n += 1;
-                s[0] += k as f64;
-                s[1] += j as f64;
-                s[2] += i as f64;
-            }
-        }
-        s.map(|x| x / n.max(1) as f64)
-    };
-    let centre = mean(&|v| v != 0);
-    let ventricle_centre = mean(&|v| v == Tissue::Ventricle as u8);
+    let centre = centroid(&tissue, |v| v != 0).unwrap_or_default();
+    let ventricle_centre = centroid(&tissue, |v| v == Tissue::Ventricle as u8).unwrap_or_default();
     Ok(Template {
         tissue,
         depth,

@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
-use super::anatomy::Tissue;
+use super::anatomy::{centroid, Tissue};
 use super::field::{gaussian_blur, thick_slices, LatticeField};
 use super::tumour::Part;
 
@@ -411,22 +411,10 @@ fn dural_enhancement(
     // Directions from the anatomy itself (the brainstem lies in front of the cerebellum, the
     // cerebrum above it), so that the case's rotation and the grid's axis order cannot
     // misplace anything.
-    let centroid = |want: &dyn Fn(u8) -> bool| {
-        let (mut n, mut c) = (0usize, [0f64; 3]);
-        for ((k, j, i), &t) in tissue.indexed_iter() {
-            if want(t) {
-                n += 1;
-                c[0] += k as f64;
-                c[1] += j as f64;
-                c[2] += i as f64;
-            }
-        }
-        (n > 0).then(|| c.map(|v| v / n as f64))
-    };
     let (Some(bs), Some(cb), Some(wm)) = (
-        centroid(&in_brainstem),
-        centroid(&in_cerebellum),
-        centroid(&|t| t == Tissue::WhiteMatter as u8),
+        centroid(tissue, in_brainstem),
+        centroid(tissue, in_cerebellum),
+        centroid(tissue, |t| t == Tissue::WhiteMatter as u8),
     ) else {
         return None;
     };
