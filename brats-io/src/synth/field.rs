@@ -1,4 +1,5 @@
-//! Smooth random fields and the separable filters image formation needs, on `[k][j][i]`
+//! Smooth random fields, the separable filters and the 6-neighbour erosion and dilation
+//! image formation needs, on `[k][j][i]`
 //! arrays of 1 mm voxels. Everything here is deterministic given its random stream and runs
 //! in parallel over independent lanes or slices (the result never depends on the thread
 //! count).
@@ -229,6 +230,59 @@ pub(crate) fn inside_distance(inside: &Array3<bool>) -> Array3<f32> {
     pass(&mut d, &forward, false);
     pass(&mut d, &backward, true);
     d
+}
+
+/// `depth` rounds of 6-neighbour erosion (the grid's edge counts as outside).
+pub(crate) fn erode(a: &Array3<bool>, depth: usize) -> Array3<bool> {
+    let mut cur = a.clone();
+    for _ in 0..depth {
+        cur = step(&cur, true);
+    }
+    cur
+}
+
+/// `reach` rounds of 6-neighbour dilation.
+pub(crate) fn dilate(a: &Array3<bool>, reach: usize) -> Array3<bool> {
+    let mut cur = a.clone();
+    for _ in 0..reach {
+        cur = step(&cur, false);
+    }
+    cur
+}
+
+fn step(a: &Array3<bool>, erode: bool) -> Array3<bool> {
+    let (nk, nj, ni) = a.dim();
+    let at = |k: i64, j: i64, i: i64| -> bool {
+        if k < 0 || j < 0 || i < 0 || k >= nk as i64 || j >= nj as i64 || i >= ni as i64 {
+            false
+        } else {
+            a[[k as usize, j as usize, i as usize]]
+        }
+    };
+    let mut out = a.clone();
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(k, mut plane)| {
+            let k = k as i64;
+            for ((j, i), v) in plane.indexed_iter_mut() {
+                let (j, i) = (j as i64, i as i64);
+                let n = [
+                    at(k - 1, j, i),
+                    at(k + 1, j, i),
+                    at(k, j - 1, i),
+                    at(k, j + 1, i),
+                    at(k, j, i - 1),
+                    at(k, j, i + 1),
+                ];
+                if erode {
+                    *v = *v && n.iter().all(|&b| b);
+                } else {
+                    *v = *v || n.iter().any(|&b| b);
+                }
+            }
+        });
+    out
 }
 
 #[cfg(test)]
