@@ -74,8 +74,8 @@ pub(crate) const SINUS: u8 = 2;
 /// enhancing), the transverse sinuses where it meets the skull (the cerebellum's posterior
 /// and lateral rim, avidly enhancing), and the cavernous sinuses and pituitary at the skull
 /// base in front of the brainstem (avidly enhancing). Without them (and with the veins
-/// darker than a rim) the model shipped in session 17 called enhancing tumour on exactly
-/// these places of the real case (three components of 0.9–1.4 cm³).
+/// darker than a rim) the model shipped in session 17 called enhancing tumour on two of
+/// these places of the real case (components of 1.4 and 1.0 cm³).
 ///
 /// The map (0, [`DURA`], [`SINUS`]; never on tumour) and, per kind, the gain per modality
 /// (T1ce bright; the others from flow void to slow flow). Drawn from a stream of its own so
