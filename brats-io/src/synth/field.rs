@@ -266,20 +266,25 @@ fn step(a: &Array3<bool>, erode: bool) -> Array3<bool> {
         .for_each(|(k, mut plane)| {
             let k = k as i64;
             for ((j, i), v) in plane.indexed_iter_mut() {
+                // Only a voxel the step can change looks at its neighbours (inside voxels for
+                // erosion, outside ones for dilation), and only until one decides it.
+                if *v != erode {
+                    continue;
+                }
                 let (j, i) = (j as i64, i as i64);
                 let n = [
-                    at(k - 1, j, i),
-                    at(k + 1, j, i),
-                    at(k, j - 1, i),
-                    at(k, j + 1, i),
-                    at(k, j, i - 1),
-                    at(k, j, i + 1),
+                    (k - 1, j, i),
+                    (k + 1, j, i),
+                    (k, j - 1, i),
+                    (k, j + 1, i),
+                    (k, j, i - 1),
+                    (k, j, i + 1),
                 ];
-                if erode {
-                    *v = *v && n.iter().all(|&b| b);
+                *v = if erode {
+                    n.iter().all(|&(k, j, i)| at(k, j, i))
                 } else {
-                    *v = *v || n.iter().any(|&b| b);
-                }
+                    n.iter().any(|&(k, j, i)| at(k, j, i))
+                };
             }
         });
     out
