@@ -817,6 +817,19 @@ fn calibration_scores_every_candidate_on_the_raw_predictions() {
         let a = rows[0]["dice"][i].as_f64().expect("dice");
         let b = v["summary"]["all"]["dice"][i].as_f64().expect("summary");
         assert!((a - b).abs() < 1e-9, "region {i}: {a} vs {b}");
+        // Its 95 % bootstrap interval holds the mean and lies within the cases' range.
+        let ci = &v["summary"]["all"]["dice_ci95"][i];
+        let (lo, hi) = (ci[0].as_f64().expect("lo"), ci[1].as_f64().expect("hi"));
+        let case_dice: Vec<f64> = cases
+            .iter()
+            .map(|c| c["dice"][i].as_f64().expect("case dice"))
+            .collect();
+        let min = case_dice.iter().copied().fold(f64::MAX, f64::min);
+        let max = case_dice.iter().copied().fold(f64::MIN, f64::max);
+        assert!(
+            min <= lo && lo <= b && b <= hi && hi <= max,
+            "region {i}: {min} ≤ {lo} ≤ {b} ≤ {hi} ≤ {max}"
+        );
     }
     // The choice: the first row (smallest thresholds) within 0.001 of the best mean.
     let best = &v["calibration"]["best"];
@@ -850,4 +863,12 @@ fn one_subtype_repeats_the_full_runs_seeds() {
         .is_some_and(|t| t.starts_with("metastasis")));
     assert_eq!(v["model"]["mirror_tta"], false);
     assert!(v["summary"]["metastasis"].is_object() && v["summary"]["high_grade"].is_null());
+    // One case: its interval has no width.
+    for i in 0..3 {
+        let d = &v["summary"]["metastasis"]["dice"][i];
+        assert_eq!(
+            v["summary"]["metastasis"]["dice_ci95"][i],
+            serde_json::json!([d, d])
+        );
+    }
 }

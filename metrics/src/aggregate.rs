@@ -1,4 +1,5 @@
-//! Aggregation over cases: mean, std, median, min, max — with the count of values skipped.
+//! Aggregation over cases: mean, std, median, min, max — with the count of values skipped —
+//! and a bootstrap confidence interval of a mean ([`bootstrap_mean`]).
 //!
 //! NaN values (undefined under [`crate::EmptyPolicy::Nan`]) are skipped and counted in
 //! `skipped`; a column of only NaN stays NaN (it never turns into 0). `std` is the
@@ -14,9 +15,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::brats::{CaseEvaluation, RegionMetrics, RegionSpec};
+use crate::{Error, Result};
 
 /// Statistics of one metric over cases.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -72,6 +76,75 @@ impl Summary {
             skipped,
         }
     }
+}
+
+/// A percentile-bootstrap confidence interval of a mean.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Lower bound.
+    pub lo: f64,
+    /// Upper bound.
+    pub hi: f64,
+    /// Coverage asked for (0.95 for a 95 % interval).
+    pub level: f64,
+    /// How many resamples it rests on.
+    pub resamples: usize,
+}
+
+/// Percentile-bootstrap interval of the mean of `values` (NaN skipped, as in
+/// [`Summary::of`]): the mean of `resamples` draws of n values with replacement, and the
+/// `(1 − level) / 2` and `(1 + level) / 2` quantiles of those means. Deterministic given
+/// `seed`. `None` when no value is defined; a single value gives a zero-width interval.
+///
+/// With ten cases a subtype's mean Dice is uncertain by ±0.1 or more; this says how much,
+/// so that two models (or a model and a target) are not told apart by noise.
+///
+/// # Errors
+/// [`Error::Config`] for a level outside (0, 1) or zero resamples.
+///
+/// ```
+/// use brats_metrics::aggregate::bootstrap_mean;
+/// let ci = bootstrap_mean(&[0.0, 1.0, 1.0, 1.0, 0.0, 1.0], 0.95, 2000, 7)?.unwrap();
+/// assert!(ci.lo < 4.0 / 6.0 && 4.0 / 6.0 < ci.hi);
+/// assert!(ci.lo >= 0.0 && ci.hi <= 1.0);
+/// # Ok::<(), brats_metrics::Error>(())
+/// ```
+pub fn bootstrap_mean(
+    values: &[f64],
+    level: f64,
+    resamples: usize,
+    seed: u64,
+) -> Result<Option<Interval>> {
+    if !(level > 0.0 && level < 1.0) {
+        return Err(Error::Config {
+            field: "level".into(),
+            reason: format!("must lie in (0, 1), got {level}"),
+        });
+    }
+    if resamples == 0 {
+        return Err(Error::Config {
+            field: "resamples".into(),
+            reason: "must be at least 1".into(),
+        });
+    }
+    let v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let n = v.len();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut means: Vec<f64> = (0..resamples)
+        .map(|_| (0..n).map(|_| v[rng.random_range(0..n)]).sum::<f64>() / n as f64)
+        .collect();
+    means.sort_by(f64::total_cmp);
+    // Nearest-rank quantiles: the interval is made of means that occurred.
+    let at = |q: f64| means[((q * resamples as f64).ceil() as usize).clamp(1, resamples) - 1];
+    Ok(Some(Interval {
+        lo: at((1.0 - level) / 2.0),
+        hi: at((1.0 + level) / 2.0),
+        level,
+        resamples,
+    }))
 }
 
 /// Cases and their per-region, per-metric summaries: what `evaluate --json` prints.

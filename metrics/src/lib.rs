@@ -9,8 +9,8 @@
 //!   (anisotropic [`Spacing`]), Hausdorff distance, HD95 (MONAI's definition by default) and
 //!   ASSD, computed on the masks' joint bounding box.
 //! - [`brats`]: label maps → WT/TC/ET (or any [`brats::RegionSpec`]) → every metric per case.
-//! - [`aggregate`]: mean/std/median/min/max over cases with the number of skipped values;
-//!   table, CSV and JSON output.
+//! - [`aggregate`]: mean/std/median/min/max over cases with the number of skipped values,
+//!   a bootstrap confidence interval of a mean; table, CSV and JSON output.
 //! - `loss` (default feature `losses`): soft Dice, focal (softmax and sigmoid forms) and Dice + focal on candle
 //!   tensors, stable in log space, with gradients.
 //!

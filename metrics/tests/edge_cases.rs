@@ -1,7 +1,7 @@
 //! Empty masks under both policies, aggregation, BraTS evaluation, loss gradients by finite
 //! differences, and every bad input the crate handles.
 
-use brats_metrics::aggregate::{Evaluation, Summary};
+use brats_metrics::aggregate::{bootstrap_mean, Evaluation, Summary};
 use brats_metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
 use brats_metrics::distance::{assd, hausdorff, hd95, Spacing};
 use brats_metrics::loss::{
@@ -84,6 +84,54 @@ fn aggregation_skips_nan_and_keeps_all_nan_as_nan() {
     assert_eq!((all_nan.n, all_nan.skipped), (0, 2));
     let none = Summary::of(&[]);
     assert!(none.mean.is_nan() && none.n == 0);
+}
+
+#[test]
+fn bootstrap_interval_of_a_mean() {
+    // Half ones, half zeros, 100 cases: the mean 0.5 has a standard error of 0.05, so a
+    // 95 % interval is about ±0.098 wide on each side.
+    let coin: Vec<f64> = (0..100).map(|i| f64::from(i % 2)).collect();
+    let ci = bootstrap_mean(&coin, 0.95, 4000, 1).unwrap().unwrap();
+    assert!(ci.lo < 0.5 && 0.5 < ci.hi, "{ci:?}");
+    assert!((0.16..0.24).contains(&(ci.hi - ci.lo)), "{ci:?}");
+    assert_eq!((ci.level, ci.resamples), (0.95, 4000));
+    // A wider level gives a wider interval; fewer cases a wider interval.
+    let ci99 = bootstrap_mean(&coin, 0.99, 4000, 1).unwrap().unwrap();
+    assert!(ci99.hi - ci99.lo > ci.hi - ci.lo);
+    let ten = bootstrap_mean(&coin[..10], 0.95, 4000, 1).unwrap().unwrap();
+    assert!(ten.hi - ten.lo > 2.0 * (ci.hi - ci.lo), "{ten:?}");
+    // Deterministic given the seed; another seed moves it a little, not a lot.
+    assert_eq!(bootstrap_mean(&coin, 0.95, 4000, 1).unwrap().unwrap(), ci);
+    let other = bootstrap_mean(&coin, 0.95, 4000, 2).unwrap().unwrap();
+    assert!((other.lo - ci.lo).abs() < 0.03 && (other.hi - ci.hi).abs() < 0.03);
+    // Bounds are means that can occur: within [min, max], NaN skipped.
+    let dice = [0.9, f64::NAN, 0.0, 0.8, 1.0];
+    let d = bootstrap_mean(&dice, 0.95, 1000, 3).unwrap().unwrap();
+    assert!(0.0 <= d.lo && d.lo <= d.hi && d.hi <= 1.0, "{d:?}");
+    // Constant or single values: zero width; nothing defined: no interval.
+    let c = bootstrap_mean(&[0.7; 5], 0.95, 100, 0).unwrap().unwrap();
+    assert_eq!((c.lo, c.hi), (0.7, 0.7));
+    let one = bootstrap_mean(&[0.3], 0.95, 100, 0).unwrap().unwrap();
+    assert_eq!((one.lo, one.hi), (0.3, 0.3));
+    assert!(bootstrap_mean(&[], 0.95, 100, 0).unwrap().is_none());
+    assert!(bootstrap_mean(&[f64::NAN], 0.95, 100, 0).unwrap().is_none());
+}
+
+#[test]
+fn bootstrap_rejects_a_bad_level_or_no_resamples() {
+    for level in [0.0, 1.0, -0.5, 1.5, f64::NAN] {
+        match bootstrap_mean(&[0.5, 0.6], level, 100, 0) {
+            Err(Error::Config { field, reason }) => {
+                assert_eq!(field, "level");
+                assert!(reason.contains("(0, 1)"), "{reason}");
+            }
+            other => panic!("level {level}: {other:?}"),
+        }
+    }
+    match bootstrap_mean(&[0.5, 0.6], 0.95, 0, 0) {
+        Err(Error::Config { field, .. }) => assert_eq!(field, "resamples"),
+        other => panic!("{other:?}"),
+    }
 }
 
 fn labels(shape: [usize; 3], f: impl Fn(usize, usize, usize) -> u8) -> Array3<u8> {
