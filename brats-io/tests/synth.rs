@@ -70,6 +70,7 @@ fn subtypes_look_like_their_kind() {
             scheme: scheme.clone(),
             subtypes: vec![t],
             healthy_share: 0.0,
+            ..SynthConfig::default()
         }
         .check()
         .unwrap();
@@ -112,6 +113,15 @@ fn bad_settings_are_errors() {
     .check()
     .unwrap_err();
     assert!(e.to_string().contains("healthy_share"), "{e}");
+    for share in [-0.1, 1.01, f64::NAN] {
+        let e = SynthConfig {
+            random_contrast_share: share,
+            ..Default::default()
+        }
+        .check()
+        .unwrap_err();
+        assert!(e.to_string().contains("random_contrast_share"), "{e}");
+    }
     // A healthy case has an empty seg and no subtype.
     let gen = SynthConfig {
         healthy_share: 1.0,
@@ -122,4 +132,42 @@ fn bad_settings_are_errors() {
     let c = gen.generate(1).unwrap();
     assert!(c.seg.data().iter().all(|&l| l == 0));
     assert!(c.truth.subtype.is_none() && !c.truth.has_tumour);
+}
+
+/// The random-contrast share decides whether a case's contrasts are random; the seed's
+/// anatomy and tumour stay.
+#[test]
+fn random_contrast_share_changes_the_contrasts_not_the_tumour() {
+    let case = |share: f64| {
+        SynthConfig {
+            random_contrast_share: share,
+            healthy_share: 0.0,
+            ..Default::default()
+        }
+        .check()
+        .unwrap()
+        .generate(31)
+        .unwrap()
+    };
+    let (mri, random) = (case(0.0), case(1.0));
+    assert_eq!(mri.truth.contrast.as_deref(), Some("realistic"));
+    assert_eq!(random.truth.contrast.as_deref(), Some("random"));
+    assert_eq!(mri.truth.subtype, random.truth.subtype);
+    // The same tumour, up to the brain mask (skull-stripping draws follow the contrasts).
+    let (a, b) = (mri.seg.data(), random.seg.data());
+    let both = a
+        .iter()
+        .zip(b.iter())
+        .filter(|(x, y)| **x != 0 && x == y)
+        .count();
+    let either = a
+        .iter()
+        .zip(b.iter())
+        .filter(|(x, y)| **x != 0 || **y != 0)
+        .count();
+    assert!(
+        either > 0 && both * 100 >= either * 95,
+        "{both} of {either} tumour voxels agree"
+    );
+    assert_ne!(mri.images[0].data(), random.images[0].data());
 }

@@ -400,6 +400,8 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
             scheme: scheme.clone(),
             subtypes: vec![t],
             healthy_share: 0.0,
+            // Held-out cases keep the generator's default share of random contrasts.
+            ..SynthConfig::default()
         }
         .check()?;
         for n in 0..cases {

@@ -22,6 +22,7 @@ fn the_default_model_segments_an_unseen_synthetic_case() {
         scheme: p.meta().scheme.clone(),
         subtypes: vec![Subtype::HighGrade],
         healthy_share: 0.0,
+        ..SynthConfig::default()
     }
     .check()
     .unwrap();

@@ -51,9 +51,9 @@ const BASE: [[f32; 4]; CLASSES] = [
 ];
 
 /// Per class and modality, the case's relative intensity; and whether it was drawn fully at
-/// random (one case in ten) rather than around [`BASE`].
-fn contrasts(rng: &mut ChaCha8Rng) -> ([[f32; 4]; CLASSES], bool) {
-    let random_contrast = rng.random_bool(0.1);
+/// random (a `random_share` of cases, in `[0, 1]`) rather than around [`BASE`].
+fn contrasts(rng: &mut ChaCha8Rng, random_share: f64) -> ([[f32; 4]; CLASSES], bool) {
+    let random_contrast = rng.random_bool(random_share);
     let spread = rng.random_range(0.08..0.25);
     let mut value = [[0f32; 4]; CLASSES];
     // Realistic contrasts: each class's log-intensity deviates from its typical value by a
@@ -122,10 +122,11 @@ pub(crate) fn form_images(
     seed: u64,
     tissue: &Array3<u8>,
     parts: &Array3<u8>,
+    random_share: f64,
 ) -> ([Array3<f32>; 4], Array3<bool>, bool) {
     let shape = <[usize; 3]>::from(tissue.dim());
     // Contrasts.
-    let (mut value, random_contrast) = contrasts(rng);
+    let (mut value, random_contrast) = contrasts(rng, random_share);
     if !random_contrast {
         value[NECROSIS][0] = necrosis_on_flair(seed);
     }
@@ -353,10 +354,25 @@ mod tests {
     }
 
     #[test]
+    fn the_random_contrast_share_is_the_share_of_random_cases() {
+        let count = |share: f64| {
+            (0..1000u64)
+                .filter(|&seed| contrasts(&mut ChaCha8Rng::seed_from_u64(seed), share).1)
+                .count()
+        };
+        assert_eq!(count(0.0), 0);
+        assert_eq!(count(1.0), 1000);
+        let tenth = count(0.1);
+        assert!((70..=130).contains(&tenth), "{tenth} of 1000 at 0.1");
+        let half = count(0.5);
+        assert!((450..=550).contains(&half), "{half} of 1000 at 0.5");
+    }
+
+    #[test]
     fn non_enhancing_tumour_is_darker_on_t1_and_brighter_on_t2_than_edema() {
         let (mut n, mut t1, mut t2) = (0, 0, 0);
         for seed in 0..2000u64 {
-            let (value, random_contrast) = contrasts(&mut ChaCha8Rng::seed_from_u64(seed));
+            let (value, random_contrast) = contrasts(&mut ChaCha8Rng::seed_from_u64(seed), 0.1);
             if random_contrast {
                 continue;
             }
@@ -382,7 +398,7 @@ mod tests {
         ];
         let mut realistic = 0;
         for seed in 0..2000u64 {
-            let (value, random_contrast) = contrasts(&mut ChaCha8Rng::seed_from_u64(seed));
+            let (value, random_contrast) = contrasts(&mut ChaCha8Rng::seed_from_u64(seed), 0.1);
             if random_contrast {
                 continue;
             }

@@ -52,6 +52,11 @@ pub struct SynthConfig {
     /// Share of cases without any tumour (default 0.03), so a network also sees brains with
     /// nothing to mark.
     pub healthy_share: f64,
+    /// Share of cases whose tissue contrasts are drawn fully at random instead of around
+    /// MRI's ordering (default 0.1): the SynthSeg-style augmentation that asks a network to
+    /// segment from shape. A seed's anatomy and tumour do not depend on it (they are drawn
+    /// first); only whether its contrasts are random, and what follows, does.
+    pub random_contrast_share: f64,
 }
 
 impl Default for SynthConfig {
@@ -60,6 +65,7 @@ impl Default for SynthConfig {
             scheme: LabelScheme::brats2021(),
             subtypes: Vec::new(),
             healthy_share: 0.03,
+            random_contrast_share: 0.1,
         }
     }
 }
@@ -72,14 +78,19 @@ impl SynthConfig {
     /// Validates the settings and decodes the embedded anatomy.
     ///
     /// # Errors
-    /// [`Error::Config`] for a healthy share outside `[0, 1]`; [`Error::InvalidNifti`] if the
-    /// embedded anatomy is damaged.
+    /// [`Error::Config`] for a healthy or random-contrast share outside `[0, 1]`;
+    /// [`Error::InvalidNifti`] if the embedded anatomy is damaged.
     pub fn check(self) -> Result<SynthGenerator> {
-        if !(0.0..=1.0).contains(&self.healthy_share) {
-            return Err(Error::config(
-                "healthy_share",
-                format!("must be in [0, 1], got {}", self.healthy_share),
-            ));
+        for (field, share) in [
+            ("healthy_share", self.healthy_share),
+            ("random_contrast_share", self.random_contrast_share),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(Error::config(
+                    field,
+                    format!("must be in [0, 1], got {share}"),
+                ));
+            }
         }
         anatomy::template()?;
         Ok(SynthGenerator(self))
@@ -118,7 +129,8 @@ impl SynthGenerator {
             || ndarray::Array3::zeros(tissue.dim()),
             |p| p.paint(&tissue),
         );
-        let (images, mask, random_contrast) = imaging::form_images(&mut rng, seed, &tissue, &parts);
+        let (images, mask, random_contrast) =
+            imaging::form_images(&mut rng, seed, &tissue, &parts, cfg.random_contrast_share);
         let (core, edema, et) = (
             cfg.scheme.value_of(Compartment::Core),
             cfg.scheme.value_of(Compartment::Edema),
