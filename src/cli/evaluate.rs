@@ -12,8 +12,9 @@
 //! `--synthetic N`: N new cases per subtype from the real-anatomy generator (seeds no
 //! training run uses), Dice per region (BraTS 2023 empty rule), predicted against true
 //! whole-tumour volume, and false-positive islands (predicted components that touch no
-//! tumour) — per subtype and overall, as a Markdown table (`--json`: every case and the
-//! summary); the row `realistic_contrast` repeats `all` without the one case in ten whose
+//! tumour) — per subtype and overall, as a Markdown table with each mean Dice's 95 %
+//! bootstrap interval over the cases (`--json`: every case and the summary, with
+//! `dice_ci95`); the row `realistic_contrast` repeats `all` without the one case in ten whose
 //! tissue contrasts the generator drew at random. The model's decision and post-processing
 //! apply unless `--decision`, `--min-component`, `--min-depth` or `--et-to-core` override them;
 //! `--subtype` scores one subtype's cases only (the same seeds), `--tta` with mirror
@@ -469,7 +470,7 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         }
     }
     let mut table = format!(
-        "Model: epoch {} (weights \"{}\", grid {}{}). Decision: {}. Post-processing applied: components under {} voxels removed, components nowhere {} mm deep in the head removed, enhancement under {} voxels relabelled as core (0 = off). Dice: mean over cases (95 % bootstrap interval, {CI_RESAMPLES} resamples).\n\n| subtype | cases | WT | TC | ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        "Model: epoch {} (weights \"{}\", grid {}{}). Decision: {}. Post-processing applied: components under {} voxels removed, components nowhere {} mm deep in the head removed, enhancement under {} voxels relabelled as core (0 = off). Dice: mean over cases ({:.0} % bootstrap interval, {CI_RESAMPLES} resamples).\n\n| subtype | cases | WT | TC | ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|\n",
         meta.epoch,
         meta.weights,
         grid(meta.preprocess.resample),
@@ -477,7 +478,8 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         applied.decision.name(),
         applied.min_component_voxels,
         applied.min_depth_mm,
-        applied.et_to_core_below_voxels
+        applied.et_to_core_below_voxels,
+        CI_LEVEL * 100.0
     );
     let mut summary = BTreeMap::new();
     for (k, rs) in &groups {
