@@ -871,4 +871,23 @@ fn one_subtype_repeats_the_full_runs_seeds() {
             serde_json::json!([d, d])
         );
     }
+    // The split by contrast: the case's own contrast holds it, the other contrast is absent.
+    let contrast = cases[0]["contrast"].as_str().expect("contrast");
+    let other = match contrast {
+        "realistic" => "random",
+        "random" => "realistic",
+        c => panic!("unknown contrast {c}"),
+    };
+    for key in [
+        format!("metastasis/{contrast}"),
+        format!("{contrast}_contrast"),
+    ] {
+        assert_eq!(v["summary"][&key]["cases"], 1, "{key}: {json}");
+        assert_eq!(
+            v["summary"][&key]["dice"], v["summary"]["metastasis"]["dice"],
+            "{key}"
+        );
+    }
+    assert!(v["summary"][format!("metastasis/{other}")].is_null());
+    assert!(v["summary"][format!("{other}_contrast")].is_null());
 }

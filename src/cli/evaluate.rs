@@ -14,8 +14,9 @@
 //! whole-tumour volume, and false-positive islands (predicted components that touch no
 //! tumour) — per subtype and overall, as a Markdown table with each mean Dice's 95 %
 //! bootstrap interval over the cases (`--json`: every case and the summary, with
-//! `dice_ci95`); the row `realistic_contrast` repeats `all` without the one case in ten whose
-//! tissue contrasts the generator drew at random. The model's decision and post-processing
+//! `dice_ci95`); the rows `realistic_contrast` and `random_contrast` split `all` into the
+//! cases with MRI-like tissue contrasts and the one in ten whose contrasts the generator drew at
+//! random, and `SUBTYPE/realistic`, `SUBTYPE/random` split each subtype the same way. The model's decision and post-processing
 //! apply unless `--decision`, `--min-component`, `--min-depth` or `--et-to-core` override them;
 //! `--subtype` scores one subtype's cases only (the same seeds), `--tta` with mirror
 //! test-time augmentation. `--calibrate` instead scores every pair of candidate thresholds on
@@ -460,14 +461,18 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
             .find(|n| r.subtype.starts_with(n))
             .unwrap_or(&r.subtype)
             .to_string();
+        // Each subtype also split by how the generator drew its tissue contrasts.
+        if !r.contrast.is_empty() {
+            let by_contrast = [
+                format!("{key}/{}", r.contrast),
+                format!("{}_contrast", r.contrast),
+            ];
+            for k in by_contrast {
+                groups.entry(k).or_default().push(r);
+            }
+        }
         groups.entry(key).or_default().push(r);
         groups.entry("all".into()).or_default().push(r);
-        if r.contrast == "realistic" {
-            groups
-                .entry("realistic_contrast".into())
-                .or_default()
-                .push(r);
-        }
     }
     let mut table = format!(
         "Model: epoch {} (weights \"{}\", grid {}{}). Decision: {}. Post-processing applied: components under {} voxels removed, components nowhere {} mm deep in the head removed, enhancement under {} voxels relabelled as core (0 = off). Dice: mean over cases ({:.0} % bootstrap interval, {CI_RESAMPLES} resamples).\n\n| subtype | cases | WT | TC | ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|\n",
