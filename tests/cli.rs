@@ -296,15 +296,15 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
         ),
         (
             &["evaluate", "--model", "m", "--pred", "p", "--truth", "t"],
-            "--model, --seed, --subtype, --tta, --calibrate, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --calibrate, --random-contrast-share, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--seed", "3", "--pred", "p", "--truth", "t"],
-            "--model, --seed, --subtype, --tta, --calibrate, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --calibrate, --random-contrast-share, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--et-to-core", "9", "--pred", "p", "--truth", "t"],
-            "--model, --seed, --subtype, --tta, --calibrate, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --calibrate, --random-contrast-share, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--subtype", "metastasis", "--pred", "p", "--truth", "t"],
@@ -313,6 +313,18 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
         (
             &["evaluate", "--tta", "--pred", "p", "--truth", "t"],
             "--subtype, --tta, --calibrate",
+        ),
+        (
+            &[
+                "evaluate",
+                "--random-contrast-share",
+                "1",
+                "--pred",
+                "p",
+                "--truth",
+                "t",
+            ],
+            "--calibrate, --random-contrast-share, --decision",
         ),
         (
             &["evaluate", "--synthetic", "1", "--subtype", "glioblastoma"],
@@ -340,7 +352,7 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
         ),
         (
             &["evaluate", "--calibrate", "--pred", "p", "--truth", "t"],
-            "--calibrate, --decision, --min-component",
+            "--calibrate, --random-contrast-share, --decision, --min-component",
         ),
         (
             &["export", "--from", "a", "--to", "b", "--et-to-core", "many"],
@@ -549,6 +561,16 @@ fn failures_exit_1_with_the_cause_chain_on_one_line() {
     assert_failure(
         &["export", "--from", &t("nothing"), "--to", &t("model")],
         "nothing",
+    );
+    assert_failure(
+        &[
+            "evaluate",
+            "--synthetic",
+            "1",
+            "--random-contrast-share",
+            "1.5",
+        ],
+        "--random-contrast-share: invalid random_contrast_share: must be in [0, 1], got 1.5",
     );
     assert_failure(
         &[
@@ -890,4 +912,38 @@ fn one_subtype_repeats_the_full_runs_seeds() {
     }
     assert!(v["summary"][format!("metastasis/{other}")].is_null());
     assert!(v["summary"][format!("{other}_contrast")].is_null());
+}
+
+/// `evaluate --synthetic --random-contrast-share`: 0 and 1 score the same tumour, drawn with
+/// MRI-like and with fully random contrasts.
+#[test]
+fn the_random_contrast_share_changes_only_the_contrasts() {
+    let run = |share: &str| {
+        let (json, _) = ok(&[
+            "--quiet",
+            "evaluate",
+            "--synthetic",
+            "1",
+            "--subtype",
+            "metastasis",
+            "--random-contrast-share",
+            share,
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&json).expect("evaluate --json");
+        assert_eq!(v["random_contrast_share"].as_f64(), share.parse().ok());
+        v
+    };
+    let (mri, random) = (run("0"), run("1"));
+    let (a, b) = (&mri["cases"][0], &random["cases"][0]);
+    assert_eq!(a["seed"], 9_002_000_000u64);
+    assert_eq!(a["seed"], b["seed"]);
+    assert_eq!(a["contrast"], "realistic", "{a}");
+    assert_eq!(b["contrast"], "random", "{b}");
+    // The same tumour: its true volumes agree exactly.
+    assert_eq!(a["wt_cm3"], b["wt_cm3"]);
+    assert_eq!(a["et_voxels"], b["et_voxels"]);
+    assert!(random["summary"]["metastasis/random"].is_object());
+    assert!(random["summary"]["realistic_contrast"].is_null());
+    assert!(mri["summary"]["random_contrast"].is_null());
 }

@@ -15,11 +15,13 @@
 //! tumour) — per subtype and overall, as a Markdown table with each mean Dice's 95 %
 //! bootstrap interval over the cases (`--json`: every case and the summary, with
 //! `dice_ci95`); the rows `realistic_contrast` and `random_contrast` split `all` into the
-//! cases with MRI-like tissue contrasts and the one in ten whose contrasts the generator drew at
-//! random, and `SUBTYPE/realistic`, `SUBTYPE/random` split each subtype the same way. The model's decision and post-processing
-//! apply unless `--decision`, `--min-component`, `--min-depth` or `--et-to-core` override them;
-//! `--subtype` scores one subtype's cases only (the same seeds), `--tta` with mirror
-//! test-time augmentation. `--calibrate` instead scores every pair of candidate thresholds on
+//! cases with MRI-like tissue contrasts and the one in ten whose contrasts the generator drew
+//! at random, and `SUBTYPE/realistic`, `SUBTYPE/random` split each subtype the same way. The
+//! model's decision and post-processing apply unless `--decision`, `--min-component`,
+//! `--min-depth` or `--et-to-core` override them; `--subtype` scores one subtype's cases only
+//! (the same seeds), `--tta` with mirror test-time augmentation, `--random-contrast-share`
+//! draws that share of the cases with fully random contrasts instead of one in ten (the same
+//! anatomy and tumours). `--calibrate` instead scores every pair of candidate thresholds on
 //! the raw predictions (made with the decision, after the depth step; neither is searched;
 //! [`unet3d::infer::Calibration`]; default seeds 8000000000…, apart from the held-out
 //! 9000000000…) and prints the best pair for `bts export`.
@@ -129,10 +131,11 @@ pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
         || a.subtype.is_some()
         || a.tta
         || a.calibrate
+        || a.random_contrast_share.is_some()
         || a.post.any()
     {
         super::usage_error(
-            "--model, --seed, --subtype, --tta, --calibrate, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --calibrate, --random-contrast-share, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         );
     }
     let regions = if a.binary {
@@ -387,6 +390,9 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         postprocess: Some(applied),
         ..PredictOptions::default()
     };
+    let random_contrast_share = a
+        .random_contrast_share
+        .unwrap_or(SynthConfig::default().random_contrast_share);
     let bar = ui.bar();
     // Seeds follow a subtype's place in `Subtype::ALL`, so a one-subtype run repeats the
     // full run's cases of that subtype.
@@ -402,10 +408,12 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
             scheme: scheme.clone(),
             subtypes: vec![t],
             healthy_share: 0.0,
-            // Held-out cases keep the generator's default share of random contrasts.
-            ..SynthConfig::default()
+            // Held-out cases keep the generator's default share of random contrasts unless
+            // asked otherwise.
+            random_contrast_share,
         }
-        .check()?;
+        .check()
+        .context("--random-contrast-share")?;
         for n in 0..cases {
             let s = seed + 1_000_000 * ti as u64 + n;
             let case = gen.generate(s)?;
@@ -475,7 +483,7 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         groups.entry("all".into()).or_default().push(r);
     }
     let mut table = format!(
-        "Model: epoch {} (weights \"{}\", grid {}{}). Decision: {}. Post-processing applied: components under {} voxels removed, components nowhere {} mm deep in the head removed, enhancement under {} voxels relabelled as core (0 = off). Dice: mean over cases ({:.0} % bootstrap interval, {CI_RESAMPLES} resamples).\n\n| subtype | cases | WT | TC | ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        "Model: epoch {} (weights \"{}\", grid {}{}). Decision: {}. Post-processing applied: components under {} voxels removed, components nowhere {} mm deep in the head removed, enhancement under {} voxels relabelled as core (0 = off). Cases: base seed {seed}, fully random tissue contrasts in a share {random_contrast_share} of them. Dice: mean over cases ({:.0} % bootstrap interval, {CI_RESAMPLES} resamples).\n\n| subtype | cases | WT | TC | ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|\n",
         meta.epoch,
         meta.weights,
         grid(meta.preprocess.resample),
@@ -531,6 +539,8 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
             serde_json::to_string_pretty(&serde_json::json!({
                 "model": model,
                 "postprocess": applied,
+                "seed": seed,
+                "random_contrast_share": random_contrast_share,
                 "cases": rows,
                 "summary": summary,
                 "calibration": calibration,

@@ -460,6 +460,9 @@ pub struct EvaluateArgs {
     /// With --synthetic: average the eight mirrored predictions of every window (8× slower)
     #[arg(long)]
     pub tta: bool,
+    /// With --synthetic: share of cases whose tissue contrasts are drawn fully at random, in [0, 1]; a seed's anatomy and tumour do not depend on it, so 0 and 1 score the same tumours with MRI-like and with random contrasts [default: the generator's, 0.1]
+    #[arg(long)]
+    pub random_contrast_share: Option<f64>,
     /// With --synthetic: post-processing over the model's own
     #[command(flatten)]
     pub post: PostArgs,
