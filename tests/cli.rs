@@ -863,10 +863,9 @@ fn calibration_scores_every_candidate_on_the_raw_predictions() {
     assert_eq!(best, first, "{best}");
 }
 
-/// `evaluate --synthetic --subtype` scores the same cases as the full run, of one subtype.
-#[test]
-fn one_subtype_repeats_the_full_runs_seeds() {
-    let (json, _) = ok(&[
+/// `evaluate --synthetic 1 --subtype metastasis --json` plus `extra`: the JSON as text and parsed.
+fn one_metastasis(extra: &[&str]) -> (String, serde_json::Value) {
+    let mut args = vec![
         "--quiet",
         "evaluate",
         "--synthetic",
@@ -874,8 +873,17 @@ fn one_subtype_repeats_the_full_runs_seeds() {
         "--subtype",
         "metastasis",
         "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&json).expect("evaluate --subtype --json");
+    ];
+    args.extend_from_slice(extra);
+    let (json, _) = ok(&args);
+    let v = serde_json::from_str(&json).expect("evaluate --json");
+    (json, v)
+}
+
+/// `evaluate --synthetic --subtype` scores the same cases as the full run, of one subtype.
+#[test]
+fn one_subtype_repeats_the_full_runs_seeds() {
+    let (json, v) = one_metastasis(&[]);
     let cases = v["cases"].as_array().expect("cases");
     assert_eq!(cases.len(), 1, "{json}");
     // Metastasis is the third subtype: base seed + 2·1000000.
@@ -919,18 +927,7 @@ fn one_subtype_repeats_the_full_runs_seeds() {
 #[test]
 fn the_random_contrast_share_changes_only_the_contrasts() {
     let run = |share: &str| {
-        let (json, _) = ok(&[
-            "--quiet",
-            "evaluate",
-            "--synthetic",
-            "1",
-            "--subtype",
-            "metastasis",
-            "--random-contrast-share",
-            share,
-            "--json",
-        ]);
-        let v: serde_json::Value = serde_json::from_str(&json).expect("evaluate --json");
+        let (_, v) = one_metastasis(&["--random-contrast-share", share]);
         assert_eq!(v["random_contrast_share"].as_f64(), share.parse().ok());
         v
     };
