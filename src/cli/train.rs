@@ -83,6 +83,25 @@ fn joined(trainer: Trainer, ui: &Ui) -> Result<Trainer> {
     })
 }
 
+/// "24 (6 random, 18 realistic contrasts)": the validation cases and how many of each
+/// contrast, so that a validation set drawn without one kind shows at the start.
+fn validation_counts(cases: &[unet3d::train::TrainingCase]) -> String {
+    let mut groups: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for g in cases.iter().filter_map(|c| c.group.as_deref()) {
+        *groups.entry(g).or_insert(0) += 1;
+    }
+    for g in ["realistic", "random"] {
+        if !cases.is_empty() {
+            groups.entry(g).or_insert(0);
+        }
+    }
+    if groups.is_empty() {
+        return cases.len().to_string();
+    }
+    let parts: Vec<String> = groups.iter().map(|(g, n)| format!("{n} {g}")).collect();
+    format!("{} ({} contrasts)", cases.len(), parts.join(", "))
+}
+
 pub fn run(a: &TrainArgs, ui: &Ui) -> Result<()> {
     let mut cfg = config(a)?;
     if a.synthetic {
@@ -100,7 +119,7 @@ pub fn run(a: &TrainArgs, ui: &Ui) -> Result<()> {
             "training on synthetic cases (pool {}, {} new per epoch), validating on {}; {} parameters; model folder {}",
             stream.pool,
             stream.refresh,
-            validation.len(),
+            validation_counts(&validation),
             cfg.model.parameter_count(),
             a.out.display()
         ));
@@ -199,4 +218,34 @@ pub fn export(a: &ExportArgs) -> Result<()> {
     let json = export_checkpoint(&a.from, which, &a.to, !a.f32, a.post.over(meta.postprocess))?;
     println!("{}", json.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validation_counts;
+    use unet3d::train::TrainingCase;
+
+    fn case(group: Option<&str>) -> TrainingCase {
+        TrainingCase {
+            id: "c".into(),
+            image: ndarray::Array4::zeros((4, 1, 1, 1)),
+            classes: ndarray::Array3::zeros((1, 1, 1)),
+            group: group.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_validation_count_names_a_missing_contrast() {
+        assert_eq!(validation_counts(&[]), "0");
+        let only = [case(Some("realistic")), case(Some("realistic"))];
+        assert_eq!(
+            validation_counts(&only),
+            "2 (0 random, 2 realistic contrasts)"
+        );
+        let mixed = [case(Some("random")), case(Some("realistic")), case(None)];
+        assert_eq!(
+            validation_counts(&mixed),
+            "3 (1 random, 1 realistic contrasts)"
+        );
+    }
 }

@@ -58,8 +58,23 @@ pub struct EpochRecord {
     pub lr: f64,
     /// Validation Dice of WT, TC, ET (means over the validation cases), when validated.
     pub val_dice: Option<[f64; 3]>,
+    /// The same means per group of validation cases (for synthetic validation: `realistic`
+    /// and `random` contrasts), in the groups' name order; empty when no case has a group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub val_groups: Vec<GroupDice>,
     /// Seconds of training so far (across resumes).
     pub elapsed_s: f64,
+}
+
+/// Validation Dice of one group of validation cases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupDice {
+    /// The group ([`crate::train::TrainingCase::group`]).
+    pub group: String,
+    /// Its number of cases.
+    pub cases: usize,
+    /// Mean Dice of WT, TC, ET over them.
+    pub dice: [f64; 3],
 }
 
 /// What a checkpoint JSON holds.

@@ -541,3 +541,51 @@ fn init_fine_tunes_from_another_model_folder() {
         .unwrap_err();
     assert!(err.to_string().contains("last.json"), "{err}");
 }
+
+/// Validation reports its Dice per group of cases as well as overall; the overall mean is
+/// the case-weighted mean of the groups', and ungrouped cases leave the history as before.
+#[test]
+fn validation_is_broken_down_by_case_group() {
+    let mut cfg = tiny_config();
+    cfg.epochs = 1;
+    let plain = TrainData::phantoms(2, 3, &tiny_phantom(), 11, &cfg, &NoProgress).unwrap();
+    let mut grouped = plain.clone();
+    for (c, g) in grouped
+        .validation
+        .iter_mut()
+        .zip(["random", "realistic", "random"])
+    {
+        c.group = Some(g.to_string());
+    }
+    let a = tempfile::tempdir().unwrap();
+    Trainer::new(cfg.clone(), a.path())
+        .unwrap()
+        .fit(&plain, false)
+        .unwrap();
+    let b = tempfile::tempdir().unwrap();
+    Trainer::new(cfg.clone(), b.path())
+        .unwrap()
+        .fit(&grouped, false)
+        .unwrap();
+    let (_, ma) = read_meta(a.path(), Which::Last).unwrap();
+    let (_, mb) = read_meta(b.path(), Which::Last).unwrap();
+    let (ra, rb) = (&ma.history[0], &mb.history[0]);
+    assert!(ra.val_groups.is_empty());
+    let history = std::fs::read_to_string(a.path().join("history.json")).unwrap();
+    assert!(!history.contains("val_groups"), "{history}");
+    // Groups do not change what is trained or the overall score.
+    assert_eq!(ra.val_dice, rb.val_dice);
+    let names: Vec<(&str, usize)> = rb
+        .val_groups
+        .iter()
+        .map(|g| (g.group.as_str(), g.cases))
+        .collect();
+    assert_eq!(names, [("random", 2), ("realistic", 1)]);
+    let all = rb.val_dice.unwrap();
+    for (i, overall) in all.iter().enumerate() {
+        let weighted = (2.0 * rb.val_groups[0].dice[i] + rb.val_groups[1].dice[i]) / 3.0;
+        assert!((weighted - overall).abs() < 1e-9, "{weighted} vs {overall}");
+    }
+    let history = std::fs::read_to_string(b.path().join("history.json")).unwrap();
+    assert!(history.contains("\"realistic\""), "{history}");
+}

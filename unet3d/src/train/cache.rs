@@ -182,6 +182,7 @@ impl CaseFile {
                 .map_err(|e| bad(&self.path, e.to_string()))?,
             classes: Array3::from_shape_vec((d, h, w), classes)
                 .map_err(|e| bad(&self.path, e.to_string()))?,
+            group: None,
         })
     }
 }

@@ -23,6 +23,9 @@ pub struct TrainingCase {
     pub image: Array4<f32>,
     /// Classes `[D, H, W]` (0 background, then the scheme's labels in order).
     pub classes: Array3<u8>,
+    /// The group validation breaks its Dice down by, if any (a synthetic case's contrast:
+    /// `realistic` or `random`).
+    pub group: Option<String>,
 }
 
 /// How to split a folder into training and validation cases.
@@ -65,6 +68,7 @@ pub fn prepare_case(
         id: id.to_string(),
         image: pre.image,
         classes,
+        group: None,
     })
 }
 

@@ -1,6 +1,6 @@
 //! The training loop: batches, loss with deep supervision, validation, checkpoints.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,7 +35,7 @@ impl Cases {
     }
 }
 use super::history::{describe, write_history};
-use crate::checkpoint::{self, CheckpointMeta, EpochRecord, Which, CHANNELS, FORMAT};
+use crate::checkpoint::{self, CheckpointMeta, EpochRecord, GroupDice, Which, CHANNELS, FORMAT};
 use crate::error::{Error, Result};
 use crate::infer::{classes_from_probabilities, sliding_window, Decision, PostprocessConfig};
 use crate::model::{mix_seed, CheckedUNet3dConfig, Mode, Output, UNet3d};
@@ -398,10 +398,11 @@ impl Trainer {
                 && cfg.validation_interval > 0
                 && !validation.is_empty()
                 && (epoch_no % cfg.validation_interval == 0 || epoch_no == cfg.epochs);
-            let val = if validate {
-                Some(self.validate(&net, validation, &dev)?)
+            let (val, val_groups) = if validate {
+                let (mean, groups) = self.validate(&net, validation, &dev)?;
+                (Some(mean), groups)
             } else {
-                None
+                (None, Vec::new())
             };
             let elapsed = elapsed_before + started.elapsed().as_secs_f64();
             let record = EpochRecord {
@@ -410,6 +411,7 @@ impl Trainer {
                 train_loss: loss_sum / cfg.iterations_per_epoch as f64,
                 lr,
                 val_dice: val,
+                val_groups,
                 elapsed_s: elapsed,
             };
             if lead {
@@ -593,12 +595,19 @@ impl Trainer {
         total.ok_or_else(|| Error::config("model", "the network produced no output"))
     }
 
-    fn validate(&self, net: &UNet3d, cases: &[TrainingCase], dev: &Device) -> Result<[f64; 3]> {
+    /// Mean region Dice over `cases`, and per group of the cases that have one.
+    fn validate(
+        &self,
+        net: &UNet3d,
+        cases: &[TrainingCase],
+        dev: &Device,
+    ) -> Result<([f64; 3], Vec<GroupDice>)> {
         let pb = &*self.progress;
         pb.start("validate", cases.len() as u64);
         let window = self.cfg.checked_window();
         let scheme = &self.cfg.scheme;
         let mut sum = [0.0; 3];
+        let mut groups: BTreeMap<&str, (usize, [f64; 3])> = BTreeMap::new();
         for c in cases {
             let probs = sliding_window(net, c.image.view(), &window, dev, &NoProgress)?;
             // Validation scores the network as trained: argmax, the decision its loss targets.
@@ -614,10 +623,25 @@ impl Trainer {
             for i in 0..3 {
                 sum[i] += d[i];
             }
+            if let Some(g) = &c.group {
+                let (n, s) = groups.entry(g).or_insert((0, [0.0; 3]));
+                *n += 1;
+                for i in 0..3 {
+                    s[i] += d[i];
+                }
+            }
             pb.advance(1);
         }
         pb.finish();
-        Ok(sum.map(|s| s / cases.len() as f64))
+        let groups = groups
+            .into_iter()
+            .map(|(g, (n, s))| GroupDice {
+                group: g.to_string(),
+                cases: n,
+                dice: s.map(|x| x / n as f64),
+            })
+            .collect();
+        Ok((sum.map(|s| s / cases.len() as f64), groups))
     }
 }
 

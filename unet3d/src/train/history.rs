@@ -9,9 +9,22 @@ use crate::checkpoint::EpochRecord;
 use crate::error::{Error, Result};
 
 pub(crate) fn describe(r: &EpochRecord) -> String {
-    let val = r.val_dice.map_or(String::new(), |v| {
+    let mut val = r.val_dice.map_or(String::new(), |v| {
         format!("  val Dice WT {:.3} TC {:.3} ET {:.3}", v[0], v[1], v[2])
     });
+    if !r.val_groups.is_empty() {
+        let groups: Vec<String> = r
+            .val_groups
+            .iter()
+            .map(|g| {
+                format!(
+                    "{} {}: WT {:.3} TC {:.3} ET {:.3}",
+                    g.group, g.cases, g.dice[0], g.dice[1], g.dice[2]
+                )
+            })
+            .collect();
+        val.push_str(&format!(" ({})", groups.join("; ")));
+    }
     format!(
         "epoch {:>3}  loss {:.4}  lr {:.2e}  {:.0} s{val}",
         r.epoch, r.train_loss, r.lr, r.elapsed_s
@@ -99,4 +112,49 @@ pub fn write_history(dir: &Path, history: &[EpochRecord]) -> Result<()> {
     c.blit(&dice, 0, 260);
     c.write_png(dir.join("history.png"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::GroupDice;
+
+    fn record(val_groups: Vec<GroupDice>) -> EpochRecord {
+        EpochRecord {
+            epoch: 3,
+            iteration: 300,
+            train_loss: 0.41,
+            lr: 1e-4,
+            val_dice: Some([0.5, 0.6, 0.7]),
+            val_groups,
+            elapsed_s: 12.0,
+        }
+    }
+
+    #[test]
+    fn the_epoch_line_shows_each_validation_group() {
+        let line = describe(&record(Vec::new()));
+        assert!(
+            line.ends_with("val Dice WT 0.500 TC 0.600 ET 0.700"),
+            "{line}"
+        );
+        let line = describe(&record(vec![
+            GroupDice {
+                group: "random".into(),
+                cases: 6,
+                dice: [0.1, 0.2, 0.3],
+            },
+            GroupDice {
+                group: "realistic".into(),
+                cases: 18,
+                dice: [0.9, 0.85, 0.8],
+            },
+        ]));
+        assert!(
+            line.ends_with(
+                "val Dice WT 0.500 TC 0.600 ET 0.700 (random 6: WT 0.100 TC 0.200 ET 0.300; realistic 18: WT 0.900 TC 0.850 ET 0.800)"
+            ),
+            "{line}"
+        );
+    }
 }

@@ -28,16 +28,19 @@ fn make_case(
     preprocess: &PreprocessConfig,
 ) -> Result<TrainingCase> {
     let case = gen.generate(seed)?;
-    prepare_case(
+    let mut prepared = prepare_case(
         &case.truth.id,
         &case.images,
         &case.seg,
         &gen.config().scheme,
         preprocess,
-    )
+    )?;
+    prepared.group = case.truth.contrast;
+    Ok(prepared)
 }
 
-/// Generates `count` validation cases (seeds from [`StreamConfig::validation_seed`]).
+/// Generates `count` validation cases (seeds from [`StreamConfig::validation_seed`]), each
+/// grouped by its contrast (`realistic` or `random`) so that validation reports both.
 ///
 /// # Errors
 /// Generator or preprocessing errors.
