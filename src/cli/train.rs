@@ -86,17 +86,12 @@ fn joined(trainer: Trainer, ui: &Ui) -> Result<Trainer> {
 /// "24 (6 random, 18 realistic contrasts)": the validation cases and how many of each
 /// contrast, so that a validation set drawn without one kind shows at the start.
 fn validation_counts(cases: &[unet3d::train::TrainingCase]) -> String {
-    let mut groups: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    if cases.is_empty() {
+        return "0".into();
+    }
+    let mut groups = std::collections::BTreeMap::from([("random", 0), ("realistic", 0)]);
     for g in cases.iter().filter_map(|c| c.group.as_deref()) {
         *groups.entry(g).or_insert(0) += 1;
-    }
-    for g in ["realistic", "random"] {
-        if !cases.is_empty() {
-            groups.entry(g).or_insert(0);
-        }
-    }
-    if groups.is_empty() {
-        return cases.len().to_string();
     }
     let parts: Vec<String> = groups.iter().map(|(g, n)| format!("{n} {g}")).collect();
     format!("{} ({} contrasts)", cases.len(), parts.join(", "))
