@@ -296,23 +296,31 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
         ),
         (
             &["evaluate", "--model", "m", "--pred", "p", "--truth", "t"],
-            "--model, --seed, --subtype, --tta, --calibrate, --random-contrast-share, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --no-tta, --calibrate, --random-contrast-share, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--seed", "3", "--pred", "p", "--truth", "t"],
-            "--model, --seed, --subtype, --tta, --calibrate, --random-contrast-share, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --no-tta, --calibrate, --random-contrast-share, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--et-to-core", "9", "--pred", "p", "--truth", "t"],
-            "--model, --seed, --subtype, --tta, --calibrate, --random-contrast-share, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --no-tta, --calibrate, --random-contrast-share, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         ),
         (
             &["evaluate", "--subtype", "metastasis", "--pred", "p", "--truth", "t"],
-            "--subtype, --tta, --calibrate",
+            "--subtype, --tta, --no-tta, --calibrate",
         ),
         (
             &["evaluate", "--tta", "--pred", "p", "--truth", "t"],
-            "--subtype, --tta, --calibrate",
+            "--subtype, --tta, --no-tta, --calibrate",
+        ),
+        (
+            &["evaluate", "--no-tta", "--pred", "p", "--truth", "t"],
+            "--subtype, --tta, --no-tta, --calibrate",
+        ),
+        (
+            &["segment", "--case", "x", "--out", "y", "--tta", "--no-tta"],
+            "cannot be used with",
         ),
         (
             &[

@@ -129,13 +129,13 @@ pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
     if a.model.is_some()
         || a.seed.is_some()
         || a.subtype.is_some()
-        || a.tta
+        || a.tta.any()
         || a.calibrate
         || a.random_contrast_share.is_some()
         || a.post.any()
     {
         super::usage_error(
-            "--model, --seed, --subtype, --tta, --calibrate, --random-contrast-share, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
+            "--model, --seed, --subtype, --tta, --no-tta, --calibrate, --random-contrast-share, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         );
     }
     let regions = if a.binary {
@@ -365,7 +365,9 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
     let meta = predictor.meta();
     let scheme = meta.scheme.clone();
     // Which weights were scored (a training run's best.json moves while it trains).
-    let model = serde_json::json!({"epoch": meta.epoch, "weights": meta.weights, "best_score": meta.best_score, "resample": meta.preprocess.resample, "mirror_tta": a.tta});
+    let mut window = meta.window;
+    window.mirror_tta = a.tta.over(window.mirror_tta);
+    let model = serde_json::json!({"epoch": meta.epoch, "weights": meta.weights, "best_score": meta.best_score, "resample": meta.preprocess.resample, "mirror_tta": window.mirror_tta});
     let chosen = a.post.over(meta.postprocess).unwrap_or(meta.postprocess);
     // Calibration searches the two thresholds on the predictions after the depth step, a
     // fixed step it does not search.
@@ -383,8 +385,6 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
             .after_depth_step(applied.min_depth_mm)
             .after_decision(applied.decision)
     });
-    let mut window = meta.window;
-    window.mirror_tta = a.tta;
     let opts = PredictOptions {
         window: Some(window),
         postprocess: Some(applied),
@@ -487,7 +487,7 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         meta.epoch,
         meta.weights,
         grid(meta.preprocess.resample),
-        if a.tta { ", mirror TTA" } else { "" },
+        if window.mirror_tta { ", mirror TTA" } else { "" },
         applied.decision.name(),
         applied.min_component_voxels,
         applied.min_depth_mm,

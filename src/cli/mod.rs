@@ -308,6 +308,9 @@ pub struct ExportArgs {
     /// Keep single-precision weights (default: half precision, half the size)
     #[arg(long)]
     pub f32: bool,
+    /// The exported model averages the eight mirrored predictions of every window by default (in segment, diagnose and `Predictor`; `--no-tta` turns it off for one run) [default: the run's setting]
+    #[arg(long)]
+    pub tta: bool,
     /// Post-processing the exported model applies by default (thresholds from `bts evaluate --synthetic N --calibrate`)
     #[command(flatten)]
     pub post: PostArgs,
@@ -362,6 +365,29 @@ impl PostArgs {
     }
 }
 
+/// Mirror test-time augmentation over a model's own setting (its `window.mirror_tta`).
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct TtaArgs {
+    /// Average the eight mirrored predictions of every window (8× slower than one) [default: the model's]
+    #[arg(long, conflicts_with = "no_tta")]
+    pub tta: bool,
+    /// One prediction per window, even where the model averages the mirrored ones [default: the model's]
+    #[arg(long)]
+    pub no_tta: bool,
+}
+
+impl TtaArgs {
+    /// Whether --tta or --no-tta was given.
+    pub fn any(&self) -> bool {
+        self.tta || self.no_tta
+    }
+
+    /// The model's setting `model`, unless --tta or --no-tta says otherwise.
+    pub fn over(&self, model: bool) -> bool {
+        (model || self.tta) && !self.no_tta
+    }
+}
+
 /// `bts segment`.
 #[derive(Debug, Args)]
 pub struct SegmentArgs {
@@ -383,9 +409,8 @@ pub struct SegmentArgs {
     /// Sliding-window edge in voxels, a multiple of 16 [default: the model's]
     #[arg(long, value_name = "N")]
     pub roi: Option<usize>,
-    /// Average the eight mirrored predictions (8× slower)
-    #[arg(long)]
-    pub tta: bool,
+    #[command(flatten)]
+    pub tta: TtaArgs,
     #[command(flatten)]
     pub post: PostArgs,
     /// Print the summary (timings, voxels per label) as one JSON line
@@ -457,9 +482,9 @@ pub struct EvaluateArgs {
     /// With --synthetic: only this subtype's cases (the same seeds as in the full run) [default: all]
     #[arg(long, value_enum)]
     pub subtype: Option<SubtypeArg>,
-    /// With --synthetic: average the eight mirrored predictions of every window (8× slower)
-    #[arg(long)]
-    pub tta: bool,
+    /// With --synthetic: mirror test-time augmentation over the model's own setting
+    #[command(flatten)]
+    pub tta: TtaArgs,
     /// With --synthetic: share of cases whose tissue contrasts are drawn fully at random, in [0, 1]; a seed's anatomy and tumour do not depend on it, so 0 and 1 score the same tumours with MRI-like and with random contrasts [default: the generator's, 0.1]
     #[arg(long)]
     pub random_contrast_share: Option<f64>,
@@ -725,5 +750,30 @@ pub fn run(cli: Cli) -> Result<()> {
             clap_complete::generate(a.shell, &mut cmd, "bts", &mut std::io::stdout());
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tta_tests {
+    use super::TtaArgs;
+
+    /// Neither flag keeps the model's setting; --tta and --no-tta override it either way.
+    #[test]
+    fn tta_flags_override_the_models_setting() {
+        let none = TtaArgs::default();
+        let on = TtaArgs {
+            tta: true,
+            no_tta: false,
+        };
+        let off = TtaArgs {
+            tta: false,
+            no_tta: true,
+        };
+        for model in [false, true] {
+            assert_eq!(none.over(model), model);
+            assert!(on.over(model));
+            assert!(!off.over(model));
+        }
+        assert!(!none.any() && on.any() && off.any());
     }
 }

@@ -34,7 +34,7 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
     if let Some(r) = a.roi {
         window.roi = [r; 3];
     }
-    window.mirror_tta = a.tta;
+    window.mirror_tta = a.tta.over(window.mirror_tta);
     let post = a.post.over(predictor.meta().postprocess);
     let opts = PredictOptions {
         window: Some(window),
@@ -64,15 +64,21 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
                     "total": total,
                 },
                 "label_voxels": counts,
+                "mirror_tta": window.mirror_tta,
                 "postprocess": pred.postprocess,
             })
         );
     } else {
         println!(
-            "{} → {} ({} labels)",
+            "{} → {} ({} labels{})",
             case.id,
             a.out.display(),
-            predictor.scheme().name()
+            predictor.scheme().name(),
+            if window.mirror_tta {
+                ", mirror TTA"
+            } else {
+                ""
+            }
         );
         for (label, n) in counts.iter().filter(|(l, _)| **l != 0) {
             println!(

@@ -13,7 +13,7 @@
 
 use anyhow::{Context, Result};
 use brats_io::phantom::PhantomConfig;
-use unet3d::checkpoint::{export as export_checkpoint, read_meta, Which};
+use unet3d::checkpoint::{export as export_checkpoint, read_meta, ExportSettings, Which};
 use unet3d::train::{synthetic_validation, Split, TrainConfig, TrainData, Trainer};
 
 use super::{ExportArgs, PrepareArgs, Preset, TrainArgs, Ui};
@@ -210,7 +210,12 @@ pub fn prepare(a: &PrepareArgs, ui: &Ui) -> Result<()> {
 pub fn export(a: &ExportArgs) -> Result<()> {
     let which = if a.last { Which::Last } else { Which::Best };
     let (_, meta) = read_meta(&a.from, which)?;
-    let json = export_checkpoint(&a.from, which, &a.to, !a.f32, a.post.over(meta.postprocess))?;
+    let settings = ExportSettings {
+        half: !a.f32,
+        postprocess: a.post.over(meta.postprocess),
+        mirror_tta: a.tta.then_some(true),
+    };
+    let json = export_checkpoint(&a.from, which, &a.to, &settings)?;
     println!("{}", json.display());
     Ok(())
 }

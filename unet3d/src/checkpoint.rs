@@ -221,30 +221,39 @@ pub(crate) fn write_checkpoint(
     Ok(())
 }
 
+/// What an exported model applies by default, over the training run's own settings
+/// ([`export`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ExportSettings {
+    /// Store the weights as IEEE half precision (half the size; [`crate::UNet3d::load`]
+    /// widens them to f32, so only the stored values are rounded).
+    pub half: bool,
+    /// Replaces the checkpoint's post-processing (for example thresholds chosen with
+    /// [`crate::infer::Calibration`]).
+    pub postprocess: Option<PostprocessConfig>,
+    /// Replaces the checkpoint's `window.mirror_tta`: whether inference averages the eight
+    /// mirrored predictions of every window by default.
+    pub mirror_tta: Option<bool>,
+}
+
 /// Copies checkpoint `which` of the model folder `src` into `dst` as a model to ship:
-/// `best.json` (the same metadata, without the optimiser) and `model.safetensors`, with the
-/// weights stored as IEEE half precision when `half` (half the size; [`crate::UNet3d::load`]
-/// widens them to f32, so only the stored values are rounded). `postprocess`, when given,
-/// replaces the checkpoint's post-processing (for example thresholds chosen with
-/// [`crate::infer::Calibration`]).
+/// `best.json` (the same metadata, without the optimiser, with `settings` applied) and
+/// `model.safetensors`.
 ///
 /// # Errors
 /// As [`read_meta`] and [`load_tensors`]; file errors naming the file written.
-pub fn export(
-    src: &Path,
-    which: Which,
-    dst: &Path,
-    half: bool,
-    postprocess: Option<PostprocessConfig>,
-) -> Result<PathBuf> {
+pub fn export(src: &Path, which: Which, dst: &Path, settings: &ExportSettings) -> Result<PathBuf> {
     let (_, mut meta) = read_meta(src, which)?;
-    if let Some(p) = postprocess {
+    if let Some(p) = settings.postprocess {
         meta.postprocess = p;
+    }
+    if let Some(tta) = settings.mirror_tta {
+        meta.window.mirror_tta = tta;
     }
     let tensors = load_tensors(&src.join(&meta.weights), &Device::Cpu)?;
     let mut named: Vec<(String, Tensor)> = tensors.into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    if half {
+    if settings.half {
         for (_, t) in named.iter_mut() {
             *t = t.to_dtype(candle_core::DType::F16)?;
         }

@@ -7,7 +7,7 @@ use std::path::Path;
 use brats_io::phantom::PhantomConfig;
 use brats_io::{LabelScheme, PreprocessConfig, Resample};
 use candle_core::{Device, Tensor};
-use unet3d::checkpoint::{load_tensors, read_meta, Which};
+use unet3d::checkpoint::{load_tensors, read_meta, ExportSettings, Which};
 use unet3d::infer::SlidingWindowConfig;
 use unet3d::predict::{PredictOptions, Predictor};
 use unet3d::train::{TrainConfig, TrainData, Trainer};
@@ -216,7 +216,11 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
 
     // Exported for shipping (half-precision weights): the same segmentation.
     let shipped = tempfile::tempdir().unwrap();
-    unet3d::checkpoint::export(dir.path(), Which::Best, shipped.path(), true, None).unwrap();
+    let half_precision = ExportSettings {
+        half: true,
+        ..Default::default()
+    };
+    unet3d::checkpoint::export(dir.path(), Which::Best, shipped.path(), &half_precision).unwrap();
     let half = Predictor::load(shipped.path())
         .unwrap()
         .predict(&case.images, &PredictOptions::default(), &NoProgress)
@@ -239,11 +243,33 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
         min_depth_mm: 4.5,
         et_to_core_below_voxels: 11,
     };
-    unet3d::checkpoint::export(dir.path(), Which::Best, shipped.path(), true, Some(post)).unwrap();
-    assert_eq!(
-        Predictor::load(shipped.path()).unwrap().meta().postprocess,
-        post
-    );
+    unet3d::checkpoint::export(
+        dir.path(),
+        Which::Best,
+        shipped.path(),
+        &ExportSettings {
+            postprocess: Some(post),
+            ..half_precision
+        },
+    )
+    .unwrap();
+    let meta = Predictor::load(shipped.path()).unwrap().meta().clone();
+    assert_eq!(meta.postprocess, post);
+    // The run's window (no mirror TTA) unless the export says otherwise.
+    assert!(!meta.window.mirror_tta);
+    unet3d::checkpoint::export(
+        dir.path(),
+        Which::Best,
+        shipped.path(),
+        &ExportSettings {
+            mirror_tta: Some(true),
+            ..half_precision
+        },
+    )
+    .unwrap();
+    let meta = Predictor::load(shipped.path()).unwrap().meta().clone();
+    assert!(meta.window.mirror_tta);
+    assert_eq!(meta.window.roi, p.meta().window.roi);
 
     // A case labelled in another scheme (BraTS 2023: ET = 3) is refused.
     let case23 = brats_io::Case {
