@@ -368,10 +368,10 @@ impl PostArgs {
 /// Mirror test-time augmentation over a model's own setting (its `window.mirror_tta`).
 #[derive(Debug, Args, Clone, Copy, Default)]
 pub struct TtaArgs {
-    /// Average the eight mirrored predictions of every window (8× slower than one) [default: the model's]
+    /// Average the eight mirrored predictions of every window, 8× slower than one (evaluate: with --synthetic) [default: the model's]
     #[arg(long, conflicts_with = "no_tta")]
     pub tta: bool,
-    /// One prediction per window, even where the model averages the mirrored ones [default: the model's]
+    /// One prediction per window, even where the model averages the mirrored ones (evaluate: with --synthetic) [default: the model's]
     #[arg(long)]
     pub no_tta: bool,
 }
