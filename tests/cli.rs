@@ -324,6 +324,19 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
         ),
         (
             &[
+                "diagnose", "--intake", "i", "--out", "o", "--location", "pons", "--tta",
+            ],
+            "--tta and --no-tta apply when a model segments (--case without --mask)",
+        ),
+        (
+            &[
+                "diagnose", "--intake", "i", "--out", "o", "--case", "c", "--mask", "m",
+                "--no-tta",
+            ],
+            "--tta and --no-tta apply when a model segments (--case without --mask)",
+        ),
+        (
+            &[
                 "evaluate",
                 "--random-contrast-share",
                 "1",

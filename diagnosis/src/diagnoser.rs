@@ -77,6 +77,7 @@ pub struct Diagnoser<'kb> {
     atlas: Option<Atlas>,
     hospital_limit: usize,
     pictures: bool,
+    predict: PredictOptions,
 }
 
 /// Parses `region@side` (`frontal_lobe@left`, `pons`, `cerebellar_hemisphere@R`).
@@ -120,7 +121,15 @@ impl<'kb> Diagnoser<'kb> {
             atlas: None,
             hospital_limit: 5,
             pictures: true,
+            predict: PredictOptions::default(),
         }
+    }
+
+    /// How [`Diagnoser::segment_and_diagnose`] segments (default: the model's own window and
+    /// post-processing; set `window` to change, for example, mirror test-time augmentation).
+    pub fn predict_options(mut self, opts: PredictOptions) -> Diagnoser<'kb> {
+        self.predict = opts;
+        self
     }
 
     /// Uses `atlas` instead of the built-in one.
@@ -347,7 +356,7 @@ impl<'kb> Diagnoser<'kb> {
     }
 
     /// Segments `case` with `predictor`, then [`Diagnoser::diagnose`]s; the report records
-    /// the model and the timings, and, when the case has a ground truth, its Dice per
+    /// the model, the timings and whether mirror TTA was used, and, when the case has a ground truth, its Dice per
     /// region. Returns the mask too.
     ///
     /// # Errors
@@ -359,7 +368,8 @@ impl<'kb> Diagnoser<'kb> {
         intake: &Intake,
         progress: &dyn brats_io::progress::Progress,
     ) -> Result<(Diagnosis, Volume<u8>)> {
-        let pred = predictor.predict_case(case, &PredictOptions::default(), progress)?;
+        let pred = predictor.predict_case(case, &self.predict, progress)?;
+        let window = self.predict.window.unwrap_or(predictor.meta().window);
         let scheme = predictor.scheme().clone();
         let mut d = self.diagnose(
             Site::Mask {
@@ -378,6 +388,7 @@ impl<'kb> Diagnoser<'kb> {
                 "filters": predictor.meta().model.filters,
             },
             "timings_s": pred.timings,
+            "mirror_tta": window.mirror_tta,
         }));
         if let Some(truth) = &case.seg {
             d.report.evaluation = Some(dice_by_region(&pred.labels, truth, &scheme)?);

@@ -33,7 +33,7 @@
 //!                        matched_capabilities, missing_capabilities, distance_km, sample}],
 //!                        note}
 //! images               {axial, coronal, sagittal: file names} (absent without imaging)
-//! segmentation         {model, timings_s} (when a model segmented the case)
+//! segmentation         {model, timings_s, mirror_tta} (when a model segmented the case)
 //! evaluation           {WT, TC, ET Dice} (when a ground truth was given)
 //! ```
 

@@ -532,3 +532,40 @@ fn the_registered_atlas_names_deep_infratentorial_and_boundary_sites() {
     let g = dx.atlas_for(&phantom_case).unwrap();
     assert!(g.name.contains("proportional"), "{}", g.name);
 }
+
+/// `segment_and_diagnose` segments with the diagnoser's predict options (the model's own by
+/// default) and records in the report whether mirror TTA was used.
+#[test]
+fn segmentation_follows_the_diagnosers_predict_options() {
+    use brats_io::progress::NoProgress;
+    use unet3d::predict::{PredictOptions, Predictor};
+
+    let (_d, kb) = kb();
+    let (case, _) = phantom(3, PhantomOrientation::Lps);
+    let predictor = Predictor::load_default().unwrap();
+    let motor = intake(r#"{"symptoms": [{"code": "HP:0001269", "side": "left"}]}"#);
+    let mut tta = predictor.meta().window;
+    tta.mirror_tta = !tta.mirror_tta;
+    let both = [
+        PredictOptions::default(),
+        PredictOptions {
+            window: Some(tta),
+            ..PredictOptions::default()
+        },
+    ];
+    // The two settings segment this case differently, so the masks below tell them apart.
+    let [a, b] = both.map(|o| predictor.predict_case(&case, &o, &NoProgress).unwrap());
+    assert_ne!(a.labels.data(), b.labels.data());
+    for opts in both {
+        let (d, mask) = Diagnoser::new(&kb)
+            .pictures(false)
+            .predict_options(opts)
+            .segment_and_diagnose(&case, &predictor, &motor, &NoProgress)
+            .unwrap();
+        let direct = predictor.predict_case(&case, &opts, &NoProgress).unwrap();
+        assert_eq!(mask.data(), direct.labels.data());
+        let used = opts.window.unwrap_or(predictor.meta().window).mirror_tta;
+        let seg = d.report.segmentation.as_ref().unwrap();
+        assert_eq!(seg["mirror_tta"], used, "{seg}");
+    }
+}

@@ -8,11 +8,17 @@ use anyhow::{Context, Result};
 use brats_io::{find_case, NiftiReader, NiftiWriter};
 use diagnosis::{parse_location, Atlas, Diagnoser, Site};
 use symptom_kb::{Intake, KnowledgeBase};
+use unet3d::predict::PredictOptions;
 
 use super::segment::load_predictor;
 use super::{DiagnoseArgs, Ui};
 
 pub fn run(a: &DiagnoseArgs, ui: &Ui) -> Result<()> {
+    if a.tta.any() && (a.case.is_none() || a.mask.is_some()) {
+        super::usage_error(
+            "--tta and --no-tta apply when a model segments (--case without --mask)",
+        );
+    }
     let text = std::fs::read_to_string(&a.intake)
         .with_context(|| format!("reading {}", a.intake.display()))?;
     let intake = Intake::from_json(&text).with_context(|| format!("{}", a.intake.display()))?;
@@ -29,6 +35,12 @@ pub fn run(a: &DiagnoseArgs, ui: &Ui) -> Result<()> {
             match &a.mask {
                 None => {
                     let predictor = load_predictor(a.model.as_deref(), a.device)?;
+                    let mut window = predictor.meta().window;
+                    window.mirror_tta = a.tta.over(window.mirror_tta);
+                    let diagnoser = diagnoser.predict_options(PredictOptions {
+                        window: Some(window),
+                        ..PredictOptions::default()
+                    });
                     let (d, seg) =
                         diagnoser.segment_and_diagnose(&case, &predictor, &intake, &ui.bar())?;
                     std::fs::create_dir_all(&a.out)

@@ -368,10 +368,10 @@ impl PostArgs {
 /// Mirror test-time augmentation over a model's own setting (its `window.mirror_tta`).
 #[derive(Debug, Args, Clone, Copy, Default)]
 pub struct TtaArgs {
-    /// Average the eight mirrored predictions of every window, 8× slower than one (evaluate: with --synthetic) [default: the model's]
+    /// Average the eight mirrored predictions of every window, 8× slower than one (evaluate: with --synthetic; diagnose: when a model segments) [default: the model's]
     #[arg(long, conflicts_with = "no_tta")]
     pub tta: bool,
-    /// One prediction per window, even where the model averages the mirrored ones (evaluate: with --synthetic) [default: the model's]
+    /// One prediction per window, even where the model averages the mirrored ones (evaluate: with --synthetic; diagnose: when a model segments) [default: the model's]
     #[arg(long)]
     pub no_tta: bool,
 }
@@ -572,6 +572,9 @@ pub struct DiagnoseArgs {
     /// Use this label map instead of segmenting [default: none]
     #[arg(long, value_name = "SEG.nii.gz", conflicts_with = "location")]
     pub mask: Option<PathBuf>,
+    /// When a model segments (--case without --mask): mirror test-time augmentation over the model's own setting
+    #[command(flatten)]
+    pub tta: TtaArgs,
     /// Label scheme of --mask
     #[arg(long, value_enum, default_value_t = Labels::Brats2021)]
     pub labels: Labels,
