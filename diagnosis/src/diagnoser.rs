@@ -355,9 +355,10 @@ impl<'kb> Diagnoser<'kb> {
         lines
     }
 
-    /// Segments `case` with `predictor`, then [`Diagnoser::diagnose`]s; the report records
-    /// the model, the timings and whether mirror TTA was used, and, when the case has a ground truth, its Dice per
-    /// region. Returns the mask too.
+    /// Segments `case` with `predictor` and the diagnoser's predict options, then
+    /// [`Diagnoser::diagnose`]s; the report records the model, the timings and whether
+    /// mirror TTA was used, and, when the case has a ground truth, its Dice per region.
+    /// Returns the mask too.
     ///
     /// # Errors
     /// Segmentation errors (missing modality, all-zero image) and those of `diagnose`.
