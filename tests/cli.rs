@@ -912,7 +912,16 @@ fn one_subtype_repeats_the_full_runs_seeds() {
     assert!(cases[0]["subtype"]
         .as_str()
         .is_some_and(|t| t.starts_with("metastasis")));
-    assert_eq!(v["model"]["mirror_tta"], false);
+    // Without --tta / --no-tta, the model's own setting.
+    let shipped: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default/best.json"),
+        )
+        .expect("the shipped model's best.json"),
+    )
+    .expect("best.json");
+    assert_eq!(v["model"]["mirror_tta"], shipped["window"]["mirror_tta"]);
+    assert!(v["model"]["mirror_tta"].is_boolean());
     assert!(v["summary"]["metastasis"].is_object() && v["summary"]["high_grade"].is_null());
     // One case: its interval has no width.
     for i in 0..3 {
