@@ -370,7 +370,6 @@ impl<'kb> Diagnoser<'kb> {
         progress: &dyn brats_io::progress::Progress,
     ) -> Result<(Diagnosis, Volume<u8>)> {
         let pred = predictor.predict_case(case, &self.predict, progress)?;
-        let window = self.predict.window.unwrap_or(predictor.meta().window);
         let scheme = predictor.scheme().clone();
         let mut d = self.diagnose(
             Site::Mask {
@@ -389,7 +388,7 @@ impl<'kb> Diagnoser<'kb> {
                 "filters": predictor.meta().model.filters,
             },
             "timings_s": pred.timings,
-            "mirror_tta": window.mirror_tta,
+            "mirror_tta": pred.window.mirror_tta,
         }));
         if let Some(truth) = &case.seg {
             d.report.evaluation = Some(dice_by_region(&pred.labels, truth, &scheme)?);

@@ -47,6 +47,9 @@ pub struct Prediction {
     pub probabilities: Option<Array4<f32>>,
     /// What post-processing changed.
     pub postprocess: PostprocessReport,
+    /// The sliding window used (the options' or the model's; `mirror_tta` says whether the
+    /// mirrored predictions were averaged).
+    pub window: SlidingWindowConfig,
     /// Time per phase.
     pub timings: Timings,
 }
@@ -271,10 +274,8 @@ impl Predictor {
                 ));
             }
         }
-        let window = opts
-            .window
-            .unwrap_or(self.meta.window)
-            .check_divisor(self.meta.model.divisor())?;
+        let used = opts.window.unwrap_or(self.meta.window);
+        let window = used.check_divisor(self.meta.model.divisor())?;
         let post = opts.postprocess.unwrap_or(self.meta.postprocess);
         let t0 = Instant::now();
         let pre = self.meta.preprocess.check()?.apply(images, None)?;
@@ -306,6 +307,7 @@ impl Predictor {
             labels,
             probabilities: opts.keep_probabilities.then_some(probs),
             postprocess: report,
+            window: used,
             timings: Timings {
                 preprocess_s: (t1 - t0).as_secs_f64(),
                 inference_s: (t2 - t1).as_secs_f64(),
