@@ -6,23 +6,22 @@
 //! dark, edema bright; T1: CSF dark, white matter bright, tumour dark; T1ce: the enhancing
 //! rim bright, and vessels in the sulci; T2: CSF, edema and necrosis bright) with a wide
 //! random spread — and in one case in ten fully random contrasts; texture inside tissues and
-//! heterogeneity inside the tumour; partial-volume blur; a smooth bias field; Rician noise;
-//! thick-slice acquisition along a random axis resampled back to 1 mm (as many BraTS scans
-//! were); imperfect skull stripping (rims of extra-cerebral tissue left, patches of cortex
-//! removed); veins and sinuses at the surface (the superior sagittal sinus, cortical veins;
-//! bright on T1ce, unlabelled — real scans have them and they are not tumour); enhancing
-//! dura and sinuses of the posterior fossa and the skull base (the tentorium, the transverse
-//! sinuses, the cavernous sinuses and pituitary; likewise unlabelled); and a random global
-//! intensity scale, written as integers as scanners do.
+//! heterogeneity inside the tumour; veins and sinuses at the surface (the superior sagittal
+//! sinus, cortical veins; bright on T1ce, unlabelled — real scans have them and they are not
+//! tumour); and enhancing dura and sinuses of the posterior fossa and the skull base (the
+//! tentorium, the transverse sinuses, the cavernous sinuses and pituitary; likewise
+//! unlabelled). What the scanner and the preprocessing then add — partial-volume blur, a
+//! smooth bias field, Rician noise, thick slices resampled back to 1 mm, imperfect skull
+//! stripping and a random global intensity scale — is in `artefacts.rs`.
 
-use ndarray::{Array3, Axis, Zip};
+use ndarray::{Array3, Zip};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use rayon::prelude::*;
 
 use super::anatomy::Tissue;
-use super::field::{dilate, erode, gaussian_blur, thick_slices, LatticeField};
+use super::artefacts::{Acquisition, Stripping};
+use super::field::{erode, LatticeField};
 use super::tumour::Part;
 use super::vessels::{dural_enhancement, midline_sinus, over_cerebrum};
 
@@ -142,70 +141,24 @@ pub(crate) fn form_images(
             rng.random_range(1.5..3.0f32),
         )
     });
-    let blur = rng.random_range(0.3..0.9);
-    let thick: [Option<(usize, f64, f64)>; 4] = [0; 4].map(|_| {
-        rng.random_bool(0.6).then(|| {
-            let axis = match rng.random_range(0..10) {
-                0..=5 => 0,
-                6 | 7 => 1,
-                _ => 2,
-            };
-            let t = rng.random_range(2.0..6.5);
-            (axis, t, rng.random_range(0.0..t))
-        })
-    });
-    let bias: [(LatticeField, f32); 4] = [0; 4].map(|_| {
-        (
-            LatticeField::with_spacing_in(rng, shape, 50.0..100.0),
-            rng.random_range(0.0..0.3),
-        )
-    });
-    let noise: [f32; 4] = [0; 4].map(|_| rng.random_range(0.005..0.06));
-    let scale: [f32; 4] = [0; 4].map(|_| rng.random_range(80f32.ln()..4000f32.ln()).exp());
+    let acquisition = Acquisition::draw(rng, shape);
 
     // The skull-stripped mask, with its imperfections.
     let brain = Zip::from(tissue)
         .and(parts)
         .map_collect(|&t, &p| t != 0 || p != 0);
-    let patch = LatticeField::with_spacing_in(rng, shape, 15.0..40.0);
-    let mut mask = brain.clone();
-    if rng.random_bool(0.3) {
-        let depth = rng.random_range(1..=3);
-        let thr = rng.random_range(-0.5f32..0.8);
-        let inner = erode(&brain, depth);
-        Zip::indexed(&mut mask)
-            .and(&inner)
-            .for_each(|(k, j, i), m, &keep| {
-                if *m && !keep && patch.at(k as f64, j as f64, i as f64) > thr {
-                    *m = false;
-                }
-            });
-    }
-    let leftover = rng.random_bool(0.35).then(|| {
-        let reach = rng.random_range(1..=4);
-        let thr = rng.random_range(-0.8f32..0.6);
-        let outer = dilate(&brain, reach);
-        let rim = Zip::indexed(&outer)
-            .and(&brain)
-            .map_collect(|(k, j, i), &o, &b| {
-                o && !b && patch.at(k as f64 + 7.0, j as f64 + 7.0, i as f64 + 7.0) > thr
-            });
-        let look: [f32; 4] = [0; 4].map(|_| rng.random_range(0.1..1.3));
-        (rim, look)
-    });
-    if let Some((rim, _)) = &leftover {
-        Zip::from(&mut mask).and(rim).for_each(|m, &r| *m |= r);
-    }
+    let stripping = Stripping::draw(rng, &brain);
+    let mask = &stripping.mask;
     // Veins and sinuses at the brain's surface, left inside the stripped mask as in real
     // BraTS scans: the sinuses of the falx along the midline and patchy cortical veins in the
     // superficial CSF, bright on T1ce (they enhance), variable elsewhere.
     let veins = rng.random_bool(0.85).then(|| {
-        let shell = Zip::from(&mask)
-            .and(&erode(&mask, rng.random_range(2..=4)))
+        let shell = Zip::from(mask)
+            .and(&erode(mask, rng.random_range(2..=4)))
             .map_collect(|&m, &inner| m && !inner);
         let sinus = rng.random_bool(0.9).then(|| {
             let (half_width, deep) = (rng.random_range(3.0..6.0), rng.random_range(5..=9));
-            midline_sinus(&mask, half_width, deep)
+            midline_sinus(mask, half_width, deep)
         });
         let field = LatticeField::with_spacing_in(rng, shape, 3.0..7.0);
         let thr: f32 = rng.random_range(0.6..1.4);
@@ -226,7 +179,7 @@ pub(crate) fn form_images(
         (at, gain)
     });
 
-    let dura = dural_enhancement(seed, tissue, parts, &mask);
+    let dura = dural_enhancement(seed, tissue, parts, mask);
 
     // The texture is the same field for every modality: evaluate it once.
     let tex = texture.raster(shape, 1.0);
@@ -276,51 +229,19 @@ pub(crate) fn form_images(
                     }
                 });
             }
-            if let Some((rim, look)) = &leftover {
-                Zip::indexed(&mut img)
-                    .and(rim)
-                    .for_each(|(k, j, i), v, &r| {
-                        if r {
-                            *v = look[m] * (1.0 + 0.2 * tex[[k, j, i]]);
-                        }
-                    });
-            }
-            gaussian_blur(&mut img, [blur; 3]);
-            let (field, amp) = &bias[m];
-            let white = value[Tissue::WhiteMatter as usize][m].max(0.05);
-            let sigma = noise[m] * white;
-            img.axis_iter_mut(Axis(0))
-                .into_par_iter()
-                .enumerate()
-                .for_each(|(k, mut plane)| {
-                    let mut prng = ChaCha8Rng::seed_from_u64(
-                        seed ^ 0xA076_1D64_78BD_642F_u64.wrapping_mul((m * 4096 + k + 1) as u64),
-                    );
-                    for ((j, i), v) in plane.indexed_iter_mut() {
-                        let b = (amp * field.at(k as f64, j as f64, i as f64)).exp();
-                        let clean = *v * b;
-                        let n1: f32 = prng.sample(StandardNormal);
-                        let n2: f32 = prng.sample(StandardNormal);
-                        *v = ((clean + sigma * n1).powi(2) + (sigma * n2).powi(2)).sqrt();
-                    }
-                });
-            if let Some((axis, t, offset)) = thick[m] {
-                thick_slices(&mut img, axis, t, offset);
-            }
-            let s = scale[m];
-            Zip::from(&mut img).and(&mask).par_for_each(|v, &inside| {
-                *v = if inside {
-                    (*v * s).round().max(1.0)
-                } else {
-                    0.0
-                };
-            });
+            stripping.paint_leftover(&mut img, m, &tex);
+            let white = value[Tissue::WhiteMatter as usize][m];
+            acquisition.acquire(&mut img, m, seed, white, mask);
             img
         })
         .collect();
     let mut it = images.into_iter();
     let mut next = || it.next().unwrap_or_else(|| Array3::zeros(tissue.dim()));
-    ([next(), next(), next(), next()], mask, random_contrast)
+    (
+        [next(), next(), next(), next()],
+        stripping.mask,
+        random_contrast,
+    )
 }
 
 /// A voxel of vein, sinus or enhancing dura in modality `m`: on T1ce `gain` times the

@@ -7,9 +7,10 @@
 //! random affine, smooth deformation, atrophy), with a tumour grown inside it that pushes
 //! the tissue around it (`tumour.rs`: high-grade and lower-grade gliomas, metastases,
 //! callosal butterflies; edema along white matter), imaged with domain randomisation
-//! (`imaging.rs`: contrasts, texture, blur, bias, noise, thick slices, skull-stripping
-//! imperfections, scale; `vessels.rs`: the veins, sinuses and dura that enhance on T1ce
-//! without being tumour; `field.rs`: the smooth random fields, filters and morphology).
+//! (`imaging.rs`: contrasts, texture, tumour heterogeneity; `artefacts.rs`: blur, bias,
+//! noise, thick slices, skull-stripping imperfections, scale; `vessels.rs`: the veins,
+//! sinuses and dura that enhance on T1ce without being tumour; `field.rs`: the smooth random
+//! fields, filters and morphology).
 //! Cases have the real BraTS grid, array layout and header
 //! (240 × 240 × 155, 1 mm, LPS), labels in either BraTS scheme, and are reproducible from
 //! their seed on any machine and thread count.
@@ -24,6 +25,7 @@
 //! ```
 
 mod anatomy;
+mod artefacts;
 mod field;
 mod imaging;
 mod tumour;
