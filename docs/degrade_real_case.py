@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Segments one case as it is and after each of a set of acquisition changes that real scans
+differ by (thick slices, blur, noise, a bias field, per-modality intensity scale, a shift of
+the head in the grid), and prints how far each segmentation moves from the unaltered one:
+agreement Dice per region (WT, TC, ET), the whole-tumour volume, and the components over
+0.1 cm3. Without a reference segmentation this measures stability, not correctness: a
+model that reads real anatomy should not change its tumour, or grow islands, because the
+same head was scanned a little differently. This is how the README's and the model card's
+"the real case, degraded" figures are made. Offline helper; needs numpy, nibabel, scipy and
+a built `bts`; deterministic (noise from a fixed seed).
+
+Usage: python3 degrade_real_case.py CASE_DIR [BTS] [-- extra `bts segment` options]
+(BTS: the binary, default target/release/bts; e.g. `-- --no-tta`)
+"""
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage as ndi
+
+MODALITIES = ["flair", "t1", "t1ce", "t2"]
+
+
+def modality(case, m):
+    found = [p for p in glob.glob(case + "/*.nii.gz") if p.endswith("_" + m + ".nii.gz")]
+    if not found:
+        sys.exit(f"{case}: no *_{m}.nii.gz")
+    return found[0]
+
+
+def thick(a, axis, t):
+    """Acquires slices `t` voxels thick along `axis` (box average), then interpolates back
+    to the 1 mm grid linearly, as an older scan resampled to BraTS space."""
+    a = a.astype(np.float64)
+    n = a.shape[axis]
+    starts = range(0, n, t)
+    slabs = [np.take(a, range(s, min(n, s + t)), axis=axis).mean(axis=axis) for s in starts]
+    centres = np.array([(s + min(n, s + t) - 1) / 2 for s in starts])
+    stack = np.stack(slabs, axis=axis)
+    pos = np.clip(np.interp(np.arange(n), centres, np.arange(len(centres))), 0, len(centres) - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, len(centres) - 1)
+    w = (pos - lo).reshape([-1 if d == axis else 1 for d in range(a.ndim)])
+    return np.take(stack, lo, axis=axis) * (1 - w) + np.take(stack, hi, axis=axis) * w
+
+
+def bias(shape, strength):
+    """A smooth multiplicative field: exp of a tilted plane plus a broad bump, +-strength."""
+    k, j, i = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+    f = 0.6 * i - 0.5 * j + 0.4 * k + np.exp(-((i - 0.3) ** 2 + (j + 0.2) ** 2 + k**2) / 0.3)
+    f = (f - f.mean()) / np.abs(f).max()
+    return np.exp(strength * f)
+
+
+def shift(a, by):
+    """Moves the array by `by` voxels per axis, filling with zeros."""
+    out = np.zeros_like(a)
+    src = tuple(slice(max(0, -b), a.shape[d] - max(0, b)) for d, b in enumerate(by))
+    dst = tuple(slice(max(0, b), a.shape[d] - max(0, -b)) for d, b in enumerate(by))
+    out[dst] = a[src]
+    return out
+
+
+def variants(rng):
+    """(name, function of (modality, image, brain mask) -> image, shift of the head)."""
+    def noisy(level):
+        def f(m, a, brain):
+            sigma = level * np.median(a[brain])
+            n1 = rng.standard_normal(a.shape)
+            n2 = rng.standard_normal(a.shape)
+            return np.sqrt((a + sigma * n1) ** 2 + (sigma * n2) ** 2)
+        return f
+
+    field = None
+
+    def biased(m, a, brain):
+        nonlocal field
+        if field is None:
+            field = bias(a.shape, 0.35)
+        return a * field
+
+    scale = {"flair": 0.1, "t1": 7.0, "t1ce": 0.4, "t2": 25.0}
+    return [
+        ("as acquired", lambda m, a, b: a, (0, 0, 0)),
+        ("5 mm axial slices", lambda m, a, b: thick(a, 2, 5), (0, 0, 0)),
+        ("5 mm sagittal slices", lambda m, a, b: thick(a, 0, 5), (0, 0, 0)),
+        ("blur 1 mm", lambda m, a, b: ndi.gaussian_filter(a.astype(np.float64), 1.0), (0, 0, 0)),
+        ("Rician noise 5 %", noisy(0.05), (0, 0, 0)),
+        ("bias field +-35 %", biased, (0, 0, 0)),
+        ("intensity scale x0.1 to x25", lambda m, a, b: a * scale[m], (0, 0, 0)),
+        ("head shifted 9, -7, 5 voxels", lambda m, a, b: a, (9, -7, 5)),
+    ]
+
+
+def main(case, bts, extra):
+    case = case.rstrip("/")
+    name = os.path.basename(case)
+    rng = np.random.default_rng(20261206)
+    ref = None
+    print("change | WT cm3 | Dice to unaltered WT / TC / ET | components over 0.1 cm3")
+    with tempfile.TemporaryDirectory() as tmp:
+        for v, (label, f, by) in enumerate(variants(rng)):
+            d = os.path.join(tmp, f"v{v}", name)
+            os.makedirs(d)
+            imgs = {m: nib.load(modality(case, m)) for m in MODALITIES}
+            brain = np.asarray(imgs["t1"].dataobj) > 0
+            for m, im in imgs.items():
+                path = os.path.join(d, os.path.basename(modality(case, m)))
+                if v == 0:
+                    nib.save(im, path)  # the reference: the files as they are
+                    continue
+                a = np.asarray(im.dataobj).astype(np.float64)
+                b = f(m, a, brain)
+                b = np.where(brain, np.maximum(np.rint(b), 1), 0)
+                b = shift(b, by).astype(np.int32)
+                hdr = im.header.copy()
+                hdr.set_data_dtype(np.int32)
+                hdr["scl_slope"], hdr["scl_inter"] = 1, 0
+                nib.save(nib.Nifti1Image(b, im.affine, hdr), path)
+            out = os.path.join(tmp, f"seg{v}.nii.gz")
+            subprocess.run(
+                [bts, "segment", "-q", "--case", d, "--out", out, *extra],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            s = shift(np.asarray(nib.load(out).dataobj).astype(int), tuple(-x for x in by))
+            regions = {
+                "WT": s > 0,
+                "TC": (s == 1) | (s == 3) | (s == 4),
+                "ET": (s == 3) | (s == 4),
+            }
+            if ref is None:
+                ref = regions
+            dice = []
+            for r, x in regions.items():
+                y = ref[r]
+                total = x.sum() + y.sum()
+                dice.append(1.0 if total == 0 else 2 * (x & y).sum() / total)
+            wt = regions["WT"]
+            lab, n = ndi.label(wt)
+            comps = sorted(ndi.sum(wt, lab, range(1, n + 1)), reverse=True)
+            big = [round(float(c) / 1000, 1) for c in comps if c > 100]
+            print(
+                f"{label} | {wt.sum() / 1000:.1f} | "
+                f"{dice[0]:.3f} / {dice[1]:.3f} / {dice[2]:.3f} | {big}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    extra = []
+    if "--" in args:
+        i = args.index("--")
+        args, extra = args[:i], args[i + 1 :]
+    if not 1 <= len(args) <= 2:
+        sys.exit(__doc__)
+    main(args[0], args[1] if len(args) == 2 else "target/release/bts", extra)
