@@ -12,24 +12,16 @@ a built `bts`; deterministic (noise from a fixed seed).
 Usage: python3 degrade_real_case.py CASE_DIR [BTS] [-- extra `bts segment` options]
 (BTS: the binary, default target/release/bts; e.g. `-- --no-tta`)
 """
-import glob
 import os
-import subprocess
-import sys
 import tempfile
 
 import nibabel as nib
 import numpy as np
 from scipy import ndimage as ndi
 
+from real_case import command_line, components_cm3, modality, segment
+
 MODALITIES = ["flair", "t1", "t1ce", "t2"]
-
-
-def modality(case, m):
-    found = [p for p in glob.glob(case + "/*.nii.gz") if p.endswith("_" + m + ".nii.gz")]
-    if not found:
-        sys.exit(f"{case}: no *_{m}.nii.gz")
-    return found[0]
 
 
 def thick(a, axis, t):
@@ -97,7 +89,6 @@ def variants(rng):
 
 
 def main(case, bts, extra):
-    case = case.rstrip("/")
     name = os.path.basename(case)
     rng = np.random.default_rng(20261206)
     ref = None
@@ -122,11 +113,7 @@ def main(case, bts, extra):
                 hdr["scl_slope"], hdr["scl_inter"] = 1, 0
                 nib.save(nib.Nifti1Image(b, im.affine, hdr), path)
             out = os.path.join(tmp, f"seg{v}.nii.gz")
-            subprocess.run(
-                [bts, "segment", "-q", "--case", d, "--out", out, *extra],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
+            segment(bts, d, out, extra)
             s = shift(np.asarray(nib.load(out).dataobj).astype(int), tuple(-x for x in by))
             regions = {
                 "WT": s > 0,
@@ -141,9 +128,7 @@ def main(case, bts, extra):
                 total = x.sum() + y.sum()
                 dice.append(1.0 if total == 0 else 2 * (x & y).sum() / total)
             wt = regions["WT"]
-            lab, n = ndi.label(wt)
-            comps = sorted(ndi.sum(wt, lab, range(1, n + 1)), reverse=True)
-            big = [round(float(c) / 1000, 1) for c in comps if c > 100]
+            big = components_cm3(wt)
             print(
                 f"{label} | {wt.sum() / 1000:.1f} | "
                 f"{dice[0]:.3f} / {dice[1]:.3f} / {dice[2]:.3f} | {big}",
@@ -152,11 +137,4 @@ def main(case, bts, extra):
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    extra = []
-    if "--" in args:
-        i = args.index("--")
-        args, extra = args[:i], args[i + 1 :]
-    if not 1 <= len(args) <= 2:
-        sys.exit(__doc__)
-    main(args[0], args[1] if len(args) == 2 else "target/release/bts", extra)
+    main(*command_line(__doc__))

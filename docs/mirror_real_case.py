@@ -12,26 +12,19 @@ Usage: python3 mirror_real_case.py CASE_DIR [BTS] [-- extra `bts segment` option
 """
 import glob
 import os
-import subprocess
-import sys
 import tempfile
 
 import nibabel as nib
 import numpy as np
 from scipy import ndimage as ndi
 
+from real_case import command_line, components_cm3, modality, segment
+
 
 def flip(a, axes):
     for ax in axes:
         a = np.flip(a, ax)
     return np.ascontiguousarray(a)
-
-
-def modality(case, m):
-    found = [p for p in glob.glob(case + "/*.nii.gz") if p.endswith("_" + m + ".nii.gz")]
-    if not found:
-        sys.exit(f"{case}: no *_{m}.nii.gz")
-    return found[0]
 
 
 def reader_map(case):
@@ -47,7 +40,6 @@ def reader_map(case):
 
 
 def main(case, bts, extra):
-    case = case.rstrip("/")
     name = os.path.basename(case)
     reader = reader_map(case)
     print(f"reader's map: {reader.sum() / 1000:.1f} cm3 (1 mm voxels assumed)")
@@ -62,16 +54,10 @@ def main(case, bts, extra):
                 a = flip(np.asarray(im.dataobj), axes)
                 nib.save(nib.Nifti1Image(a, im.affine, im.header), os.path.join(d, os.path.basename(p)))
             out = os.path.join(tmp, f"seg{code}.nii.gz")
-            subprocess.run(
-                [bts, "segment", "-q", "--case", d, "--out", out, *extra],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
+            segment(bts, d, out, extra)
             s = flip(np.asarray(nib.load(out).dataobj).astype(int), axes)
             wt = s > 0
-            lab, n = ndi.label(wt)
-            comps = sorted(ndi.sum(wt, lab, range(1, n + 1)), reverse=True)
-            big = [round(float(c) / 1000, 1) for c in comps if c > 100]
+            big = components_cm3(wt)
             covered = (reader & wt).sum() / reader.sum()
             print(
                 f"{','.join('ijk'[a] for a in axes) or 'none':>12} | {wt.sum() / 1000:6.1f} | "
@@ -81,11 +67,4 @@ def main(case, bts, extra):
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    extra = []
-    if "--" in args:
-        i = args.index("--")
-        args, extra = args[:i], args[i + 1 :]
-    if not 1 <= len(args) <= 2:
-        sys.exit(__doc__)
-    main(args[0], args[1] if len(args) == 2 else "target/release/bts", extra)
+    main(*command_line(__doc__))

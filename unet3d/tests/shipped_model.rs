@@ -36,12 +36,11 @@ fn the_default_model_segments_an_unseen_synthetic_case_also_from_thick_slices() 
     let pred = p
         .predict(&case.images, &PredictOptions::default(), &NoProgress)
         .unwrap();
-    let d = brats_metrics::brats::region_dice(
-        pred.labels.data().view(),
-        case.seg.data().view(),
-        p.scheme(),
-    )
-    .unwrap();
+    // Dice per region (WT, TC, ET) of one label map against another.
+    let dice = |a: &Volume<u8>, b: &Volume<u8>| {
+        brats_metrics::brats::region_dice(a.data().view(), b.data().view(), p.scheme()).unwrap()
+    };
+    let d = dice(&pred.labels, &case.seg);
     assert!(
         d[0] >= 0.7,
         "whole-tumour Dice {:.3} (TC {:.3}, ET {:.3})",
@@ -58,18 +57,8 @@ fn the_default_model_segments_an_unseen_synthetic_case_also_from_thick_slices() 
     let again = p
         .predict(&thick, &PredictOptions::default(), &NoProgress)
         .unwrap();
-    let agree = brats_metrics::brats::region_dice(
-        again.labels.data().view(),
-        pred.labels.data().view(),
-        p.scheme(),
-    )
-    .unwrap();
-    let truth = brats_metrics::brats::region_dice(
-        again.labels.data().view(),
-        case.seg.data().view(),
-        p.scheme(),
-    )
-    .unwrap();
+    let agree = dice(&again.labels, &pred.labels);
+    let truth = dice(&again.labels, &case.seg);
     eprintln!(
         "1 mm WT {:.3}; 5 mm slices: WT {:.3} against the truth, {:.3} against 1 mm",
         d[0], truth[0], agree[0]
