@@ -923,6 +923,28 @@ fn one_subtype_repeats_the_full_runs_seeds() {
     assert_eq!(v["model"]["mirror_tta"], shipped["window"]["mirror_tta"]);
     assert!(v["model"]["mirror_tta"].is_boolean());
     assert!(v["summary"]["metastasis"].is_object() && v["summary"]["high_grade"].is_null());
+    // HD95 per region with BraTS's empty-mask conventions: 0 mm when both are empty (then
+    // Dice is 1), 373.13 mm when only one is (Dice 0), a finite surface distance otherwise.
+    for i in 0..3 {
+        let hd = cases[0]["hd95"][i].as_f64().expect("hd95 per region");
+        let dice = cases[0]["dice"][i].as_f64().expect("dice");
+        assert!((0.0..=373.13).contains(&hd), "{json}");
+        if dice > 0.0 && dice < 1.0 {
+            assert!(hd > 0.0 && hd < 373.0, "region {i}: Dice {dice}, HD95 {hd}");
+        }
+        if dice == 0.0 {
+            assert!(hd > 0.0, "region {i}: Dice 0, HD95 {hd}");
+        }
+        // One case: its median is its value.
+        assert_eq!(
+            v["summary"]["metastasis"]["hd95_median_mm"][i],
+            cases[0]["hd95"][i]
+        );
+        assert_eq!(
+            v["summary"]["metastasis"]["hd95_mean_mm"][i],
+            cases[0]["hd95"][i]
+        );
+    }
     // One case: its interval has no width.
     for i in 0..3 {
         let d = &v["summary"]["metastasis"]["dice"][i];

@@ -10,8 +10,9 @@
 //! values are `null`); `--csv FILE` also writes one row per case and region.
 //!
 //! `--synthetic N`: N new cases per subtype from the real-anatomy generator (seeds no
-//! training run uses), Dice per region (BraTS 2023 empty rule), predicted against true
-//! whole-tumour volume, and false-positive islands (predicted components that touch no
+//! training run uses), Dice per region (BraTS 2023 empty rule), HD95 per region (median
+//! over the cases in the table, mean too in `--json`; 0 mm when both masks are empty,
+//! 373.13 mm when one is), predicted against true whole-tumour volume, and false-positive islands (predicted components that touch no
 //! tumour) — per subtype and overall, as a Markdown table with each mean Dice's 95 %
 //! bootstrap interval over the cases (`--json`: every case and the summary, with
 //! `dice_ci95`); the rows `realistic_contrast` and `random_contrast` split `all` into the
@@ -322,6 +323,8 @@ struct Row {
     contrast: String,
     seed: u64,
     dice: [f64; 3],
+    /// HD95 of WT, TC, ET in mm (BraTS conventions for empty masks).
+    hd95: [f64; 3],
     wt_cm3: f64,
     predicted_wt_cm3: f64,
     et_voxels: usize,
@@ -402,6 +405,13 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         .filter(|(_, t)| a.subtype.is_none_or(|only| Subtype::from(only) == *t))
         .collect();
     bar.start("synthetic held-out cases", cases * subtypes.len() as u64);
+    // HD95 per region with the BraTS conventions: 0 mm when both masks are empty, 373.13 mm
+    // when only one is.
+    let regions = RegionSpec::from_scheme(&scheme);
+    let hd_cfg = EvalConfig {
+        empty: EmptyPolicy::Brats2023,
+        ..EvalConfig::default()
+    };
     let mut rows = Vec::new();
     for (ti, t) in subtypes {
         let gen = SynthConfig {
@@ -422,6 +432,21 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
             let seconds = started.elapsed().as_secs_f64();
             let (p, g) = (pred.labels.data(), case.seg.data());
             let dice = brats_metrics::brats::region_dice(p.view(), g.view(), &scheme)?;
+            let spacing = Spacing::from_ijk(case.seg.geometry().spacing())?;
+            let distances = evaluate_case(
+                &format!("seed {s}"),
+                p.view(),
+                g.view(),
+                spacing,
+                &regions,
+                hd_cfg,
+            )?;
+            let hd95 = [0, 1, 2].map(|i| {
+                distances
+                    .regions
+                    .get(&regions[i].name)
+                    .map_or(f64::NAN, |m| m.hd95)
+            });
             if let Some(c) = calibration.as_mut() {
                 c.add(p.view(), g.view())?;
             }
@@ -441,6 +466,7 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
                 contrast: case.truth.contrast.clone().unwrap_or_default(),
                 seed: s,
                 dice,
+                hd95,
                 wt_cm3: case.truth.volumes_cm3["WT"],
                 predicted_wt_cm3: p.iter().filter(|&&v| v != 0).count() as f64 / 1000.0,
                 et_voxels: count_enhancing(g.view(), &scheme),
@@ -452,8 +478,8 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
                 seconds,
             };
             bar.line(&format!(
-                "{:<20} {:<9} seed {s}: WT {:.3} TC {:.3} ET {:.3}  WT {:.0}→{:.0} cm³  ET {}→{} voxels  {} false islands  {:.1} s",
-                row.subtype, row.contrast, dice[0], dice[1], dice[2], row.wt_cm3, row.predicted_wt_cm3, row.et_voxels, row.predicted_et_voxels, row.false_islands, seconds
+                "{:<20} {:<9} seed {s}: WT {:.3} TC {:.3} ET {:.3}  HD95 {:.1} / {:.1} / {:.1} mm  WT {:.0}→{:.0} cm³  ET {}→{} voxels  {} false islands  {:.1} s",
+                row.subtype, row.contrast, dice[0], dice[1], dice[2], hd95[0], hd95[1], hd95[2], row.wt_cm3, row.predicted_wt_cm3, row.et_voxels, row.predicted_et_voxels, row.false_islands, seconds
             ));
             rows.push(row);
             bar.advance(1);
@@ -483,7 +509,7 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         groups.entry("all".into()).or_default().push(r);
     }
     let mut table = format!(
-        "Model: epoch {} (weights \"{}\", grid {}{}). Decision: {}. Post-processing applied: components under {} voxels removed, components nowhere {} mm deep in the head removed, enhancement under {} voxels relabelled as core (0 = off). Cases: base seed {seed}, fully random tissue contrasts in a share {random_contrast_share} of them. Dice: mean over cases ({:.0} % bootstrap interval, {CI_RESAMPLES} resamples).\n\n| subtype | cases | WT | TC | ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        "Model: epoch {} (weights \"{}\", grid {}{}). Decision: {}. Post-processing applied: components under {} voxels removed, components nowhere {} mm deep in the head removed, enhancement under {} voxels relabelled as core (0 = off). Cases: base seed {seed}, fully random tissue contrasts in a share {random_contrast_share} of them. Dice: mean over cases ({:.0} % bootstrap interval, {CI_RESAMPLES} resamples). HD95: median over cases, mm (BraTS conventions: 0 when both masks are empty, 373.13 when one is).\n\n| subtype | cases | WT | TC | ET | HD95 WT / TC / ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
         meta.epoch,
         meta.weights,
         grid(meta.preprocess.resample),
@@ -508,22 +534,30 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
             Some(c) => format!("{:.3} ({:.2}–{:.2})", d[i], c.lo, c.hi),
             None => format!("{:.3}", d[i]),
         };
+        let hd95_median = [0, 1, 2].map(|i| {
+            let v: Vec<f64> = rs.iter().map(|r| r.hd95[i]).collect();
+            brats_metrics::distance::percentile(&v, 50.0)
+        });
+        let hd95_mean = [0, 1, 2].map(|i| mean(&|r| r.hd95[i]));
         let ratio = mean(&|r| r.predicted_wt_cm3 / r.wt_cm3.max(1e-9));
         let islands = rs
             .iter()
             .filter(|r| r.largest_false_island_cm3 > 5.0)
             .count();
         table.push_str(&format!(
-            "| {k} | {} | {} | {} | {} | {ratio:.2} | {islands} |\n",
+            "| {k} | {} | {} | {} | {} | {:.1} / {:.1} / {:.1} | {ratio:.2} | {islands} |\n",
             rs.len(),
             cell(0),
             cell(1),
-            cell(2)
+            cell(2),
+            hd95_median[0],
+            hd95_median[1],
+            hd95_median[2]
         ));
         let ci95 = ci.map(|c| c.map(|c| [c.lo, c.hi]));
         summary.insert(
             k.clone(),
-            serde_json::json!({"cases": rs.len(), "dice": d, "dice_ci95": ci95, "volume_ratio": ratio, "cases_with_false_island_over_5cm3": islands}),
+            serde_json::json!({"cases": rs.len(), "dice": d, "dice_ci95": ci95, "hd95_median_mm": hd95_median, "hd95_mean_mm": hd95_mean, "volume_ratio": ratio, "cases_with_false_island_over_5cm3": islands}),
         );
     }
     let calibration = calibration.map(|c| {
