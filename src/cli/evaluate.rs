@@ -9,21 +9,21 @@
 //! Prints a table; `--json` prints `{"cases": [...], "summary": {...}}` instead (undefined
 //! values are `null`); `--csv FILE` also writes one row per case and region.
 //!
-//! `--synthetic N`: N new cases per subtype from the real-anatomy generator (seeds no
-//! training run uses), Dice per region (BraTS 2023 empty rule), HD95 per region (median
-//! over the cases in the table, mean too in `--json`; 0 mm when both masks are empty,
-//! 373.13 mm when one is), predicted against true whole-tumour volume, and false-positive
-//! islands (predicted components that touch no tumour) — per subtype and overall, as a Markdown table with each mean Dice's 95 %
-//! bootstrap interval over the cases (`--json`: every case and the summary, with
-//! `dice_ci95`); the rows `realistic_contrast` and `random_contrast` split `all` into the
-//! cases with MRI-like tissue contrasts and the one in ten whose contrasts the generator drew
-//! at random, and `SUBTYPE/realistic`, `SUBTYPE/random` split each subtype the same way. The
+//! `--synthetic N`: N new cases per subtype from the real-anatomy generator (seeds no training
+//! run uses), Dice per region (BraTS 2023 empty rule), HD95 per region (median over the cases
+//! in the table, mean too in `--json`; 0 mm when both masks are empty, 373.13 mm when one is),
+//! predicted against true whole-tumour volume, and false-positive islands (predicted components
+//! that touch no tumour) — per subtype and overall, as a Markdown table with each mean Dice's
+//! 95 % bootstrap interval over the cases (`--json`: every case and the summary, with
+//! `dice_ci95`); the rows `realistic_contrast` and `random_contrast` split `all` into the cases
+//! with MRI-like tissue contrasts and the one in ten whose contrasts the generator drew at
+//! random, and `SUBTYPE/realistic`, `SUBTYPE/random` split each subtype the same way. The
 //! model's decision and post-processing apply unless `--decision`, `--min-component`,
 //! `--min-depth` or `--et-to-core` override them; `--subtype` scores one subtype's cases only
 //! (the same seeds), `--tta` with mirror test-time augmentation, `--random-contrast-share`
 //! draws that share of the cases with fully random contrasts instead of one in ten (the same
-//! anatomy and tumours). `--calibrate` instead scores every pair of candidate thresholds on
-//! the raw predictions (made with the decision, after the depth step; neither is searched;
+//! anatomy and tumours). `--calibrate` instead scores every pair of candidate thresholds on the
+//! raw predictions (made with the decision, after the depth step; neither is searched;
 //! [`unet3d::infer::Calibration`]; default seeds 8000000000…, apart from the held-out
 //! 9000000000…) and prints the best pair for `bts export`.
 
