@@ -35,7 +35,7 @@ use brats_io::progress::Progress;
 use brats_io::synth::{Subtype, SynthConfig};
 use brats_io::NiftiReader;
 use brats_metrics::aggregate::{bootstrap_mean, Evaluation};
-use brats_metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
+use brats_metrics::brats::{evaluate_case, EvalConfig, RegionMetrics, RegionSpec};
 use brats_metrics::lesion::{aggregate, evaluate_lesionwise, LesionGroup, LesionSummary};
 use brats_metrics::{EmptyPolicy, Spacing};
 use unet3d::infer::{
@@ -405,8 +405,8 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         .filter(|(_, t)| a.subtype.is_none_or(|only| Subtype::from(only) == *t))
         .collect();
     bar.start("synthetic held-out cases", cases * subtypes.len() as u64);
-    // HD95 per region with the BraTS conventions: 0 mm when both masks are empty, 373.13 mm
-    // when only one is.
+    // WT, TC, ET with the BraTS conventions: Dice 1 and HD95 0 mm when both masks are
+    // empty, Dice 0 and HD95 373.13 mm when only one is.
     let regions = RegionSpec::from_scheme(&scheme);
     let hd_cfg = EvalConfig {
         empty: EmptyPolicy::Brats2023,
@@ -431,9 +431,9 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
             let pred = predictor.predict(&case.images, &opts, &brats_io::progress::NoProgress)?;
             let seconds = started.elapsed().as_secs_f64();
             let (p, g) = (pred.labels.data(), case.seg.data());
-            let dice = brats_metrics::brats::region_dice(p.view(), g.view(), &scheme)?;
+            // Dice (BraTS 2023 empty rule) and HD95 per region, from one evaluation.
             let spacing = Spacing::from_ijk(case.seg.geometry().spacing())?;
-            let distances = evaluate_case(
+            let ev = evaluate_case(
                 &format!("seed {s}"),
                 p.view(),
                 g.view(),
@@ -441,12 +441,11 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
                 &regions,
                 hd_cfg,
             )?;
-            let hd95 = [0, 1, 2].map(|i| {
-                distances
-                    .regions
-                    .get(&regions[i].name)
-                    .map_or(f64::NAN, |m| m.hd95)
-            });
+            let metric = |i: usize, f: fn(&RegionMetrics) -> f64| {
+                ev.regions.get(&regions[i].name).map_or(f64::NAN, f)
+            };
+            let dice = [0, 1, 2].map(|i| metric(i, |m| m.dice));
+            let hd95 = [0, 1, 2].map(|i| metric(i, |m| m.hd95));
             if let Some(c) = calibration.as_mut() {
                 c.add(p.view(), g.view())?;
             }

@@ -52,7 +52,7 @@ fn the_default_model_segments_an_unseen_synthetic_case_also_from_thick_slices() 
     // The same head scanned in 5 mm axial slices and resampled to 1 mm, as many real BraTS
     // scans were: the tumour holds (on the real case this changes WT by 15 % at most, see
     // docs/degrade_real_case.py). A model that had learned the 1 mm texture would fall apart.
-    let thick = case.images.clone().map(|v| thick_axial(&v, 5));
+    let thick = case.images.each_ref().map(|v| thick_axial(v, 5));
     assert_ne!(thick[0].data(), case.images[0].data());
     let again = p
         .predict(&thick, &PredictOptions::default(), &NoProgress)
