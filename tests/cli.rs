@@ -923,6 +923,24 @@ fn one_subtype_repeats_the_full_runs_seeds() {
     assert_eq!(v["model"]["mirror_tta"], shipped["window"]["mirror_tta"]);
     assert!(v["model"]["mirror_tta"].is_boolean());
     assert!(v["summary"]["metastasis"].is_object() && v["summary"]["high_grade"].is_null());
+    // The model's certainty per case, and the doubted cases counted in the summary.
+    let c = &cases[0]["confidence"];
+    let expected = c["expected_cm3"].as_f64().expect("expected_cm3");
+    let wt = c["expected_dice"][0].as_f64();
+    let doubted = expected >= 1.0 && wt.is_some_and(|d| d < 0.8);
+    assert_eq!(
+        v["summary"]["metastasis"]["doubtful_cases"],
+        usize::from(doubted),
+        "{json}"
+    );
+    if doubted {
+        assert_eq!(
+            v["summary"]["metastasis"]["doubtful_wt_dice"],
+            cases[0]["dice"][0]
+        );
+    } else {
+        assert!(v["summary"]["metastasis"]["doubtful_wt_dice"].is_null());
+    }
     // HD95 per region with BraTS's empty-mask conventions: 0 mm when both are empty (then
     // Dice is 1), 373.13 mm when only one is (Dice 0), a finite surface distance otherwise.
     for i in 0..3 {

@@ -357,7 +357,8 @@ impl<'kb> Diagnoser<'kb> {
 
     /// Segments `case` with `predictor` and the diagnoser's predict options, then
     /// [`Diagnoser::diagnose`]s; the report records the model, the timings and whether
-    /// mirror TTA was used, and, when the case has a ground truth, its Dice per region.
+    /// mirror TTA was used, the model's certainty (and whether it doubts its map), and, when
+    /// the case has a ground truth, its Dice per region.
     /// Returns the mask too.
     ///
     /// # Errors
@@ -389,6 +390,8 @@ impl<'kb> Diagnoser<'kb> {
             },
             "timings_s": pred.timings,
             "mirror_tta": pred.window.mirror_tta,
+            "confidence": pred.confidence,
+            "doubtful": pred.confidence.doubtful(),
         }));
         if let Some(truth) = &case.seg {
             d.report.evaluation = Some(dice_by_region(&pred.labels, truth, &scheme)?);

@@ -33,7 +33,9 @@
 //!                        matched_capabilities, missing_capabilities, distance_km, sample}],
 //!                        note}
 //! images               {axial, coronal, sagittal: file names} (absent without imaging)
-//! segmentation         {model, timings_s, mirror_tta} (when a model segmented the case)
+//! segmentation         {model, timings_s, mirror_tta, confidence {expected_dice [WT, TC, ET],
+//!                        uncertain_cm3, called_cm3, expected_cm3}, doubtful}
+//!                        (when a model segmented the case)
 //! evaluation           {WT, TC, ET Dice} (when a ground truth was given)
 //! ```
 
@@ -249,6 +251,21 @@ impl Report {
                     "\nAtlas: {}; outside every atlas region: {:.1} %.\n",
                     t.atlas,
                     t.outside_atlas_fraction * 100.0
+                ));
+            }
+        }
+        if let Some(c) = self
+            .segmentation
+            .as_ref()
+            .and_then(|s| s.get("confidence"))
+            .and_then(|c| serde_json::from_value::<unet3d::infer::Confidence>(c.clone()).ok())
+        {
+            m.push_str(&format!("\nThe model's certainty: {}.\n", c.summary()));
+            if c.doubtful() {
+                m.push_str(&format!(
+                    "\n**The model doubts this map** (expected whole-tumour Dice {:.2}, under {}). Check the mask against the images before relying on its site or volumes: contrasts unlike the MRI it was trained on, modalities in the wrong order or a small lesion are the usual causes.\n",
+                    c.expected_dice[0].unwrap_or(0.0),
+                    unet3d::infer::confidence::DOUBT_BELOW
                 ));
             }
         }

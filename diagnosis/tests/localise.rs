@@ -534,7 +534,8 @@ fn the_registered_atlas_names_deep_infratentorial_and_boundary_sites() {
 }
 
 /// `segment_and_diagnose` segments with the diagnoser's predict options (the model's own by
-/// default) and records in the report whether mirror TTA was used.
+/// default) and records in the report whether mirror TTA was used and how sure the model
+/// was.
 #[test]
 fn segmentation_follows_the_diagnosers_predict_options() {
     use brats_io::progress::NoProgress;
@@ -567,5 +568,18 @@ fn segmentation_follows_the_diagnosers_predict_options() {
         let used = opts.window.unwrap_or(predictor.meta().window).mirror_tta;
         let seg = d.report.segmentation.as_ref().unwrap();
         assert_eq!(seg["mirror_tta"], used, "{seg}");
+        // The model's certainty is recorded and read out, with the doubt when there is one.
+        assert_eq!(
+            seg["confidence"],
+            serde_json::to_value(direct.confidence).unwrap()
+        );
+        assert_eq!(seg["doubtful"], direct.confidence.doubtful(), "{seg}");
+        let md = d.report.to_markdown();
+        assert!(md.contains(&direct.confidence.summary()), "{md}");
+        assert_eq!(
+            md.contains("**The model doubts this map**"),
+            direct.confidence.doubtful(),
+            "{md}"
+        );
     }
 }

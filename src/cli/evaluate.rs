@@ -13,7 +13,8 @@
 //! run uses), Dice per region (BraTS 2023 empty rule), HD95 per region (median over the cases
 //! in the table, mean too in `--json`; 0 mm when both masks are empty, 373.13 mm when one is),
 //! predicted against true whole-tumour volume, and false-positive islands (predicted components
-//! that touch no tumour) — per subtype and overall, as a Markdown table with each mean Dice's
+//! that touch no tumour) and the cases the model doubted ([`unet3d::infer::Confidence::doubtful`],
+//! with their mean WT Dice; no reference is used for that call) — per subtype and overall, as a Markdown table with each mean Dice's
 //! 95 % bootstrap interval over the cases (`--json`: every case and the summary, with
 //! `dice_ci95`); the rows `realistic_contrast` and `random_contrast` split `all` into the cases
 //! with MRI-like tissue contrasts and the one in ten whose contrasts the generator drew at
@@ -332,6 +333,8 @@ struct Row {
     false_islands: usize,
     largest_false_island_cm3: f64,
     postprocess: PostprocessReport,
+    /// The model's own certainty (no reference used).
+    confidence: unet3d::infer::Confidence,
     seconds: f64,
 }
 
@@ -474,11 +477,15 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
                 largest_false_island_cm3: false_sizes.iter().copied().max().unwrap_or(0) as f64
                     / 1000.0,
                 postprocess: pred.postprocess,
+                confidence: pred.confidence,
                 seconds,
             };
             bar.line(&format!(
-                "{:<20} {:<9} seed {s}: WT {:.3} TC {:.3} ET {:.3}  HD95 {:.1} / {:.1} / {:.1} mm  WT {:.0}→{:.0} cm³  ET {}→{} voxels  {} false islands  {:.1} s",
-                row.subtype, row.contrast, dice[0], dice[1], dice[2], hd95[0], hd95[1], hd95[2], row.wt_cm3, row.predicted_wt_cm3, row.et_voxels, row.predicted_et_voxels, row.false_islands, seconds
+                "{:<20} {:<9} seed {s}: WT {:.3} TC {:.3} ET {:.3}  HD95 {:.1} / {:.1} / {:.1} mm  WT {:.0}→{:.0} cm³  ET {}→{} voxels  {} false islands  expected WT {}{}  {:.1} s",
+                row.subtype, row.contrast, dice[0], dice[1], dice[2], hd95[0], hd95[1], hd95[2], row.wt_cm3, row.predicted_wt_cm3, row.et_voxels, row.predicted_et_voxels, row.false_islands,
+                row.confidence.expected_dice[0].map_or("-".into(), |d| format!("{d:.3}")),
+                if row.confidence.doubtful() { " (doubted)" } else { "" },
+                seconds
             ));
             rows.push(row);
             bar.advance(1);
@@ -508,7 +515,7 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         groups.entry("all".into()).or_default().push(r);
     }
     let mut table = format!(
-        "Model: epoch {} (weights \"{}\", grid {}{}). Decision: {}. Post-processing applied: components under {} voxels removed, components nowhere {} mm deep in the head removed, enhancement under {} voxels relabelled as core (0 = off). Cases: base seed {seed}, fully random tissue contrasts in a share {random_contrast_share} of them. Dice: mean over cases ({:.0} % bootstrap interval, {CI_RESAMPLES} resamples). HD95: median over cases, mm (BraTS conventions: 0 when both masks are empty, 373.13 when one is).\n\n| subtype | cases | WT | TC | ET | HD95 WT / TC / ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "Model: epoch {} (weights \"{}\", grid {}{}). Decision: {}. Post-processing applied: components under {} voxels removed, components nowhere {} mm deep in the head removed, enhancement under {} voxels relabelled as core (0 = off). Cases: base seed {seed}, fully random tissue contrasts in a share {random_contrast_share} of them. Dice: mean over cases ({:.0} % bootstrap interval, {CI_RESAMPLES} resamples). HD95: median over cases, mm (BraTS conventions: 0 when both masks are empty, 373.13 when one is).\n\n| subtype | cases | WT | TC | ET | HD95 WT / TC / ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ | cases the model doubted (their mean WT) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         meta.epoch,
         meta.weights,
         grid(meta.preprocess.resample),
@@ -543,20 +550,29 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
             .iter()
             .filter(|r| r.largest_false_island_cm3 > 5.0)
             .count();
+        let doubted: Vec<f64> = rs
+            .iter()
+            .filter(|r| r.confidence.doubtful())
+            .map(|r| r.dice[0])
+            .collect();
+        let doubted_wt =
+            (!doubted.is_empty()).then(|| doubted.iter().sum::<f64>() / doubted.len() as f64);
         table.push_str(&format!(
-            "| {k} | {} | {} | {} | {} | {:.1} / {:.1} / {:.1} | {ratio:.2} | {islands} |\n",
+            "| {k} | {} | {} | {} | {} | {:.1} / {:.1} / {:.1} | {ratio:.2} | {islands} | {}{} |\n",
             rs.len(),
             cell(0),
             cell(1),
             cell(2),
             hd95_median[0],
             hd95_median[1],
-            hd95_median[2]
+            hd95_median[2],
+            doubted.len(),
+            doubted_wt.map_or(String::new(), |d| format!(" ({d:.3})"))
         ));
         let ci95 = ci.map(|c| c.map(|c| [c.lo, c.hi]));
         summary.insert(
             k.clone(),
-            serde_json::json!({"cases": rs.len(), "dice": d, "dice_ci95": ci95, "hd95_median_mm": hd95_median, "hd95_mean_mm": hd95_mean, "volume_ratio": ratio, "cases_with_false_island_over_5cm3": islands}),
+            serde_json::json!({"cases": rs.len(), "dice": d, "dice_ci95": ci95, "hd95_median_mm": hd95_median, "hd95_mean_mm": hd95_mean, "volume_ratio": ratio, "cases_with_false_island_over_5cm3": islands, "doubtful_cases": doubted.len(), "doubtful_wt_dice": doubted_wt}),
         );
     }
     let calibration = calibration.map(|c| {

@@ -1,6 +1,7 @@
 //! `bts segment`: one case → label map (uint8 NIfTI with the input's header) on the case's
-//! own grid. Prints the per-phase timings and the voxels of every label written (one JSON
-//! line with `--json`).
+//! own grid. Prints the per-phase timings, the voxels of every label written and the
+//! model's certainty (one JSON line with `--json`); warns on stderr when the model doubts
+//! its map ([`unet3d::infer::Confidence::doubtful`]).
 
 use std::time::Instant;
 
@@ -20,6 +21,15 @@ pub fn load_predictor(
         None => unet3d::predict::default_model_dir()?,
     };
     Ok(Predictor::load_on(dir, device)?)
+}
+
+/// The warning printed (stderr) when the model doubts its map.
+pub fn doubt_warning(c: &unet3d::infer::Confidence) -> String {
+    format!(
+        "warning: the model doubts this map (expected whole-tumour Dice {:.2}, under {}): check it against the images; likely causes are contrasts unlike MRI, modalities in the wrong order, or a small lesion",
+        c.expected_dice[0].unwrap_or(0.0),
+        unet3d::infer::confidence::DOUBT_BELOW
+    )
 }
 
 pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
@@ -42,6 +52,9 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
         keep_probabilities: false,
     };
     let pred = predictor.predict_case(&case, &opts, &ui.bar())?;
+    if pred.confidence.doubtful() {
+        ui.note(&doubt_warning(&pred.confidence));
+    }
     let t1 = Instant::now();
     NiftiWriter::new().write(&a.out, &pred.labels)?;
     let write_s = t1.elapsed().as_secs_f64();
@@ -66,6 +79,8 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
                 "label_voxels": counts,
                 "mirror_tta": window.mirror_tta,
                 "postprocess": pred.postprocess,
+                "confidence": pred.confidence,
+                "doubtful": pred.confidence.doubtful(),
             })
         );
     } else {
@@ -89,6 +104,7 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
                 }
             );
         }
+        println!("  certainty: {}", pred.confidence.summary());
         println!(
             "  {total:.1} s (load {load_s:.1}, preprocess {:.1}, inference {:.1}, restore {:.1}, write {write_s:.1})",
             t.preprocess_s, t.inference_s, t.restore_s

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{self, CheckpointMeta, Which, CHANNELS};
 use crate::error::{Error, Result};
 use crate::infer::{
-    decide, postprocess, sliding_window, CheckedWindow, Head, PostprocessConfig, PostprocessReport,
-    SlidingWindowConfig,
+    confidence, decide, postprocess, sliding_window, CheckedWindow, Confidence, Head,
+    PostprocessConfig, PostprocessReport, SlidingWindowConfig,
 };
 use crate::model::UNet3d;
 
@@ -47,6 +47,9 @@ pub struct Prediction {
     pub probabilities: Option<Array4<f32>>,
     /// What post-processing changed.
     pub postprocess: PostprocessReport,
+    /// How sure the network was of its map (from its probabilities inside the brain, before
+    /// post-processing; see [`crate::infer::confidence`]).
+    pub confidence: Confidence,
     /// The sliding window used (the options' or the model's; `mirror_tta` says whether the
     /// mirrored predictions were averaged).
     pub window: SlidingWindowConfig,
@@ -286,6 +289,14 @@ impl Predictor {
         let rec = &pre.record;
         let crop_probs = rec.restore_probabilities(probs.view())?;
         let brain = brain_mask(images);
+        let [si, sj, sk] = images[0].geometry().spacing();
+        let certainty = confidence(
+            &crop_probs,
+            rec.crop_of(brain.view())?,
+            self.meta.model.final_activation,
+            &self.meta.scheme,
+            si * sj * sk / 1000.0,
+        )?;
         let labels = decide(
             &crop_probs,
             rec.crop_of(brain.view())?,
@@ -307,6 +318,7 @@ impl Predictor {
             labels,
             probabilities: opts.keep_probabilities.then_some(probs),
             postprocess: report,
+            confidence: certainty,
             window: used,
             timings: Timings {
                 preprocess_s: (t1 - t0).as_secs_f64(),

@@ -1,7 +1,9 @@
 //! The pretrained default model shipped in the repository (`models/default/`): it loads
 //! through `Predictor::load_default` and segments a synthetic case it never saw to a
-//! useful Dice, and the same case acquired in thick slices to nearly the same tumour. A
-//! quality check, not a timing.
+//! useful Dice, knows how well it did (its own expected Dice, also with T1 and T2 swapped
+//! and with random contrasts, where it doubts its map when the map is poor), and segments
+//! the same case acquired in thick slices to nearly the same tumour. A quality check, not
+//! a timing.
 
 use brats_io::progress::NoProgress;
 use brats_io::synth::{Subtype, SynthConfig};
@@ -48,6 +50,47 @@ fn the_default_model_segments_an_unseen_synthetic_case_also_from_thick_slices() 
         d[1],
         d[2]
     );
+    // The model's own certainty (no reference) agrees that this map is good, and it does
+    // not doubt it.
+    let c = pred.confidence;
+    let expected = c.expected_dice[0].expect("tumour was called");
+    assert!(
+        !c.doubtful() && (expected - d[0]).abs() < 0.1,
+        "expected WT Dice {expected:.3} (actual {:.3}), {c:?}",
+        d[0]
+    );
+    // Two inputs it may fail on: T1 and T2 given in each other's place (a classic user
+    // error), and the same seed's case with tissue contrasts drawn at random. Whatever
+    // the map's quality, the model's doubt must agree with it: doubted exactly when WT Dice
+    // is under 0.7, and its expected WT Dice within 0.15 of the actual one.
+    let mut swapped = case.images.clone();
+    swapped.swap(1, 3);
+    let random = SynthConfig {
+        scheme: p.meta().scheme.clone(),
+        subtypes: vec![Subtype::HighGrade],
+        healthy_share: 0.0,
+        random_contrast_share: 1.0,
+    }
+    .check()
+    .unwrap()
+    .generate(case.truth.seed)
+    .unwrap();
+    for (what, images, truth) in [
+        ("T1 and T2 swapped", &swapped, &case.seg),
+        ("random contrasts", &random.images, &random.seg),
+    ] {
+        let out = p
+            .predict(images, &PredictOptions::default(), &NoProgress)
+            .unwrap();
+        let actual = dice(&out.labels, truth)[0];
+        let c = out.confidence;
+        eprintln!("{what}: WT Dice {actual:.3}, {}", c.summary());
+        let expected = c.expected_dice[0].unwrap_or(0.0);
+        assert!(
+            c.doubtful() == (actual < 0.7) && (expected - actual).abs() < 0.15,
+            "{what}: WT Dice {actual:.3}, but the model's {c:?}"
+        );
+    }
 
     // The same head scanned in 5 mm axial slices and resampled to 1 mm, as many real BraTS
     // scans were: the tumour holds (on the real case this changes WT by 15 % at most, see

@@ -50,28 +50,9 @@ pub fn classes_from_probabilities(
     let shape = [probs.shape()[1], probs.shape()[2], probs.shape()[3]];
     match output {
         Output::Softmax if decision == Decision::Regions => {
-            let member = scheme.class_regions();
-            if probs.shape()[0] != member.len() {
-                return Err(Error::shape(
-                    "softmax probabilities",
-                    format!(
-                        "{} channels (the classes of {})",
-                        member.len(),
-                        scheme.name()
-                    ),
-                    probs.shape()[0],
-                ));
-            }
-            let region = |r: usize| {
-                let mut sum = Array3::<f32>::zeros(shape);
-                for (ch, m) in probs.axis_iter(Axis(0)).zip(&member) {
-                    if m[r] {
-                        sum += &ch;
-                    }
-                }
-                sum.mapv(|p| p > 0.5)
-            };
-            let labels = scheme.from_regions(&region(0), &region(1), &region(2))?;
+            let [wt, tc, et] = region_probabilities(probs, output, scheme)?;
+            let m = |p: Array3<f32>| p.mapv(|p| p > 0.5);
+            let labels = scheme.from_regions(&m(wt), &m(tc), &m(et))?;
             Ok(scheme.to_classes(&labels, "region decision")?)
         }
         Output::Softmax => {
@@ -94,6 +75,56 @@ pub fn classes_from_probabilities(
             let m = |i: usize| probs.index_axis(Axis(0), i).mapv(|p| p > 0.5);
             let labels = scheme.from_regions(&m(0), &m(1), &m(2))?;
             Ok(scheme.to_classes(&labels, "region output")?)
+        }
+    }
+}
+
+/// The probability of each BraTS region, `[WT, TC, ET]`, from probabilities
+/// `[n_out, D, H, W]`: for softmax, the sum of the classes that belong to the region (the
+/// scheme's own membership); for region sigmoids, the channels as they are.
+///
+/// # Errors
+/// [`Error::Shape`] when softmax probabilities do not have one channel per class of
+/// `scheme`, or region sigmoids not three channels.
+pub fn region_probabilities(
+    probs: &Array4<f32>,
+    output: Output,
+    scheme: &LabelScheme,
+) -> Result<[Array3<f32>; 3]> {
+    let shape = [probs.shape()[1], probs.shape()[2], probs.shape()[3]];
+    match output {
+        Output::Softmax => {
+            let member = scheme.class_regions();
+            if probs.shape()[0] != member.len() {
+                return Err(Error::shape(
+                    "softmax probabilities",
+                    format!(
+                        "{} channels (the classes of {})",
+                        member.len(),
+                        scheme.name()
+                    ),
+                    probs.shape()[0],
+                ));
+            }
+            Ok([0, 1, 2].map(|r| {
+                let mut sum = Array3::<f32>::zeros(shape);
+                for (ch, m) in probs.axis_iter(Axis(0)).zip(&member) {
+                    if m[r] {
+                        sum += &ch;
+                    }
+                }
+                sum
+            }))
+        }
+        Output::SigmoidRegions => {
+            if probs.shape()[0] != 3 {
+                return Err(Error::shape(
+                    "region sigmoid probabilities",
+                    "3 channels (WT, TC, ET)",
+                    probs.shape()[0],
+                ));
+            }
+            Ok([0, 1, 2].map(|r| probs.index_axis(Axis(0), r).to_owned()))
         }
     }
 }
