@@ -104,7 +104,15 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
                 }
             );
         }
-        println!("  certainty: {}", pred.confidence.summary());
+        println!(
+            "  certainty: {}{}",
+            pred.confidence.summary(),
+            if window.mirror_tta {
+                ""
+            } else {
+                "; without mirror TTA the model rates itself higher than it should"
+            }
+        );
         println!(
             "  {total:.1} s (load {load_s:.1}, preprocess {:.1}, inference {:.1}, restore {:.1}, write {write_s:.1})",
             t.preprocess_s, t.inference_s, t.restore_s
