@@ -261,11 +261,9 @@ impl Report {
             .and_then(|c| serde_json::from_value::<unet3d::infer::Confidence>(c.clone()).ok())
         {
             m.push_str(&format!("\nThe model's certainty: {}.\n", c.summary()));
-            if c.doubtful() {
+            if let Some(why) = c.doubt() {
                 m.push_str(&format!(
-                    "\n**The model doubts this map** (expected whole-tumour Dice {:.2}, under {}). Check the mask against the images before relying on its site or volumes: contrasts unlike the MRI it was trained on, modalities in the wrong order or a small lesion are the usual causes.\n",
-                    c.expected_dice[0].unwrap_or(0.0),
-                    unet3d::infer::confidence::DOUBT_BELOW
+                    "\n**The model doubts this map** ({why}). Check the mask against the images before relying on its site or volumes.\n"
                 ));
             }
         }

@@ -12,9 +12,10 @@
 //! `--synthetic N`: N new cases per subtype from the real-anatomy generator (seeds no training
 //! run uses), Dice per region (BraTS 2023 empty rule), HD95 per region (median over the cases
 //! in the table, mean too in `--json`; 0 mm when both masks are empty, 373.13 mm when one is),
-//! predicted against true whole-tumour volume, and false-positive islands (predicted components
-//! that touch no tumour) and the cases the model doubted ([`unet3d::infer::Confidence::doubtful`],
-//! with their mean WT Dice; no reference is used for that call) — per subtype and overall, as a Markdown table with each mean Dice's
+//! predicted against true whole-tumour volume, false-positive islands (predicted components
+//! that touch no tumour) and the cases the model doubted
+//! ([`unet3d::infer::Confidence::doubtful`], with their mean WT Dice; no reference is used
+//! for that call) — per subtype and overall, as a Markdown table with each mean Dice's
 //! 95 % bootstrap interval over the cases (`--json`: every case and the summary, with
 //! `dice_ci95`); the rows `realistic_contrast` and `random_contrast` split `all` into the cases
 //! with MRI-like tissue contrasts and the one in ten whose contrasts the generator drew at

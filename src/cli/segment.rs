@@ -23,15 +23,6 @@ pub fn load_predictor(
     Ok(Predictor::load_on(dir, device)?)
 }
 
-/// The warning printed (stderr) when the model doubts its map.
-pub fn doubt_warning(c: &unet3d::infer::Confidence) -> String {
-    format!(
-        "warning: the model doubts this map (expected whole-tumour Dice {:.2}, under {}): check it against the images; likely causes are contrasts unlike MRI, modalities in the wrong order, or a small lesion",
-        c.expected_dice[0].unwrap_or(0.0),
-        unet3d::infer::confidence::DOUBT_BELOW
-    )
-}
-
 pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
     let t0 = Instant::now();
     let predictor = load_predictor(a.model.as_deref(), a.device)?;
@@ -52,8 +43,10 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
         keep_probabilities: false,
     };
     let pred = predictor.predict_case(&case, &opts, &ui.bar())?;
-    if pred.confidence.doubtful() {
-        ui.note(&doubt_warning(&pred.confidence));
+    if let Some(why) = pred.confidence.doubt() {
+        ui.note(&format!(
+            "warning: the model doubts this map ({why}): check it against the images"
+        ));
     }
     let t1 = Instant::now();
     NiftiWriter::new().write(&a.out, &pred.labels)?;

@@ -289,17 +289,18 @@ impl Predictor {
         let rec = &pre.record;
         let crop_probs = rec.restore_probabilities(probs.view())?;
         let brain = brain_mask(images);
+        let crop_brain = rec.crop_of(brain.view())?;
         let [si, sj, sk] = images[0].geometry().spacing();
         let certainty = confidence(
             &crop_probs,
-            rec.crop_of(brain.view())?,
+            crop_brain,
             self.meta.model.final_activation,
             &self.meta.scheme,
             si * sj * sk / 1000.0,
         )?;
         let labels = decide(
             &crop_probs,
-            rec.crop_of(brain.view())?,
+            crop_brain,
             self.meta.model.final_activation,
             post.decision,
             &self.meta.scheme,

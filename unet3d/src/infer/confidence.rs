@@ -18,10 +18,10 @@
 //! probabilities, and the model then rates itself higher than it should.
 
 use brats_io::LabelScheme;
-use ndarray::{Array4, ArrayView3, Zip};
+use ndarray::{Array4, ArrayView3, Axis, Zip};
 use serde::{Deserialize, Serialize};
 
-use super::decide::region_probabilities;
+use super::decide::region_membership;
 use crate::error::{Error, Result};
 use crate::model::Output;
 
@@ -56,6 +56,16 @@ impl Confidence {
         self.expected_cm3 >= DOUBT_MIN_CM3 && self.expected_dice[0].is_some_and(|d| d < DOUBT_BELOW)
     }
 
+    /// Why the map is doubted, for people (`None` when it is not [`Confidence::doubtful`]).
+    pub fn doubt(&self) -> Option<String> {
+        self.doubtful().then(|| {
+            format!(
+                "expected whole-tumour Dice {:.2}, under {DOUBT_BELOW}; the usual causes are contrasts unlike the MRI it was trained on, modalities in the wrong order, or a small lesion",
+                self.expected_dice[0].unwrap_or(0.0)
+            )
+        })
+    }
+
     /// One line for people: the expected Dice per region and the uncertain volume.
     pub fn summary(&self) -> String {
         let ed = |r: usize| self.expected_dice[r].map_or("-".to_string(), |d| format!("{d:.2}"));
@@ -73,8 +83,8 @@ impl Confidence {
 /// true; `voxel_cm3` is one voxel's volume.
 ///
 /// # Errors
-/// [`Error::Shape`] when `brain` is not the probabilities' grid; as
-/// [`region_probabilities`].
+/// [`Error::Shape`] when `brain` is not the probabilities' grid, or when the channels do
+/// not fit `output` and `scheme` (as [`region_probabilities`](super::region_probabilities)).
 pub fn confidence(
     probs: &Array4<f32>,
     brain: ArrayView3<'_, bool>,
@@ -89,31 +99,45 @@ pub fn confidence(
             format!("{:?}", brain.shape()),
         ));
     }
-    let regions = region_probabilities(probs, output, scheme)?;
-    let mut out = Confidence::default();
-    for (r, p) in regions.iter().enumerate() {
-        // Σp, Σ_H p, |H| (and, for WT, the uncertain band), in f64.
-        let (mut sum, mut sum_called, mut called, mut band) = (0.0f64, 0.0f64, 0usize, 0usize);
-        Zip::from(p).and(&brain).for_each(|&p, &b| {
-            if b {
-                let p = f64::from(p);
-                sum += p;
-                if p > 0.5 {
-                    sum_called += p;
-                    called += 1;
+    let member = region_membership(probs.shape()[0], output, scheme)?;
+    // One pass, no region maps: per voxel, each region's probability (its channels summed
+    // in order, in f32, as the decision sums them); per region Σp, Σ_H p and |H| in f64,
+    // and the uncertain band of WT.
+    let (mut sum, mut sum_called, mut called, mut band) =
+        ([0.0f64; 3], [0.0f64; 3], [0usize; 3], 0usize);
+    Zip::from(probs.lanes(Axis(0)))
+        .and(&brain)
+        .for_each(|lane, &b| {
+            if !b {
+                return;
+            }
+            for r in 0..3 {
+                let mut p = 0.0f32;
+                for (&v, m) in lane.iter().zip(&member) {
+                    if m[r] {
+                        p += v;
+                    }
                 }
-                if (0.25..=0.75).contains(&p) {
+                let p = f64::from(p);
+                sum[r] += p;
+                if p > 0.5 {
+                    sum_called[r] += p;
+                    called[r] += 1;
+                }
+                if r == 0 && (0.25..=0.75).contains(&p) {
                     band += 1;
                 }
             }
         });
-        let denom = sum + called as f64;
-        out.expected_dice[r] = (called > 0 || sum >= 1.0).then(|| 2.0 * sum_called / denom);
-        if r == 0 {
-            out.uncertain_cm3 = band as f64 * voxel_cm3;
-            out.called_cm3 = called as f64 * voxel_cm3;
-            out.expected_cm3 = sum * voxel_cm3;
-        }
+    let mut out = Confidence {
+        uncertain_cm3: band as f64 * voxel_cm3,
+        called_cm3: called[0] as f64 * voxel_cm3,
+        expected_cm3: sum[0] * voxel_cm3,
+        ..Confidence::default()
+    };
+    for r in 0..3 {
+        out.expected_dice[r] = (called[r] > 0 || sum[r] >= 1.0)
+            .then(|| 2.0 * sum_called[r] / (sum[r] + called[r] as f64));
     }
     Ok(out)
 }
@@ -123,17 +147,14 @@ mod tests {
     use ndarray::{Array3, Array4};
 
     use super::*;
-
-    fn softmax_voxels(p: &[[f32; 4]]) -> Array4<f32> {
-        Array4::from_shape_fn((4, 1, 1, p.len()), |(c, _, _, i)| p[i][c])
-    }
+    use crate::infer::decide::tests::voxels;
 
     #[test]
     fn certain_maps_score_one_and_doubt_lowers_it() {
         let scheme = LabelScheme::brats2021();
         let brain = Array3::from_elem((1, 1, 4), true);
         // Two edema voxels, two background voxels, all certain.
-        let sure = softmax_voxels(&[
+        let sure = voxels(&[
             [0.0, 0.0, 1.0, 0.0],
             [0.0, 0.0, 1.0, 0.0],
             [1.0, 0.0, 0.0, 0.0],
@@ -148,7 +169,7 @@ mod tests {
         assert!((c.called_cm3 - 0.002).abs() < 1e-12);
         assert!((c.expected_cm3 - 0.002).abs() < 1e-9);
         // The same call, barely: WT 0.6 and 0.6 called, 0.4 and 0.4 not.
-        let unsure = softmax_voxels(&[
+        let unsure = voxels(&[
             [0.4, 0.0, 0.6, 0.0],
             [0.4, 0.0, 0.6, 0.0],
             [0.6, 0.0, 0.4, 0.0],
@@ -178,6 +199,10 @@ mod tests {
         assert!(!c(Some(0.85), 20.0).doubtful());
         assert!(!c(Some(0.3), 0.2).doubtful()); // a healthy brain's faint probabilities
         assert!(!c(None, 0.0).doubtful());
+        assert!(c(Some(0.5), 20.0)
+            .doubt()
+            .is_some_and(|w| w.contains("0.50")));
+        assert_eq!(c(Some(0.85), 20.0).doubt(), None);
         let s = c(Some(0.5), 20.0).summary();
         assert!(s.contains("WT 0.50 / TC - / ET -"), "{s}");
     }
@@ -187,7 +212,7 @@ mod tests {
         // Enhancing probability 0.4 in three voxels: 1.2 voxels' worth, none called.
         let scheme = LabelScheme::brats2021();
         let brain = Array3::from_elem((1, 1, 3), true);
-        let p = softmax_voxels(&[[0.0, 0.0, 0.6, 0.4]; 3]);
+        let p = voxels(&[[0.0, 0.0, 0.6, 0.4]; 3]);
         let c = confidence(&p, brain.view(), Output::Softmax, &scheme, 0.001).unwrap();
         assert_eq!(c.expected_dice[2], Some(0.0));
         assert_eq!(c.expected_dice[0], Some(1.0));
@@ -196,7 +221,7 @@ mod tests {
     #[test]
     fn wrong_grids_and_channels_are_errors() {
         let scheme = LabelScheme::brats2021();
-        let p = softmax_voxels(&[[1.0, 0.0, 0.0, 0.0]; 2]);
+        let p = voxels(&[[1.0, 0.0, 0.0, 0.0]; 2]);
         let brain = Array3::from_elem((1, 1, 3), true);
         let e = confidence(&p, brain.view(), Output::Softmax, &scheme, 0.001).unwrap_err();
         assert!(e.to_string().contains("brain mask"), "{e}");

@@ -79,23 +79,22 @@ pub fn classes_from_probabilities(
     }
 }
 
-/// The probability of each BraTS region, `[WT, TC, ET]`, from probabilities
-/// `[n_out, D, H, W]`: for softmax, the sum of the classes that belong to the region (the
-/// scheme's own membership); for region sigmoids, the channels as they are.
+/// The regions (WT, TC, ET) each of `channels` output channels counts towards: for
+/// softmax, the scheme's own membership of its classes; for region sigmoids, one region
+/// each.
 ///
 /// # Errors
 /// [`Error::Shape`] when softmax probabilities do not have one channel per class of
 /// `scheme`, or region sigmoids not three channels.
-pub fn region_probabilities(
-    probs: &Array4<f32>,
+pub(crate) fn region_membership(
+    channels: usize,
     output: Output,
     scheme: &LabelScheme,
-) -> Result<[Array3<f32>; 3]> {
-    let shape = [probs.shape()[1], probs.shape()[2], probs.shape()[3]];
+) -> Result<Vec<[bool; 3]>> {
     match output {
         Output::Softmax => {
             let member = scheme.class_regions();
-            if probs.shape()[0] != member.len() {
+            if channels != member.len() {
                 return Err(Error::shape(
                     "softmax probabilities",
                     format!(
@@ -103,30 +102,50 @@ pub fn region_probabilities(
                         member.len(),
                         scheme.name()
                     ),
-                    probs.shape()[0],
+                    channels,
                 ));
             }
-            Ok([0, 1, 2].map(|r| {
-                let mut sum = Array3::<f32>::zeros(shape);
-                for (ch, m) in probs.axis_iter(Axis(0)).zip(&member) {
-                    if m[r] {
-                        sum += &ch;
-                    }
-                }
-                sum
-            }))
+            Ok(member)
         }
         Output::SigmoidRegions => {
-            if probs.shape()[0] != 3 {
+            if channels != 3 {
                 return Err(Error::shape(
                     "region sigmoid probabilities",
                     "3 channels (WT, TC, ET)",
-                    probs.shape()[0],
+                    channels,
                 ));
             }
-            Ok([0, 1, 2].map(|r| probs.index_axis(Axis(0), r).to_owned()))
+            Ok(vec![
+                [true, false, false],
+                [false, true, false],
+                [false, false, true],
+            ])
         }
     }
+}
+
+/// The probability of each BraTS region, `[WT, TC, ET]`, from probabilities
+/// `[n_out, D, H, W]`: the sum of the channels that count towards it
+/// ([`region_membership`]).
+///
+/// # Errors
+/// As [`region_membership`].
+pub fn region_probabilities(
+    probs: &Array4<f32>,
+    output: Output,
+    scheme: &LabelScheme,
+) -> Result<[Array3<f32>; 3]> {
+    let shape = [probs.shape()[1], probs.shape()[2], probs.shape()[3]];
+    let member = region_membership(probs.shape()[0], output, scheme)?;
+    Ok([0, 1, 2].map(|r| {
+        let mut sum = Array3::<f32>::zeros(shape);
+        for (ch, m) in probs.axis_iter(Axis(0)).zip(&member) {
+            if m[r] {
+                sum += &ch;
+            }
+        }
+        sum
+    }))
 }
 
 /// Probabilities `[n_out, D, H, W]` → label values of `scheme` by `decision`, background
@@ -161,13 +180,13 @@ pub fn decide(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use ndarray::{Array3, Array4};
 
     use super::*;
 
     /// Softmax probabilities of single voxels, one column each, classes in scheme order.
-    fn voxels(p: &[[f32; 4]]) -> Array4<f32> {
+    pub(crate) fn voxels(p: &[[f32; 4]]) -> Array4<f32> {
         Array4::from_shape_fn((4, 1, 1, p.len()), |(c, _, _, i)| p[i][c])
     }
 
