@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Segments one case as it is and after each of a set of acquisition changes that real scans
 differ by (thick slices, blur, noise, a bias field, per-modality intensity scale, a shift of
-the head in the grid), and prints how far each segmentation moves from the unaltered one:
+the head in the grid, the same voxels stored in another axis order), and prints how far each segmentation moves from the unaltered one:
 agreement Dice per region (WT, TC, ET), the whole-tumour volume, and the components over
 0.1 cm3. Without a reference segmentation this measures stability, not correctness: a
 model that reads real anatomy should not change its tumour, or grow islands, because the
@@ -58,7 +58,8 @@ def shift(a, by):
 
 
 def variants(rng):
-    """(name, function of (modality, image, brain mask) -> image, shift of the head)."""
+    """(name, function of (modality, image, brain mask) -> image, shift of the head, axis
+    codes the files are stored in or None for the original order)."""
     def noisy(level):
         def f(m, a, brain):
             sigma = level * np.median(a[brain])
@@ -76,16 +77,26 @@ def variants(rng):
         return a * field
 
     scale = {"flair": 0.1, "t1": 7.0, "t1ce": 0.4, "t2": 25.0}
+    same = lambda m, a, b: a  # noqa: E731
     return [
-        ("as acquired", lambda m, a, b: a, (0, 0, 0)),
-        ("5 mm axial slices", lambda m, a, b: thick(a, 2, 5), (0, 0, 0)),
-        ("5 mm sagittal slices", lambda m, a, b: thick(a, 0, 5), (0, 0, 0)),
-        ("blur 1 mm", lambda m, a, b: ndi.gaussian_filter(a.astype(np.float64), 1.0), (0, 0, 0)),
-        ("Rician noise 5 %", noisy(0.05), (0, 0, 0)),
-        ("bias field +-35 %", biased, (0, 0, 0)),
-        ("intensity scale x0.1 to x25", lambda m, a, b: a * scale[m], (0, 0, 0)),
-        ("head shifted 9, -7, 5 voxels", lambda m, a, b: a, (9, -7, 5)),
+        ("as acquired", same, (0, 0, 0), None),
+        ("5 mm axial slices", lambda m, a, b: thick(a, 2, 5), (0, 0, 0), None),
+        ("5 mm sagittal slices", lambda m, a, b: thick(a, 0, 5), (0, 0, 0), None),
+        ("blur 1 mm", lambda m, a, b: ndi.gaussian_filter(a.astype(np.float64), 1.0), (0, 0, 0), None),
+        ("Rician noise 5 %", noisy(0.05), (0, 0, 0), None),
+        ("bias field +-35 %", biased, (0, 0, 0), None),
+        ("intensity scale x0.1 to x25", lambda m, a, b: a * scale[m], (0, 0, 0), None),
+        ("head shifted 9, -7, 5 voxels", same, (9, -7, 5), None),
+        ("stored RAS", same, (0, 0, 0), ("R", "A", "S")),
+        ("stored sagittal (SPL)", same, (0, 0, 0), ("S", "P", "L")),
+        ("stored coronal (LSP)", same, (0, 0, 0), ("L", "S", "P")),
     ]
+
+
+def reoriented(img, codes):
+    """The same voxels and world positions, stored with the voxel axes pointing `codes`."""
+    have = nib.io_orientation(img.affine)
+    return img.as_reoriented(nib.orientations.ornt_transform(have, nib.orientations.axcodes2ornt(codes)))
 
 
 def main(case, bts, extra):
@@ -94,7 +105,7 @@ def main(case, bts, extra):
     ref = None
     print("change | WT cm3 | Dice to unaltered WT / TC / ET | components over 0.1 cm3")
     with tempfile.TemporaryDirectory() as tmp:
-        for v, (label, f, by) in enumerate(variants(rng)):
+        for v, (label, f, by, store) in enumerate(variants(rng)):
             d = os.path.join(tmp, f"v{v}", name)
             os.makedirs(d)
             imgs = {m: nib.load(modality(case, m)) for m in MODALITIES}
@@ -111,10 +122,14 @@ def main(case, bts, extra):
                 hdr = im.header.copy()
                 hdr.set_data_dtype(np.int32)
                 hdr["scl_slope"], hdr["scl_inter"] = 1, 0
-                nib.save(nib.Nifti1Image(b, im.affine, hdr), path)
+                out = nib.Nifti1Image(b, im.affine, hdr)
+                nib.save(reoriented(out, store) if store else out, path)
             out = os.path.join(tmp, f"seg{v}.nii.gz")
             segment(bts, d, out, extra)
-            s = shift(np.asarray(nib.load(out).dataobj).astype(int), tuple(-x for x in by))
+            seg = nib.load(out)
+            if store:  # back to the case's own order to compare voxel by voxel
+                seg = reoriented(seg, nib.aff2axcodes(imgs["t1"].affine))
+            s = shift(np.asarray(seg.dataobj).astype(int), tuple(-x for x in by))
             regions = {
                 "WT": s > 0,
                 "TC": (s == 1) | (s == 3) | (s == 4),

@@ -380,6 +380,10 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
             "invalid value 'many' for '--et-to-core <VOXELS>'",
         ),
         (
+            &["export", "--from", "a", "--to", "b", "--orientation", "LPQ"],
+            "invalid orientation: unknown letter: need three letters, one of R/L, A/P and S/I each",
+        ),
+        (
             &[
                 "evaluate",
                 "--pred",

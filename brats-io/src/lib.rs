@@ -87,6 +87,7 @@ pub use dataset::{CheckedPatchConfig, Patch, PatchConfig, PatchSampler, PatchSou
 pub use error::{Error, Result};
 pub use labels::{Compartment, LabelDef, LabelScheme, TumourRegion};
 pub use nifti::{Datatype, HeaderFields, NiftiInfo, NiftiReader, NiftiWriter, NonFinite};
+pub use preprocess::orient::{Orientation, Reorientation};
 pub use preprocess::{
     CheckedPreprocess, PreprocessConfig, PreprocessRecord, Preprocessed, Resample,
 };

@@ -487,3 +487,98 @@ fn inspect_summaries_have_the_documented_keys() {
         s.problems
     );
 }
+
+/// A case stored in any order, preprocessed with `orientation: LPS`, gives the network the
+/// very same arrays as the case stored in BraTS's own order; its label maps come back in
+/// its own order, exactly.
+#[test]
+fn preprocessing_reorients_any_storage_order_losslessly() {
+    use brats_io::{Orientation, Reorientation, Volume};
+    let lps = phantom(12, PhantomOrientation::Lps);
+    let cfg = PreprocessConfig {
+        orientation: Some(Orientation::LPS),
+        clip_percentiles: Some((0.5, 99.5)),
+        resample: Resample::Spacing([2.0, 2.0, 2.0]),
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let reference = cfg.apply(&lps.images, Some(&lps.seg)).unwrap();
+    assert!(
+        reference.record.reorientation.is_none(),
+        "LPS is kept as is"
+    );
+    let keep = PreprocessConfig {
+        orientation: None,
+        ..*cfg.config()
+    }
+    .check()
+    .unwrap();
+    for code in ["RAS", "PSL", "IRA", "LAI"] {
+        // The same head stored in another order.
+        let to = Reorientation::new(lps.seg.geometry(), code.parse().unwrap()).unwrap();
+        let store = |v: &Volume<f32>| {
+            Volume::new(to.view(v.data().view()).to_owned(), to.grid().clone()).unwrap()
+        };
+        let images: Vec<_> = lps.images.iter().map(store).collect();
+        let seg = Volume::new(
+            to.view(lps.seg.data().view())
+                .as_standard_layout()
+                .into_owned(),
+            to.grid().clone(),
+        )
+        .unwrap();
+        assert_eq!(seg.geometry().orientation(), code);
+
+        let pre = cfg.apply(&images, Some(&seg)).unwrap();
+        assert_eq!(pre.image, reference.image, "{code}");
+        assert_eq!(pre.brain, reference.brain, "{code}");
+        assert_eq!(pre.seg, reference.seg, "{code}");
+        assert!(pre.geometry.max_affine_difference(&reference.geometry) < 1e-9);
+        let rec = &pre.record;
+        assert_eq!(rec.crop_start, reference.record.crop_start);
+        assert_eq!(rec.original, *seg.geometry());
+        // Back in the file's own order, with its own grid.
+        let restored = rec.restore_labels(pre.seg.as_ref().unwrap()).unwrap();
+        let from_reference = reference
+            .record
+            .restore_labels(reference.seg.as_ref().unwrap())
+            .unwrap();
+        let expected = to.view(from_reference.data().view()).to_owned();
+        assert_eq!(restored.data(), &expected, "{code}");
+        assert_eq!(restored.geometry(), seg.geometry());
+        // The crop of a map on the original grid is taken where the images' was.
+        let crop = rec.crop_of(seg.data().view()).unwrap();
+        let crop_ref = reference.record.crop_of(lps.seg.data().view()).unwrap();
+        assert_eq!(crop, crop_ref, "{code}");
+        // The record keeps the reorientation (stored with checkpoints) and reads back.
+        let json = serde_json::to_string(rec).unwrap();
+        assert!(json.contains("\"reorientation\""), "{json}");
+        let back: brats_io::PreprocessRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.reorientation, rec.reorientation);
+        // Without the option the network would see another array.
+        let kept = keep.apply(&images, None).unwrap();
+        assert!(kept.record.reorientation.is_none());
+        assert_ne!(kept.image, reference.image, "{code}");
+    }
+}
+
+#[test]
+fn configs_without_an_orientation_keep_the_storage_order_and_bad_codes_are_named() {
+    let old = r#"{"margin": 2, "clip_percentiles": null, "resample": "none", "pad_multiple": 16}"#;
+    let cfg: PreprocessConfig = serde_json::from_str(old).unwrap();
+    assert_eq!(cfg.orientation, None);
+    assert_eq!(cfg, PreprocessConfig::default());
+    assert!(!serde_json::to_string(&cfg).unwrap().contains("orientation"));
+    let new = r#"{"orientation": "lps", "margin": 2, "clip_percentiles": null, "resample": "none", "pad_multiple": 16}"#;
+    let cfg: PreprocessConfig = serde_json::from_str(new).unwrap();
+    assert_eq!(
+        cfg.orientation.map(|o| o.to_string()).as_deref(),
+        Some("LPS")
+    );
+    for bad in ["LPQ", "LLS", "LP"] {
+        let json = new.replace("lps", bad);
+        let e = serde_json::from_str::<PreprocessConfig>(&json).unwrap_err();
+        assert!(e.to_string().contains("orientation"), "{bad}: {e}");
+    }
+}

@@ -311,6 +311,9 @@ pub struct ExportArgs {
     /// The exported model averages the eight mirrored predictions of every window by default (in segment, diagnose and `Predictor`; `--no-tta` turns it off for one run) [default: the run's setting]
     #[arg(long)]
     pub tta: bool,
+    /// The exported model stores every case in this axis order before the network sees it, losslessly, and writes its map back in the case's own order (e.g. LPS, BraTS's order and the synthetic generator's) [default: the run's setting]
+    #[arg(long, value_name = "CODE", value_parser = parse_orientation)]
+    pub orientation: Option<brats_io::Orientation>,
     /// Post-processing the exported model applies by default (thresholds from `bts evaluate --synthetic N --calibrate`)
     #[command(flatten)]
     pub post: PostArgs,
@@ -331,6 +334,11 @@ pub struct PostArgs {
     /// Remove tumour components that nowhere reach this many millimetres inside the head (skull-stripping leftovers, surface vessels), 0 = keep all [default: the model's post-processing]
     #[arg(long, value_name = "MM", value_parser = parse_depth_mm)]
     pub min_depth: Option<f64>,
+}
+
+/// An axis code such as `LPS` (one of R/L, A/P and S/I per voxel axis).
+fn parse_orientation(s: &str) -> Result<brats_io::Orientation, String> {
+    s.parse().map_err(|e: brats_io::Error| e.to_string())
 }
 
 /// A depth in millimetres: finite and ≥ 0.

@@ -214,6 +214,7 @@ pub fn export(a: &ExportArgs) -> Result<()> {
         half: !a.f32,
         postprocess: a.post.over(meta.postprocess),
         mirror_tta: a.tta.then_some(true),
+        orientation: a.orientation,
     };
     let json = export_checkpoint(&a.from, which, &a.to, &settings)?;
     println!("{}", json.display());

@@ -234,6 +234,9 @@ pub struct ExportSettings {
     /// Replaces the checkpoint's `window.mirror_tta`: whether inference averages the eight
     /// mirrored predictions of every window by default.
     pub mirror_tta: Option<bool>,
+    /// Replaces the checkpoint's `preprocess.orientation`: the storage order every case is
+    /// brought into (losslessly) before the network sees it, e.g. that of the training data.
+    pub orientation: Option<brats_io::Orientation>,
 }
 
 /// Copies checkpoint `which` of the model folder `src` into `dst` as a model to ship:
@@ -249,6 +252,9 @@ pub fn export(src: &Path, which: Which, dst: &Path, settings: &ExportSettings) -
     }
     if let Some(tta) = settings.mirror_tta {
         meta.window.mirror_tta = tta;
+    }
+    if let Some(o) = settings.orientation {
+        meta.preprocess.orientation = Some(o);
     }
     let tensors = load_tensors(&src.join(&meta.weights), &Device::Cpu)?;
     let mut named: Vec<(String, Tensor)> = tensors.into_iter().collect();

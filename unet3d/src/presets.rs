@@ -1,6 +1,6 @@
 //! Ready-made training configurations.
 
-use brats_io::{PreprocessConfig, Resample};
+use brats_io::{Orientation, PreprocessConfig, Resample};
 
 use crate::infer::SlidingWindowConfig;
 use crate::model::{Norm, UNet3dConfig};
@@ -24,6 +24,7 @@ pub fn fast() -> TrainConfig {
     };
     TrainConfig {
         preprocess: PreprocessConfig {
+            orientation: None,
             margin: 2,
             clip_percentiles: Some((0.5, 99.5)),
             resample: Resample::Spacing([2.0, 2.0, 2.0]),
@@ -61,9 +62,10 @@ pub fn seed() -> TrainConfig {
 /// The shipped default model's training (`models/default/`, see its model card): trained
 /// only on synthetic cases from real anatomy ([`crate::train::StreamConfig`]: a pool of 32
 /// cases, 4 new ones after every epoch), widths 16-32-64-128-256 with instance norm, leaky
-/// ReLU, deep supervision and no dropout, images cropped to the brain and resampled to
-/// 2 mm, 64³ patches (half on tumour), batch 2, AdamW 2e-3 with warm-up and a poly
-/// schedule over 200 epochs of 100 iterations.
+/// ReLU, deep supervision and no dropout, images stored in BraTS's order (`LPS`, as the
+/// generator writes them; a case stored otherwise is reoriented losslessly, at training and
+/// at inference), cropped to the brain and resampled to 2 mm, 64³ patches (half on tumour),
+/// batch 2, AdamW 2e-3 with warm-up and a poly schedule over 200 epochs of 100 iterations.
 pub fn synthetic() -> TrainConfig {
     let model = UNet3dConfig {
         filters: [16, 32, 64, 128, 256],
@@ -77,6 +79,7 @@ pub fn synthetic() -> TrainConfig {
     let fast = fast();
     TrainConfig {
         preprocess: PreprocessConfig {
+            orientation: Some(Orientation::LPS),
             pad_multiple: model.divisor(),
             ..fast.preprocess
         },

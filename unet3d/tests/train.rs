@@ -270,6 +270,30 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
     let meta = Predictor::load(shipped.path()).unwrap().meta().clone();
     assert!(meta.window.mirror_tta);
     assert_eq!(meta.window.roi, p.meta().window.roi);
+    // The storage order the model sees, set at export (the run's: as stored).
+    assert_eq!(meta.preprocess.orientation, None);
+    unet3d::checkpoint::export(
+        dir.path(),
+        Which::Best,
+        shipped.path(),
+        &ExportSettings {
+            orientation: Some(brats_io::Orientation::LPS),
+            ..half_precision
+        },
+    )
+    .unwrap();
+    let meta = Predictor::load(shipped.path()).unwrap().meta().clone();
+    assert_eq!(
+        meta.preprocess.orientation,
+        Some(brats_io::Orientation::LPS)
+    );
+    assert_eq!(
+        meta.preprocess,
+        brats_io::PreprocessConfig {
+            orientation: Some(brats_io::Orientation::LPS),
+            ..p.meta().preprocess
+        }
+    );
 
     // A case labelled in another scheme (BraTS 2023: ET = 3) is refused.
     let case23 = brats_io::Case {
@@ -614,4 +638,61 @@ fn validation_is_broken_down_by_case_group() {
     }
     let history = std::fs::read_to_string(b.path().join("history.json")).unwrap();
     assert!(history.contains("\"realistic\""), "{history}");
+}
+
+/// A model whose preprocessing names an orientation segments a head the same whatever
+/// order its files store it in; the map comes back in each file's own order and grid.
+#[test]
+fn a_model_with_an_orientation_segments_every_storage_order_alike() {
+    use brats_io::{Orientation, Reorientation, Volume};
+    let mut cfg = tiny_config();
+    cfg.epochs = 1;
+    let data = data(&cfg);
+    let as_stored = tempfile::tempdir().unwrap();
+    Trainer::new(cfg.clone(), as_stored.path())
+        .unwrap()
+        .fit(&data, false)
+        .unwrap();
+    cfg.preprocess.orientation = Some(Orientation::LPS);
+    let lps = tempfile::tempdir().unwrap();
+    Trainer::new(cfg.clone(), lps.path())
+        .unwrap()
+        .fit(&data, false)
+        .unwrap();
+    // The phantoms are stored LPS, so both runs trained on the same arrays.
+    assert_eq!(weights(as_stored.path()), weights(lps.path()));
+    let (as_stored, lps) = (
+        Predictor::load(as_stored.path()).unwrap(),
+        Predictor::load(lps.path()).unwrap(),
+    );
+    assert_eq!(lps.meta().preprocess.orientation, Some(Orientation::LPS));
+
+    let case = tiny_phantom().check().unwrap().generate(99).unwrap();
+    assert_eq!(case.images[0].geometry().orientation(), "LPS");
+    let opts = PredictOptions {
+        keep_probabilities: true,
+        window: Some(SlidingWindowConfig {
+            mirror_tta: false,
+            ..cfg.window
+        }),
+        ..Default::default()
+    };
+    let reference = lps.predict(&case.images, &opts, &NoProgress).unwrap();
+    for code in ["RAS", "SPL"] {
+        let to = Reorientation::new(case.images[0].geometry(), code.parse().unwrap()).unwrap();
+        let images: Vec<_> = case
+            .images
+            .iter()
+            .map(|v| Volume::new(to.view(v.data().view()).to_owned(), to.grid().clone()).unwrap())
+            .collect();
+        let pred = lps.predict(&images, &opts, &NoProgress).unwrap();
+        assert_eq!(pred.labels.geometry(), images[0].geometry(), "{code}");
+        let expected = to.view(reference.labels.data().view());
+        assert_eq!(pred.labels.data().view(), expected, "{code}");
+        assert_eq!(pred.probabilities, reference.probabilities, "{code}");
+        assert_eq!(pred.confidence, reference.confidence, "{code}");
+        // The same weights without the orientation see another array.
+        let other = as_stored.predict(&images, &opts, &NoProgress).unwrap();
+        assert_ne!(other.probabilities, reference.probabilities, "{code}");
+    }
 }

@@ -1,6 +1,9 @@
 //! Preprocessing of a case for the network, and its exact inverse for label maps.
 //!
 //! Steps, in order, each recorded in a [`PreprocessRecord`]:
+//! 0. optional reorientation to a storage order ([`orient`]: axis permutations and flips,
+//!    lossless), so that a model sees every head the way it was trained whatever order its
+//!    file stores it in;
 //! 1. brain mask: voxels non-zero in any modality;
 //! 2. crop to the mask's bounding box plus `margin` voxels (clamped to the volume);
 //! 3. optional percentile clipping, computed over brain voxels per modality;
@@ -9,10 +12,13 @@
 //!    labels and the mask);
 //! 6. zero padding (centred) so every axis is a multiple of `pad_multiple`.
 //!
-//! [`PreprocessRecord::restore_labels`] undoes 6 → 5 → 2 for a label map predicted on the
+//! [`PreprocessRecord::restore_labels`] undoes 6 → 5 → 2 → 0 for a label map predicted on the
 //! preprocessed grid: unpad, nearest-neighbour back to the cropped shape, paste into a
-//! zero volume of the original grid (with the original header). Where no resampling was
-//! done the round trip is exact.
+//! zero volume, store it in the original order (with the original header). Where no
+//! resampling was done the round trip is exact.
+//!
+//! The *working grid* is the original grid after step 0 (the original grid itself when no
+//! orientation is asked for or the case is already stored that way); crops are taken on it.
 //!
 //! An image with no non-zero voxel has an empty brain mask; the whole volume is then kept
 //! (no crop) and stays zero after normalisation — documented behaviour, not an error.
@@ -28,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod orient;
 pub mod resample;
 
 use ndarray::{s, Array3, Array4, ArrayView3, ArrayView4, Axis};
@@ -36,6 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::volume::{Geometry, Volume, AFFINE_TOLERANCE};
+use orient::{Orientation, Reorientation};
 
 /// How (and whether) to resample after cropping.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -53,6 +61,11 @@ pub enum Resample {
 /// Unchecked preprocessing parameters; call [`PreprocessConfig::check`] to use them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PreprocessConfig {
+    /// Store every case in this orientation before anything else (e.g. `"LPS"`, BraTS's
+    /// own order); `None` (the default, and what older configs without the field mean)
+    /// keeps each case as its file stores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orientation: Option<Orientation>,
     /// Voxels kept around the brain's bounding box on each side.
     pub margin: usize,
     /// Clip each modality to these percentiles of its brain voxels before z-scoring
@@ -67,6 +80,7 @@ pub struct PreprocessConfig {
 impl Default for PreprocessConfig {
     fn default() -> Self {
         PreprocessConfig {
+            orientation: None,
             margin: 2,
             clip_percentiles: None,
             resample: Resample::None,
@@ -125,7 +139,11 @@ pub struct PreprocessRecord {
     pub config: PreprocessConfig,
     /// The original grid (its header is kept in memory for writing restored masks).
     pub original: Geometry,
-    /// First voxel of the crop in the original array.
+    /// How the original grid was stored in the configured orientation, when it was not
+    /// already stored that way; `None` means the working grid is the original grid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorientation: Option<Reorientation>,
+    /// First voxel of the crop in the working grid's array.
     pub crop_start: [usize; 3],
     /// Shape of the crop.
     pub crop_shape: [usize; 3],
@@ -192,10 +210,19 @@ impl CheckedPreprocess {
                 });
             }
         }
-        let shape = original.shape();
+        // 0. the working grid: the original one stored in the configured orientation.
+        let reorientation = match cfg.orientation {
+            Some(to) => Some(Reorientation::new(&original, to)?).filter(|r| !r.is_identity()),
+            None => None,
+        };
+        let working = reorientation
+            .as_ref()
+            .map_or_else(|| original.clone(), |r| r.grid().clone());
+        let shape = working.shape();
 
         // 1. brain mask over the full grid.
         let brain_full = brain_mask(images);
+        let brain_full = on_working(reorientation.as_ref(), brain_full.view());
         // 2. crop box.
         let (crop_start, crop_shape) = match bounding_box(brain_full.view()) {
             Some((lo, hi)) => {
@@ -210,14 +237,17 @@ impl CheckedPreprocess {
             crop_start[1]..crop_start[1] + crop_shape[1],
             crop_start[2]..crop_start[2] + crop_shape[2]
         ];
-        let brain_crop = brain_full.slice(crop).to_owned();
+        let brain_crop = brain_full.slice(crop).as_standard_layout().into_owned();
 
         // 3–4. clip and z-score each modality over brain voxels.
         let mut intensity = Vec::with_capacity(images.len());
         let mut clip_bounds = Vec::with_capacity(images.len());
         let mut normalised = Vec::with_capacity(images.len());
         for img in images {
-            let mut block = img.data().slice(crop).to_owned();
+            let mut block = on_working(reorientation.as_ref(), img.data().view())
+                .slice(crop)
+                .as_standard_layout()
+                .into_owned();
             let bounds = cfg
                 .clip_percentiles
                 .and_then(|(lo, hi)| percentiles(&block, &brain_crop, lo, hi));
@@ -235,7 +265,7 @@ impl CheckedPreprocess {
             Resample::None => crop_shape,
             Resample::Shape(sh) => sh,
             Resample::Spacing(target) => {
-                let sp = original.spacing();
+                let sp = working.spacing();
                 // target and spacing are (i, j, k); shapes are [k, j, i].
                 [0, 1, 2].map(|a| {
                     let axis = 2 - a;
@@ -244,7 +274,12 @@ impl CheckedPreprocess {
             }
         };
         let mut brain = brain_crop;
-        let mut seg_block = seg.map(|s| s.data().slice(crop).to_owned());
+        let mut seg_block = seg.map(|s| {
+            on_working(reorientation.as_ref(), s.data().view())
+                .slice(crop)
+                .as_standard_layout()
+                .into_owned()
+        });
         if resampled_shape != crop_shape {
             normalised = normalised
                 .iter()
@@ -286,7 +321,7 @@ impl CheckedPreprocess {
         // The grid of the result: crop, resample, then pad (negative start).
         let crop_ijk = [crop_start[2], crop_start[1], crop_start[0]].map(|v| v as i64);
         let crop_dim = [crop_shape[2], crop_shape[1], crop_shape[0]];
-        let mut geometry = original.cropped(crop_ijk, crop_dim)?;
+        let mut geometry = working.cropped(crop_ijk, crop_dim)?;
         if resampled_shape != crop_shape {
             geometry =
                 geometry.resampled([resampled_shape[2], resampled_shape[1], resampled_shape[0]])?;
@@ -304,6 +339,7 @@ impl CheckedPreprocess {
             record: PreprocessRecord {
                 config: cfg,
                 original,
+                reorientation,
                 crop_start,
                 crop_shape,
                 resampled_shape,
@@ -337,7 +373,7 @@ impl PreprocessRecord {
     }
 
     /// Probabilities (or any per-channel map) on the preprocessed grid → the same on the
-    /// crop of the original grid: padding removed, resampling undone with trilinear
+    /// crop of the working grid (the original grid when it was not reoriented): padding removed, resampling undone with trilinear
     /// interpolation (as nnU-Net does before deciding; identity when nothing was resampled).
     ///
     /// # Shapes
@@ -360,7 +396,8 @@ impl PreprocessRecord {
         Ok(out)
     }
 
-    /// The crop's part of an array on the original grid.
+    /// The crop's part of an array on the original grid, seen on the working grid (a view,
+    /// reoriented like the images were).
     ///
     /// # Shapes
     /// `full`: the original `[D, H, W]`; result: `crop_shape`.
@@ -375,6 +412,7 @@ impl PreprocessRecord {
                 format!("{:?}", full.shape()),
             ));
         }
+        let full = on_working(self.reorientation.as_ref(), full);
         let (st, cs) = (self.crop_start, self.crop_shape);
         Ok(full.slice_move(s![
             st[0]..st[0] + cs[0],
@@ -384,7 +422,7 @@ impl PreprocessRecord {
     }
 
     /// A label map on the crop → the whole original grid (background outside the crop),
-    /// with the original header.
+    /// stored in the original order, with the original header.
     ///
     /// # Shapes
     /// `crop`: `crop_shape`; result: the original grid.
@@ -399,7 +437,11 @@ impl PreprocessRecord {
                 format!("{:?}", crop.shape()),
             ));
         }
-        let mut out = Array3::<u8>::zeros(self.original.shape());
+        let working = self
+            .reorientation
+            .as_ref()
+            .map_or_else(|| self.original.shape(), |r| r.grid().shape());
+        let mut out = Array3::<u8>::zeros(working);
         let cs = self.crop_start;
         out.slice_mut(s![
             cs[0]..cs[0] + self.crop_shape[0],
@@ -407,6 +449,9 @@ impl PreprocessRecord {
             cs[2]..cs[2] + self.crop_shape[2]
         ])
         .assign(&crop);
+        if let Some(r) = &self.reorientation {
+            out = r.undo(out.view())?;
+        }
         Volume::new(out, self.original.clone())
     }
 
@@ -427,6 +472,14 @@ impl PreprocessRecord {
         }
         let (p, r) = (self.pad_before, self.resampled_shape);
         Ok(padded.slice_move(s![p[0]..p[0] + r[0], p[1]..p[1] + r[1], p[2]..p[2] + r[2]]))
+    }
+}
+
+/// An array on the original grid seen on the working grid (itself when not reoriented).
+fn on_working<'a, T>(r: Option<&Reorientation>, a: ArrayView3<'a, T>) -> ArrayView3<'a, T> {
+    match r {
+        Some(r) => r.view(a),
+        None => a,
     }
 }
 
