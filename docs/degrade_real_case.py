@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Segments one case as it is and after each of a set of acquisition changes that real scans
 differ by (thick slices, blur, noise, a bias field, per-modality intensity scale, a shift of
-the head in the grid, the same voxels stored in another axis order), and prints how far each segmentation moves from the unaltered one:
+the head in the grid, the same voxels stored in another axis order, a background that is not
+zero), and prints how far each segmentation moves from the unaltered one:
 agreement Dice per region (WT, TC, ET), the whole-tumour volume, and the components over
 0.1 cm3. Without a reference segmentation this measures stability, not correctness: a
 model that reads real anatomy should not change its tumour, or grow islands, because the
@@ -59,7 +60,8 @@ def shift(a, by):
 
 def variants(rng):
     """(name, function of (modality, image, brain mask) -> image, shift of the head, axis
-    codes the files are stored in or None for the original order)."""
+    codes the files are stored in or None for the original order, Rician noise floor outside
+    the brain as a share of the brain's median, 0 for a zero background)."""
     def noisy(level):
         def f(m, a, brain):
             sigma = level * np.median(a[brain])
@@ -79,17 +81,18 @@ def variants(rng):
     scale = {"flair": 0.1, "t1": 7.0, "t1ce": 0.4, "t2": 25.0}
     same = lambda m, a, b: a  # noqa: E731
     return [
-        ("as acquired", same, (0, 0, 0), None),
-        ("5 mm axial slices", lambda m, a, b: thick(a, 2, 5), (0, 0, 0), None),
-        ("5 mm sagittal slices", lambda m, a, b: thick(a, 0, 5), (0, 0, 0), None),
-        ("blur 1 mm", lambda m, a, b: ndi.gaussian_filter(a.astype(np.float64), 1.0), (0, 0, 0), None),
-        ("Rician noise 5 %", noisy(0.05), (0, 0, 0), None),
-        ("bias field +-35 %", biased, (0, 0, 0), None),
-        ("intensity scale x0.1 to x25", lambda m, a, b: a * scale[m], (0, 0, 0), None),
-        ("head shifted 9, -7, 5 voxels", same, (9, -7, 5), None),
-        ("stored RAS", same, (0, 0, 0), ("R", "A", "S")),
-        ("stored sagittal (SPL)", same, (0, 0, 0), ("S", "P", "L")),
-        ("stored coronal (LSP)", same, (0, 0, 0), ("L", "S", "P")),
+        ("as acquired", same, (0, 0, 0), None, 0),
+        ("5 mm axial slices", lambda m, a, b: thick(a, 2, 5), (0, 0, 0), None, 0),
+        ("5 mm sagittal slices", lambda m, a, b: thick(a, 0, 5), (0, 0, 0), None, 0),
+        ("blur 1 mm", lambda m, a, b: ndi.gaussian_filter(a.astype(np.float64), 1.0), (0, 0, 0), None, 0),
+        ("Rician noise 5 %", noisy(0.05), (0, 0, 0), None, 0),
+        ("bias field +-35 %", biased, (0, 0, 0), None, 0),
+        ("intensity scale x0.1 to x25", lambda m, a, b: a * scale[m], (0, 0, 0), None, 0),
+        ("head shifted 9, -7, 5 voxels", same, (9, -7, 5), None, 0),
+        ("stored RAS", same, (0, 0, 0), ("R", "A", "S"), 0),
+        ("stored sagittal (SPL)", same, (0, 0, 0), ("S", "P", "L"), 0),
+        ("stored coronal (LSP)", same, (0, 0, 0), ("L", "S", "P"), 0),
+        ("background not zero (noise floor 2 %)", same, (0, 0, 0), None, 0.02),
     ]
 
 
@@ -105,7 +108,7 @@ def main(case, bts, extra):
     ref = None
     print("change | WT cm3 | Dice to unaltered WT / TC / ET | components over 0.1 cm3")
     with tempfile.TemporaryDirectory() as tmp:
-        for v, (label, f, by, store) in enumerate(variants(rng)):
+        for v, (label, f, by, store, floor) in enumerate(variants(rng)):
             d = os.path.join(tmp, f"v{v}", name)
             os.makedirs(d)
             imgs = {m: nib.load(modality(case, m)) for m in MODALITIES}
@@ -118,6 +121,11 @@ def main(case, bts, extra):
                 a = np.asarray(im.dataobj).astype(np.float64)
                 b = f(m, a, brain)
                 b = np.where(brain, np.maximum(np.rint(b), 1), 0)
+                if floor:
+                    sigma = floor * np.median(a[brain])
+                    n1, n2 = rng.standard_normal(a.shape), rng.standard_normal(a.shape)
+                    noise = np.sqrt((sigma * n1) ** 2 + (sigma * n2) ** 2)
+                    b = np.where(brain, b, np.maximum(np.rint(noise), 1))
                 b = shift(b, by).astype(np.int32)
                 hdr = im.header.copy()
                 hdr.set_data_dtype(np.int32)

@@ -582,3 +582,110 @@ fn configs_without_an_orientation_keep_the_storage_order_and_bad_codes_are_named
         assert!(e.to_string().contains("orientation"), "{bad}: {e}");
     }
 }
+
+/// The same phantom on a background that is not zero (a Rician noise floor at 2 % of the
+/// brain's median, as a conversion or resampling leaves it): the brain mask is still the
+/// brain, not the whole box, and preprocessing crops as it did on the clean case.
+#[test]
+fn the_brain_mask_ignores_a_background_that_is_not_zero() {
+    use brats_io::preprocess::brain_mask;
+    use rand::{Rng, SeedableRng};
+    let case = phantom(14, PhantomOrientation::Lps);
+    let clean = brain_mask(&case.images);
+    // Zero background: exactly the voxels non-zero in any image, negative ones included.
+    let mut negative = case.images.clone();
+    let inside = clean.indexed_iter().find(|(_, &b)| b).unwrap().0;
+    for img in negative.iter_mut() {
+        img.data_mut()[inside] = -3.0;
+    }
+    let expected = negative[0].data().mapv(|_| false);
+    let expected = ndarray::Zip::from(&expected)
+        .and(negative[0].data())
+        .and(negative[1].data())
+        .and(negative[2].data())
+        .and(negative[3].data())
+        .map_collect(|_, a, b, c, d| [a, b, c, d].iter().any(|v| **v != 0.0));
+    assert_eq!(brain_mask(&negative), expected);
+    assert!(brain_mask(&negative)[inside]);
+    // Touching a face (the brain cropped tightly) is not a background.
+    let (lo, hi) = brats_io::preprocess::bounding_box(clean.view()).unwrap();
+    let tight: Vec<_> = case
+        .images
+        .iter()
+        .map(|v| {
+            let g = v.geometry().cropped(
+                [lo[2], lo[1], lo[0]].map(|x| x as i64),
+                [hi[2] - lo[2] + 1, hi[1] - lo[1] + 1, hi[0] - lo[0] + 1],
+            );
+            let d = v
+                .data()
+                .slice(ndarray::s![lo[0]..=hi[0], lo[1]..=hi[1], lo[2]..=hi[2]])
+                .to_owned();
+            brats_io::Volume::new(d, g.unwrap()).unwrap()
+        })
+        .collect();
+    let tight_mask = brain_mask(&tight);
+    assert_eq!(
+        tight_mask,
+        clean.slice(ndarray::s![lo[0]..=hi[0], lo[1]..=hi[1], lo[2]..=hi[2]])
+    );
+
+    // A noise floor everywhere outside the brain.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let noisy: Vec<_> = case
+        .images
+        .iter()
+        .map(|v| {
+            let mut vals: Vec<f32> = v.data().iter().copied().filter(|&x| x != 0.0).collect();
+            vals.sort_by(f32::total_cmp);
+            let sigma = 0.02 * vals[vals.len() / 2];
+            v.map(|&x| {
+                if x != 0.0 {
+                    x
+                } else {
+                    let (a, b): (f32, f32) = (
+                        rng.sample(rand_distr::StandardNormal),
+                        rng.sample(rand_distr::StandardNormal),
+                    );
+                    sigma * (a * a + b * b).sqrt()
+                }
+            })
+        })
+        .collect();
+    assert!(noisy[0].data().iter().all(|&v| v != 0.0));
+    let mask = brain_mask(&noisy);
+    let (n_clean, n_mask) = (
+        clean.iter().filter(|&&b| b).count(),
+        mask.iter().filter(|&&b| b).count(),
+    );
+    let both = clean
+        .iter()
+        .zip(mask.iter())
+        .filter(|(a, b)| **a && **b)
+        .count();
+    let dice = 2.0 * both as f64 / (n_clean + n_mask) as f64;
+    assert!(
+        dice > 0.99,
+        "brain mask on a noise floor: Dice {dice:.4} to the clean one ({n_mask} against {n_clean} voxels)"
+    );
+    // One piece: no speckle of noise outside.
+    let (_, sizes) = brats_io::components::connected_components(&mask);
+    assert_eq!(sizes.len(), 2, "{sizes:?}");
+    let cfg = PreprocessConfig::default().check().unwrap();
+    let (a, b) = (
+        cfg.apply(&case.images, None).unwrap(),
+        cfg.apply(&noisy, None).unwrap(),
+    );
+    for axis in 0..3 {
+        let (sa, sb) = (
+            a.record.crop_shape[axis] as i64,
+            b.record.crop_shape[axis] as i64,
+        );
+        assert!(
+            (sa - sb).abs() <= 2,
+            "crop {:?} against {:?}",
+            b.record.crop_shape,
+            a.record.crop_shape
+        );
+    }
+}

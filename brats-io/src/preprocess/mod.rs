@@ -4,7 +4,8 @@
 //! 0. optional reorientation to a storage order ([`orient`]: axis permutations and flips,
 //!    lossless), so that a model sees every head the way it was trained whatever order its
 //!    file stores it in;
-//! 1. brain mask: voxels non-zero in any modality;
+//! 1. brain mask ([`brain_mask`]): voxels non-zero in any modality, or brighter than a
+//!    background that is not zero;
 //! 2. crop to the mask's bounding box plus `margin` voxels (clamped to the volume);
 //! 3. optional percentile clipping, computed over brain voxels per modality;
 //! 4. z-score per modality over brain voxels (std 0 → divide by 1); background stays 0;
@@ -483,20 +484,81 @@ fn on_working<'a, T>(r: Option<&Reorientation>, a: ArrayView3<'a, T>) -> ArrayVi
     }
 }
 
-/// Voxels non-zero in any of the images.
+/// The brain: voxels non-zero in any of the images — BraTS's convention, a skull-stripped
+/// brain on a background of exact zeros.
+///
+/// When the background is not zero (more than half of the voxels on the volume's six faces
+/// hold signal in some image: a noise floor, or an offset left by a conversion or a
+/// resampling), every voxel would count as brain, and the crop, the z-score and the
+/// post-processing's depth would all be taken over the whole box. Then the brain is the
+/// largest 26-connected component of the voxels brighter than the background in any image
+/// (brighter than [`BACKGROUND_QUANTILE`] of that image's face voxels). A scan that was never
+/// skull-stripped keeps its skull and scalp either way.
 ///
 /// # Shapes
 /// Images `[D, H, W]` of one shape; result the same shape.
 pub fn brain_mask(images: &[Volume<f32>]) -> Array3<bool> {
+    let levels = background_levels(images);
     let shape = images.first().map_or([0, 0, 0], |v| v.geometry().shape());
     let mut mask = vec![false; shape.iter().product()];
-    for img in images {
+    for (c, img) in images.iter().enumerate() {
+        // A zero background: every non-zero voxel, negative ones included.
+        let level = levels.as_ref().map_or(f32::NEG_INFINITY, |l| l[c]);
         mask.par_iter_mut()
             .zip(img.as_slice().par_iter())
-            .for_each(|(m, v)| *m |= *v != 0.0);
+            .for_each(|(m, v)| *m |= *v != 0.0 && *v > level);
     }
     // ok: the vector has exactly shape's element count.
-    Array3::from_shape_vec(shape, mask).unwrap_or_else(|_| Array3::from_elem([0, 0, 0], false))
+    let mask =
+        Array3::from_shape_vec(shape, mask).unwrap_or_else(|_| Array3::from_elem([0, 0, 0], false));
+    if levels.is_none() {
+        return mask;
+    }
+    let (comp, sizes) = crate::components::connected_components(&mask);
+    let largest = (1..sizes.len()).max_by_key(|&c| sizes[c]).unwrap_or(0) as u32;
+    comp.mapv(|c| c != 0 && c == largest)
+}
+
+/// The quantile of the face voxels' values above which a voxel holds signal, when the
+/// background is not zero ([`brain_mask`]).
+pub const BACKGROUND_QUANTILE: f64 = 0.999;
+
+/// Per image, the background's level when the background is not zero: more than half of the
+/// face voxels hold signal in some image. `None` for a zero background (BraTS's convention).
+fn background_levels(images: &[Volume<f32>]) -> Option<Vec<f32>> {
+    let faces: Vec<Vec<f32>> = images.iter().map(|img| face_values(img.data())).collect();
+    let n = faces.first().map_or(0, Vec::len);
+    let lit = (0..n)
+        .filter(|&f| faces.iter().any(|v| v[f] != 0.0))
+        .count();
+    if n == 0 || 2 * lit <= n {
+        return None;
+    }
+    Some(
+        faces
+            .into_iter()
+            .map(|mut v| {
+                let k = ((v.len() - 1) as f64 * BACKGROUND_QUANTILE).round() as usize;
+                let (_, q, _) = v.select_nth_unstable_by(k, f32::total_cmp);
+                q.max(0.0)
+            })
+            .collect(),
+    )
+}
+
+/// The values on the six faces of a volume, in one fixed order (voxels on edges repeated).
+fn face_values(a: &Array3<f32>) -> Vec<f32> {
+    let mut out = Vec::new();
+    for axis in 0..3 {
+        let n = a.shape()[axis];
+        if n == 0 {
+            return Vec::new();
+        }
+        for i in [0, n - 1] {
+            out.extend(a.index_axis(Axis(axis), i).iter().copied());
+        }
+    }
+    out
 }
 
 /// Inclusive bounding box `[k, j, i]` of the true voxels, `None` when there are none.
