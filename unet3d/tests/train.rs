@@ -50,6 +50,16 @@ fn data(cfg: &TrainConfig) -> TrainData {
     TrainData::phantoms(2, 1, &tiny_phantom(), 11, cfg, &NoProgress).unwrap()
 }
 
+/// A finished training run of `cfg` on `data`, in a new temporary folder.
+fn fitted(cfg: &TrainConfig, data: &TrainData) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    Trainer::new(cfg.clone(), dir.path())
+        .unwrap()
+        .fit(data, false)
+        .unwrap();
+    dir
+}
+
 fn weights(dir: &Path) -> HashMap<String, Vec<f32>> {
     let (_, meta) = read_meta(dir, Which::Last).unwrap();
     load_tensors(&dir.join(meta.weights), &Device::Cpu)
@@ -70,11 +80,7 @@ fn resume_gives_the_same_weights_as_an_uninterrupted_run() {
         .unwrap();
     assert_eq!((sa.epochs, sa.iterations), (2, 4));
     // Same seed, fresh run: identical.
-    let a2 = tempfile::tempdir().unwrap();
-    Trainer::new(cfg.clone(), a2.path())
-        .unwrap()
-        .fit(&data, false)
-        .unwrap();
+    let a2 = fitted(&cfg, &data);
     assert_eq!(weights(a.path()), weights(a2.path()));
     // One epoch, then resume to two.
     let b = tempfile::tempdir().unwrap();
@@ -648,17 +654,9 @@ fn a_model_with_an_orientation_segments_every_storage_order_alike() {
     let mut cfg = tiny_config();
     cfg.epochs = 1;
     let data = data(&cfg);
-    let as_stored = tempfile::tempdir().unwrap();
-    Trainer::new(cfg.clone(), as_stored.path())
-        .unwrap()
-        .fit(&data, false)
-        .unwrap();
+    let as_stored = fitted(&cfg, &data);
     cfg.preprocess.orientation = Some(Orientation::LPS);
-    let lps = tempfile::tempdir().unwrap();
-    Trainer::new(cfg.clone(), lps.path())
-        .unwrap()
-        .fit(&data, false)
-        .unwrap();
+    let lps = fitted(&cfg, &data);
     // The phantoms are stored LPS, so both runs trained on the same arrays.
     assert_eq!(weights(as_stored.path()), weights(lps.path()));
     let (as_stored, lps) = (
