@@ -43,6 +43,9 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
         keep_probabilities: false,
     };
     let pred = predictor.predict_case(&case, &opts, &ui.bar())?;
+    if let Some(why) = pred.not_skull_stripped() {
+        ui.note(&format!("warning: {why}"));
+    }
     if let Some(why) = pred.confidence.doubt() {
         ui.note(&format!(
             "warning: the model doubts this map ({why}): check it against the images"
@@ -74,6 +77,8 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
                 "postprocess": pred.postprocess,
                 "confidence": pred.confidence,
                 "doubtful": pred.confidence.doubtful(),
+                "brain_cm3": pred.brain_cm3,
+                "not_skull_stripped": pred.not_skull_stripped().is_some(),
             })
         );
     } else {

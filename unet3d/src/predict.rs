@@ -50,11 +50,34 @@ pub struct Prediction {
     /// How sure the network was of its map (from its probabilities inside the brain, before
     /// post-processing; see [`crate::infer::confidence`]).
     pub confidence: Confidence,
+    /// Volume of the brain mask the map was confined to, in cm³ ([`brain_mask`]: every
+    /// voxel with signal). Over [`LARGEST_BRAIN_CM3`] the scan was most likely not
+    /// skull-stripped ([`Prediction::not_skull_stripped`]).
+    pub brain_cm3: f64,
     /// The sliding window used (the options' or the model's; `mirror_tta` says whether the
     /// mirrored predictions were averaged).
     pub window: SlidingWindowConfig,
     /// Time per phase.
     pub timings: Timings,
+}
+
+/// A skull-stripped adult brain, ventricles and sulci included, holds at most about 2 L (the
+/// intracranial volume); BraTS's masks hold 1.1–1.8 L. A mask over this volume includes skull,
+/// scalp or neck: the network, trained on stripped brains only, then sees tissue it never saw.
+pub const LARGEST_BRAIN_CM3: f64 = 2500.0;
+
+impl Prediction {
+    /// Why the input looks not skull-stripped (its brain mask is larger than any brain), or
+    /// `None`.
+    pub fn not_skull_stripped(&self) -> Option<String> {
+        (self.brain_cm3 > LARGEST_BRAIN_CM3).then(|| {
+            format!(
+                "the images hold signal over {:.0} cm³, more than any brain ({LARGEST_BRAIN_CM3:.0} cm³ at most): \
+                 the scan looks not skull-stripped, and the model has only seen skull-stripped brains",
+                self.brain_cm3
+            )
+        })
+    }
 }
 
 /// Per-call options.
@@ -291,13 +314,15 @@ impl Predictor {
         let brain = brain_mask(images);
         let crop_brain = rec.crop_of(brain.view())?;
         let [si, sj, sk] = images[0].geometry().spacing();
+        let voxel_cm3 = si * sj * sk / 1000.0;
         let certainty = confidence(
             &crop_probs,
             crop_brain,
             self.meta.model.final_activation,
             &self.meta.scheme,
-            si * sj * sk / 1000.0,
+            voxel_cm3,
         )?;
+        let brain_cm3 = brain.iter().filter(|&&b| b).count() as f64 * voxel_cm3;
         let labels = decide(
             &crop_probs,
             crop_brain,
@@ -320,6 +345,7 @@ impl Predictor {
             probabilities: opts.keep_probabilities.then_some(probs),
             postprocess: report,
             confidence: certainty,
+            brain_cm3,
             window: used,
             timings: Timings {
                 preprocess_s: (t1 - t0).as_secs_f64(),

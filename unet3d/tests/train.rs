@@ -694,3 +694,43 @@ fn a_model_with_an_orientation_segments_every_storage_order_alike() {
         assert_ne!(other.probabilities, reference.probabilities, "{code}");
     }
 }
+
+/// Every prediction reports the volume of the brain mask it was confined to; a mask larger
+/// than any brain says the scan looks not skull-stripped.
+#[test]
+fn a_mask_larger_than_any_brain_is_flagged_as_not_skull_stripped() {
+    let mut cfg = tiny_config();
+    cfg.epochs = 1;
+    let run = fitted(&cfg, &data(&cfg));
+    let p = Predictor::load(run.path()).unwrap();
+    let case = tiny_phantom().check().unwrap().generate(99).unwrap();
+    let brain = brats_io::preprocess::brain_mask(&case.images);
+    let voxels = brain.iter().filter(|&&b| b).count() as f64;
+    let opts = PredictOptions::default();
+    let pred = p.predict(&case.images, &opts, &NoProgress).unwrap();
+    let mm3 = case.images[0].geometry().voxel_volume_mm3();
+    assert!((pred.brain_cm3 - voxels * mm3 / 1000.0).abs() < 1e-9);
+    assert!(pred.brain_cm3 < unet3d::predict::LARGEST_BRAIN_CM3);
+    assert_eq!(pred.not_skull_stripped(), None);
+    // The same arrays on 4 mm voxels: a head-sized block, 64 times the volume.
+    let big: Vec<_> = case
+        .images
+        .iter()
+        .map(|v| {
+            let g = brats_io::Geometry::from_spacing(v.geometry().dim(), [4.0; 3]).unwrap();
+            brats_io::Volume::new(v.data().clone(), g).unwrap()
+        })
+        .collect();
+    let pred = p.predict(&big, &opts, &NoProgress).unwrap();
+    assert!((pred.brain_cm3 - voxels * 64.0 / 1000.0).abs() < 1e-6);
+    assert!(
+        pred.brain_cm3 > unet3d::predict::LARGEST_BRAIN_CM3,
+        "{}",
+        pred.brain_cm3
+    );
+    let why = pred.not_skull_stripped().unwrap();
+    assert!(
+        why.contains("not skull-stripped") && why.contains("cm³"),
+        "{why}"
+    );
+}
