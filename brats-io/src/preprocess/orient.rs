@@ -128,8 +128,6 @@ pub struct Reorientation {
     from_axis: [usize; 3],
     /// Whether it runs along that axis backwards.
     flipped: [bool; 3],
-    /// The original voxel counts `(i, j, k)`.
-    original_dim: [usize; 3],
     /// The reoriented grid: the same voxels and world positions, stored in the target order.
     grid: Geometry,
 }
@@ -172,7 +170,6 @@ impl Reorientation {
         Ok(Reorientation {
             from_axis,
             flipped,
-            original_dim: dim,
             grid,
         })
     }
@@ -230,12 +227,7 @@ impl Reorientation {
         for b in 0..3 {
             back[2 - self.from_axis[2 - b]] = b;
         }
-        let v = v.permuted_axes(back);
-        debug_assert_eq!(
-            v.shape(),
-            [2, 1, 0].map(|a| self.original_dim[a]).as_slice()
-        );
-        Ok(v.as_standard_layout().into_owned())
+        Ok(v.permuted_axes(back).as_standard_layout().into_owned())
     }
 }
 
