@@ -724,6 +724,37 @@ fn synth_inspect_evaluate_and_kb_work_end_to_end() {
     assert_eq!(v["shape"], serde_json::json!([64, 64, 48]));
     let (table, _) = ok(&["inspect", &case.display().to_string()]);
     assert!(table.contains("consistent: true"), "{table}");
+    assert!(
+        table.contains("T1's rank correlation with FLAIR") && !table.contains("warning:"),
+        "{table}"
+    );
+    // The same case with its FLAIR and T2 files swapped: consistent, but inspect warns.
+    let swapped = tmp.path().join("Swapped_00005");
+    std::fs::create_dir_all(&swapped).expect("mkdir");
+    for (from, to) in [
+        ("flair", "t2"),
+        ("t1", "t1"),
+        ("t1ce", "t1ce"),
+        ("t2", "flair"),
+    ] {
+        std::fs::copy(
+            case.join(format!("Phantom_00005_{from}.nii.gz")),
+            swapped.join(format!("Swapped_00005_{to}.nii.gz")),
+        )
+        .expect("copy");
+    }
+    let (table, _) = ok(&["inspect", &swapped.display().to_string()]);
+    assert!(
+        table.contains("consistent: true") && table.contains("warning: FLAIR and T2 look swapped"),
+        "{table}"
+    );
+    let (json, _) = ok(&["inspect", &swapped.display().to_string(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("inspect --json");
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(1), "{json}");
+    assert!(
+        v["input"]["t1_t2"].as_f64() > v["input"]["t1_flair"].as_f64(),
+        "{json}"
+    );
 
     let (json, _) = ok(&["evaluate", "--pred", &seg, "--truth", &seg, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&json).expect("evaluate --json");

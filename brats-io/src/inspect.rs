@@ -10,12 +10,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::case::{find_case, Modality, Naming};
 use crate::error::Result;
 use crate::labels::LabelScheme;
 use crate::nifti::{NiftiReader, NonFinite};
+use crate::quality::InputCheck;
 
 /// What one NIfTI file holds. Statistics are over the values after scaling; NaN/Inf voxels
 /// are counted in `non_finite` and left out of them.
@@ -136,10 +138,18 @@ pub struct CaseSummary {
     pub consistent: bool,
     /// Every disagreement found.
     pub problems: Vec<String>,
+    /// The four images' input checks ([`InputCheck`]: brain volume, and whether FLAIR and
+    /// T2 look swapped); `null` when their grids differ.
+    pub input: Option<InputCheck>,
+    /// What the input checks found ([`InputCheck::warnings`]): the files agree with each
+    /// other, but a model trained on skull-stripped, correctly labelled BraTS scans would
+    /// misread them.
+    pub warnings: Vec<String>,
 }
 
 /// Summarises a case folder: each file, then the cross-file checks (dims and affines within
-/// [`crate::AFFINE_TOLERANCE`]; the seg's values against BraTS 2021 and 2023).
+/// [`crate::AFFINE_TOLERANCE`]; the seg's values against BraTS 2021 and 2023), then the
+/// [`InputCheck`] of the four images.
 ///
 /// # Errors
 /// [`crate::Error::CaseLayout`] when the folder is not a case; reading errors naming the file.
@@ -169,11 +179,20 @@ pub fn summarize_case(dir: impl AsRef<Path>) -> Result<CaseSummary> {
             Err(e) => problems.push(e.to_string()),
         }
     }
+    let images = case
+        .images
+        .par_iter()
+        .map(|p| reader.read_f32(p))
+        .collect::<Result<Vec<_>>>()?;
+    // Images of different sizes are already a problem above; nothing to check then.
+    let input = InputCheck::of(&images).ok();
     Ok(CaseSummary {
         id: case.id,
         naming: case.naming,
         files,
         consistent: problems.is_empty(),
         problems,
+        input,
+        warnings: input.map(|c| c.warnings()).unwrap_or_default(),
     })
 }

@@ -76,6 +76,7 @@ pub mod nifti;
 pub mod phantom;
 pub mod preprocess;
 pub mod progress;
+pub mod quality;
 pub mod render;
 pub mod synth;
 pub mod table;

@@ -171,3 +171,28 @@ fn random_contrast_share_changes_the_contrasts_not_the_tumour() {
     );
     assert_ne!(mri.images[0].data(), random.images[0].data());
 }
+
+/// The input checks pass the generator's MRI-like cases and flag the same cases with FLAIR
+/// and T2 swapped; no case is taken for unstripped.
+#[test]
+fn input_checks_pass_mri_like_cases_and_flag_their_flair_t2_swap() {
+    use brats_io::quality::InputCheck;
+    let gen = SynthConfig {
+        random_contrast_share: 0.0,
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    for seed in [41, 42, 43] {
+        let case = gen.generate(seed).unwrap();
+        let check = InputCheck::of(&case.images).unwrap();
+        assert!(check.warnings().is_empty(), "seed {seed}: {check:?}");
+        assert!((1100.0..1900.0).contains(&check.brain_cm3), "{check:?}");
+        let mut swapped = case.images.clone();
+        swapped.swap(0, 3);
+        let check = InputCheck::of(&swapped).unwrap();
+        let why = check.flair_t2_swapped();
+        assert!(why.is_some(), "seed {seed}: {check:?}");
+        assert_eq!(check.warnings(), vec![why.unwrap()]);
+    }
+}

@@ -357,7 +357,8 @@ impl<'kb> Diagnoser<'kb> {
 
     /// Segments `case` with `predictor` and the diagnoser's predict options, then
     /// [`Diagnoser::diagnose`]s; the report records the model, the timings and whether
-    /// mirror TTA was used, the model's certainty (and whether it doubts its map), and, when
+    /// mirror TTA was used, the model's certainty (and whether it doubts its map), the input
+    /// checks and their warnings (a scan not skull-stripped, FLAIR and T2 swapped), and, when
     /// the case has a ground truth, its Dice per region.
     /// Returns the mask too.
     ///
@@ -392,6 +393,8 @@ impl<'kb> Diagnoser<'kb> {
             "mirror_tta": pred.window.mirror_tta,
             "confidence": pred.confidence,
             "doubtful": pred.confidence.doubtful(),
+            "input_check": pred.input,
+            "input_warnings": pred.input_warnings(),
         }));
         if let Some(truth) = &case.seg {
             d.report.evaluation = Some(dice_by_region(&pred.labels, truth, &scheme)?);

@@ -34,7 +34,8 @@
 //!                        note}
 //! images               {axial, coronal, sagittal: file names} (absent without imaging)
 //! segmentation         {model, timings_s, mirror_tta, confidence {expected_dice [WT, TC, ET],
-//!                        uncertain_cm3, called_cm3, expected_cm3}, doubtful}
+//!                        uncertain_cm3, called_cm3, expected_cm3}, doubtful,
+//!                        input_check {brain_cm3, t1_flair, t1_t2}, input_warnings [string]}
 //!                        (when a model segmented the case)
 //! evaluation           {WT, TC, ET Dice} (when a ground truth was given)
 //! ```
@@ -266,6 +267,17 @@ impl Report {
                     "\n**The model doubts this map** ({why}). Check the mask against the images before relying on its site or volumes.\n"
                 ));
             }
+        }
+        for why in self
+            .segmentation
+            .as_ref()
+            .and_then(|s| s.get("input_warnings"))
+            .and_then(|w| serde_json::from_value::<Vec<String>>(w.clone()).ok())
+            .unwrap_or_default()
+        {
+            m.push_str(&format!(
+                "\n**Check the input:** {why}. The model segmented it all the same and may misread it without doubting itself.\n"
+            ));
         }
         if let Some(e) = &self.evaluation {
             m.push_str("\nDice against the ground truth: ");

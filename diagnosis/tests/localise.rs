@@ -581,5 +581,25 @@ fn segmentation_follows_the_diagnosers_predict_options() {
             direct.confidence.doubtful(),
             "{md}"
         );
+        // The input checks are recorded; this phantom passes them.
+        assert_eq!(
+            seg["input_check"],
+            serde_json::to_value(direct.input).unwrap()
+        );
+        assert_eq!(seg["input_warnings"], serde_json::json!([]), "{seg}");
+        assert!(!md.contains("**Check the input:**"), "{md}");
     }
+    // The same case with its FLAIR and T2 files swapped: the report says so.
+    let mut swapped = case.clone();
+    swapped.images.swap(0, 3);
+    let (d, _) = Diagnoser::new(&kb)
+        .pictures(false)
+        .predict_options(both[0])
+        .segment_and_diagnose(&swapped, &predictor, &motor, &NoProgress)
+        .unwrap();
+    let seg = d.report.segmentation.as_ref().unwrap();
+    let why = seg["input_warnings"][0].as_str().unwrap_or_default();
+    assert!(why.starts_with("FLAIR and T2 look swapped"), "{seg}");
+    let md = d.report.to_markdown();
+    assert!(md.contains(&format!("**Check the input:** {why}")), "{md}");
 }

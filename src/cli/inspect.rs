@@ -80,6 +80,18 @@ pub fn run(a: &InspectArgs) -> Result<()> {
             for p in &s.problems {
                 println!("  problem: {p}");
             }
+            if let Some(c) = &s.input {
+                let r = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:+.2}"));
+                println!(
+                    "brain {:.1} cm³; T1's rank correlation with FLAIR {}, with T2 {}",
+                    c.brain_cm3,
+                    r(c.t1_flair),
+                    r(c.t1_t2)
+                );
+            }
+            for w in &s.warnings {
+                println!("  warning: {w}");
+            }
         }
     } else {
         let s = summarize_file(path)?;

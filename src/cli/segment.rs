@@ -1,7 +1,9 @@
 //! `bts segment`: one case → label map (uint8 NIfTI with the input's header) on the case's
 //! own grid. Prints the per-phase timings, the voxels of every label written and the
 //! model's certainty (one JSON line with `--json`); warns on stderr when the model doubts
-//! its map ([`unet3d::infer::Confidence::doubtful`]).
+//! its map ([`unet3d::infer::Confidence::doubtful`]) and when the input checks find a scan
+//! that looks not skull-stripped or FLAIR and T2 that look swapped
+//! ([`brats_io::quality::InputCheck`]).
 
 use std::time::Instant;
 
@@ -43,7 +45,7 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
         keep_probabilities: false,
     };
     let pred = predictor.predict_case(&case, &opts, &ui.bar())?;
-    if let Some(why) = pred.not_skull_stripped() {
+    for why in pred.input_warnings() {
         ui.note(&format!("warning: {why}"));
     }
     if let Some(why) = pred.confidence.doubt() {
@@ -77,8 +79,11 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
                 "postprocess": pred.postprocess,
                 "confidence": pred.confidence,
                 "doubtful": pred.confidence.doubtful(),
-                "brain_cm3": pred.brain_cm3,
-                "not_skull_stripped": pred.not_skull_stripped().is_some(),
+                "brain_cm3": pred.input.brain_cm3,
+                "not_skull_stripped": pred.input.not_skull_stripped().is_some(),
+                "flair_t2_swapped": pred.input.flair_t2_swapped().is_some(),
+                "input_check": pred.input,
+                "input_warnings": pred.input_warnings(),
             })
         );
     } else {

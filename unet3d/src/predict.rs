@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use brats_io::preprocess::brain_mask;
 use brats_io::progress::Progress;
+use brats_io::quality::InputCheck;
 use brats_io::{Case, CheckedPreprocess, LabelScheme, Volume};
 use candle_core::Device;
 use ndarray::Array4;
@@ -50,10 +51,10 @@ pub struct Prediction {
     /// How sure the network was of its map (from its probabilities inside the brain, before
     /// post-processing; see [`crate::infer::confidence`]).
     pub confidence: Confidence,
-    /// Volume of the brain mask the map was confined to, in cm³ ([`brain_mask`]: every
-    /// voxel with signal). Over [`LARGEST_BRAIN_CM3`] the scan was most likely not
-    /// skull-stripped ([`Prediction::not_skull_stripped`]).
-    pub brain_cm3: f64,
+    /// The input checks of the four images ([`InputCheck`]): the volume of the brain mask
+    /// the map was confined to ([`brain_mask`]), and whether the scan looks not
+    /// skull-stripped or its FLAIR and T2 swapped ([`Prediction::input_warnings`]).
+    pub input: InputCheck,
     /// The sliding window used (the options' or the model's; `mirror_tta` says whether the
     /// mirrored predictions were averaged).
     pub window: SlidingWindowConfig,
@@ -61,22 +62,13 @@ pub struct Prediction {
     pub timings: Timings,
 }
 
-/// A skull-stripped adult brain, ventricles and sulci included, holds at most about 2 L (the
-/// intracranial volume); BraTS's masks hold 1.1–1.8 L. A mask over this volume includes skull,
-/// scalp or neck: the network, trained on stripped brains only, then sees tissue it never saw.
-pub const LARGEST_BRAIN_CM3: f64 = 2500.0;
-
 impl Prediction {
-    /// Why the input looks not skull-stripped (its brain mask is larger than any brain), or
-    /// `None`.
-    pub fn not_skull_stripped(&self) -> Option<String> {
-        (self.brain_cm3 > LARGEST_BRAIN_CM3).then(|| {
-            format!(
-                "the images hold signal over {:.0} cm³, more than any brain ({LARGEST_BRAIN_CM3:.0} cm³ at most): \
-                 the scan looks not skull-stripped, and the model has only seen skull-stripped brains",
-                self.brain_cm3
-            )
-        })
+    /// What the input checks found, for people: the scan looks not skull-stripped, or its
+    /// FLAIR and T2 look swapped ([`InputCheck::warnings`]). The map is made all the same,
+    /// but the model, trained on skull-stripped and correctly labelled scans, may misread
+    /// such input without doubting itself.
+    pub fn input_warnings(&self) -> Vec<String> {
+        self.input.warnings()
     }
 }
 
@@ -322,7 +314,7 @@ impl Predictor {
             &self.meta.scheme,
             voxel_cm3,
         )?;
-        let brain_cm3 = brain.iter().filter(|&&b| b).count() as f64 * voxel_cm3;
+        let input = InputCheck::with_brain(images, brain.view())?;
         let labels = decide(
             &crop_probs,
             crop_brain,
@@ -345,7 +337,7 @@ impl Predictor {
             probabilities: opts.keep_probabilities.then_some(probs),
             postprocess: report,
             confidence: certainty,
-            brain_cm3,
+            input,
             window: used,
             timings: Timings {
                 preprocess_s: (t1 - t0).as_secs_f64(),

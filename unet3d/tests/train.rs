@@ -696,9 +696,10 @@ fn a_model_with_an_orientation_segments_every_storage_order_alike() {
 }
 
 /// Every prediction reports the volume of the brain mask it was confined to; a mask larger
-/// than any brain says the scan looks not skull-stripped.
+/// than any brain says the scan looks not skull-stripped, and FLAIR and T2 swapped are
+/// flagged too.
 #[test]
-fn a_mask_larger_than_any_brain_is_flagged_as_not_skull_stripped() {
+fn input_checks_flag_unstripped_scans_and_swapped_flair_t2() {
     let mut cfg = tiny_config();
     cfg.epochs = 1;
     let run = fitted(&cfg, &data(&cfg));
@@ -709,9 +710,16 @@ fn a_mask_larger_than_any_brain_is_flagged_as_not_skull_stripped() {
     let opts = PredictOptions::default();
     let pred = p.predict(&case.images, &opts, &NoProgress).unwrap();
     let mm3 = case.images[0].geometry().voxel_volume_mm3();
-    assert!((pred.brain_cm3 - voxels * mm3 / 1000.0).abs() < 1e-9);
-    assert!(pred.brain_cm3 < unet3d::predict::LARGEST_BRAIN_CM3);
-    assert_eq!(pred.not_skull_stripped(), None);
+    assert!((pred.input.brain_cm3 - voxels * mm3 / 1000.0).abs() < 1e-9);
+    assert!(pred.input.brain_cm3 < brats_io::quality::LARGEST_BRAIN_CM3);
+    assert_eq!(pred.input.not_skull_stripped(), None);
+    assert!(pred.input_warnings().is_empty(), "{:?}", pred.input);
+    // FLAIR and T2 swapped: the map is still made, and the input check says why to doubt it.
+    let mut swapped = case.images.clone();
+    swapped.swap(0, 3);
+    let pred = p.predict(&swapped, &opts, &NoProgress).unwrap();
+    let why = pred.input.flair_t2_swapped().unwrap();
+    assert_eq!(pred.input_warnings(), vec![why]);
     // The same arrays on 4 mm voxels: a head-sized block, 64 times the volume.
     let big: Vec<_> = case
         .images
@@ -722,13 +730,13 @@ fn a_mask_larger_than_any_brain_is_flagged_as_not_skull_stripped() {
         })
         .collect();
     let pred = p.predict(&big, &opts, &NoProgress).unwrap();
-    assert!((pred.brain_cm3 - voxels * 64.0 / 1000.0).abs() < 1e-6);
+    assert!((pred.input.brain_cm3 - voxels * 64.0 / 1000.0).abs() < 1e-6);
     assert!(
-        pred.brain_cm3 > unet3d::predict::LARGEST_BRAIN_CM3,
+        pred.input.brain_cm3 > brats_io::quality::LARGEST_BRAIN_CM3,
         "{}",
-        pred.brain_cm3
+        pred.input.brain_cm3
     );
-    let why = pred.not_skull_stripped().unwrap();
+    let why = pred.input.not_skull_stripped().unwrap();
     assert!(
         why.contains("not skull-stripped") && why.contains("cm³"),
         "{why}"
