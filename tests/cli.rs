@@ -1049,3 +1049,76 @@ fn the_random_contrast_share_changes_only_the_contrasts() {
     assert!(random["summary"]["realistic_contrast"].is_null());
     assert!(mri["summary"]["random_contrast"].is_null());
 }
+
+/// A BraTS 2023 case (its naming, its seg with ET = 3) is segmented by the shipped model
+/// (trained on BraTS 2021 labels) and the map is written in the case's scheme, or in the one
+/// `--labels` asks for; `bts evaluate` then scores it against the case's own seg.
+#[test]
+fn a_brats_2023_case_is_segmented_in_its_own_scheme() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("cases");
+    ok(&[
+        "--quiet",
+        "synth",
+        "--generator",
+        "geometric",
+        "--shape",
+        "64,64,48",
+        "--labels",
+        "brats2023",
+        "--out",
+        &dir.display().to_string(),
+        "--seed",
+        "3",
+    ]);
+    let case = dir.join("Phantom_00003");
+    let truth = case.join("Phantom_00003-seg.nii.gz");
+    assert!(truth.exists(), "BraTS 2023 naming");
+    let segment = |out: &Path, extra: &[&str]| -> serde_json::Value {
+        let (case_s, out_s) = (case.display().to_string(), out.display().to_string());
+        let mut args = vec!["--quiet", "segment", "--case", &case_s, "--out", &out_s];
+        args.extend_from_slice(&["--no-tta", "--json"]);
+        args.extend_from_slice(extra);
+        let (json, _) = ok(&args);
+        serde_json::from_str(&json).expect("segment --json")
+    };
+    let values = |v: &serde_json::Value| -> Vec<String> {
+        v["label_voxels"]
+            .as_object()
+            .expect("label_voxels")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let own = tmp.path().join("own.nii.gz");
+    let v = segment(&own, &[]);
+    assert_eq!(v["scheme"], "brats2023", "{v}");
+    assert!(values(&v).iter().any(|l| l == "3"), "{v}");
+    assert!(!values(&v).iter().any(|l| l == "4"), "{v}");
+    let old = tmp.path().join("old.nii.gz");
+    let w = segment(&old, &["--labels", "brats2021"]);
+    assert_eq!(w["scheme"], "brats2021", "{w}");
+    assert!(!values(&w).iter().any(|l| l == "3"), "{w}");
+    assert_eq!(v["label_voxels"]["3"], w["label_voxels"]["4"]);
+    // Scored against the case's own seg in its scheme; the map in the other scheme is not
+    // silently misread (its ET = 4 is outside BraTS 2023's labels).
+    let evaluate = |pred: &Path| {
+        bts(&[
+            "evaluate",
+            "--pred",
+            &pred.display().to_string(),
+            "--truth",
+            &truth.display().to_string(),
+            "--labels",
+            "brats2023",
+            "--json",
+        ])
+    };
+    let out = evaluate(&own);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).expect("evaluate --json");
+    assert!(e["cases"][0]["regions"]["ET"]["dice"].is_number(), "{e}");
+    let out = evaluate(&old);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("4 ("), "{}", text(&out.stderr));
+}

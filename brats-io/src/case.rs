@@ -96,6 +96,15 @@ impl Naming {
             Naming::Brats2023 => "-seg",
         }
     }
+
+    /// The label scheme that goes with this naming: BraTS 2021's files hold labels 1/2/4,
+    /// BraTS 2023's 1/2/3.
+    pub fn scheme(self) -> crate::LabelScheme {
+        match self {
+            Naming::Brats2021 => crate::LabelScheme::brats2021(),
+            Naming::Brats2023 => crate::LabelScheme::brats2023(),
+        }
+    }
 }
 
 /// The files of one case.

@@ -356,6 +356,27 @@ impl LabelScheme {
         Ok(out)
     }
 
+    /// The same map in another scheme: every label becomes `to`'s label of the same
+    /// compartment (BraTS 2021's 4, enhancing tumour, becomes BraTS 2023's 3), background
+    /// stays 0.
+    ///
+    /// # Errors
+    /// [`Error::UnexpectedLabels`] (naming `context`) when a voxel holds a value outside this
+    /// scheme.
+    pub fn convert(
+        &self,
+        labels: &Array3<u8>,
+        to: &LabelScheme,
+        context: &str,
+    ) -> Result<Array3<u8>> {
+        self.check(labels, context)?;
+        let mut table = [0u8; 256];
+        for l in &self.labels {
+            table[l.value as usize] = to.value_of(l.compartment);
+        }
+        Ok(labels.mapv(|v| table[v as usize]))
+    }
+
     /// Voxel count of each value present (label → count), for reports.
     pub fn counts(labels: &Array3<u8>) -> BTreeMap<u8, usize> {
         let mut counts = [0usize; 256];

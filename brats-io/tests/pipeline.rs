@@ -234,6 +234,21 @@ fn label_classes_and_regions() {
         assert_eq!(back.as_slice().unwrap(), &[0, 1, 2, et]);
         assert_eq!(scheme.n_classes(), 4);
     }
+    // Between the schemes by compartment, both ways; the regions are unchanged.
+    let (s21, s23) = (LabelScheme::brats2021(), LabelScheme::brats2023());
+    let a = Array3::from_shape_vec([1, 1, 5], vec![0, 1, 2, 4, 4]).unwrap();
+    let b = s21.convert(&a, &s23, "t").unwrap();
+    assert_eq!(b.as_slice().unwrap(), &[0, 1, 2, 3, 3]);
+    assert_eq!(s23.convert(&b, &s21, "t").unwrap(), a);
+    assert_eq!(s21.convert(&a, &s21, "t").unwrap(), a);
+    for r in TumourRegion::ALL {
+        assert_eq!(s21.region_mask(&a, r), s23.region_mask(&b, r));
+    }
+    // A value outside the source scheme is named, not mapped to background.
+    let e = s21.convert(&b, &s23, "case X").unwrap_err().to_string();
+    assert!(e.contains("case X") && e.contains('3'), "{e}");
+    assert_eq!(Naming::Brats2021.scheme(), s21);
+    assert_eq!(Naming::Brats2023.scheme(), s23);
 }
 
 #[test]

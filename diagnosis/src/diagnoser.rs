@@ -396,8 +396,9 @@ impl<'kb> Diagnoser<'kb> {
             "input_check": pred.input,
             "input_warnings": pred.input_warnings(),
         }));
-        if let Some(truth) = &case.seg {
-            d.report.evaluation = Some(dice_by_region(&pred.labels, truth, &scheme)?);
+        // A BraTS 2023 truth (ET = 3) is compared in the model's scheme.
+        if let Some(truth) = predictor.truth_of(case)? {
+            d.report.evaluation = Some(dice_by_region(&pred.labels, &truth, &scheme)?);
         }
         Ok((d, pred.labels))
     }

@@ -31,7 +31,11 @@ pub fn run(a: &DiagnoseArgs, ui: &Ui) -> Result<()> {
     }
     let mut diagnosis = match (&a.case, &a.location) {
         (Some(dir), _) => {
-            let case = find_case(dir)?.load(&NiftiReader::new())?;
+            let paths = find_case(dir)?;
+            let scheme = a
+                .labels
+                .map_or_else(|| paths.naming.scheme(), |l| l.scheme());
+            let case = paths.load(&NiftiReader::new())?;
             match &a.mask {
                 None => {
                     let predictor = load_predictor(a.model.as_deref(), a.device)?;
@@ -41,11 +45,21 @@ pub fn run(a: &DiagnoseArgs, ui: &Ui) -> Result<()> {
                         window: Some(window),
                         ..PredictOptions::default()
                     });
-                    let (d, seg) =
+                    let (mut d, seg) =
                         diagnoser.segment_and_diagnose(&case, &predictor, &intake, &ui.bar())?;
                     std::fs::create_dir_all(&a.out)
                         .with_context(|| format!("creating {}", a.out.display()))?;
+                    let seg = brats_io::Volume::new(
+                        predictor
+                            .scheme()
+                            .convert(seg.data(), &scheme, "the model's map")?,
+                        seg.geometry().clone(),
+                    )?;
                     NiftiWriter::new().write(a.out.join("segmentation.nii.gz"), &seg)?;
+                    // The report names the file's scheme (the model's may differ).
+                    if let Some(serde_json::Value::Object(m)) = d.report.segmentation.as_mut() {
+                        m.insert("file_scheme".into(), scheme.name().into());
+                    }
                     d
                 }
                 Some(p) => {
@@ -54,7 +68,7 @@ pub fn run(a: &DiagnoseArgs, ui: &Ui) -> Result<()> {
                         Site::Mask {
                             case: &case,
                             mask: &seg,
-                            scheme: &a.labels.scheme(),
+                            scheme: &scheme,
                         },
                         &intake,
                     )?

@@ -144,7 +144,7 @@ impl Labels {
         }
     }
 
-    fn scheme(self) -> brats_io::LabelScheme {
+    pub(crate) fn scheme(self) -> brats_io::LabelScheme {
         match self {
             Labels::Brats2021 => brats_io::LabelScheme::brats2021(),
             Labels::Brats2023 => brats_io::LabelScheme::brats2023(),
@@ -421,6 +421,10 @@ pub struct SegmentArgs {
     pub tta: TtaArgs,
     #[command(flatten)]
     pub post: PostArgs,
+    /// Label scheme of the written map [default: the one that goes with the case's file
+    /// naming: brats2021 for *_flair.nii.gz…, brats2023 for *-t2f.nii.gz…]
+    #[arg(long, value_enum)]
+    pub labels: Option<Labels>,
     /// Print the summary (timings, voxels per label) as one JSON line
     #[arg(long)]
     pub json: bool,
@@ -583,9 +587,11 @@ pub struct DiagnoseArgs {
     /// When a model segments (--case without --mask): mirror test-time augmentation over the model's own setting
     #[command(flatten)]
     pub tta: TtaArgs,
-    /// Label scheme of --mask
-    #[arg(long, value_enum, default_value_t = Labels::Brats2021)]
-    pub labels: Labels,
+    /// Label scheme of --mask, and of the segmentation.nii.gz written when the model segments
+    /// [default: the one that goes with the case's file naming: brats2021 for
+    /// *_flair.nii.gz…, brats2023 for *-t2f.nii.gz…]
+    #[arg(long, value_enum)]
+    pub labels: Option<Labels>,
     /// Your own atlas volume (with --atlas-labels) [default: the built-in SRI24 atlas]
     #[arg(long, value_name = "ATLAS.nii.gz", requires = "atlas_labels")]
     pub atlas: Option<PathBuf>,

@@ -1,5 +1,6 @@
 //! `bts segment`: one case → label map (uint8 NIfTI with the input's header) on the case's
-//! own grid. Prints the per-phase timings, the voxels of every label written and the
+//! own grid, in the label scheme of the case's file naming (BraTS 2021: ET = 4, BraTS 2023:
+//! ET = 3) unless `--labels` says otherwise. Prints the per-phase timings, the voxels of every label written and the
 //! model's certainty (one JSON line with `--json`); warns on stderr when the model doubts
 //! its map ([`unet3d::infer::Confidence::doubtful`]) and when the input checks find a scan
 //! that looks not skull-stripped or FLAIR and T2 that look swapped
@@ -28,7 +29,12 @@ pub fn load_predictor(
 pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
     let t0 = Instant::now();
     let predictor = load_predictor(a.model.as_deref(), a.device)?;
-    let case = find_case(&a.case)?.load(&NiftiReader::new())?;
+    let paths = find_case(&a.case)?;
+    // The map is written in the scheme asked for, else the one of the case's naming.
+    let scheme = a
+        .labels
+        .map_or_else(|| paths.naming.scheme(), |l| l.scheme());
+    let case = paths.load(&NiftiReader::new())?;
     let load_s = t0.elapsed().as_secs_f64();
     let mut window = predictor.meta().window;
     if let Some(o) = a.overlap {
@@ -53,10 +59,16 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
             "warning: the model doubts this map ({why}): check it against the images"
         ));
     }
+    let labels = brats_io::Volume::new(
+        predictor
+            .scheme()
+            .convert(pred.labels.data(), &scheme, "the model's map")?,
+        pred.labels.geometry().clone(),
+    )?;
     let t1 = Instant::now();
-    NiftiWriter::new().write(&a.out, &pred.labels)?;
+    NiftiWriter::new().write(&a.out, &labels)?;
     let write_s = t1.elapsed().as_secs_f64();
-    let counts = LabelScheme::counts(pred.labels.data());
+    let counts = LabelScheme::counts(labels.data());
     let t = pred.timings;
     let total = load_s + t.preprocess_s + t.inference_s + t.restore_s + write_s;
     if a.json {
@@ -65,7 +77,7 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
             serde_json::json!({
                 "case": case.id,
                 "out": a.out,
-                "scheme": predictor.scheme().name(),
+                "scheme": scheme.name(),
                 "timings_s": {
                     "load": load_s,
                     "preprocess": t.preprocess_s,
@@ -91,7 +103,7 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
             "{} → {} ({} labels{})",
             case.id,
             a.out.display(),
-            predictor.scheme().name(),
+            scheme.name(),
             if window.mirror_tta {
                 ", mirror TTA"
             } else {

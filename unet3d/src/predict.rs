@@ -234,12 +234,15 @@ impl Predictor {
         &self.net
     }
 
-    /// Segments a loaded case. When the case carries a segmentation, its labels must
-    /// belong to the model's label scheme (a model trained on BraTS 2021 labels 1/2/4 is not
-    /// silently applied to a BraTS 2023 case labelled 1/2/3).
+    /// Segments a loaded case; the labels come out in the model's scheme
+    /// ([`Predictor::scheme`]; [`LabelScheme::convert`] writes them in another). When the
+    /// case carries a segmentation, it must fit the model's scheme or one of BraTS's
+    /// (a BraTS 2023 case, ET = 3, is segmented by a model trained on BraTS 2021 labels,
+    /// ET = 4): a label map that fits none is not a segmentation this model can be compared
+    /// with ([`Predictor::truth_of`]).
     ///
     /// # Errors
-    /// [`Error::Config`] for a case whose segmentation uses another label scheme; otherwise
+    /// [`Error::Config`] for a case whose segmentation fits no known label scheme; otherwise
     /// as [`Predictor::predict`].
     pub fn predict_case(
         &self,
@@ -247,22 +250,40 @@ impl Predictor {
         opts: &PredictOptions,
         progress: &dyn Progress,
     ) -> Result<Prediction> {
-        if let Some(seg) = &case.seg {
-            if let Err(e) = self
-                .meta
-                .scheme
-                .check(seg.data(), &format!("case {}", case.id))
-            {
-                return Err(Error::config(
-                    "scheme",
-                    format!(
-                        "the model was trained with label scheme {} but the case's segmentation does not fit it ({e}); convert the labels or use a model trained on this scheme",
-                        self.meta.scheme.name()
-                    ),
-                ));
-            }
-        }
+        self.truth_of(case)?;
         self.predict(&case.images, opts, progress)
+    }
+
+    /// The case's segmentation in the model's scheme, to compare a [`Prediction`] with:
+    /// as it is when it fits the model's scheme, else converted by compartment from the
+    /// BraTS scheme it fits (2021: 1/2/4, 2023: 1/2/3). `None` without a segmentation.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the case when its segmentation fits none of them.
+    pub fn truth_of(&self, case: &Case) -> Result<Option<Volume<u8>>> {
+        let Some(seg) = &case.seg else {
+            return Ok(None);
+        };
+        let context = format!("case {}", case.id);
+        let model = &self.meta.scheme;
+        let Some(from) = std::iter::once(model.clone())
+            .chain([LabelScheme::brats2021(), LabelScheme::brats2023()])
+            .find(|s| s.check(seg.data(), &context).is_ok())
+        else {
+            let e = model
+                .check(seg.data(), &context)
+                .err()
+                .map_or_else(String::new, |e| e.to_string());
+            return Err(Error::config(
+                "scheme",
+                format!(
+                    "the case's segmentation fits neither the model's label scheme {} nor BraTS 2021 (1/2/4) or 2023 (1/2/3) ({e}); convert its labels first",
+                    model.name()
+                ),
+            ));
+        };
+        let data = from.convert(seg.data(), model, &context)?;
+        Ok(Some(Volume::new(data, seg.geometry().clone())?))
     }
 
     /// Segments four co-registered images (FLAIR, T1, T1ce, T2, one grid).

@@ -301,17 +301,40 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
         }
     );
 
-    // A case labelled in another scheme (BraTS 2023: ET = 3) is refused.
+    // A case labelled in BraTS 2023's scheme (ET = 3) is segmented all the same, and its
+    // truth comes back in the model's scheme (ET = 4) to compare with.
     let case23 = brats_io::Case {
         id: "c23".into(),
         images: case.images.clone(),
         seg: Some(case.seg.map(|&v| if v == 4 { 3 } else { v })),
     };
+    assert!(case.seg.data().iter().any(|&v| v == 4));
+    let opts = PredictOptions::default();
+    let pred = p.predict_case(&case23, &opts, &NoProgress).unwrap();
+    assert_eq!(
+        pred.labels.data(),
+        p.predict(&case.images, &opts, &NoProgress)
+            .unwrap()
+            .labels
+            .data()
+    );
+    let truth = p.truth_of(&case23).unwrap().unwrap();
+    assert_eq!(truth.data(), case.seg.data());
+    assert_eq!(truth.geometry(), case.seg.geometry());
+    // A label map that fits no scheme is refused, naming the case.
+    let odd = brats_io::Case {
+        id: "odd".into(),
+        images: case.images.clone(),
+        seg: Some(case.seg.map(|&v| if v == 4 { 5 } else { v })),
+    };
     let err = p
-        .predict_case(&case23, &PredictOptions::default(), &NoProgress)
+        .predict_case(&odd, &opts, &NoProgress)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("brats2021"), "{err}");
+    assert!(
+        err.contains("brats2021") && err.contains("case odd") && err.contains("fits neither"),
+        "{err}"
+    );
 
     // A stray half-written file from an interrupted save does not disturb loading.
     std::fs::write(dir.path().join("last-e0003.safetensors"), b"partial").unwrap();
