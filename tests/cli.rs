@@ -285,6 +285,11 @@ fn every_usage_rule_is_enforced_with_exit_code_2() {
             "cannot be used with",
         ),
         (&["segment", "--case", "x"], "--out <SEG.nii.gz>"),
+        (&["segment", "--out", "y"], "--case <CASE_DIR>"),
+        (
+            &["segment", "--case", "x", "--data", "d", "--out", "y"],
+            "cannot be used with",
+        ),
         (
             &["segment", "--case", "x", "--out", "y", "--overlap", "half"],
             "invalid value 'half' for '--overlap <OVERLAP>'",
@@ -1048,6 +1053,66 @@ fn the_random_contrast_share_changes_only_the_contrasts() {
     assert!(random["summary"]["metastasis/random"].is_object());
     assert!(random["summary"]["realistic_contrast"].is_null());
     assert!(mri["summary"]["random_contrast"].is_null());
+}
+
+/// `bts segment --data`: every case of a dataset folder, one map each named by its id; a
+/// folder that is not a case is reported and the others are written.
+#[test]
+fn segment_data_writes_every_case_and_reports_the_ones_that_fail() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    ok(&[
+        "--quiet",
+        "synth",
+        "--generator",
+        "geometric",
+        "--shape",
+        "64,64,48",
+        "--cases",
+        "2",
+        "--out",
+        &data.display().to_string(),
+    ]);
+    let broken = data.join("Broken_1");
+    std::fs::create_dir_all(&broken).expect("mkdir");
+    std::fs::copy(
+        data.join("Phantom_00000/Phantom_00000_t1.nii.gz"),
+        broken.join("Broken_1_t1.nii.gz"),
+    )
+    .expect("copy");
+    let out = tmp.path().join("preds");
+    let run = bts(&[
+        "--quiet",
+        "segment",
+        "--data",
+        &data.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+        "--no-tta",
+        "--json",
+    ]);
+    let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stdout.lines().count(),
+        2,
+        "one JSON line per case written: {stdout}"
+    );
+    for id in ["Phantom_00000", "Phantom_00001"] {
+        assert!(out.join(format!("{id}.nii.gz")).exists(), "{id}");
+        assert!(stdout.contains(&format!("\"case\":\"{id}\"")), "{stdout}");
+    }
+    assert!(!out.join("Broken_1.nii.gz").exists());
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with("error: case Broken_1: ") && lines[0].contains("flair"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].contains("1 of 3 cases failed (Broken_1)"),
+        "{stderr}"
+    );
 }
 
 /// A BraTS 2023 case (its naming, its seg with ET = 3) is segmented by the shipped model

@@ -399,10 +399,21 @@ impl TtaArgs {
 /// `bts segment`.
 #[derive(Debug, Args)]
 pub struct SegmentArgs {
-    /// The case folder (four modalities in BraTS naming)
-    #[arg(long, value_name = "CASE_DIR")]
-    pub case: PathBuf,
-    /// Where to write the label map (uint8 NIfTI on the case's grid, the input's header)
+    /// The case folder (four modalities in BraTS naming) (required unless --data)
+    #[arg(
+        long,
+        value_name = "CASE_DIR",
+        required_unless_present = "data",
+        conflicts_with = "data"
+    )]
+    pub case: Option<PathBuf>,
+    /// A dataset folder: every case folder in it is segmented, into --out as a folder
+    /// (ID.nii.gz per case, as BraTS submissions are named); a case that fails is reported and
+    /// the others go on (required unless --case)
+    #[arg(long, value_name = "DATASET_DIR")]
+    pub data: Option<PathBuf>,
+    /// Where to write the label map (uint8 NIfTI on the case's grid, the input's header); with
+    /// --data, the folder for the maps
     #[arg(long, value_name = "SEG.nii.gz")]
     pub out: PathBuf,
     /// Model folder [default: $BTS_MODEL, else the shipped models/default]

@@ -1,14 +1,16 @@
-//! `bts segment`: one case → label map (uint8 NIfTI with the input's header) on the case's
-//! own grid, in the label scheme of the case's file naming (BraTS 2021: ET = 4, BraTS 2023:
-//! ET = 3) unless `--labels` says otherwise. Prints the per-phase timings, the voxels of every label written and the
+//! `bts segment`: one case (or, with `--data`, every case of a dataset folder) → label map
+//! (uint8 NIfTI with the input's header) on the case's own grid, in the label scheme of the
+//! case's file naming (BraTS 2021: ET = 4, BraTS 2023: ET = 3) unless `--labels` says
+//! otherwise. Prints the per-phase timings, the voxels of every label written and the
 //! model's certainty (one JSON line with `--json`); warns on stderr when the model doubts
 //! its map ([`unet3d::infer::Confidence::doubtful`]) and when the input checks find a scan
 //! that looks not skull-stripped or FLAIR and T2 that look swapped
 //! ([`brats_io::quality::InputCheck`]).
 
+use std::path::Path;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use brats_io::{find_case, LabelScheme, NiftiReader, NiftiWriter};
 use unet3d::predict::{PredictOptions, Predictor};
 
@@ -29,13 +31,6 @@ pub fn load_predictor(
 pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
     let t0 = Instant::now();
     let predictor = load_predictor(a.model.as_deref(), a.device)?;
-    let paths = find_case(&a.case)?;
-    // The map is written in the scheme asked for, else the one of the case's naming.
-    let scheme = a
-        .labels
-        .map_or_else(|| paths.naming.scheme(), |l| l.scheme());
-    let case = paths.load(&NiftiReader::new())?;
-    let load_s = t0.elapsed().as_secs_f64();
     let mut window = predictor.meta().window;
     if let Some(o) = a.overlap {
         window.overlap = o;
@@ -50,7 +45,73 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
         postprocess: post,
         keep_probabilities: false,
     };
-    let pred = predictor.predict_case(&case, &opts, &ui.bar())?;
+    let model_s = t0.elapsed().as_secs_f64();
+    let Some(data) = &a.data else {
+        let case = a.case.as_deref().context("--case or --data")?;
+        return segment_one(&predictor, &opts, a, case, &a.out, model_s, ui);
+    };
+    // Every case folder of the dataset, one map each, named as BraTS submissions are.
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(data).with_context(|| format!("reading {}", data.display()))? {
+        let path = entry
+            .with_context(|| format!("reading {}", data.display()))?
+            .path();
+        if path.is_dir() {
+            dirs.push(path);
+        }
+    }
+    dirs.sort();
+    anyhow::ensure!(
+        !dirs.is_empty(),
+        "{}: no case folders (one folder per case, four modalities in BraTS naming)",
+        data.display()
+    );
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let mut failed = Vec::new();
+    for (n, dir) in dirs.iter().enumerate() {
+        let name = dir
+            .file_name()
+            .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+        ui.note(&format!("case {} of {}: {name}", n + 1, dirs.len()));
+        let out = a.out.join(format!("{name}.nii.gz"));
+        if let Err(e) = segment_one(&predictor, &opts, a, dir, &out, 0.0, ui) {
+            // Printed even with --quiet, as errors are.
+            eprintln!("error: case {name}: {e:#}");
+            failed.push(name);
+        }
+    }
+    anyhow::ensure!(
+        failed.is_empty(),
+        "{} of {} cases failed ({}); the others were written to {}",
+        failed.len(),
+        dirs.len(),
+        failed.join(", "),
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// Segments the case in `dir` into `out` and prints its summary; `model_s` (the model's
+/// loading) is counted in the load time.
+fn segment_one(
+    predictor: &Predictor,
+    opts: &PredictOptions,
+    a: &SegmentArgs,
+    dir: &Path,
+    out: &Path,
+    model_s: f64,
+    ui: &Ui,
+) -> Result<()> {
+    let t0 = Instant::now();
+    let window = opts.window.unwrap_or(predictor.meta().window);
+    let paths = find_case(dir)?;
+    // The map is written in the scheme asked for, else the one of the case's naming.
+    let scheme = a
+        .labels
+        .map_or_else(|| paths.naming.scheme(), |l| l.scheme());
+    let case = paths.load(&NiftiReader::new())?;
+    let load_s = model_s + t0.elapsed().as_secs_f64();
+    let pred = predictor.predict_case(&case, opts, &ui.bar())?;
     for why in pred.input_warnings() {
         ui.note(&format!("warning: {why}"));
     }
@@ -66,7 +127,7 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
         pred.labels.geometry().clone(),
     )?;
     let t1 = Instant::now();
-    NiftiWriter::new().write(&a.out, &labels)?;
+    NiftiWriter::new().write(out, &labels)?;
     let write_s = t1.elapsed().as_secs_f64();
     let counts = LabelScheme::counts(labels.data());
     let t = pred.timings;
@@ -76,7 +137,7 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
             "{}",
             serde_json::json!({
                 "case": case.id,
-                "out": a.out,
+                "out": out,
                 "scheme": scheme.name(),
                 "timings_s": {
                     "load": load_s,
@@ -102,7 +163,7 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
         println!(
             "{} → {} ({} labels{})",
             case.id,
-            a.out.display(),
+            out.display(),
             scheme.name(),
             if window.mirror_tta {
                 ", mirror TTA"
