@@ -1055,24 +1055,30 @@ fn the_random_contrast_share_changes_only_the_contrasts() {
     assert!(mri["summary"]["random_contrast"].is_null());
 }
 
-/// `bts segment --data`: every case of a dataset folder, one map each named by its id; a
-/// folder that is not a case is reported and the others are written.
-#[test]
-fn segment_data_writes_every_case_and_reports_the_ones_that_fail() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let data = tmp.path().join("data");
-    ok(&[
+/// Geometric phantoms of 64 × 64 × 48 voxels written into `dir` (`extra`: more `bts synth`
+/// options).
+fn small_phantoms(dir: &Path, extra: &[&str]) {
+    let dir = dir.display().to_string();
+    let mut args = vec![
         "--quiet",
         "synth",
         "--generator",
         "geometric",
         "--shape",
         "64,64,48",
-        "--cases",
-        "2",
-        "--out",
-        &data.display().to_string(),
-    ]);
+    ];
+    args.extend_from_slice(&["--out", &dir]);
+    args.extend_from_slice(extra);
+    ok(&args);
+}
+
+/// `bts segment --data`: every case of a dataset folder, one map each named by its id; a
+/// folder that is not a case is reported and the others are written.
+#[test]
+fn segment_data_writes_every_case_and_reports_the_ones_that_fail() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    small_phantoms(&data, &["--cases", "2"]);
     let broken = data.join("Broken_1");
     std::fs::create_dir_all(&broken).expect("mkdir");
     std::fs::copy(
@@ -1122,20 +1128,7 @@ fn segment_data_writes_every_case_and_reports_the_ones_that_fail() {
 fn a_brats_2023_case_is_segmented_in_its_own_scheme() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("cases");
-    ok(&[
-        "--quiet",
-        "synth",
-        "--generator",
-        "geometric",
-        "--shape",
-        "64,64,48",
-        "--labels",
-        "brats2023",
-        "--out",
-        &dir.display().to_string(),
-        "--seed",
-        "3",
-    ]);
+    small_phantoms(&dir, &["--labels", "brats2023", "--seed", "3"]);
     let case = dir.join("Phantom_00003");
     let truth = case.join("Phantom_00003-seg.nii.gz");
     assert!(truth.exists(), "BraTS 2023 naming");
@@ -1186,4 +1179,28 @@ fn a_brats_2023_case_is_segmented_in_its_own_scheme() {
     let out = evaluate(&old);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("4 ("), "{}", text(&out.stderr));
+    // bts diagnose writes its segmentation.nii.gz in the case's scheme too, and says so.
+    let report = tmp.path().join("report");
+    let intake = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/intake_ko.json");
+    ok(&[
+        "--quiet",
+        "diagnose",
+        "--intake",
+        intake,
+        "--out",
+        &report.display().to_string(),
+        "--case",
+        &case.display().to_string(),
+        "--no-tta",
+    ]);
+    let seg = report.join("segmentation.nii.gz").display().to_string();
+    let (json, _) = ok(&["inspect", &seg, "--json"]);
+    let labels: serde_json::Value = serde_json::from_str(&json).expect("inspect --json");
+    assert_eq!(labels["labels"]["3"], v["label_voxels"]["3"], "{json}");
+    assert!(labels["labels"].get("4").is_none(), "{json}");
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(report.join("report.json")).expect("report.json"),
+    )
+    .expect("report.json parses");
+    assert_eq!(r["segmentation"]["file_scheme"], "brats2023", "{r}");
 }

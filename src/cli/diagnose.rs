@@ -10,7 +10,7 @@ use diagnosis::{parse_location, Atlas, Diagnoser, Site};
 use symptom_kb::{Intake, KnowledgeBase};
 use unet3d::predict::PredictOptions;
 
-use super::segment::load_predictor;
+use super::segment::{in_scheme, load_predictor};
 use super::{DiagnoseArgs, Ui};
 
 pub fn run(a: &DiagnoseArgs, ui: &Ui) -> Result<()> {
@@ -49,12 +49,7 @@ pub fn run(a: &DiagnoseArgs, ui: &Ui) -> Result<()> {
                         diagnoser.segment_and_diagnose(&case, &predictor, &intake, &ui.bar())?;
                     std::fs::create_dir_all(&a.out)
                         .with_context(|| format!("creating {}", a.out.display()))?;
-                    let seg = brats_io::Volume::new(
-                        predictor
-                            .scheme()
-                            .convert(seg.data(), &scheme, "the model's map")?,
-                        seg.geometry().clone(),
-                    )?;
+                    let seg = in_scheme(&predictor, &seg, &scheme)?;
                     NiftiWriter::new().write(a.out.join("segmentation.nii.gz"), &seg)?;
                     // The report names the file's scheme (the model's may differ).
                     if let Some(serde_json::Value::Object(m)) = d.report.segmentation.as_mut() {

@@ -28,6 +28,18 @@ pub fn load_predictor(
     Ok(Predictor::load_on(dir, device)?)
 }
 
+/// The model's map (labels of its scheme) in `scheme`, to write.
+pub fn in_scheme(
+    predictor: &Predictor,
+    labels: &brats_io::Volume<u8>,
+    scheme: &LabelScheme,
+) -> Result<brats_io::Volume<u8>> {
+    let data = predictor
+        .scheme()
+        .convert(labels.data(), scheme, "the model's map")?;
+    Ok(brats_io::Volume::new(data, labels.geometry().clone())?)
+}
+
 pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
     let t0 = Instant::now();
     let predictor = load_predictor(a.model.as_deref(), a.device)?;
@@ -120,12 +132,7 @@ fn segment_one(
             "warning: the model doubts this map ({why}): check it against the images"
         ));
     }
-    let labels = brats_io::Volume::new(
-        predictor
-            .scheme()
-            .convert(pred.labels.data(), &scheme, "the model's map")?,
-        pred.labels.geometry().clone(),
-    )?;
+    let labels = in_scheme(predictor, &pred.labels, &scheme)?;
     let t1 = Instant::now();
     NiftiWriter::new().write(out, &labels)?;
     let write_s = t1.elapsed().as_secs_f64();
