@@ -100,14 +100,15 @@ impl InputCheck {
                 format!("{:?}", brain.shape()),
             ));
         }
-        let voxels: Vec<usize> = brain
+        let voxels = brain.iter().filter(|&&b| b).count();
+        let voxel_cm3 = images[0].geometry().voxel_volume_mm3() / 1000.0;
+        let stride = voxels.div_ceil(MAX_SAMPLES).max(1);
+        let sample: Vec<usize> = brain
             .iter()
             .enumerate()
             .filter_map(|(n, &b)| b.then_some(n))
+            .step_by(stride)
             .collect();
-        let voxel_cm3 = images[0].geometry().voxel_volume_mm3() / 1000.0;
-        let stride = voxels.len().div_ceil(MAX_SAMPLES).max(1);
-        let sample: Vec<usize> = voxels.iter().step_by(stride).copied().collect();
         let values = |img: &Volume<f32>| -> Vec<f32> {
             let s = img.as_slice();
             sample.iter().map(|&n| s[n]).collect()
@@ -119,7 +120,7 @@ impl InputCheck {
         );
         let enough = sample.len() >= MIN_SAMPLES;
         Ok(Self {
-            brain_cm3: voxels.len() as f64 * voxel_cm3,
+            brain_cm3: voxels as f64 * voxel_cm3,
             t1_flair: enough.then(|| pearson(&t1, &flair)).flatten(),
             t1_t2: enough.then(|| pearson(&t1, &t2)).flatten(),
         })

@@ -250,7 +250,7 @@ impl Predictor {
         opts: &PredictOptions,
         progress: &dyn Progress,
     ) -> Result<Prediction> {
-        self.truth_of(case)?;
+        self.seg_scheme(case)?;
         self.predict(&case.images, opts, progress)
     }
 
@@ -261,29 +261,38 @@ impl Predictor {
     /// # Errors
     /// [`Error::Config`] naming the case when its segmentation fits none of them.
     pub fn truth_of(&self, case: &Case) -> Result<Option<Volume<u8>>> {
+        let (Some(seg), Some(from)) = (&case.seg, self.seg_scheme(case)?) else {
+            return Ok(None);
+        };
+        let context = format!("case {}", case.id);
+        let data = from.convert(seg.data(), &self.meta.scheme, &context)?;
+        Ok(Some(Volume::new(data, seg.geometry().clone())?))
+    }
+
+    /// The scheme the case's segmentation fits: the model's, else BraTS 2021's or 2023's
+    /// (`None` without a segmentation).
+    fn seg_scheme(&self, case: &Case) -> Result<Option<LabelScheme>> {
         let Some(seg) = &case.seg else {
             return Ok(None);
         };
         let context = format!("case {}", case.id);
         let model = &self.meta.scheme;
-        let Some(from) = std::iter::once(model.clone())
-            .chain([LabelScheme::brats2021(), LabelScheme::brats2023()])
-            .find(|s| s.check(seg.data(), &context).is_ok())
-        else {
-            let e = model
-                .check(seg.data(), &context)
-                .err()
-                .map_or_else(String::new, |e| e.to_string());
-            return Err(Error::config(
-                "scheme",
-                format!(
-                    "the case's segmentation fits neither the model's label scheme {} nor BraTS 2021 (1/2/4) or 2023 (1/2/3) ({e}); convert its labels first",
-                    model.name()
-                ),
-            ));
+        let Err(e) = model.check(seg.data(), &context) else {
+            return Ok(Some(model.clone()));
         };
-        let data = from.convert(seg.data(), model, &context)?;
-        Ok(Some(Volume::new(data, seg.geometry().clone())?))
+        [LabelScheme::brats2021(), LabelScheme::brats2023()]
+            .into_iter()
+            .find(|s| s.check(seg.data(), &context).is_ok())
+            .map(Some)
+            .ok_or_else(|| {
+                Error::config(
+                    "scheme",
+                    format!(
+                        "the case's segmentation fits neither the model's label scheme {} nor BraTS 2021 (1/2/4) or 2023 (1/2/3) ({e}); convert its labels first",
+                        model.name()
+                    ),
+                )
+            })
     }
 
     /// Segments four co-registered images (FLAIR, T1, T1ce, T2, one grid).
