@@ -733,6 +733,11 @@ fn synth_inspect_evaluate_and_kb_work_end_to_end() {
         table.contains("T1's rank correlation with FLAIR") && !table.contains("warning:"),
         "{table}"
     );
+    // The phantom's four images are co-registered.
+    assert!(
+        table.contains("each image against the others, mm along (i, j, k): FLAIR (+0, +0, +0), T1 (+0, +0, +0), T1ce (+0, +0, +0), T2 (+0, +0, +0)"),
+        "{table}"
+    );
     // The same case with its FLAIR and T2 files swapped: consistent, but inspect warns.
     let swapped = tmp.path().join("Swapped_00005");
     std::fs::create_dir_all(&swapped).expect("mkdir");

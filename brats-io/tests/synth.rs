@@ -196,3 +196,48 @@ fn input_checks_pass_mri_like_cases_and_flag_their_flair_t2_swap() {
         assert_eq!(check.warnings(), vec![why.unwrap()]);
     }
 }
+
+/// The generator's four images are co-registered: every image is where the others put it.
+/// Moving one image's content by 3 voxels (inside the same brain mask, as a registration
+/// that failed before a common skull stripping leaves it) is found, named and measured.
+#[test]
+fn input_checks_find_an_image_moved_against_the_others() {
+    use brats_io::quality::InputCheck;
+    let gen = SynthConfig::default().check().unwrap();
+    for (seed, moved, axis) in [(44u64, 2usize, 0usize), (45, 0, 2)] {
+        let case = gen.generate(seed).unwrap();
+        let check = InputCheck::of(&case.images).unwrap();
+        assert_eq!(check.shift_mm, Some([[0.0; 3]; 4]), "seed {seed}");
+        let mut images = case.images.clone();
+        let mask = images[0].data().mapv(|v| v != 0.0);
+        let g = images[moved].geometry().clone();
+        // Array axis `axis` is (k, j, i)[axis]; shifted content, same mask.
+        let mut data = images[moved].data().clone();
+        let n = data.shape()[axis];
+        let src = data.clone();
+        for (idx, v) in data.indexed_iter_mut() {
+            let mut from = [idx.0, idx.1, idx.2];
+            from[axis] = (from[axis] + n - 3) % n;
+            *v = if mask[[idx.0, idx.1, idx.2]] {
+                src[from]
+            } else {
+                0.0
+            };
+        }
+        images[moved] = brats_io::Volume::new(data, g).unwrap();
+        let check = InputCheck::of(&images).unwrap();
+        let shifts = check.shift_mm.unwrap();
+        let mut expected = [0.0; 3];
+        expected[2 - axis] = 3.0 * case.images[0].geometry().spacing()[2 - axis];
+        assert_eq!(shifts[moved], expected, "seed {seed}: {check:?}");
+        let name = ["FLAIR", "T1", "T1ce", "T2"][moved];
+        let why = check.misregistered().unwrap_or_default();
+        assert!(why.contains(&format!("{name} by")), "seed {seed}: {why}");
+        for other in (0..4).filter(|&m| m != moved) {
+            assert!(
+                shifts[other].iter().all(|v| v.abs() < 2.0),
+                "seed {seed}: {check:?}"
+            );
+        }
+    }
+}

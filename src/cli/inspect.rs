@@ -88,6 +88,20 @@ pub fn run(a: &InspectArgs) -> Result<()> {
                     r(c.t1_flair),
                     r(c.t1_t2)
                 );
+                match c.shift_mm {
+                    Some(d) => println!(
+                        "each image against the others, mm along (i, j, k): {}",
+                        ["FLAIR", "T1", "T1ce", "T2"]
+                            .iter()
+                            .zip(d)
+                            .map(|(n, v)| format!("{n} ({:+.0}, {:+.0}, {:+.0})", v[0], v[1], v[2]))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    None => println!(
+                        "co-registration: not measurable (too little brain, or a flat image)"
+                    ),
+                }
             }
             for w in &s.warnings {
                 println!("  warning: {w}");

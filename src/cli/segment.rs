@@ -162,6 +162,7 @@ fn segment_one(
                 "brain_cm3": pred.input.brain_cm3,
                 "not_skull_stripped": pred.input.not_skull_stripped().is_some(),
                 "flair_t2_swapped": pred.input.flair_t2_swapped().is_some(),
+                "misregistered": pred.input.misregistered().is_some(),
                 "input_check": pred.input,
                 "input_warnings": pred.input_warnings(),
             })

@@ -722,7 +722,7 @@ fn a_model_with_an_orientation_segments_every_storage_order_alike() {
 /// than any brain says the scan looks not skull-stripped, and FLAIR and T2 swapped are
 /// flagged too.
 #[test]
-fn input_checks_flag_unstripped_scans_and_swapped_flair_t2() {
+fn input_checks_flag_unstripped_scans_swapped_flair_t2_and_a_moved_image() {
     let mut cfg = tiny_config();
     cfg.epochs = 1;
     let run = fitted(&cfg, &data(&cfg));
@@ -742,6 +742,31 @@ fn input_checks_flag_unstripped_scans_and_swapped_flair_t2() {
     swapped.swap(0, 3);
     let pred = p.predict(&swapped, &opts, &NoProgress).unwrap();
     let why = pred.input.flair_t2_swapped().unwrap();
+    assert_eq!(pred.input_warnings(), vec![why]);
+    // T1ce's content 3 voxels off along i (inside the same brain mask): the map is made, and
+    // the check names the image and the shift.
+    let mut moved = case.images.clone();
+    let t1ce = moved[2].data().clone();
+    let g = moved[2].geometry().clone();
+    let ni = t1ce.shape()[2];
+    let data = ndarray::Array3::from_shape_fn(t1ce.dim(), |(k, j, i)| {
+        if case.images[2].data()[[k, j, i]] == 0.0 {
+            0.0
+        } else {
+            t1ce[[k, j, (i + ni - 3) % ni]]
+        }
+    });
+    moved[2] = brats_io::Volume::new(data, g).unwrap();
+    let pred = p.predict(&moved, &opts, &NoProgress).unwrap();
+    let sp = case.images[0].geometry().spacing()[0];
+    assert_eq!(
+        pred.input.shift_mm.unwrap()[2],
+        [3.0 * sp, 0.0, 0.0],
+        "{:?}",
+        pred.input
+    );
+    let why = pred.input.misregistered().unwrap();
+    assert!(why.contains("T1ce by"), "{why}");
     assert_eq!(pred.input_warnings(), vec![why]);
     // The same arrays on 4 mm voxels: a head-sized block, 64 times the volume.
     let big: Vec<_> = case

@@ -1,6 +1,7 @@
 //! Checks that a case's four images are what a model trained on skull-stripped BraTS scans
 //! expects, before anyone trusts its map: that the scan is skull-stripped (the brain mask
-//! is no larger than a brain) and that FLAIR and T2 are not swapped.
+//! is no larger than a brain), that FLAIR and T2 are not swapped, and that the four images
+//! are co-registered (no image's content lies millimetres off the others'; [`align`]).
 //!
 //! A swap of FLAIR and T2 is the classic mix-up of converted scans (a series named
 //! `T2_FLAIR` matched as T2, or files renamed by hand): both show edema bright, so a network
@@ -41,6 +42,8 @@
 use ndarray::ArrayView3;
 use serde::{Deserialize, Serialize};
 
+pub mod align;
+
 use crate::error::{Error, Result};
 use crate::preprocess::brain_mask;
 use crate::volume::Volume;
@@ -74,7 +77,16 @@ pub struct InputCheck {
     pub t1_flair: Option<f64>,
     /// Spearman rank correlation of T1 with T2 over the brain.
     pub t1_t2: Option<f64>,
+    /// How far each image's content (FLAIR, T1, T1ce, T2) lies from where the other three
+    /// put it, mm along the image axes `(i, j, k)`, in whole voxels up to
+    /// [`align::MAX_SHIFT`] ([`align`]); `None` when the brain is too small to tell or an
+    /// image is flat.
+    #[serde(default)]
+    pub shift_mm: Option<[[f64; 3]; 4]>,
 }
+
+/// The modalities in the order of a case's images.
+const MODALITIES: [&str; 4] = ["FLAIR", "T1", "T1ce", "T2"];
 
 impl InputCheck {
     /// Checks four co-registered images (FLAIR, T1, T1ce, T2), computing their brain mask.
@@ -119,10 +131,14 @@ impl InputCheck {
             ranks(&values(&images[3])),
         );
         let enough = sample.len() >= MIN_SAMPLES;
+        let spacing = images[0].geometry().spacing();
+        let shift_mm = align::displacements(images, brain)
+            .map(|d| d.map(|v| [0, 1, 2].map(|a| v[a] as f64 * spacing[a])));
         Ok(Self {
             brain_cm3: voxels as f64 * voxel_cm3,
             t1_flair: enough.then(|| pearson(&t1, &flair)).flatten(),
             t1_t2: enough.then(|| pearson(&t1, &t2)).flatten(),
+            shift_mm,
         })
     }
 
@@ -151,12 +167,35 @@ impl InputCheck {
         })
     }
 
+    /// Why the images look not co-registered (an image's content lies at least
+    /// [`align::SHIFT_MM`] off the other three's along an axis), or `None`.
+    pub fn misregistered(&self) -> Option<String> {
+        let shifts = self.shift_mm?;
+        let off: Vec<String> = shifts
+            .iter()
+            .zip(MODALITIES)
+            .filter(|(v, _)| v.iter().any(|x| x.abs() >= align::SHIFT_MM))
+            .map(|(v, name)| format!("{name} by ({:+.0}, {:+.0}, {:+.0}) mm", v[0], v[1], v[2]))
+            .collect();
+        (!off.is_empty()).then(|| {
+            format!(
+                "the images look not co-registered: against the others, {} along the image axes (i, j, k); \
+                 the model reads the four images voxel by voxel, so register them to one another first",
+                off.join(", ")
+            )
+        })
+    }
+
     /// Every problem found, for people (empty when the input looks as expected).
     pub fn warnings(&self) -> Vec<String> {
-        [self.not_skull_stripped(), self.flair_t2_swapped()]
-            .into_iter()
-            .flatten()
-            .collect()
+        [
+            self.not_skull_stripped(),
+            self.flair_t2_swapped(),
+            self.misregistered(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -263,6 +302,7 @@ mod tests {
             brain_cm3: 2600.0,
             t1_flair: None,
             t1_t2: None,
+            shift_mm: None,
         };
         assert!(big.not_skull_stripped().unwrap().contains("2600 cm³"));
         assert_eq!(big.warnings().len(), 1);
@@ -274,12 +314,99 @@ mod tests {
             brain_cm3: 1500.0,
             t1_flair: Some(f),
             t1_t2: Some(t),
+            shift_mm: None,
         };
         assert!(c(0.4, -0.1).flair_t2_swapped().is_none());
         assert!(c(0.1, 0.25).flair_t2_swapped().is_none()); // within the margin: no claim
         let why = c(-0.1, 0.4).flair_t2_swapped().unwrap();
         assert!(why.contains("+0.40") && why.contains("-0.10"), "{why}");
         assert_eq!(c(-0.1, 0.4).warnings(), vec![why]);
+    }
+
+    /// Four modalities of one textured ball (tissue classes from a smooth field of bumps,
+    /// each modality its own intensity per class: T2 reverses T1 and FLAIR, T1ce is bright on one), with `moved`'s
+    /// content shifted by `by` voxels (k, j, i) and the shared brain mask applied after, as
+    /// a skull stripping done after a failed registration would.
+    fn textured(moved: usize, by: [isize; 3]) -> Vec<Volume<f32>> {
+        let n = 56;
+        let bumps: Vec<[f64; 3]> = (0..60u64)
+            .map(|b| {
+                let h = |s: u64| ((b * 2654435761 + s * 40503) % 1000) as f64 / 1000.0;
+                [h(1), h(2), h(3)].map(|v| 8.0 + v * (n as f64 - 16.0))
+            })
+            .collect();
+        let class = |k: isize, j: isize, i: isize| -> usize {
+            let f: f64 = bumps
+                .iter()
+                .map(|c| {
+                    let d2 = (k as f64 - c[0]).powi(2)
+                        + (j as f64 - c[1]).powi(2)
+                        + (i as f64 - c[2]).powi(2);
+                    (-d2 / 18.0).exp()
+                })
+                .sum();
+            usize::from(f > 0.3) + usize::from(f > 0.8)
+        };
+        let levels = [
+            [90.0, 60.0, 45.0],
+            [80.0, 50.0, 20.0],
+            [40.0, 50.0, 120.0],
+            [30.0, 40.0, 100.0],
+        ];
+        let centre = n as f64 / 2.0;
+        (0..4)
+            .map(|m| {
+                let s = if m == moved { by } else { [0; 3] };
+                volume(Array3::from_shape_fn([n, n, n], |(k, j, i)| {
+                    let r2 = [k, j, i]
+                        .iter()
+                        .map(|&v| (v as f64 + 0.5 - centre).powi(2))
+                        .sum::<f64>();
+                    if r2 > 24.0f64.powi(2) {
+                        return 0.0;
+                    }
+                    let (k, j, i) = (k as isize - s[0], j as isize - s[1], i as isize - s[2]);
+                    levels[m][class(k, j, i)] as f32
+                }))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_moved_image_is_found_and_named() {
+        // volume() gives spacing (1, 1, 2) mm along (i, j, k).
+        let still = InputCheck::of(&textured(0, [0; 3])).unwrap();
+        assert_eq!(still.shift_mm, Some([[0.0; 3]; 4]));
+        assert!(still.misregistered().is_none());
+        // T1ce moved by 2 voxels along k and -3 along i: (-3, 0, +4) mm along (i, j, k).
+        let moved = InputCheck::of(&textured(2, [2, 0, -3])).unwrap();
+        let d = moved.shift_mm.unwrap();
+        assert_eq!(d[2], [-3.0, 0.0, 4.0]);
+        for m in [0, 1, 3] {
+            assert_eq!(d[m], [0.0; 3], "image {m} is where the others put it");
+        }
+        let why = moved.misregistered().unwrap();
+        assert!(
+            why.contains("T1ce by (-3, +0, +4) mm") && !why.contains("FLAIR"),
+            "{why}"
+        );
+        assert_eq!(moved.warnings(), vec![why]);
+        // One voxel along i is 1 mm, under the 2 mm that is reported.
+        let slight = InputCheck::of(&textured(1, [0, 0, 1])).unwrap();
+        assert_eq!(slight.shift_mm.unwrap()[1], [1.0, 0.0, 0.0]);
+        assert!(slight.misregistered().is_none());
+    }
+
+    #[test]
+    fn too_little_brain_to_tell() {
+        // The 480-voxel brick of the test above has no voxel 7 voxels deep.
+        let img = volume(Array3::from_shape_fn([10, 10, 20], |(k, j, i)| {
+            f32::from((2..7).contains(&k) && (2..8).contains(&j) && (2..18).contains(&i))
+                * (i as f32 + 1.0)
+        }));
+        let c = InputCheck::of(&[img.clone(), img.clone(), img.clone(), img]).unwrap();
+        assert_eq!(c.shift_mm, None);
+        assert!(c.misregistered().is_none());
     }
 
     #[test]
