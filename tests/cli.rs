@@ -875,8 +875,8 @@ fn calibration_scores_every_candidate_on_the_raw_predictions() {
         "--json",
     ]);
     let v: serde_json::Value = serde_json::from_str(&json).expect("evaluate --calibrate --json");
-    assert_eq!(v["postprocess"]["min_component_voxels"], 0, "{json}");
-    assert_eq!(v["postprocess"]["et_to_core_below_voxels"], 0, "{json}");
+    assert_eq!(v["postprocess"]["min_component_mm3"], 0, "{json}");
+    assert_eq!(v["postprocess"]["et_to_core_below_mm3"], 0, "{json}");
     let cases = v["cases"].as_array().expect("cases");
     assert_eq!(cases.len(), 3, "one case per subtype");
     assert!(cases
@@ -899,8 +899,8 @@ fn calibration_scores_every_candidate_on_the_raw_predictions() {
         .iter()
         .all(|r| r["config"]["min_depth_mm"] == v["postprocess"]["min_depth_mm"]));
     // The first row is "no searched post-processing": the same Dice as the summary of the run.
-    assert_eq!(rows[0]["config"]["min_component_voxels"], 0);
-    assert_eq!(rows[0]["config"]["et_to_core_below_voxels"], 0);
+    assert_eq!(rows[0]["config"]["min_component_mm3"], 0);
+    assert_eq!(rows[0]["config"]["et_to_core_below_mm3"], 0);
     for i in 0..3 {
         let a = rows[0]["dice"][i].as_f64().expect("dice");
         let b = v["summary"]["all"]["dice"][i].as_f64().expect("summary");

@@ -451,7 +451,7 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
             let dice = [0, 1, 2].map(|i| metric(i, |m| m.dice));
             let hd95 = [0, 1, 2].map(|i| metric(i, |m| m.hd95));
             if let Some(c) = calibration.as_mut() {
-                c.add(p.view(), g.view())?;
+                c.add(p.view(), g.view(), case.seg.geometry().voxel_volume_mm3())?;
             }
             let (comp, sizes) = connected_components(&p.mapv(|v| v != 0));
             let mut touches = vec![false; sizes.len()];
@@ -516,15 +516,15 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         groups.entry("all".into()).or_default().push(r);
     }
     let mut table = format!(
-        "Model: epoch {} (weights \"{}\", grid {}{}). Decision: {}. Post-processing applied: components under {} voxels removed, components nowhere {} mm deep in the head removed, enhancement under {} voxels relabelled as core (0 = off). Cases: base seed {seed}, fully random tissue contrasts in a share {random_contrast_share} of them. Dice: mean over cases ({:.0} % bootstrap interval, {CI_RESAMPLES} resamples). HD95: median over cases, mm (BraTS conventions: 0 when both masks are empty, 373.13 when one is).\n\n| subtype | cases | WT | TC | ET | HD95 WT / TC / ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ | cases the model doubted (their mean WT) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "Model: epoch {} (weights \"{}\", grid {}{}). Decision: {}. Post-processing applied: components under {} mm³ removed, components nowhere {} mm deep in the head removed, enhancement under {} mm³ relabelled as core (0 = off). Cases: base seed {seed}, fully random tissue contrasts in a share {random_contrast_share} of them. Dice: mean over cases ({:.0} % bootstrap interval, {CI_RESAMPLES} resamples). HD95: median over cases, mm (BraTS conventions: 0 when both masks are empty, 373.13 when one is).\n\n| subtype | cases | WT | TC | ET | HD95 WT / TC / ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ | cases the model doubted (their mean WT) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         meta.epoch,
         meta.weights,
         grid(meta.preprocess.resample),
         if window.mirror_tta { ", mirror TTA" } else { "" },
         applied.decision.name(),
-        applied.min_component_voxels,
+        applied.min_component_mm3,
         applied.min_depth_mm,
-        applied.et_to_core_below_voxels,
+        applied.et_to_core_below_mm3,
         CI_LEVEL * 100.0
     );
     let mut summary = BTreeMap::new();
@@ -608,7 +608,7 @@ fn calibration_table(c: &Calibration, best: &CalibrationRow) -> String {
     let rows = c.rows();
     let depth = best.config.min_depth_mm;
     let mut out = format!(
-        "\nCalibration ({}; mean of WT, TC and ET Dice; rows: --min-component, columns: --et-to-core):\n\n| |",
+        "\nCalibration ({}; mean of WT, TC and ET Dice; rows: --min-component, columns: --et-to-core, both mm³):\n\n| |",
         if depth > 0.0 {
             format!("predictions after the {depth} mm depth step")
         } else {
@@ -623,7 +623,7 @@ fn calibration_table(c: &Calibration, best: &CalibrationRow) -> String {
     out.push('\n');
     for m in CAL_MIN_COMPONENT {
         out.push_str(&format!("| {m} |"));
-        for r in rows.iter().filter(|r| r.config.min_component_voxels == m) {
+        for r in rows.iter().filter(|r| r.config.min_component_mm3 == m) {
             out.push_str(&format!(" {:.4} |", r.mean()));
         }
         out.push('\n');
@@ -633,8 +633,8 @@ fn calibration_table(c: &Calibration, best: &CalibrationRow) -> String {
         "\nChosen on these {} cases (the smallest thresholds within {} of the best mean): --min-component {} --et-to-core {} (WT {:.3} TC {:.3} ET {:.3}; {} {:.3} / {:.3} / {:.3}).\nShip it with: bts export --from RUN_DIR --to MODEL_DIR --decision {} --min-component {} --min-depth {} --et-to-core {}\n",
         c.cases(),
         Calibration::TOLERANCE,
-        b.min_component_voxels,
-        b.et_to_core_below_voxels,
+        b.min_component_mm3,
+        b.et_to_core_below_mm3,
         best.dice[0],
         best.dice[1],
         best.dice[2],
@@ -647,9 +647,9 @@ fn calibration_table(c: &Calibration, best: &CalibrationRow) -> String {
         off.dice[1],
         off.dice[2],
         b.decision.name(),
-        b.min_component_voxels,
+        b.min_component_mm3,
         b.min_depth_mm,
-        b.et_to_core_below_voxels
+        b.et_to_core_below_mm3
     ));
     out
 }

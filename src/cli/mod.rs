@@ -325,10 +325,10 @@ pub struct PostArgs {
     /// How the probabilities become labels: argmax, or BraTS's nested regions (whole tumour, core, enhancing) each where its probability exceeds 0.5 [default: the model's]
     #[arg(long, value_enum)]
     pub decision: Option<DecisionArg>,
-    /// Remove tumour components smaller than this many voxels, 0 = keep all [default: the model's post-processing]
+    /// Remove tumour components smaller than this many mm³ (voxels on a 1 mm grid), 0 = keep all [default: the model's post-processing]
     #[arg(long, value_name = "VOXELS")]
     pub min_component: Option<usize>,
-    /// When the case has fewer enhancing voxels than this, relabel as core the enhancement of each tumour component whose core outnumbers it (a small lesion that is mostly enhancement keeps it), 0 = never [default: the model's post-processing]
+    /// When the case has less enhancement than this many mm³, relabel as core the enhancement of each tumour component whose core outnumbers it (a small lesion that is mostly enhancement keeps it), 0 = never [default: the model's post-processing]
     #[arg(long, value_name = "VOXELS")]
     pub et_to_core: Option<usize>,
     /// Remove tumour components that nowhere reach this many millimetres inside the head (skull-stripping leftovers, surface vessels), 0 = keep all [default: the model's post-processing]
@@ -366,9 +366,9 @@ impl PostArgs {
         }
         Some(PostprocessConfig {
             decision: self.decision.map_or(base.decision, Into::into),
-            min_component_voxels: self.min_component.unwrap_or(base.min_component_voxels),
+            min_component_mm3: self.min_component.unwrap_or(base.min_component_mm3),
             min_depth_mm: self.min_depth.unwrap_or(base.min_depth_mm),
-            et_to_core_below_voxels: self.et_to_core.unwrap_or(base.et_to_core_below_voxels),
+            et_to_core_below_mm3: self.et_to_core.unwrap_or(base.et_to_core_below_mm3),
         })
     }
 }

@@ -359,7 +359,8 @@ impl Predictor {
             mask: brain.view(),
             spacing: [sk, sj, si],
         };
-        let report = postprocess(&mut data, &self.meta.scheme, &post, Some(head))?;
+        let voxel_mm3 = geometry.voxel_volume_mm3();
+        let report = postprocess(&mut data, &self.meta.scheme, &post, voxel_mm3, Some(head))?;
         let labels = Volume::new(data, geometry)?;
         let t3 = Instant::now();
         Ok(Prediction {

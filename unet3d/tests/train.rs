@@ -245,9 +245,9 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
     // Exported with calibrated post-processing: the thresholds travel with the model.
     let post = unet3d::infer::PostprocessConfig {
         decision: unet3d::infer::Decision::Regions,
-        min_component_voxels: 7,
+        min_component_mm3: 7,
         min_depth_mm: 4.5,
-        et_to_core_below_voxels: 11,
+        et_to_core_below_mm3: 11,
     };
     unet3d::checkpoint::export(
         dir.path(),

@@ -267,5 +267,10 @@ pub(crate) mod tests {
             serde_json::from_str(r#"{"min_component_voxels": 64, "et_to_core_below_voxels": 200}"#)
                 .unwrap();
         assert_eq!(post.decision, Decision::Argmax);
+        // ... and their thresholds under the names of then, counted on 1 mm grids.
+        assert_eq!(
+            (post.min_component_mm3, post.et_to_core_below_mm3),
+            (64, 200)
+        );
     }
 }

@@ -17,8 +17,12 @@ pub struct PostprocessConfig {
     #[serde(default)]
     pub decision: Decision,
     /// Drop connected tumour components (26-connectivity, any non-zero label) smaller than
-    /// this many voxels; 0 keeps everything.
-    pub min_component_voxels: usize,
+    /// this many mm³ (on BraTS's 1 mm grid, voxels; on another grid the same volume, so that
+    /// a 5 mm-slice scan does not lose a lesion five times as large); 0 keeps everything.
+    /// Read from model files of before session 27 as `min_component_voxels`, which were
+    /// calibrated on 1 mm grids.
+    #[serde(alias = "min_component_voxels")]
+    pub min_component_mm3: usize,
     /// Drop tumour components none of whose voxels lies this many millimetres deep inside
     /// the head (the voxels where an image holds signal; depth = distance to the nearest
     /// voxel without): rims of tissue that skull stripping left on the brain, and vessels
@@ -27,15 +31,16 @@ pub struct PostprocessConfig {
     /// (under 2.5 mm, 65 mm³, for 5 mm). 0 disables it; needs the [`Head`].
     #[serde(default)]
     pub min_depth_mm: f64,
-    /// When the whole map holds fewer enhancing voxels than this, relabel as
+    /// When the whole map holds less enhancement than this many mm³, relabel as
     /// necrotic/non-enhancing core the enhancement of each tumour component whose core
     /// outnumbers its enhancing voxels — the BraTS practice that avoids a Dice of 0 on cases
     /// without enhancement (where any false-positive ET voxel scores 0 under the challenge's
     /// empty-region rule), applied where it is right: a few enhancing voxels inside a
     /// non-enhancing mass (a lower-grade glioma) become core, while a small lesion that is
     /// mostly enhancement (a ring-enhancing metastasis of a few millimetres, in its edema)
-    /// keeps it. 0 disables it.
-    pub et_to_core_below_voxels: usize,
+    /// keeps it. 0 disables it. Read from older model files as `et_to_core_below_voxels`.
+    #[serde(alias = "et_to_core_below_voxels")]
+    pub et_to_core_below_mm3: usize,
 }
 
 /// What [`postprocess`] changed.
@@ -81,20 +86,25 @@ impl PostprocessConfig {
     }
 }
 
-/// Applies `cfg` to a label map in `scheme`'s values, in place. `head` is needed when
+/// Applies `cfg` to a label map in `scheme`'s values, in place; `voxel_mm3` is the volume
+/// of one of its voxels (the thresholds are volumes). `head` is needed when
 /// `cfg.min_depth_mm > 0`.
 ///
 /// # Errors
-/// [`crate::Error::Config`] when `cfg` fails [`PostprocessConfig::check`], or the depth
-/// step is on without a `head`; [`crate::Error::Shape`] when the head's mask is not on the
-/// label map's grid; the metrics crate's error for a spacing that is not positive.
+/// [`crate::Error::Config`] when `cfg` fails [`PostprocessConfig::check`], `voxel_mm3` is
+/// not a positive number, or the depth step is on without a `head`;
+/// [`crate::Error::Shape`] when the head's mask is not on the label map's grid; the metrics
+/// crate's error for a spacing that is not positive.
 pub fn postprocess(
     labels: &mut Array3<u8>,
     scheme: &brats_io::LabelScheme,
     cfg: &PostprocessConfig,
+    voxel_mm3: f64,
     head: Option<Head<'_>>,
 ) -> crate::Result<PostprocessReport> {
     cfg.check()?;
+    let min_component = voxels_of(cfg.min_component_mm3, voxel_mm3)?;
+    let below = voxels_of(cfg.et_to_core_below_mm3, voxel_mm3)?;
     let depth = (cfg.min_depth_mm > 0.0)
         .then(|| {
             let head = head.ok_or_else(|| {
@@ -111,11 +121,11 @@ pub fn postprocess(
         .transpose()?;
     let mut report = PostprocessReport::default();
     let mut components = None;
-    if cfg.min_component_voxels > 0 || depth.is_some() {
+    if min_component > 0 || depth.is_some() {
         let (comp, sizes) = connected_components(&labels.mapv(|v| v != 0));
-        if cfg.min_component_voxels > 0 {
+        if min_component > 0 {
             (report.components_removed, report.voxels_removed) =
-                remove_small(labels, &comp, &sizes, cfg.min_component_voxels);
+                remove_small(labels, &comp, &sizes, min_component);
         }
         if let Some(depth) = &depth {
             let (c, v) = remove_shallow(labels, &comp, sizes.len(), depth, cfg.min_depth_mm);
@@ -125,7 +135,6 @@ pub fn postprocess(
         }
         components = Some((comp, sizes));
     }
-    let below = cfg.et_to_core_below_voxels;
     if below > 0 && relabels_enhancement(count_enhancing(labels.view(), scheme), below, scheme) {
         // Removing whole components leaves the labelling of the rest valid.
         let (comp, sizes) =
@@ -133,6 +142,21 @@ pub fn postprocess(
         report.et_relabelled = relabel_where_core_dominates(labels, &comp, sizes.len(), scheme);
     }
     Ok(report)
+}
+
+/// The voxels of `voxel_mm3` that a threshold of `mm3` stands for: the fewest whose volume
+/// reaches it (a hair of rounding in the affine does not add a voxel); 0 stays 0.
+///
+/// # Errors
+/// [`crate::Error::Config`] when `voxel_mm3` is not a finite number > 0.
+pub fn voxels_of(mm3: usize, voxel_mm3: f64) -> crate::Result<usize> {
+    if !(voxel_mm3.is_finite() && voxel_mm3 > 0.0) {
+        return Err(crate::Error::config(
+            "voxel volume",
+            format!("must be a finite number of mm³ > 0, got {voxel_mm3}"),
+        ));
+    }
+    Ok((mm3 as f64 / voxel_mm3 - 1e-6).ceil().max(0.0) as usize)
 }
 
 /// Depth (mm) of every voxel of the head, checked to lie on the label map's grid.
@@ -182,7 +206,7 @@ fn remove_shallow(
 }
 
 /// Whether the enhancement step of [`postprocess`] applies (see
-/// [`PostprocessConfig::et_to_core_below_voxels`]) to a map with `n_et` enhancing voxels: the
+/// [`PostprocessConfig::et_to_core_below_mm3`], in voxels) to a map with `n_et` enhancing voxels: the
 /// scheme has a core label and there are some, fewer than `below`.
 fn relabels_enhancement(n_et: usize, below: usize, scheme: &brats_io::LabelScheme) -> bool {
     scheme.value_of(brats_io::Compartment::Core) != 0 && n_et > 0 && n_et < below
@@ -248,7 +272,7 @@ pub fn count_enhancing(labels: ArrayView3<'_, u8>, scheme: &brats_io::LabelSchem
 
 /// Chooses the post-processing thresholds on labelled cases the network has not trained
 /// on, as the BraTS entries do on their cross-validation folds: every pair of a
-/// `min_component_voxels` and an `et_to_core_below_voxels` candidate is applied to each
+/// `min_component_mm3` and an `et_to_core_below_mm3` candidate is applied to each
 /// case's raw prediction and scored by region Dice (empty regions as BraTS 2023 scores
 /// them); [`Calibration::best`] is the pair to ship, by the mean over WT, TC and ET.
 ///
@@ -325,11 +349,18 @@ impl Calibration {
     }
 
     /// Scores every candidate on one case: `raw` is the prediction without post-processing
-    /// (or with the depth step only, see [`Calibration::after_depth_step`]).
+    /// (or with the depth step only, see [`Calibration::after_depth_step`]), on voxels of
+    /// `voxel_mm3`.
     ///
     /// # Errors
-    /// Shapes that differ, or a value outside the scheme in either map.
-    pub fn add(&mut self, raw: ArrayView3<'_, u8>, truth: ArrayView3<'_, u8>) -> crate::Result<()> {
+    /// Shapes that differ, a value outside the scheme in either map, a voxel volume that is
+    /// not positive.
+    pub fn add(
+        &mut self,
+        raw: ArrayView3<'_, u8>,
+        truth: ArrayView3<'_, u8>,
+        voxel_mm3: f64,
+    ) -> crate::Result<()> {
         if raw.dim() != truth.dim() {
             return Err(crate::Error::shape(
                 "calibration truth",
@@ -339,19 +370,24 @@ impl Calibration {
         }
         let (comp, sizes) = connected_components(&raw.mapv(|v| v != 0));
         let n_et = self.et_to_core.len();
+        let et_to_core = self
+            .et_to_core
+            .iter()
+            .map(|&e| voxels_of(e, voxel_mm3))
+            .collect::<crate::Result<Vec<_>>>()?;
         for (mi, &m) in self.min_component.iter().enumerate() {
             let mut l = raw.to_owned();
-            remove_small(&mut l, &comp, &sizes, m);
+            remove_small(&mut l, &comp, &sizes, voxels_of(m, voxel_mm3)?);
             let dice = brats_metrics::brats::region_dice(l.view(), truth, &self.scheme)?;
             let et_voxels = count_enhancing(l.view(), &self.scheme);
             let applies = |e: usize| relabels_enhancement(et_voxels, e, &self.scheme);
-            let relabelled_et = if self.et_to_core.iter().any(|&e| applies(e)) {
+            let relabelled_et = if et_to_core.iter().any(|&e| applies(e)) {
                 relabel_where_core_dominates(&mut l, &comp, sizes.len(), &self.scheme);
                 brats_metrics::brats::region_dice(l.view(), truth, &self.scheme)?[2]
             } else {
                 dice[2]
             };
-            for (ei, &e) in self.et_to_core.iter().enumerate() {
+            for (ei, &e) in et_to_core.iter().enumerate() {
                 let et_dice = if applies(e) { relabelled_et } else { dice[2] };
                 let s = &mut self.sums[mi * n_et + ei];
                 s[0] += dice[0];
@@ -378,9 +414,9 @@ impl Calibration {
                 out.push(CalibrationRow {
                     config: PostprocessConfig {
                         decision: self.decision,
-                        min_component_voxels: m,
+                        min_component_mm3: m,
                         min_depth_mm: self.min_depth_mm,
-                        et_to_core_below_voxels: e,
+                        et_to_core_below_mm3: e,
                     },
                     dice: s.map(|v| v / n),
                 });
@@ -429,11 +465,11 @@ mod tests {
         assert_eq!(sizes, vec![0, 64, 2]);
         let cfg = PostprocessConfig {
             decision: Decision::Argmax,
-            min_component_voxels: 3,
-            et_to_core_below_voxels: 5,
+            min_component_mm3: 3,
+            et_to_core_below_mm3: 5,
             ..Default::default()
         };
-        let r = postprocess(&mut l, &scheme, &cfg, None).unwrap();
+        let r = postprocess(&mut l, &scheme, &cfg, 1.0, None).unwrap();
         assert_eq!(
             (r.components_removed, r.voxels_removed, r.et_relabelled),
             (1, 2, 1)
@@ -441,6 +477,72 @@ mod tests {
         assert_eq!(l[[8, 8, 8]], 0);
         assert_eq!(l[[2, 2, 2]], 1);
         assert_eq!(l.iter().filter(|&&v| v != 0).count(), 64);
+    }
+
+    #[test]
+    fn thresholds_are_volumes_whatever_the_voxel_size() {
+        let scheme = brats_io::LabelScheme::brats2021();
+        // A lesion of 8 voxels with 3 enhancing voxels at its edge, the rest core.
+        let lesion = || {
+            let mut l = Array3::<u8>::zeros((6, 6, 6));
+            l.slice_mut(s![1..3, 1..3, 1..3]).fill(1);
+            l.slice_mut(s![1..2, 1..3, 1..2]).fill(4);
+            l[[2, 1, 1]] = 4;
+            l
+        };
+        let cfg = PostprocessConfig {
+            min_component_mm3: 20,
+            ..Default::default()
+        };
+        // 8 voxels of 1 mm³ are under 20 mm³: removed. Of 5 mm³ (1 × 1 × 5 mm, a thick-slice
+        // grid), 40 mm³: kept.
+        let mut l = lesion();
+        assert_eq!(
+            postprocess(&mut l, &scheme, &cfg, 1.0, None)
+                .unwrap()
+                .voxels_removed,
+            8
+        );
+        let mut l = lesion();
+        assert_eq!(
+            postprocess(&mut l, &scheme, &cfg, 5.0, None)
+                .unwrap()
+                .voxels_removed,
+            0
+        );
+        // Enhancement: 3 voxels, under 10 mm³ on 1 mm voxels (relabelled, the core dominates),
+        // 15 mm³ on 5 mm³ voxels (kept).
+        let cfg = PostprocessConfig {
+            et_to_core_below_mm3: 10,
+            ..Default::default()
+        };
+        let mut l = lesion();
+        assert_eq!(
+            postprocess(&mut l, &scheme, &cfg, 1.0, None)
+                .unwrap()
+                .et_relabelled,
+            3
+        );
+        let mut l = lesion();
+        assert_eq!(
+            postprocess(&mut l, &scheme, &cfg, 5.0, None)
+                .unwrap()
+                .et_relabelled,
+            0
+        );
+        // The fewest voxels whose volume reaches the threshold; rounding in an affine's
+        // determinant does not add one.
+        assert_eq!(voxels_of(500, 1.0).unwrap(), 500);
+        assert_eq!(voxels_of(500, 1.0 - 1e-12).unwrap(), 500);
+        assert_eq!(voxels_of(500, 1.0 + 1e-12).unwrap(), 500);
+        assert_eq!(voxels_of(500, 0.9375 * 0.9375 * 5.0).unwrap(), 114);
+        assert_eq!(voxels_of(0, 8.0).unwrap(), 0);
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let e = postprocess(&mut lesion(), &scheme, &cfg, bad, None)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("voxel volume"), "{e}");
+        }
     }
 
     #[test]
@@ -459,11 +561,11 @@ mod tests {
         l[[11, 11, 11]] = 1;
         let cfg = PostprocessConfig {
             decision: Decision::Argmax,
-            min_component_voxels: 0,
-            et_to_core_below_voxels: 100,
+            min_component_mm3: 0,
+            et_to_core_below_mm3: 100,
             ..Default::default()
         };
-        let r = postprocess(&mut l, &scheme, &cfg, None).unwrap();
+        let r = postprocess(&mut l, &scheme, &cfg, 1.0, None).unwrap();
         assert_eq!(r.et_relabelled, 3);
         assert_eq!(
             l[[5, 3, 3]],
@@ -478,12 +580,12 @@ mod tests {
         let before = m.clone();
         let cfg = PostprocessConfig {
             decision: Decision::Argmax,
-            min_component_voxels: 0,
-            et_to_core_below_voxels: 29,
+            min_component_mm3: 0,
+            et_to_core_below_mm3: 29,
             ..Default::default()
         };
         assert_eq!(
-            postprocess(&mut m, &scheme, &cfg, None)
+            postprocess(&mut m, &scheme, &cfg, 1.0, None)
                 .unwrap()
                 .et_relabelled,
             0
@@ -506,13 +608,13 @@ mod tests {
         raw[[2, 3, 2]] = 4;
         raw[[10, 10, 10]] = 2;
         raw[[10, 10, 11]] = 2;
-        cal.add(raw.view(), truth.view()).unwrap();
+        cal.add(raw.view(), truth.view(), 1.0).unwrap();
         // Case 2: a real enhancing rim of 10 voxels, found exactly.
         let mut truth = Array3::<u8>::zeros((12, 12, 12));
         truth.slice_mut(s![1..5, 1..5, 1..5]).fill(2);
         truth.slice_mut(s![2..4, 2..4, 2..4]).fill(1);
         truth.slice_mut(s![6..8, 6..11, 6..7]).fill(4);
-        cal.add(truth.view(), truth.view()).unwrap();
+        cal.add(truth.view(), truth.view(), 1.0).unwrap();
         assert_eq!(cal.cases(), 2);
         let rows = cal.rows();
         assert_eq!(rows.len(), 9, "0 joins each grid");
@@ -523,8 +625,8 @@ mod tests {
             best.config,
             PostprocessConfig {
                 decision: Decision::Argmax,
-                min_component_voxels: 3,
-                et_to_core_below_voxels: 5,
+                min_component_mm3: 3,
+                et_to_core_below_mm3: 5,
                 ..Default::default()
             }
         );
@@ -534,7 +636,7 @@ mod tests {
         assert!(off.dice[2] < 0.51 && off.dice[0] < 1.0, "{off:?}");
         // The shortcut for relabelling agrees with running the post-processing.
         let mut l = raw.clone();
-        postprocess(&mut l, &scheme, &best.config, None).unwrap();
+        postprocess(&mut l, &scheme, &best.config, 1.0, None).unwrap();
         assert_eq!(l, {
             let mut t = Array3::<u8>::zeros((12, 12, 12));
             t.slice_mut(s![1..5, 1..5, 1..5]).fill(2);
@@ -542,7 +644,10 @@ mod tests {
             t
         });
         let bad = Array3::<u8>::zeros((3, 3, 3));
-        let e = cal.add(bad.view(), truth.view()).unwrap_err().to_string();
+        let e = cal
+            .add(bad.view(), truth.view(), 1.0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("calibration truth"), "{e}");
     }
 
@@ -572,7 +677,7 @@ mod tests {
             mask: head.view(),
             spacing,
         };
-        let r = postprocess(&mut l, &scheme, &cfg, Some(h)).unwrap();
+        let r = postprocess(&mut l, &scheme, &cfg, 1.0, Some(h)).unwrap();
         assert_eq!(r.shallow_components_removed, 1);
         assert_eq!(r.components_removed, 1);
         assert_eq!(r.voxels_removed, 20 * 20 * 3);
@@ -592,21 +697,21 @@ mod tests {
             min_depth_mm: 7.0,
             ..Default::default()
         };
-        let r = postprocess(&mut m, &scheme, &deeper, Some(h)).unwrap();
+        let r = postprocess(&mut m, &scheme, &deeper, 1.0, Some(h)).unwrap();
         assert_eq!(r.shallow_components_removed, 2);
         assert_eq!(m.iter().filter(|&&v| v != 0).count(), 64);
         let mut m = before.clone();
-        let r = postprocess(&mut m, &scheme, &PostprocessConfig::default(), Some(h)).unwrap();
+        let r = postprocess(&mut m, &scheme, &PostprocessConfig::default(), 1.0, Some(h)).unwrap();
         assert_eq!((r, m), (PostprocessReport::default(), before.clone()));
         // Components removed as small are not counted again as shallow.
         let mut m = before.clone();
         let both = PostprocessConfig {
             decision: Decision::Argmax,
-            min_component_voxels: 100,
+            min_component_mm3: 100,
             min_depth_mm: 5.0,
             ..Default::default()
         };
-        let r = postprocess(&mut m, &scheme, &both, Some(h)).unwrap();
+        let r = postprocess(&mut m, &scheme, &both, 1.0, Some(h)).unwrap();
         assert_eq!((r.components_removed, r.shallow_components_removed), (2, 1));
     }
 
@@ -621,7 +726,7 @@ mod tests {
             min_depth_mm: 5.0,
             ..Default::default()
         };
-        let e = postprocess(&mut l, &scheme, &on, None)
+        let e = postprocess(&mut l, &scheme, &on, 1.0, None)
             .unwrap_err()
             .to_string();
         assert!(
@@ -634,7 +739,7 @@ mod tests {
                 min_depth_mm: bad,
                 ..Default::default()
             };
-            let e = postprocess(&mut l, &scheme, &cfg, None)
+            let e = postprocess(&mut l, &scheme, &cfg, 1.0, None)
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -647,7 +752,7 @@ mod tests {
             mask: small.view(),
             spacing: [1.0; 3],
         };
-        let e = postprocess(&mut l, &scheme, &on, Some(h))
+        let e = postprocess(&mut l, &scheme, &on, 1.0, Some(h))
             .unwrap_err()
             .to_string();
         assert!(e.contains("head mask") && e.contains("(8, 8, 7)"), "{e}");
@@ -655,7 +760,7 @@ mod tests {
             mask: head.view(),
             spacing: [1.0, 0.0, 1.0],
         };
-        let e = postprocess(&mut l, &scheme, &on, Some(h))
+        let e = postprocess(&mut l, &scheme, &on, 1.0, Some(h))
             .unwrap_err()
             .to_string();
         assert!(e.contains("spacing"), "{e}");
