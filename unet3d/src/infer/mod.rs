@@ -18,7 +18,7 @@ pub use brats_io::components::connected_components;
 pub use confidence::{confidence, Confidence};
 pub use decide::{classes_from_probabilities, decide, region_probabilities, Decision};
 pub use postprocess::{
-    count_enhancing, postprocess, Calibration, CalibrationRow, Head, PostprocessConfig,
+    count_enhancing, postprocess, voxels_of, Calibration, CalibrationRow, Head, PostprocessConfig,
     PostprocessReport,
 };
 pub use window::{
