@@ -161,7 +161,8 @@ impl Field {
     fn of(values: &[f32], dims: [usize; 3], samples: &[usize]) -> Option<Self> {
         let [nk, nj, ni] = dims;
         let plane = nj * ni;
-        // A central difference between neighbours `lo`/`hi` steps away, one-sided on a face.
+        // The difference along one axis (coordinate `c` of `n`, stride `st`): central
+        // inside, one-sided on a face of the crop.
         let diff = |p: usize, c: usize, n: usize, st: usize| -> f32 {
             match (c > 0, c + 1 < n) {
                 (true, true) => (values[p + st] - values[p - st]) / 2.0,
