@@ -63,7 +63,11 @@ pub struct FileSummary {
 /// # Errors
 /// Any reading error of [`NiftiReader::read_f32`] except non-finite voxels, which are counted.
 pub fn summarize_file(path: impl AsRef<Path>) -> Result<FileSummary> {
-    let path = path.as_ref();
+    Ok(read_and_summarize(path.as_ref())?.0)
+}
+
+/// [`summarize_file`], and the volume it read (non-finite voxels as zero).
+fn read_and_summarize(path: &Path) -> Result<(FileSummary, crate::Volume<f32>)> {
     let reader = NiftiReader::new();
     let info = reader.read_info(path)?;
     let (vol, non_finite) = match reader.read_f32(path) {
@@ -104,7 +108,7 @@ pub fn summarize_file(path: impl AsRef<Path>) -> Result<FileSummary> {
         }
         counts
     });
-    Ok(FileSummary {
+    let summary = FileSummary {
         shape: g.dim(),
         datatype: info.datatype.name().to_string(),
         spacing: g.spacing(),
@@ -121,7 +125,8 @@ pub fn summarize_file(path: impl AsRef<Path>) -> Result<FileSummary> {
         nonzero_std,
         non_finite,
         labels,
-    })
+    };
+    Ok((summary, vol))
 }
 
 /// What a case folder holds.
@@ -138,8 +143,9 @@ pub struct CaseSummary {
     pub consistent: bool,
     /// Every disagreement found.
     pub problems: Vec<String>,
-    /// The four images' input checks ([`InputCheck`]: brain volume, and whether FLAIR and
-    /// T2 look swapped); `null` when their grids differ.
+    /// The four images' input checks ([`InputCheck`]: brain volume, whether FLAIR and T2
+    /// look swapped, how far each image lies from the others); `null` when their grids
+    /// differ.
     pub input: Option<InputCheck>,
     /// What the input checks found ([`InputCheck::warnings`]): the files agree with each
     /// other, but a model trained on skull-stripped, correctly labelled BraTS scans would
@@ -155,10 +161,18 @@ pub struct CaseSummary {
 /// [`crate::Error::CaseLayout`] when the folder is not a case; reading errors naming the file.
 pub fn summarize_case(dir: impl AsRef<Path>) -> Result<CaseSummary> {
     let case = find_case(dir)?;
-    let mut files = BTreeMap::new();
-    for (m, path) in Modality::ALL.iter().zip(&case.images) {
-        files.insert(m.name().to_string(), summarize_file(path)?);
-    }
+    let (summaries, images): (Vec<_>, Vec<_>) = case
+        .images
+        .par_iter()
+        .map(|p| read_and_summarize(p))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    let mut files: BTreeMap<String, FileSummary> = Modality::ALL
+        .iter()
+        .map(|m| m.name().to_string())
+        .zip(summaries)
+        .collect();
     let reader = NiftiReader::new();
     let mut problems = case.consistency_problems(&reader)?;
     if let Some(seg) = &case.seg {
@@ -179,11 +193,6 @@ pub fn summarize_case(dir: impl AsRef<Path>) -> Result<CaseSummary> {
             Err(e) => problems.push(e.to_string()),
         }
     }
-    let images = case
-        .images
-        .par_iter()
-        .map(|p| reader.read_f32(p))
-        .collect::<Result<Vec<_>>>()?;
     // Images of different sizes are already a problem above; nothing to check then.
     let input = InputCheck::of(&images).ok();
     Ok(CaseSummary {

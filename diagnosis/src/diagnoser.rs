@@ -358,7 +358,8 @@ impl<'kb> Diagnoser<'kb> {
     /// Segments `case` with `predictor` and the diagnoser's predict options, then
     /// [`Diagnoser::diagnose`]s; the report records the model, the timings and whether
     /// mirror TTA was used, the model's certainty (and whether it doubts its map), the input
-    /// checks and their warnings (a scan not skull-stripped, FLAIR and T2 swapped), and, when
+    /// checks and their warnings (a scan not skull-stripped, FLAIR and T2 swapped, images not
+    /// co-registered), and, when
     /// the case has a ground truth, its Dice per region.
     /// Returns the mask too.
     ///

@@ -4,8 +4,8 @@
 //! otherwise. Prints the per-phase timings, the voxels of every label written and the
 //! model's certainty (one JSON line with `--json`); warns on stderr when the model doubts
 //! its map ([`unet3d::infer::Confidence::doubtful`]) and when the input checks find a scan
-//! that looks not skull-stripped or FLAIR and T2 that look swapped
-//! ([`brats_io::quality::InputCheck`]).
+//! that looks not skull-stripped, FLAIR and T2 that look swapped or images that look not
+//! co-registered ([`brats_io::quality::InputCheck`]).
 
 use std::path::Path;
 use std::time::Instant;

@@ -53,7 +53,8 @@ pub struct Prediction {
     pub confidence: Confidence,
     /// The input checks of the four images ([`InputCheck`]): the volume of the brain mask
     /// the map was confined to ([`brain_mask`]), and whether the scan looks not
-    /// skull-stripped or its FLAIR and T2 swapped ([`Prediction::input_warnings`]).
+    /// skull-stripped, its FLAIR and T2 swapped or its images not co-registered
+    /// ([`Prediction::input_warnings`]).
     pub input: InputCheck,
     /// The sliding window used (the options' or the model's; `mirror_tta` says whether the
     /// mirrored predictions were averaged).
@@ -63,8 +64,9 @@ pub struct Prediction {
 }
 
 impl Prediction {
-    /// What the input checks found, for people: the scan looks not skull-stripped, or its
-    /// FLAIR and T2 look swapped ([`InputCheck::warnings`]). The map is made all the same,
+    /// What the input checks found, for people: the scan looks not skull-stripped, its
+    /// FLAIR and T2 look swapped, or its images look not co-registered
+    /// ([`InputCheck::warnings`]). The map is made all the same,
     /// but the model, trained on skull-stripped and correctly labelled scans, may misread
     /// such input without doubting itself.
     pub fn input_warnings(&self) -> Vec<String> {
@@ -335,14 +337,13 @@ impl Predictor {
         let crop_probs = rec.restore_probabilities(probs.view())?;
         let brain = brain_mask(images);
         let crop_brain = rec.crop_of(brain.view())?;
-        let [si, sj, sk] = images[0].geometry().spacing();
-        let voxel_cm3 = si * sj * sk / 1000.0;
+        let voxel_mm3 = images[0].geometry().voxel_volume_mm3();
         let certainty = confidence(
             &crop_probs,
             crop_brain,
             self.meta.model.final_activation,
             &self.meta.scheme,
-            voxel_cm3,
+            voxel_mm3 / 1000.0,
         )?;
         let input = InputCheck::with_brain(images, brain.view())?;
         let labels = decide(
@@ -359,7 +360,6 @@ impl Predictor {
             mask: brain.view(),
             spacing: [sk, sj, si],
         };
-        let voxel_mm3 = geometry.voxel_volume_mm3();
         let report = postprocess(&mut data, &self.meta.scheme, &post, voxel_mm3, Some(head))?;
         let labels = Volume::new(data, geometry)?;
         let t3 = Instant::now();

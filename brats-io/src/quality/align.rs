@@ -23,6 +23,7 @@
 use ndarray::ArrayView3;
 use rayon::prelude::*;
 
+use crate::preprocess::bounding_box;
 use crate::volume::Volume;
 
 /// The largest shift looked for, voxels per axis; a displacement found at this size may be
@@ -49,9 +50,8 @@ pub(crate) fn displacements(
     images: &[Volume<f32>],
     brain: ArrayView3<bool>,
 ) -> Option<[[i64; 3]; 4]> {
-    let [nk, nj, ni] = images.first()?.geometry().shape();
     let (lo, hi) = bounding_box(brain)?;
-    let dims = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
+    let dims = [0, 1, 2].map(|a| hi[a] + 1 - lo[a]);
     if dims.iter().any(|&d| d <= 2 * DEPTH) {
         return None;
     }
@@ -66,9 +66,7 @@ pub(crate) fn displacements(
     let fields: Vec<Field> = images
         .par_iter()
         .map(|img| {
-            let view = img.data();
-            debug_assert_eq!(view.shape(), [nk, nj, ni]);
-            let values: Vec<f32> = crop(view.view(), lo, dims).collect();
+            let values: Vec<f32> = crop(img.data().view(), lo, dims).collect();
             Field::of(&values, dims, &samples)
         })
         .collect::<Option<Vec<_>>>()?;
@@ -94,21 +92,6 @@ pub(crate) fn displacements(
 
 fn median3(a: i64, b: i64, c: i64) -> i64 {
     a.max(b).min(a.min(b).max(c))
-}
-
-/// The box `[lo, hi)` (array order k, j, i) holding every brain voxel.
-fn bounding_box(brain: ArrayView3<bool>) -> Option<([usize; 3], [usize; 3])> {
-    let mut lo = [usize::MAX; 3];
-    let mut hi = [0; 3];
-    for ((k, j, i), &b) in brain.indexed_iter() {
-        if b {
-            for (a, v) in [k, j, i].into_iter().enumerate() {
-                lo[a] = lo[a].min(v);
-                hi[a] = hi[a].max(v + 1);
-            }
-        }
-    }
-    (hi[0] > 0).then_some((lo, hi))
 }
 
 fn crop<T: Copy>(
