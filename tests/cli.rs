@@ -616,6 +616,18 @@ fn failures_exit_1_with_the_cause_chain_on_one_line() {
     );
     assert_failure(
         &[
+            "segment",
+            "--case",
+            &t("empty_case"),
+            "--out",
+            &t("s.nii.gz"),
+            "--probabilities",
+            &t("s.nii.gz"),
+        ],
+        "--probabilities",
+    );
+    assert_failure(
+        &[
             "evaluate",
             "--pred",
             &t("missing.nii.gz"),
@@ -1078,7 +1090,8 @@ fn small_phantoms(dir: &Path, extra: &[&str]) {
 }
 
 /// `bts segment --data`: every case of a dataset folder, one map each named by its id; a
-/// folder that is not a case is reported and the others are written.
+/// folder that is not a case is reported and the others are written. With
+/// `--probabilities`, each case's region probabilities too, on the map's grid.
 #[test]
 fn segment_data_writes_every_case_and_reports_the_ones_that_fail() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -1092,6 +1105,7 @@ fn segment_data_writes_every_case_and_reports_the_ones_that_fail() {
     )
     .expect("copy");
     let out = tmp.path().join("preds");
+    let probs = tmp.path().join("probs");
     let run = bts(&[
         "--quiet",
         "segment",
@@ -1099,6 +1113,8 @@ fn segment_data_writes_every_case_and_reports_the_ones_that_fail() {
         &data.display().to_string(),
         "--out",
         &out.display().to_string(),
+        "--probabilities",
+        &probs.display().to_string(),
         "--no-tta",
         "--json",
     ]);
@@ -1114,6 +1130,42 @@ fn segment_data_writes_every_case_and_reports_the_ones_that_fail() {
         assert!(stdout.contains(&format!("\"case\":\"{id}\"")), "{stdout}");
     }
     assert!(!out.join("Broken_1.nii.gz").exists());
+    assert!(!probs.join("Broken_1.nii.gz").exists());
+    // WT, TC and ET probabilities in [0, 1] (stored in steps of 1/255) on the map's grid;
+    // wherever the map (argmax, then post-processing) has tumour, P(WT) ≥ 0.5.
+    let reader = brats_io::NiftiReader::new();
+    for id in ["Phantom_00000", "Phantom_00001"] {
+        let map = reader
+            .read_labels(out.join(format!("{id}.nii.gz")))
+            .expect("map");
+        let p = probs.join(format!("{id}.nii.gz"));
+        assert!(stdout.contains(&p.display().to_string()), "{stdout}");
+        let frames = reader.read_frames_f32(&p).expect("probabilities");
+        assert_eq!(frames.len(), 3, "{id}");
+        for f in &frames {
+            assert_eq!(f.geometry().dim(), map.geometry().dim(), "{id}");
+            assert!(f.geometry().same_grid(map.geometry(), 1e-4), "{id}");
+            assert!(f.as_slice().iter().all(|v| (0.0..=1.0).contains(v)), "{id}");
+        }
+        let tumour = map.as_slice().iter().filter(|&&l| l != 0).count();
+        assert!(
+            tumour > 0,
+            "{id}: the shipped model finds the phantom's tumour"
+        );
+        for (&label, &wt) in map.as_slice().iter().zip(frames[0].as_slice()) {
+            assert!(
+                label == 0 || wt >= 0.5 - 1.0 / 255.0,
+                "{id}: label {label}, P(WT) {wt}"
+            );
+        }
+        // `bts inspect` describes the 4D file: three volumes, values in [0, 1], no labels.
+        let (json, _) = ok(&["inspect", &p.display().to_string(), "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&json).expect("inspect --json");
+        assert_eq!(v["frames"], 3, "{v}");
+        assert_eq!(v["datatype"], "uint8", "{v}");
+        assert!(v["max"].as_f64().expect("max") <= 1.0 + 1e-6, "{v}");
+        assert!(v.get("labels").is_none(), "{v}");
+    }
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{stderr}");
     assert!(

@@ -53,17 +53,50 @@ pub struct FileSummary {
     pub nonzero_std: Option<f64>,
     /// Voxels that were NaN or ±Inf.
     pub non_finite: usize,
-    /// For integer datatypes: voxel count per value (JSON keys are the values as strings).
+    /// For integer datatypes whose scaling keeps values whole: voxel count per value (JSON
+    /// keys are the values as strings).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<i64, usize>>,
+    /// How many 3D volumes the file holds along its fourth axis (1 for a 3D image); the
+    /// statistics are over all of them.
+    #[serde(default = "one")]
+    pub frames: usize,
 }
 
-/// Summarises one file.
+fn one() -> usize {
+    1
+}
+
+/// Summarises one file: a 3D image, or every volume of a 4D one (probability maps, a time
+/// series).
 ///
 /// # Errors
-/// Any reading error of [`NiftiReader::read_f32`] except non-finite voxels, which are counted.
+/// Any reading error of [`NiftiReader::read_frames_f32`] except non-finite voxels, which are
+/// counted.
 pub fn summarize_file(path: impl AsRef<Path>) -> Result<FileSummary> {
-    Ok(read_and_summarize(path.as_ref())?.0)
+    let path = path.as_ref();
+    let reader = NiftiReader::new();
+    let info = reader.read_frames_info(path)?;
+    if info.frames == 1 {
+        return Ok(read_and_summarize(path)?.0);
+    }
+    let (frames, non_finite) = match reader.read_frames_f32(path) {
+        Err(crate::Error::NonFinite { count, .. }) => (
+            reader
+                .non_finite(NonFinite::ReplaceWithZero)
+                .read_frames_f32(path)?,
+            count,
+        ),
+        other => (other?, 0),
+    };
+    let values = frames.iter().flat_map(|f| f.as_slice().iter().copied());
+    Ok(summary_of(
+        &info,
+        &frames[0],
+        values,
+        frames.len(),
+        non_finite,
+    ))
 }
 
 /// [`summarize_file`], and the volume it read (non-finite voxels as zero).
@@ -80,11 +113,23 @@ fn read_and_summarize(path: &Path) -> Result<(FileSummary, crate::Volume<f32>)> 
         ),
         other => (other?, 0),
     };
-    let g = vol.geometry();
+    let summary = summary_of(&info, &vol, vol.as_slice().iter().copied(), 1, non_finite);
+    Ok((summary, vol))
+}
+
+/// The summary of the values of `frames` volumes on `first`'s grid.
+fn summary_of(
+    info: &crate::NiftiInfo,
+    first: &crate::Volume<f32>,
+    values: impl Iterator<Item = f32> + Clone,
+    frames: usize,
+    non_finite: usize,
+) -> FileSummary {
+    let g = first.geometry();
     let (mut n, mut sum, mut sq) = (0usize, 0f64, 0f64);
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
     let (mut nz, mut nz_sum, mut nz_sq) = (0usize, 0f64, 0f64);
-    for &v in vol.as_slice() {
+    for v in values.clone() {
         let v = f64::from(v);
         n += 1;
         sum += v;
@@ -101,14 +146,19 @@ fn read_and_summarize(path: &Path) -> Result<(FileSummary, crate::Volume<f32>)> 
     let std = (sq / n as f64 - mean * mean).max(0.0).sqrt();
     let nonzero_mean = (nz > 0).then(|| nz_sum / nz as f64);
     let nonzero_std = nonzero_mean.map(|m| (nz_sq / nz as f64 - m * m).max(0.0).sqrt());
-    let labels = info.datatype.is_integer().then(|| {
+    // Integer voxels scaled to fractions (a probability map stored as uint8 / 255) are
+    // not labels.
+    let (slope, inter) = (info.scl_slope, info.scl_inter);
+    let scaled = slope != 0.0 && slope.is_finite() && inter.is_finite();
+    let whole_values = !scaled || (slope.fract() == 0.0 && inter.fract() == 0.0);
+    let labels = (info.datatype.is_integer() && whole_values).then(|| {
         let mut counts = BTreeMap::<i64, usize>::new();
-        for &v in vol.as_slice() {
+        for v in values {
             *counts.entry(v.round() as i64).or_default() += 1;
         }
         counts
     });
-    let summary = FileSummary {
+    FileSummary {
         shape: g.dim(),
         datatype: info.datatype.name().to_string(),
         spacing: g.spacing(),
@@ -125,8 +175,8 @@ fn read_and_summarize(path: &Path) -> Result<(FileSummary, crate::Volume<f32>)> 
         nonzero_std,
         non_finite,
         labels,
-    };
-    Ok((summary, vol))
+        frames,
+    }
 }
 
 /// What a case folder holds.

@@ -495,3 +495,88 @@ fn failed_write_leaves_nothing_behind() {
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
 }
+
+#[test]
+fn bad_volumes_to_write_together_are_errors_and_leave_no_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("frames.nii.gz");
+    let v = small_volume();
+    let e = NiftiWriter::new().write_frames::<f32>(&p, &[]).unwrap_err();
+    assert!(
+        matches!(e, Error::Shape { .. }) && msg(&e).contains("at least one"),
+        "{e}"
+    );
+    // Another grid: other dims, or the same dims elsewhere in space.
+    let other_dims = Volume::new(
+        Array3::<f32>::zeros([2, 3, 5]),
+        Geometry::from_spacing([5, 3, 2], [1.0, 1.0, 1.0]).unwrap(),
+    )
+    .unwrap();
+    let other_spacing = Volume::new(
+        v.data().clone(),
+        Geometry::from_spacing([4, 3, 2], [1.0, 1.0, 2.0]).unwrap(),
+    )
+    .unwrap();
+    for bad in [other_dims, other_spacing] {
+        let e = NiftiWriter::new()
+            .write_frames(&p, &[v.clone(), v.clone(), bad])
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::GridMismatch { .. }) && msg(&e).contains("volume 2"),
+            "{e}"
+        );
+    }
+    // Probabilities outside [0, 1] or NaN name the map and the value.
+    for (value, shown) in [(1.5f32, "1.5"), (-0.25, "-0.25"), (f32::NAN, "NaN")] {
+        let mut bad = v.map(|_| 0.5f32);
+        bad.data_mut()[[1, 2, 3]] = value;
+        let e = NiftiWriter::new()
+            .write_probabilities(&p, &[v.map(|_| 0.25f32), bad])
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Config { .. })
+                && msg(&e).contains("probability map 1")
+                && msg(&e).contains(shown),
+            "{e}"
+        );
+    }
+    assert!(!p.exists(), "nothing written");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "no temp file left"
+    );
+}
+
+#[test]
+fn bad_four_d_files_are_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("frames.nii");
+    let v = small_volume();
+    NiftiWriter::new()
+        .write_frames(&p, &[v.clone(), v.clone(), v])
+        .unwrap();
+    let frames = NiftiReader::new().read_frames_f32(&p).unwrap();
+    assert_eq!(frames.len(), 3);
+    // A fifth dimension is not a series of volumes.
+    patch(&p, |b| set_dims(b, [5, 4, 3, 2, 3, 2, 1, 1]));
+    let e = NiftiReader::new().read_frames_f32(&p).unwrap_err();
+    assert!(
+        msg(&e).contains("fourth axis") && msg(&e).contains("frames.nii"),
+        "{e}"
+    );
+    // More volumes announced than the file holds.
+    patch(&p, |b| set_dims(b, [4, 4, 3, 2, 4, 1, 1, 1]));
+    let e = NiftiReader::new().read_frames_f32(&p).unwrap_err();
+    assert!(
+        matches!(e, Error::TooLarge { .. }) && msg(&e).contains("truncated"),
+        "{e}"
+    );
+    // The size limit counts every volume.
+    patch(&p, |b| set_dims(b, [4, 4, 3, 2, 3, 1, 1, 1]));
+    let e = NiftiReader::new()
+        .max_bytes(4 * 24 * 2)
+        .read_frames_f32(&p)
+        .unwrap_err();
+    assert!(matches!(e, Error::TooLarge { .. }), "{e}");
+}

@@ -160,3 +160,70 @@ fn written_mask_keeps_the_reference_header() {
         }
     }
 }
+
+#[derive(Deserialize)]
+struct FramesFacts {
+    shape: [usize; 4],
+    affine: [[f64; 4]; 4],
+    values: Vec<f64>,
+}
+
+#[test]
+fn four_d_files_read_volume_by_volume_as_nibabel_reads_them() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nibabel_4d");
+    let tmp = tempfile::tempdir().unwrap();
+    for stem in ["uint8_probabilities_lps", "float32_frames_ras"] {
+        let path = ["nii.gz", "nii"]
+            .iter()
+            .map(|ext| dir.join(format!("{stem}.{ext}")))
+            .find(|p| p.exists())
+            .unwrap();
+        let facts: FramesFacts =
+            serde_json::from_slice(&std::fs::read(dir.join(format!("{stem}.json"))).unwrap())
+                .unwrap();
+        // A single-volume reader refuses the series and says why.
+        let e = NiftiReader::new().read_f32(&path).unwrap_err();
+        assert!(e.to_string().contains("4D"), "{stem}: {e}");
+        let frames = NiftiReader::new().read_frames_f32(&path).unwrap();
+        assert_eq!(frames.len(), facts.shape[3], "{stem}");
+        let values: Vec<f32> = frames
+            .iter()
+            .flat_map(|f| f.as_slice().iter().copied())
+            .collect();
+        assert_eq!(values.len(), facts.values.len(), "{stem}");
+        for (n, (ours, theirs)) in values.iter().zip(&facts.values).enumerate() {
+            assert!(
+                close(f64::from(*ours), *theirs),
+                "{stem} value {n}: {ours} vs nibabel {theirs}"
+            );
+        }
+        for f in &frames {
+            assert_eq!(
+                f.geometry().dim(),
+                [facts.shape[0], facts.shape[1], facts.shape[2]]
+            );
+            for r in 0..4 {
+                for c in 0..4 {
+                    assert!((f.geometry().affine()[r][c] - facts.affine[r][c]).abs() < 1e-5);
+                }
+            }
+        }
+        // Written back (probabilities as scaled uint8, the rest as float32), read the same.
+        let out = tmp.path().join(format!("{stem}.nii.gz"));
+        if stem.starts_with("uint8_probabilities") {
+            NiftiWriter::new()
+                .write_probabilities(&out, &frames)
+                .unwrap();
+            let info = NiftiReader::new().read_info(&out);
+            assert!(info.is_err(), "a 4D file is not one volume");
+        } else {
+            NiftiWriter::new().write_frames(&out, &frames).unwrap();
+        }
+        let back = NiftiReader::new().read_frames_f32(&out).unwrap();
+        assert_eq!(back.len(), frames.len());
+        for (a, b) in back.iter().zip(&frames) {
+            assert_eq!(a.data(), b.data(), "{stem}");
+            assert!(a.geometry().same_grid(b.geometry(), 1e-6));
+        }
+    }
+}

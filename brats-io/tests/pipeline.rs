@@ -368,6 +368,46 @@ fn all_zero_image_is_kept_whole_and_stays_zero() {
     assert!(pre.image.iter().all(|&v| v == 0.0));
 }
 
+/// A brain mask computed once by the caller gives what `apply` computes itself; a mask on
+/// another shape is an error naming it.
+#[test]
+fn a_brain_mask_given_is_used_and_checked() {
+    let case = phantom(9, PhantomOrientation::Ras);
+    let pre = PreprocessConfig {
+        orientation: Some("LPS".parse().unwrap()),
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let own = pre.apply(&case.images, Some(&case.seg)).unwrap();
+    let brain = brats_io::preprocess::brain_mask(&case.images);
+    let given = pre
+        .apply_with_brain(&case.images, Some(&case.seg), brain.view())
+        .unwrap();
+    assert_eq!(own.image, given.image);
+    assert_eq!(own.brain, given.brain);
+    assert_eq!(own.record, given.record);
+    // A smaller mask crops tighter: the mask given is the one used.
+    let mut inner = brain.clone();
+    let n = inner.shape()[0];
+    inner.slice_mut(ndarray::s![..n / 2, .., ..]).fill(false);
+    let half = pre
+        .apply_with_brain(&case.images, None, inner.view())
+        .unwrap();
+    assert!(
+        half.record.crop_shape.iter().product::<usize>()
+            < own.record.crop_shape.iter().product::<usize>()
+    );
+    let wrong = Array3::from_elem([3, 4, 5], true);
+    let e = pre
+        .apply_with_brain(&case.images, None, wrong.view())
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("brain mask") && e.to_string().contains("[3, 4, 5]"),
+        "{e}"
+    );
+}
+
 #[test]
 fn patches_are_seeded_and_forced_onto_tumour_at_the_configured_share() {
     let case = phantom(9, PhantomOrientation::Lps);

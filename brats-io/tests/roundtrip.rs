@@ -1,6 +1,7 @@
 //! Property tests: write → read gives the same voxels and affine, for random volumes and
 //! random affines (rotation, anisotropic spacing, reflection, translation), as `.nii` and
-//! `.nii.gz`, in u8, i16 and f32.
+//! `.nii.gz`, in u8, i16 and f32; several volumes as one 4D image, and probabilities as
+//! scaled uint8.
 
 use brats_io::{Geometry, NiftiReader, NiftiWriter, Volume};
 use ndarray::Array3;
@@ -118,6 +119,46 @@ proptest! {
         NiftiWriter::new().write(&p, &v).unwrap();
         let back = NiftiReader::new().read_f32(&p).unwrap();
         prop_assert_eq!(back.data(), &ints.mapv(f32::from));
+    }
+
+    #[test]
+    fn frames_and_probabilities_roundtrip(dim in dims(), affine in affine_strategy(), gz in any::<bool>(), frames in 1usize..4, seed in any::<u32>()) {
+        let g = Geometry::new(dim, affine).unwrap();
+        let ext = if gz { "nii.gz" } else { "nii" };
+        let tmp = tempfile::tempdir().unwrap();
+        let vols: Vec<Volume<f32>> = (0..frames)
+            .map(|t| {
+                let data = Array3::from_shape_fn(g.shape(), |(k, j, i)| {
+                    let h = ((k * 131 + j * 31 + i * 7 + t * 1009) as u32).wrapping_mul(2654435761) ^ seed;
+                    (h % 100_001) as f32 / 100_000.0
+                });
+                Volume::new(data, g.clone()).unwrap()
+            })
+            .collect();
+        let p = tmp.path().join(format!("f.{ext}"));
+        NiftiWriter::new().write_frames(&p, &vols).unwrap();
+        let back = NiftiReader::new().read_frames_f32(&p).unwrap();
+        prop_assert_eq!(back.len(), frames);
+        for (b, v) in back.iter().zip(&vols) {
+            prop_assert_eq!(b.data(), v.data());
+            prop_assert!(affine_close(b.geometry().affine(), affine));
+        }
+        // One volume is a plain 3D image.
+        prop_assert_eq!(frames == 1, NiftiReader::new().read_f32(&p).is_ok());
+        // Probabilities come back within half a step of 1/255, and 0 and 1 exactly.
+        let p = tmp.path().join(format!("p.{ext}"));
+        NiftiWriter::new().write_probabilities(&p, &vols).unwrap();
+        let back = NiftiReader::new().read_frames_f32(&p).unwrap();
+        prop_assert_eq!(back.len(), frames);
+        for (b, v) in back.iter().zip(&vols) {
+            for (x, y) in b.as_slice().iter().zip(v.as_slice()) {
+                prop_assert!((x - y).abs() <= 0.5 / 255.0 + 1e-6, "{} vs {}", x, y);
+                prop_assert!((0.0..=1.0).contains(x), "{}", x);
+                if *y == 0.0 || *y == 1.0 {
+                    prop_assert_eq!(x, y);
+                }
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! scaling), and voxel counts per value for integer volumes. `--json` prints one object with
 //! the keys `shape`, `datatype`, `spacing`, `affine`, `orientation`, `min`, `max`, `mean`,
 //! `std`, `nonzero_mean`, `nonzero_std` (and `labels` for integer volumes; also
-//! `affine_source`, `scl_slope`, `scl_inter`, `non_finite`). For a case folder: one such
+//! `affine_source`, `scl_slope`, `scl_inter`, `non_finite`, and `frames`, the number of 3D
+//! volumes of a 4D file such as `bts segment --probabilities` writes). For a case folder: one such
 //! object per modality under its name (`flair`, `t1`, `t1ce`, `t2`, and `seg` when present),
 //! plus `id`, `naming`, `consistent` and `problems`.
 
@@ -15,6 +16,12 @@ use super::InspectArgs;
 fn print_file(name: &str, s: &FileSummary) {
     println!("{name}");
     println!("  shape (i,j,k)  {:?}", s.shape);
+    if s.frames > 1 {
+        println!(
+            "  volumes        {} (4D; the statistics cover all)",
+            s.frames
+        );
+    }
     println!("  datatype       {}", s.datatype);
     println!("  spacing (mm)   {:?}", s.spacing);
     println!(

@@ -416,6 +416,12 @@ pub struct SegmentArgs {
     /// --data, the folder for the maps
     #[arg(long, value_name = "SEG.nii.gz")]
     pub out: PathBuf,
+    /// Also write the model's probability of whole tumour, tumour core and enhancing tumour
+    /// (a 4D NIfTI on the case's grid with its header, three volumes in that order, uint8
+    /// scaled by 1/255, 0 outside the brain, before post-processing); with --data, a folder
+    /// (ID.nii.gz per case) other than --out [default: not written]
+    #[arg(long, value_name = "PROBS.nii.gz")]
+    pub probabilities: Option<PathBuf>,
     /// Model folder [default: $BTS_MODEL, else the shipped models/default]
     #[arg(long, value_name = "MODEL_DIR")]
     pub model: Option<PathBuf>,

@@ -5,7 +5,9 @@
 //! model's certainty (one JSON line with `--json`); warns on stderr when the model doubts
 //! its map ([`unet3d::infer::Confidence::doubtful`]) and when the input checks find a scan
 //! that looks not skull-stripped, FLAIR and T2 that look swapped or images that look not
-//! co-registered ([`brats_io::quality::InputCheck`]).
+//! co-registered ([`brats_io::quality::InputCheck`]). With `--probabilities`, also the
+//! model's probability of each BraTS region (WT, TC, ET) as a 4D NIfTI (uint8 scaled by
+//! 1/255) on the same grid.
 
 use std::path::Path;
 use std::time::Instant;
@@ -42,6 +44,14 @@ pub fn in_scheme(
 
 pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
     let t0 = Instant::now();
+    if let Some(p) = &a.probabilities {
+        // The same path would overwrite the map (with --data, every map).
+        anyhow::ensure!(
+            !same_path(p, &a.out),
+            "--probabilities {} is --out: give the probabilities a path of their own",
+            p.display()
+        );
+    }
     let predictor = load_predictor(a.model.as_deref(), a.device)?;
     let mut window = predictor.meta().window;
     if let Some(o) = a.overlap {
@@ -56,11 +66,16 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
         window: Some(window),
         postprocess: post,
         keep_probabilities: false,
+        region_probabilities: a.probabilities.is_some(),
     };
     let model_s = t0.elapsed().as_secs_f64();
     let Some(data) = &a.data else {
         let case = a.case.as_deref().context("--case or --data")?;
-        return segment_one(&predictor, &opts, a, case, &a.out, model_s, ui);
+        let out = Outputs {
+            labels: &a.out,
+            probabilities: a.probabilities.as_deref(),
+        };
+        return segment_one(&predictor, &opts, a, case, out, model_s, ui);
     };
     // Every case folder of the dataset, one map each, named as BraTS submissions are.
     let mut dirs = Vec::new();
@@ -78,15 +93,26 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
         "{}: no case folders (one folder per case, four modalities in BraTS naming)",
         data.display()
     );
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    for folder in std::iter::once(&a.out).chain(&a.probabilities) {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("creating {}", folder.display()))?;
+    }
     let mut failed = Vec::new();
     for (n, dir) in dirs.iter().enumerate() {
         let name = dir
             .file_name()
             .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
         ui.note(&format!("case {} of {}: {name}", n + 1, dirs.len()));
-        let out = a.out.join(format!("{name}.nii.gz"));
-        if let Err(e) = segment_one(&predictor, &opts, a, dir, &out, 0.0, ui) {
+        let file = format!("{name}.nii.gz");
+        let (labels, probabilities) = (
+            a.out.join(&file),
+            a.probabilities.as_ref().map(|p| p.join(&file)),
+        );
+        let out = Outputs {
+            labels: &labels,
+            probabilities: probabilities.as_deref(),
+        };
+        if let Err(e) = segment_one(&predictor, &opts, a, dir, out, 0.0, ui) {
             // Printed even with --quiet, as errors are.
             eprintln!("error: case {name}: {e:#}");
             failed.push(name);
@@ -103,6 +129,24 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
     Ok(())
 }
 
+/// Whether two paths name the same file or folder (as given, or once resolved).
+fn same_path(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(x), Ok(y)) if x == y
+        )
+}
+
+/// Where one case's files go.
+#[derive(Clone, Copy)]
+struct Outputs<'a> {
+    /// The label map.
+    labels: &'a Path,
+    /// The region probabilities, when asked for.
+    probabilities: Option<&'a Path>,
+}
+
 /// Segments the case in `dir` into `out` and prints its summary; `model_s` (the model's
 /// loading) is counted in the load time.
 fn segment_one(
@@ -110,10 +154,11 @@ fn segment_one(
     opts: &PredictOptions,
     a: &SegmentArgs,
     dir: &Path,
-    out: &Path,
+    outputs: Outputs<'_>,
     model_s: f64,
     ui: &Ui,
 ) -> Result<()> {
+    let out = outputs.labels;
     let t0 = Instant::now();
     let window = opts.window.unwrap_or(predictor.meta().window);
     let paths = find_case(dir)?;
@@ -135,6 +180,9 @@ fn segment_one(
     let labels = in_scheme(predictor, &pred.labels, &scheme)?;
     let t1 = Instant::now();
     NiftiWriter::new().write(out, &labels)?;
+    if let (Some(path), Some(maps)) = (outputs.probabilities, &pred.region_probabilities) {
+        NiftiWriter::new().write_probabilities(path, maps)?;
+    }
     let write_s = t1.elapsed().as_secs_f64();
     let counts = LabelScheme::counts(labels.data());
     let t = pred.timings;
@@ -145,6 +193,7 @@ fn segment_one(
             serde_json::json!({
                 "case": case.id,
                 "out": out,
+                "probabilities": outputs.probabilities,
                 "scheme": scheme.name(),
                 "timings_s": {
                     "load": load_s,
@@ -179,6 +228,9 @@ fn segment_one(
                 ""
             }
         );
+        if let Some(p) = outputs.probabilities {
+            println!("  probabilities (WT, TC, ET) → {}", p.display());
+        }
         for (label, n) in counts.iter().filter(|(l, _)| **l != 0) {
             println!(
                 "  label {label}: {n} voxels ({:.1} cm³ at the case's spacing)",

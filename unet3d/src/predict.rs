@@ -17,14 +17,14 @@ use brats_io::progress::Progress;
 use brats_io::quality::InputCheck;
 use brats_io::{Case, CheckedPreprocess, LabelScheme, Volume};
 use candle_core::Device;
-use ndarray::Array4;
+use ndarray::{Array4, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CheckpointMeta, Which, CHANNELS};
 use crate::error::{Error, Result};
 use crate::infer::{
-    confidence, decide, postprocess, sliding_window, CheckedWindow, Confidence, Head,
-    PostprocessConfig, PostprocessReport, SlidingWindowConfig,
+    confidence, decide, postprocess, region_probabilities, sliding_window, CheckedWindow,
+    Confidence, Head, PostprocessConfig, PostprocessReport, SlidingWindowConfig,
 };
 use crate::model::UNet3d;
 
@@ -46,6 +46,13 @@ pub struct Prediction {
     pub labels: Volume<u8>,
     /// Probabilities `[n_out, D, H, W]` on the preprocessed grid, when asked for.
     pub probabilities: Option<Array4<f32>>,
+    /// When asked for ([`PredictOptions::region_probabilities`]): the probability of whole
+    /// tumour, tumour core and enhancing tumour, in that order, on the case's own grid with
+    /// its header (what [`Prediction::labels`] was decided from: brought back from the
+    /// model's grid trilinearly, clamped to `[0, 1]`, 0 outside the brain mask, before
+    /// post-processing). For viewing the model's certainty over the map, or for averaging
+    /// several models' maps.
+    pub region_probabilities: Option<[Volume<f32>; 3]>,
     /// What post-processing changed.
     pub postprocess: PostprocessReport,
     /// How sure the network was of its map (from its probabilities inside the brain, before
@@ -81,8 +88,11 @@ pub struct PredictOptions {
     pub window: Option<SlidingWindowConfig>,
     /// Post-processing (None: the checkpoint's).
     pub postprocess: Option<PostprocessConfig>,
-    /// Keep the probabilities.
+    /// Keep the probabilities (on the preprocessed grid: [`Prediction::probabilities`]).
     pub keep_probabilities: bool,
+    /// Give each BraTS region's probability on the case's own grid
+    /// ([`Prediction::region_probabilities`]).
+    pub region_probabilities: bool,
 }
 
 /// Environment variable naming the model folder [`Predictor::load_default`] uses.
@@ -328,14 +338,18 @@ impl Predictor {
         let window = used.check_divisor(self.meta.model.divisor())?;
         let post = opts.postprocess.unwrap_or(self.meta.postprocess);
         let t0 = Instant::now();
-        let pre = self.meta.preprocess.check()?.apply(images, None)?;
+        let brain = brain_mask(images);
+        let pre = self
+            .meta
+            .preprocess
+            .check()?
+            .apply_with_brain(images, None, brain.view())?;
         let t1 = Instant::now();
         let probs = sliding_window(&self.net, pre.image.view(), &window, &self.device, progress)?;
         let t2 = Instant::now();
         // Back onto the crop of the original grid, decided there, nothing outside the brain.
         let rec = &pre.record;
         let crop_probs = rec.restore_probabilities(probs.view())?;
-        let brain = brain_mask(images);
         let crop_brain = rec.crop_of(brain.view())?;
         let voxel_mm3 = images[0].geometry().voxel_volume_mm3();
         let certainty = confidence(
@@ -346,6 +360,22 @@ impl Predictor {
             voxel_mm3 / 1000.0,
         )?;
         let input = InputCheck::with_brain(images, brain.view())?;
+        let region_maps = if opts.region_probabilities {
+            let maps = region_probabilities(
+                &crop_probs,
+                self.meta.model.final_activation,
+                &self.meta.scheme,
+            )?;
+            let [wt, tc, et] = maps.map(|mut p| {
+                Zip::from(&mut p).and(&crop_brain).for_each(|p, &b| {
+                    *p = if b { p.clamp(0.0, 1.0) } else { 0.0 };
+                });
+                rec.uncrop(p)
+            });
+            Some([wt?, tc?, et?])
+        } else {
+            None
+        };
         let labels = decide(
             &crop_probs,
             crop_brain,
@@ -366,6 +396,7 @@ impl Predictor {
         Ok(Prediction {
             labels,
             probabilities: opts.keep_probabilities.then_some(probs),
+            region_probabilities: region_maps,
             postprocess: report,
             confidence: certainty,
             input,

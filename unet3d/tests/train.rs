@@ -219,6 +219,60 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
     assert!(probs
         .iter()
         .all(|v| v.is_finite() && (0.0..=1.0 + 1e-5).contains(v)));
+    assert!(pred.region_probabilities.is_none(), "only when asked for");
+
+    // Region probabilities on the case's grid: nested, in [0, 1], 0 outside the brain; with
+    // the regions decision and no post-processing, each region's map is exactly where its
+    // probability exceeds 0.5.
+    let plain = unet3d::infer::PostprocessConfig {
+        decision: unet3d::infer::Decision::Regions,
+        min_component_mm3: 0,
+        min_depth_mm: 0.0,
+        et_to_core_below_mm3: 0,
+    };
+    let regional = p
+        .predict(
+            &case.images,
+            &PredictOptions {
+                region_probabilities: true,
+                postprocess: Some(plain),
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    let brain = brats_io::preprocess::brain_mask(&case.images);
+    let maps = regional.region_probabilities.as_ref().unwrap();
+    let scheme = LabelScheme::brats2021();
+    let regions = [vec![1u8, 2, 4], vec![1, 4], vec![4]];
+    let mut called = [0usize; 3];
+    for (r, map) in maps.iter().enumerate() {
+        assert_eq!(map.geometry(), case.images[0].geometry(), "region {r}");
+        for ((&p, &b), &label) in map
+            .as_slice()
+            .iter()
+            .zip(brain.iter())
+            .zip(regional.labels.as_slice())
+        {
+            assert!((0.0..=1.0).contains(&p), "region {r}: {p}");
+            assert!(b || p == 0.0, "region {r}: {p} outside the brain");
+            assert_eq!(
+                regions[r].contains(&label),
+                p > 0.5,
+                "region {r}: {p}, label {label}"
+            );
+            called[r] += usize::from(p > 0.5);
+        }
+    }
+    assert!(called[0] > 0, "the tiny model calls some tumour");
+    for (wt, (tc, et)) in maps[0]
+        .as_slice()
+        .iter()
+        .zip(maps[1].as_slice().iter().zip(maps[2].as_slice()))
+    {
+        assert!(wt + 1e-6 >= *tc && tc + 1e-6 >= *et, "{wt} {tc} {et}");
+    }
+    scheme.check(regional.labels.data(), "prediction").unwrap();
 
     // Exported for shipping (half-precision weights): the same segmentation.
     let shipped = tempfile::tempdir().unwrap();
@@ -692,6 +746,7 @@ fn a_model_with_an_orientation_segments_every_storage_order_alike() {
     assert_eq!(case.images[0].geometry().orientation(), "LPS");
     let opts = PredictOptions {
         keep_probabilities: true,
+        region_probabilities: true,
         window: Some(SlidingWindowConfig {
             mirror_tta: false,
             ..cfg.window
@@ -699,6 +754,7 @@ fn a_model_with_an_orientation_segments_every_storage_order_alike() {
         ..Default::default()
     };
     let reference = lps.predict(&case.images, &opts, &NoProgress).unwrap();
+    let reference_maps = reference.region_probabilities.as_ref().unwrap();
     for code in ["RAS", "SPL"] {
         let to = Reorientation::new(case.images[0].geometry(), code.parse().unwrap()).unwrap();
         let images: Vec<_> = case
@@ -712,6 +768,21 @@ fn a_model_with_an_orientation_segments_every_storage_order_alike() {
         assert_eq!(pred.labels.data().view(), expected, "{code}");
         assert_eq!(pred.probabilities, reference.probabilities, "{code}");
         assert_eq!(pred.confidence, reference.confidence, "{code}");
+        // The region probabilities come back in the file's own order too.
+        for (map, reference) in pred
+            .region_probabilities
+            .as_ref()
+            .unwrap()
+            .iter()
+            .zip(reference_maps)
+        {
+            assert_eq!(map.geometry(), images[0].geometry(), "{code}");
+            assert_eq!(
+                map.data().view(),
+                to.view(reference.data().view()),
+                "{code}"
+            );
+        }
         // The same weights without the orientation see another array.
         let other = as_stored.predict(&images, &opts, &NoProgress).unwrap();
         assert_ne!(other.probabilities, reference.probabilities, "{code}");

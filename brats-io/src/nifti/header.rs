@@ -119,6 +119,9 @@ pub struct NiftiInfo {
     pub affine_source: &'static str,
     /// The header fields that say where the voxels sit and how they are stored.
     pub header: HeaderFields,
+    /// How many 3D volumes the file holds along its fourth axis: 1 for a 3D image (the
+    /// readers of single volumes refuse more).
+    pub frames: usize,
     /// The raw header, kept for writing masks with it and for the voxel offset.
     pub(crate) raw: ::nifti::NiftiHeader,
 }
@@ -197,10 +200,20 @@ impl HeaderFields {
     }
 }
 
+/// Whether a header may describe several 3D volumes along its fourth axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Frames {
+    /// A single 3D volume (every dim past the third is 1).
+    One,
+    /// Any number along the fourth axis (dims past the fourth are 1).
+    Many,
+}
+
 pub(crate) fn parse_header(
     path: &Path,
     bytes: &[u8; HEADER_SIZE],
     max_bytes: u64,
+    frames: Frames,
 ) -> Result<NiftiInfo> {
     let header = ::nifti::NiftiHeader::from_reader(&bytes[..]).map_err(|e| match e {
         ::nifti::NiftiError::InvalidFormat => Error::invalid(
@@ -247,14 +260,24 @@ pub(crate) fn parse_header(
             ),
         ));
     }
-    if dims.iter().skip(3).any(|&d| d != 1) {
+    let n_frames = match frames {
+        Frames::One => 1,
+        Frames::Many => dims.get(3).map_or(1, |&d| d as usize),
+    };
+    let past = if frames == Frames::One { 3 } else { 4 };
+    if dims.iter().skip(past).any(|&d| d != 1) {
+        let expected = match frames {
+            Frames::One => "a single 3D volume",
+            Frames::Many => "3D volumes along the fourth axis only",
+        };
         return Err(Error::invalid(
             path,
-            format!("dims {dims:?} describe a 4D+ series; expected a single 3D volume"),
+            format!("dims {dims:?} describe a 4D+ series; expected {expected}"),
         ));
     }
     let dim = [0, 1, 2].map(|a| if a < ndim { dims[a] as usize } else { 1 });
-    let nbytes = dim.iter().map(|&d| d as u64).product::<u64>() * datatype.size() as u64;
+    let nbytes =
+        dim.iter().map(|&d| d as u64).product::<u64>() * n_frames as u64 * datatype.size() as u64;
     if nbytes > max_bytes {
         return Err(Error::TooLarge {
             path: path.to_path_buf(),
@@ -282,6 +305,7 @@ pub(crate) fn parse_header(
         geometry: geometry.with_source_header(header.clone()),
         affine_source,
         header: HeaderFields::from_raw(&header),
+        frames: n_frames,
         raw: header,
     })
 }

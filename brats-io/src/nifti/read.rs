@@ -9,7 +9,7 @@ use flate2::read::MultiGzDecoder;
 use ndarray::Array3;
 use rayon::prelude::*;
 
-use super::header::{parse_header, Datatype, NiftiInfo, HEADER_SIZE};
+use super::header::{parse_header, Datatype, Frames, NiftiInfo, HEADER_SIZE};
 use crate::error::{Error, Result};
 use crate::volume::{Geometry, Volume};
 
@@ -70,12 +70,26 @@ impl NiftiReader {
     /// [`Error::Io`] when the file cannot be read; [`Error::InvalidNifti`] for a wrong magic,
     /// size, dims or spacing; [`Error::UnsupportedDatatype`]; [`Error::TooLarge`].
     pub fn read_info(&self, path: impl AsRef<Path>) -> Result<NiftiInfo> {
-        let path = path.as_ref();
+        self.header_of(path.as_ref(), Frames::One)
+    }
+
+    /// As [`NiftiReader::read_info`], for a file that may hold several 3D volumes along its
+    /// fourth axis ([`NiftiInfo::frames`]; what [`NiftiReader::read_frames_f32`] reads).
+    ///
+    /// # Errors
+    /// As [`NiftiReader::read_info`] (the size limit counts every volume), and
+    /// [`Error::InvalidNifti`] for dims past the fourth other than 1.
+    pub fn read_frames_info(&self, path: impl AsRef<Path>) -> Result<NiftiInfo> {
+        self.header_of(path.as_ref(), Frames::Many)
+    }
+
+    /// The checked header of `path`.
+    fn header_of(&self, path: &Path, frames: Frames) -> Result<NiftiInfo> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut src = Source::new(path, file)?;
         let mut bytes = [0u8; HEADER_SIZE];
         src.read_exact(&mut bytes)?;
-        parse_header(path, &bytes, self.max_bytes)
+        parse_header(path, &bytes, self.max_bytes, frames)
     }
 
     /// Reads a volume as `f32`, with `scl_slope`/`scl_inter` applied (as nibabel's
@@ -91,22 +105,29 @@ impl NiftiReader {
         let path = path.as_ref();
         let (info, src) = self.open(path)?;
         let (mut out, bad) = stream_convert(src, &info)?;
-        if bad > 0 {
-            match self.non_finite {
-                NonFinite::Reject => {
-                    return Err(Error::NonFinite {
-                        path: path.to_path_buf(),
-                        count: bad,
-                    })
-                }
-                NonFinite::ReplaceWithZero => out.par_iter_mut().for_each(|v| {
-                    if !v.is_finite() {
-                        *v = 0.0
-                    }
-                }),
-            }
-        }
+        self.handle_non_finite(path, &mut out, bad)?;
         volume_from_vec(out, info.geometry)
+    }
+
+    /// Reads every 3D volume of a 4D image (a time series, or per-channel maps such as
+    /// [`NiftiWriter::write_frames`](super::NiftiWriter::write_frames) writes) as `f32`,
+    /// scaled as [`NiftiReader::read_f32`]; a 3D image gives one volume. Each volume
+    /// carries the file's grid.
+    ///
+    /// # Errors
+    /// As [`NiftiReader::read_f32`] (the size limit counts every volume), and
+    /// [`Error::InvalidNifti`] for dims past the fourth other than 1.
+    pub fn read_frames_f32(&self, path: impl AsRef<Path>) -> Result<Vec<Volume<f32>>> {
+        let path = path.as_ref();
+        let (info, src) = self.open_frames(path, Frames::Many)?;
+        let (mut out, bad) = stream_convert(src, &info)?;
+        self.handle_non_finite(path, &mut out, bad)?;
+        let n = info.geometry.len();
+        let geometry = info.geometry.with_source_header(single_volume(&info.raw));
+        out.chunks(n.max(1))
+            .take(info.frames)
+            .map(|frame| volume_from_vec(frame.to_vec(), geometry.clone()))
+            .collect()
     }
 
     /// Reads an integer label map (any datatype whose scaled values are whole numbers in
@@ -170,7 +191,7 @@ impl NiftiReader {
             .get(..HEADER_SIZE)
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| Error::invalid(path, "shorter than a NIfTI header"))?;
-        let info = parse_header(path, header, self.max_bytes)?;
+        let info = parse_header(path, header, self.max_bytes, Frames::One)?;
         let (slope, inter) = effective_scaling(info.scl_slope, info.scl_inter);
         if info.datatype != Datatype::Uint8 || slope != 1.0 || inter != 0.0 {
             return Err(Error::invalid(
@@ -187,17 +208,43 @@ impl NiftiReader {
         volume_from_vec(data, info.geometry)
     }
 
+    /// Applies the non-finite policy to `bad` NaN/Inf voxels among `out`.
+    fn handle_non_finite(&self, path: &Path, out: &mut [f32], bad: usize) -> Result<()> {
+        if bad == 0 {
+            return Ok(());
+        }
+        match self.non_finite {
+            NonFinite::Reject => Err(Error::NonFinite {
+                path: path.to_path_buf(),
+                count: bad,
+            }),
+            NonFinite::ReplaceWithZero => {
+                out.par_iter_mut().for_each(|v| {
+                    if !v.is_finite() {
+                        *v = 0.0
+                    }
+                });
+                Ok(())
+            }
+        }
+    }
+
     /// Opens the file, parses and checks the header, and positions the stream at the first
     /// voxel byte.
     fn open<'p>(&self, path: &'p Path) -> Result<(NiftiInfo, Source<'p>)> {
+        self.open_frames(path, Frames::One)
+    }
+
+    /// As `open`, for a header that may hold several volumes.
+    fn open_frames<'p>(&self, path: &'p Path, frames: Frames) -> Result<(NiftiInfo, Source<'p>)> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let mut src = Source::new(path, file)?;
         let mut bytes = [0u8; HEADER_SIZE];
         src.read_exact(&mut bytes)?;
-        let info = parse_header(path, &bytes, self.max_bytes)?;
+        let info = parse_header(path, &bytes, self.max_bytes, frames)?;
         let offset = info.raw.vox_offset as u64;
-        let nbytes = (info.geometry.len() * info.datatype.size()) as u64;
+        let nbytes = (info.geometry.len() * info.frames * info.datatype.size()) as u64;
         if !src.compressed && offset + nbytes > file_len {
             return Err(Error::TooLarge {
                 path: path.to_path_buf(),
@@ -212,6 +259,16 @@ impl NiftiReader {
         src.skip(offset - HEADER_SIZE as u64)?;
         Ok((info, src))
     }
+}
+
+/// A 4D header as the header of one of its volumes.
+fn single_volume(raw: &::nifti::NiftiHeader) -> ::nifti::NiftiHeader {
+    let mut h = raw.clone();
+    h.dim[0] = h.dim[0].min(3);
+    for d in &mut h.dim[4..] {
+        *d = 1;
+    }
+    h
 }
 
 /// Pairs a C-order voxel vector with its grid.
@@ -238,7 +295,7 @@ fn stream_convert(mut src: Source<'_>, info: &NiftiInfo) -> Result<(Vec<f32>, us
     use std::mem::MaybeUninit;
     use std::sync::mpsc::{channel, sync_channel};
 
-    let n = info.geometry.len();
+    let n = info.geometry.len() * info.frames;
     let dt = info.datatype;
     let nbytes = n * dt.size();
     let mut out: Vec<f32> = Vec::new();

@@ -190,6 +190,27 @@ impl CheckedPreprocess {
     /// [`Error::Shape`] when no image is given; [`Error::GridMismatch`] when images or seg
     /// are on different grids.
     pub fn apply(&self, images: &[Volume<f32>], seg: Option<&Volume<u8>>) -> Result<Preprocessed> {
+        if images.is_empty() {
+            return Err(Error::shape("images", "at least one modality", "none"));
+        }
+        self.apply_with_brain(images, seg, brain_mask(images).view())
+    }
+
+    /// As [`CheckedPreprocess::apply`], with the images' [`brain_mask`] already computed (a
+    /// caller that needs the mask on the original grid too computes it once).
+    ///
+    /// # Shapes
+    /// `brain`: the images' `[D, H, W]`.
+    ///
+    /// # Errors
+    /// As [`CheckedPreprocess::apply`], and [`Error::Shape`] when `brain` is not the images'
+    /// shape.
+    pub fn apply_with_brain(
+        &self,
+        images: &[Volume<f32>],
+        seg: Option<&Volume<u8>>,
+        brain: ArrayView3<'_, bool>,
+    ) -> Result<Preprocessed> {
         let cfg = self.0;
         let first = images
             .first()
@@ -222,8 +243,14 @@ impl CheckedPreprocess {
         let shape = working.shape();
 
         // 1. brain mask over the full grid.
-        let brain_full = brain_mask(images);
-        let brain_full = on_working(reorientation.as_ref(), brain_full.view());
+        if brain.shape() != original.shape() {
+            return Err(Error::shape(
+                "brain mask",
+                format!("{:?} (the images' shape)", original.shape()),
+                format!("{:?}", brain.shape()),
+            ));
+        }
+        let brain_full = on_working(reorientation.as_ref(), brain);
         // 2. crop box.
         let (crop_start, crop_shape) = match bounding_box(brain_full.view()) {
             Some((lo, hi)) => {
@@ -422,18 +449,19 @@ impl PreprocessRecord {
         ]))
     }
 
-    /// A label map on the crop → the whole original grid (background outside the crop),
-    /// stored in the original order, with the original header.
+    /// A map on the crop (labels, or any per-voxel value) → the whole original grid
+    /// (`T::default()`, background or zero, outside the crop), stored in the original order,
+    /// with the original header.
     ///
     /// # Shapes
     /// `crop`: `crop_shape`; result: the original grid.
     ///
     /// # Errors
     /// [`Error::Shape`] when `crop` is not `crop_shape`.
-    pub fn uncrop(&self, crop: Array3<u8>) -> Result<Volume<u8>> {
+    pub fn uncrop<T: Clone + Default>(&self, crop: Array3<T>) -> Result<Volume<T>> {
         if crop.shape() != self.crop_shape {
             return Err(Error::shape(
-                "cropped labels",
+                "cropped map",
                 format!("{:?} (the crop shape)", self.crop_shape),
                 format!("{:?}", crop.shape()),
             ));
@@ -442,7 +470,7 @@ impl PreprocessRecord {
             .reorientation
             .as_ref()
             .map_or_else(|| self.original.shape(), |r| r.grid().shape());
-        let mut out = Array3::<u8>::zeros(working);
+        let mut out = Array3::<T>::from_elem(working, T::default());
         let cs = self.crop_start;
         out.slice_mut(s![
             cs[0]..cs[0] + self.crop_shape[0],
