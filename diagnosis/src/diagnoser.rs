@@ -14,7 +14,7 @@ use crate::atlas::{brain_extent, builtin_on_grid, Atlas, GridAtlas};
 use crate::crosscheck::{cross_check, CrossCheck};
 use crate::error::{Error, Result};
 use crate::localize::{localise, TumourFinding};
-use crate::overlay::{render, View};
+use crate::overlay::{render, render_certainty, View};
 use crate::referral::{refer, Referral};
 use crate::report::{write_report, Report, ReportFiles};
 use crate::viewer::ViewerData;
@@ -260,14 +260,7 @@ impl<'kb> Diagnoser<'kb> {
         let case_id = imaging.as_ref().map(|(case, ..)| case.id.clone());
         let (pictures, viewer) = match &imaging {
             Some((case, mask, scheme, atlas)) if self.pictures => {
-                let centre = match finding.centroid_mm {
-                    Some(c) => c,
-                    None => {
-                        let brain = brain_mask(&case.images);
-                        brain_extent(case.geometry(), &brain)
-                            .map_or([0.0; 3], |e| e.map(|(a, b)| (a + b) / 2.0))
-                    }
-                };
+                let centre = picture_centre(case, &finding);
                 let caption = self.caption(&finding, &check);
                 let pictures = View::ALL
                     .iter()
@@ -359,9 +352,9 @@ impl<'kb> Diagnoser<'kb> {
     /// [`Diagnoser::diagnose`]s; the report records the model, the timings and whether
     /// mirror TTA was used, the model's certainty (and whether it doubts its map), the input
     /// checks and their warnings (a scan not skull-stripped, FLAIR and T2 swapped, images not
-    /// co-registered), and, when
-    /// the case has a ground truth, its Dice per region.
-    /// Returns the mask too.
+    /// co-registered), and, when the case has a ground truth, its Dice per region. With
+    /// pictures, the model's certainty is pictured too (`certainty_axial`,
+    /// [`render_certainty`](crate::overlay::render_certainty)). Returns the mask too.
     ///
     /// # Errors
     /// Segmentation errors (missing modality, all-zero image) and those of `diagnose`.
@@ -372,7 +365,12 @@ impl<'kb> Diagnoser<'kb> {
         intake: &Intake,
         progress: &dyn brats_io::progress::Progress,
     ) -> Result<(Diagnosis, Volume<u8>)> {
-        let pred = predictor.predict_case(case, &self.predict, progress)?;
+        // With pictures, the region probabilities too, for the certainty picture.
+        let opts = PredictOptions {
+            region_probabilities: self.predict.region_probabilities || self.pictures,
+            ..self.predict
+        };
+        let pred = predictor.predict_case(case, &opts, progress)?;
         let scheme = predictor.scheme().clone();
         let mut d = self.diagnose(
             Site::Mask {
@@ -397,12 +395,34 @@ impl<'kb> Diagnoser<'kb> {
             "input_check": pred.input,
             "input_warnings": pred.input_warnings(),
         }));
+        if let (true, Some([whole, _, enhancing])) = (self.pictures, &pred.region_probabilities) {
+            let picture = render_certainty(
+                View::Axial,
+                case.image(Modality::Flair),
+                case.image(Modality::T1ce),
+                whole,
+                enhancing,
+                &pred.labels,
+                &scheme,
+                picture_centre(case, &d.finding),
+            );
+            d.pictures
+                .push(("certainty_axial".to_string(), picture.to_png()));
+        }
         // A BraTS 2023 truth (ET = 3) is compared in the model's scheme.
         if let Some(truth) = predictor.truth_of(case)? {
             d.report.evaluation = Some(dice_by_region(&pred.labels, &truth, &scheme)?);
         }
         Ok((d, pred.labels))
     }
+}
+
+/// Where the pictures cut through the case: the tumour's centroid, else the brain's middle.
+fn picture_centre(case: &Case, finding: &TumourFinding) -> [f64; 3] {
+    finding.centroid_mm.unwrap_or_else(|| {
+        let brain = brain_mask(&case.images);
+        brain_extent(case.geometry(), &brain).map_or([0.0; 3], |e| e.map(|(a, b)| (a + b) / 2.0))
+    })
 }
 
 /// The mask must lie on the case's grid (same dims, affine within tolerance).

@@ -102,6 +102,31 @@ fn panel(
     scheme: &LabelScheme,
     centre: [f64; 3],
 ) -> Canvas {
+    let colours: Vec<(u8, Rgb)> = scheme
+        .labels()
+        .iter()
+        .map(|l| (l.value, colour_of(l.compartment)))
+        .collect();
+    panel_with(view, image, centre, |w, px| {
+        match mask
+            .and_then(|m| sample(m, w))
+            .and_then(|l| colours.iter().find(|(val, _)| *val == l && l != 0))
+        {
+            Some((_, col_rgb)) => (col_rgb.over(px, 0.45), false),
+            None => (px, false),
+        }
+    })
+}
+
+/// One panel: `image` in grey, each pixel then passed through `tint` with its world point;
+/// `tint` also says whether the point lies inside an outlined region, whose edge is drawn
+/// in white. Sampled on the plane through `centre` at 1 mm per pixel.
+fn panel_with(
+    view: View,
+    image: &Volume<f32>,
+    centre: [f64; 3],
+    tint: impl Fn([f64; 3], Rgb) -> (Rgb, bool),
+) -> Canvas {
     let b = world_box(image);
     // (column axis, row axis, fixed axis); columns run from hi to lo for x (radiological)
     // and for y (sagittal: anterior on the left); rows from hi to lo (top = anterior or
@@ -115,11 +140,7 @@ fn panel(
     let height = (b[ra].1 - b[ra].0).round().max(1.0) as usize + 1;
     let (lo, hi) = window(image);
     let mut c = Canvas::new(width, height, Rgb::BLACK);
-    let colours: Vec<(u8, Rgb)> = scheme
-        .labels()
-        .iter()
-        .map(|l| (l.value, colour_of(l.compartment)))
-        .collect();
+    let mut inside = vec![false; width * height];
     for row in 0..height {
         for col in 0..width {
             let mut w = [0.0; 3];
@@ -128,13 +149,24 @@ fn panel(
             w[fa] = centre[fa];
             let Some(v) = sample(image, w) else { continue };
             let g = (((v - lo) / (hi - lo)).clamp(0.0, 1.0) * 255.0) as u8;
-            let mut px = Rgb(g, g, g);
-            if let Some(l) = mask.and_then(|m| sample(m, w)) {
-                if let Some((_, col_rgb)) = colours.iter().find(|(val, _)| *val == l && l != 0) {
-                    px = col_rgb.over(px, 0.45);
-                }
-            }
+            let (px, is_in) = tint(w, Rgb(g, g, g));
+            inside[row * width + col] = is_in;
             c.put(col as i64, row as i64, px);
+        }
+    }
+    // The outline: inside pixels with a 4-neighbour outside.
+    for row in 0..height {
+        for col in 0..width {
+            if !inside[row * width + col] {
+                continue;
+            }
+            let edge = (row == 0 || !inside[(row - 1) * width + col])
+                || (row + 1 == height || !inside[(row + 1) * width + col])
+                || (col == 0 || !inside[row * width + col - 1])
+                || (col + 1 == width || !inside[row * width + col + 1]);
+            if edge {
+                c.put(col as i64, row as i64, Rgb::WHITE);
+            }
         }
     }
     // Cross-hair ticks at the centre, on the panel's edges.
@@ -261,4 +293,232 @@ pub fn render(
         Rgb(160, 0, 0),
     );
     c
+}
+
+/// The colour of a probability: viridis at five stops (dark violet at 0, through blue and
+/// green, to yellow at 1), linear in between; readable to colour-blind eyes and darkest where
+/// the model is least sure of tumour.
+pub fn probability_colour(p: f32) -> Rgb {
+    const STOPS: [(f32, f32, f32); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let x = if p.is_finite() {
+        p.clamp(0.0, 1.0)
+    } else {
+        0.0
+    } * 4.0;
+    let i = (x.floor() as usize).min(3);
+    let t = x - i as f32;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    let mix = |u: f32, v: f32| (u + (v - u) * t).round() as u8;
+    Rgb(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// Probabilities under this are left uncoloured in [`render_certainty`].
+pub const SHOWN_FROM: f32 = 0.05;
+
+/// The model's certainty for one view: the probability of whole tumour over FLAIR and of
+/// enhancing tumour over T1ce, coloured by [`probability_colour`] from [`SHOWN_FROM`] up,
+/// with the label map's whole tumour (left) and enhancing tumour (right) outlined in white,
+/// a colour bar and the disclaimer. The maps are
+/// [`unet3d::predict::Prediction::region_probabilities`]' first and third, on the images'
+/// grid. Where a region's colour runs past its outline, or its outline holds green and blue,
+/// the model hesitated: look there first.
+#[allow(clippy::too_many_arguments)]
+pub fn render_certainty(
+    view: View,
+    flair: &Volume<f32>,
+    t1ce: &Volume<f32>,
+    p_whole: &Volume<f32>,
+    p_enhancing: &Volume<f32>,
+    mask: &Volume<u8>,
+    scheme: &LabelScheme,
+    centre: [f64; 3],
+) -> Canvas {
+    let whole: Vec<u8> = scheme
+        .labels()
+        .iter()
+        .map(|l| l.value)
+        .filter(|&v| v != 0)
+        .collect();
+    let enhancing: Vec<u8> = scheme
+        .labels()
+        .iter()
+        .filter(|l| l.compartment == Compartment::Enhancing)
+        .map(|l| l.value)
+        .collect();
+    let heat = |p: &Volume<f32>, labels: &[u8], w: [f64; 3], px: Rgb| {
+        let is_in = sample(mask, w).is_some_and(|l| labels.contains(&l));
+        match sample(p, w) {
+            Some(v) if v >= SHOWN_FROM => (probability_colour(v).over(px, 0.6), is_in),
+            _ => (px, is_in),
+        }
+    };
+    let a = panel_with(view, flair, centre, |w, px| heat(p_whole, &whole, w, px));
+    let b = panel_with(view, t1ce, centre, |w, px| {
+        heat(p_enhancing, &enhancing, w, px)
+    });
+    let scale = if a.width().max(a.height()) < 300 {
+        2
+    } else {
+        1
+    };
+    let (a, b) = (a.scaled(scale), b.scaled(scale));
+    let gap = 10usize;
+    let top = 2 * LINE_HEIGHT * 2 + 8;
+    let legend_h = 2 * LINE_HEIGHT * 2 + 40;
+    let width = (a.width() + b.width() + gap + 20).max(520);
+    let height = top + a.height().max(b.height()) + legend_h;
+    let mut c = Canvas::new(width, height, Rgb::WHITE);
+    let axis_mm = match view {
+        View::Axial => ("z", centre[2]),
+        View::Coronal => ("y", centre[1]),
+        View::Sagittal => ("x", centre[0]),
+    };
+    c.text(
+        10,
+        4,
+        &format!(
+            "The model's certainty: {} slice at {} = {:.1} mm (RAS)",
+            view.name(),
+            axis_mm.0,
+            axis_mm.1
+        ),
+        1,
+        Rgb::BLACK,
+    );
+    c.text(
+        10,
+        4 + LINE_HEIGHT as i64 + 2,
+        match view {
+            View::Sagittal => "Display: anterior on the left, superior at the top.",
+            _ => "Display: radiological - patient RIGHT on image LEFT.",
+        },
+        1,
+        Rgb::GREY,
+    );
+    let y0 = top as i64;
+    let x0 = 10i64;
+    let x1 = x0 + a.width() as i64 + gap as i64;
+    c.blit(&a, x0, y0);
+    c.blit(&b, x1, y0);
+    for (x, w, name) in [
+        (x0, a.width(), "FLAIR: P(whole tumour)"),
+        (x1, b.width(), "T1ce: P(enhancing)"),
+    ] {
+        c.text(x + 4, y0 + 4, name, 1, Rgb(0, 200, 255));
+        let (left, right) = match view {
+            View::Sagittal => ("A", "P"),
+            _ => ("R", "L"),
+        };
+        let mid = y0 + a.height() as i64 / 2;
+        c.text(x + 3, mid, left, 2, Rgb::WHITE);
+        c.text(x + w as i64 - 14, mid, right, 2, Rgb::WHITE);
+    }
+    // The colour bar, SHOWN_FROM to 1.
+    let ly = y0 + a.height().max(b.height()) as i64 + 8;
+    let bar_w = 200usize;
+    c.text(10, ly + 3, "probability", 1, Rgb::BLACK);
+    let bx = 10 + Canvas::text_width("probability", 1) as i64 + 8;
+    for x in 0..bar_w {
+        let p = SHOWN_FROM + (1.0 - SHOWN_FROM) * x as f32 / (bar_w - 1) as f32;
+        c.fill_rect(bx + x as i64, ly, 1, 14, probability_colour(p));
+    }
+    c.stroke_rect(bx - 1, ly - 1, bar_w + 2, 16, Rgb::GREY);
+    let ticks = [(SHOWN_FROM, "0.05"), (0.5, "0.5"), (1.0, "1")];
+    for (p, t) in ticks {
+        let x = bx + ((p - SHOWN_FROM) / (1.0 - SHOWN_FROM) * (bar_w - 1) as f32).round() as i64;
+        c.line(x, ly + 14, x, ly + 18, Rgb::BLACK);
+        c.text(
+            x - Canvas::text_width(t, 1) as i64 / 2,
+            ly + 21,
+            t,
+            1,
+            Rgb::BLACK,
+        );
+    }
+    c.text(
+        bx + bar_w as i64 + 12,
+        ly + 3,
+        "white outline: the map (whole tumour / enhancing)",
+        1,
+        Rgb::BLACK,
+    );
+    c.text(
+        10,
+        ly + 36,
+        "The model's own estimate, before post-processing. Decision support, not a diagnosis.",
+        1,
+        Rgb(160, 0, 0),
+    );
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brats_io::Geometry;
+    use ndarray::Array3;
+
+    #[test]
+    fn probability_colours_run_from_violet_to_yellow() {
+        assert_eq!(probability_colour(0.0), Rgb(68, 1, 84));
+        assert_eq!(probability_colour(1.0), Rgb(253, 231, 37));
+        assert_eq!(probability_colour(0.5), Rgb(33, 145, 140));
+        assert_eq!(probability_colour(f32::NAN), probability_colour(0.0));
+        assert_eq!(probability_colour(7.0), probability_colour(1.0));
+        // Brighter (green channel) as the probability rises.
+        let greens: Vec<u8> = (0..=10)
+            .map(|n| probability_colour(n as f32 / 10.0).1)
+            .collect();
+        assert!(greens.windows(2).all(|w| w[0] <= w[1]), "{greens:?}");
+    }
+
+    /// A ball the model is sure of inside a halo it hesitates over: the ball in the colour of
+    /// 1 with a white outline where the map ends, the halo in the colour of 0.4, the rest
+    /// uncoloured.
+    #[test]
+    fn certainty_colours_the_probability_and_outlines_the_map() {
+        let g = Geometry::from_spacing([40, 40, 20], [1.0; 3]).unwrap();
+        let d = |k: usize, j: usize, i: usize| {
+            (((i as f64 - 20.0).powi(2) + (j as f64 - 20.0).powi(2) + (k as f64 - 10.0).powi(2))
+                .sqrt()) as f32
+        };
+        let image = Volume::new(Array3::from_elem(g.shape(), 100.0f32), g.clone()).unwrap();
+        let p = Volume::new(
+            Array3::from_shape_fn(g.shape(), |(k, j, i)| match d(k, j, i) {
+                r if r < 6.0 => 1.0,
+                r if r < 10.0 => 0.4,
+                _ => 0.0,
+            }),
+            g.clone(),
+        )
+        .unwrap();
+        let mask = p.map(|&v| if v > 0.5 { 4u8 } else { 0 });
+        let scheme = LabelScheme::brats2021();
+        let centre = g.voxel_to_world([20.0, 20.0, 10.0]);
+        let c = render_certainty(View::Axial, &image, &image, &p, &p, &mask, &scheme, centre);
+        // Count pixels by colour (a flat image shows black): p = 1, the white
+        // outline, and p = 0.4.
+        let (mut yellow, mut white, mut halo) = (0, 0, 0);
+        let sure = probability_colour(1.0).over(Rgb::BLACK, 0.6);
+        let hesitant = probability_colour(0.4).over(Rgb::BLACK, 0.6);
+        for y in 0..c.height() {
+            for x in 0..c.width() {
+                match c.get(x, y) {
+                    Some(px) if px == sure => yellow += 1,
+                    Some(px) if px == hesitant => halo += 1,
+                    Some(Rgb::WHITE) => white += 1,
+                    _ => {}
+                }
+            }
+        }
+        assert!(yellow > 100, "{yellow}");
+        assert!(halo > yellow, "{halo} {yellow}");
+        assert!(white > 0);
+    }
 }

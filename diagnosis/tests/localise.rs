@@ -602,4 +602,32 @@ fn segmentation_follows_the_diagnosers_predict_options() {
     assert!(why.starts_with("FLAIR and T2 look swapped"), "{seg}");
     let md = d.report.to_markdown();
     assert!(md.contains(&format!("**Check the input:** {why}")), "{md}");
+
+    // With pictures, the model's certainty is pictured after the three overlays.
+    let (mut d, mask) = Diagnoser::new(&kb)
+        .predict_options(both[0])
+        .segment_and_diagnose(&case, &predictor, &motor, &NoProgress)
+        .unwrap();
+    let names: Vec<&str> = d.pictures.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["axial", "coronal", "sagittal", "certainty_axial"]);
+    let png = &d.pictures[3].1;
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 1000);
+    // The same map as without pictures: asking for the probabilities changes nothing.
+    let direct = predictor
+        .predict_case(&case, &both[0], &NoProgress)
+        .unwrap();
+    assert_eq!(mask.data(), direct.labels.data());
+    let tmp = tempfile::tempdir().unwrap();
+    diagnosis::report::write_report(tmp.path(), &mut d.report, &d.pictures, None).unwrap();
+    assert!(tmp.path().join("overlay_certainty_axial.png").exists());
+    let md = std::fs::read_to_string(tmp.path().join("report.md")).unwrap();
+    let (sagittal, certainty) = (
+        md.find("(overlay_sagittal.png)").unwrap(),
+        md.find("(overlay_certainty_axial.png)").unwrap(),
+    );
+    assert!(sagittal < certainty, "{md}");
+    assert!(
+        md.contains("The model's certainty: its probability of whole tumour"),
+        "{md}"
+    );
 }

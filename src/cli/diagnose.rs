@@ -1,7 +1,8 @@
 //! `bts diagnose`: segment (or take a mask, or a stated site), locate the tumour,
 //! cross-check it with the patient's symptoms, recommend where to be treated, and write
 //! `report.json`, `report.md`, `report.html` and `overlay_{axial,coronal,sagittal}.png` into
-//! the report folder (with `segmentation.nii.gz` when a model segments). Prints the verdict
+//! the report folder (with `segmentation.nii.gz` and the model's certainty,
+//! `overlay_certainty_axial.png`, when a model segments). Prints the verdict
 //! (`--json`: the whole report). Decision support, not a diagnosis.
 
 use anyhow::{Context, Result};

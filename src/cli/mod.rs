@@ -583,7 +583,7 @@ pub struct DiagnoseArgs {
     /// The patient's pre-visit intake (JSON; Korean or English symptoms)
     #[arg(long, value_name = "INTAKE.json")]
     pub intake: PathBuf,
-    /// Report folder: report.json/md/html, overlays (and segmentation.nii.gz when a model segments)
+    /// Report folder: report.json/md/html, overlays (and segmentation.nii.gz and the model's certainty picture when a model segments)
     #[arg(long, value_name = "REPORT_DIR")]
     pub out: PathBuf,
     /// The case folder; segmented by the default model unless --model or --mask
