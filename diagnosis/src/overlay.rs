@@ -184,21 +184,29 @@ fn panel_with(
 const CAPTION_PX: f32 = 15.0;
 const CAPTION_LINE: usize = 20;
 
-/// The overlay picture for one view: FLAIR and T1ce panels with the mask, a title, side
-/// markers and a legend. `caption` lines (Korean or English: the tumour's site and the
-/// symptoms, as the [`Diagnoser`](crate::Diagnoser) writes them) go under the title, in the
-/// bundled Latin + Hangul font.
-pub fn render(
+/// `"z = 72.0 mm (RAS)"`: the plane of `view` through `centre`.
+fn plane_of(view: View, centre: [f64; 3]) -> String {
+    let (axis, mm) = match view {
+        View::Axial => ("z", centre[2]),
+        View::Coronal => ("y", centre[1]),
+        View::Sagittal => ("x", centre[0]),
+    };
+    format!("{axis} = {mm:.1} mm (RAS)")
+}
+
+/// The frame the pictures share, on white: `title`, the display convention, `caption` lines
+/// (in the bundled Latin + Hangul font), and two panels side by side (doubled when small),
+/// each named (at text scale `name_scale`) with the patient's sides marked; `legend_h`
+/// pixels are left below. Returns the canvas and the top of the legend.
+fn two_panels(
     view: View,
-    flair: &Volume<f32>,
-    t1ce: &Volume<f32>,
-    mask: Option<&Volume<u8>>,
-    scheme: &LabelScheme,
-    centre: [f64; 3],
+    title: &str,
     caption: &[String],
-) -> Canvas {
-    let a = panel(view, flair, mask, scheme, centre);
-    let b = panel(view, t1ce, mask, scheme, centre);
+    panels: [(Canvas, &str); 2],
+    name_scale: usize,
+    legend_h: usize,
+) -> (Canvas, i64) {
+    let [(a, a_name), (b, b_name)] = panels;
     let scale = if a.width().max(a.height()) < 300 {
         2
     } else {
@@ -208,7 +216,6 @@ pub fn render(
     let gap = 10usize;
     let caption_top = 2 * LINE_HEIGHT + 8;
     let top = 2 * LINE_HEIGHT * 2 + 8 + caption.len() * CAPTION_LINE;
-    let legend_h = 2 * LINE_HEIGHT * 2 + 12;
     let caption_w = caption
         .iter()
         .map(|l| Canvas::text_font_width(l, CAPTION_PX) + 20)
@@ -217,23 +224,7 @@ pub fn render(
     let width = (a.width() + b.width() + gap + 20).max(520).max(caption_w);
     let height = top + a.height().max(b.height()) + legend_h;
     let mut c = Canvas::new(width, height, Rgb::WHITE);
-    let axis_mm = match view {
-        View::Axial => ("z", centre[2]),
-        View::Coronal => ("y", centre[1]),
-        View::Sagittal => ("x", centre[0]),
-    };
-    c.text(
-        10,
-        4,
-        &format!(
-            "{} slice at {} = {:.1} mm (RAS), through the tumour centroid",
-            view.name(),
-            axis_mm.0,
-            axis_mm.1
-        ),
-        1,
-        Rgb::BLACK,
-    );
+    c.text(10, 4, title, 1, Rgb::BLACK);
     c.text(
         10,
         4 + LINE_HEIGHT as i64 + 2,
@@ -258,8 +249,8 @@ pub fn render(
     let x1 = x0 + a.width() as i64 + gap as i64;
     c.blit(&a, x0, y0);
     c.blit(&b, x1, y0);
-    for (x, w, name) in [(x0, a.width(), "FLAIR"), (x1, b.width(), "T1ce")] {
-        c.text(x + 4, y0 + 4, name, 2, Rgb(0, 200, 255));
+    for (x, w, name) in [(x0, a.width(), a_name), (x1, b.width(), b_name)] {
+        c.text(x + 4, y0 + 4, name, name_scale, Rgb(0, 200, 255));
         let (left, right) = match view {
             View::Sagittal => ("A", "P"),
             _ => ("R", "L"),
@@ -268,7 +259,38 @@ pub fn render(
         c.text(x + 3, mid, left, 2, Rgb::WHITE);
         c.text(x + w as i64 - 14, mid, right, 2, Rgb::WHITE);
     }
-    let ly = y0 + a.height().max(b.height()) as i64 + 8;
+    (c, y0 + a.height().max(b.height()) as i64 + 8)
+}
+
+/// The overlay picture for one view: FLAIR and T1ce panels with the mask, a title, side
+/// markers and a legend. `caption` lines (Korean or English: the tumour's site and the
+/// symptoms, as the [`Diagnoser`](crate::Diagnoser) writes them) go under the title, in the
+/// bundled Latin + Hangul font.
+pub fn render(
+    view: View,
+    flair: &Volume<f32>,
+    t1ce: &Volume<f32>,
+    mask: Option<&Volume<u8>>,
+    scheme: &LabelScheme,
+    centre: [f64; 3],
+    caption: &[String],
+) -> Canvas {
+    let a = panel(view, flair, mask, scheme, centre);
+    let b = panel(view, t1ce, mask, scheme, centre);
+    let title = format!(
+        "{} slice at {}, through the tumour centroid",
+        view.name(),
+        plane_of(view, centre)
+    );
+    let legend_h = 2 * LINE_HEIGHT * 2 + 12;
+    let (mut c, ly) = two_panels(
+        view,
+        &title,
+        caption,
+        [(a, "FLAIR"), (b, "T1ce")],
+        2,
+        legend_h,
+    );
     let mut lx = 10i64;
     for l in scheme.labels() {
         c.fill_rect(lx, ly, 14, 14, colour_of(l.compartment));
@@ -362,65 +384,20 @@ pub fn render_certainty(
     let b = panel_with(view, t1ce, centre, |w, px| {
         heat(p_enhancing, &enhancing, w, px)
     });
-    let scale = if a.width().max(a.height()) < 300 {
-        2
-    } else {
-        1
-    };
-    let (a, b) = (a.scaled(scale), b.scaled(scale));
-    let gap = 10usize;
-    let top = 2 * LINE_HEIGHT * 2 + 8;
-    let legend_h = 2 * LINE_HEIGHT * 2 + 40;
-    let width = (a.width() + b.width() + gap + 20).max(520);
-    let height = top + a.height().max(b.height()) + legend_h;
-    let mut c = Canvas::new(width, height, Rgb::WHITE);
-    let axis_mm = match view {
-        View::Axial => ("z", centre[2]),
-        View::Coronal => ("y", centre[1]),
-        View::Sagittal => ("x", centre[0]),
-    };
-    c.text(
-        10,
-        4,
-        &format!(
-            "The model's certainty: {} slice at {} = {:.1} mm (RAS)",
-            view.name(),
-            axis_mm.0,
-            axis_mm.1
-        ),
-        1,
-        Rgb::BLACK,
+    let title = format!(
+        "The model's certainty: {} slice at {}",
+        view.name(),
+        plane_of(view, centre)
     );
-    c.text(
-        10,
-        4 + LINE_HEIGHT as i64 + 2,
-        match view {
-            View::Sagittal => "Display: anterior on the left, superior at the top.",
-            _ => "Display: radiological - patient RIGHT on image LEFT.",
-        },
+    let (mut c, ly) = two_panels(
+        view,
+        &title,
+        &[],
+        [(a, "FLAIR: P(whole tumour)"), (b, "T1ce: P(enhancing)")],
         1,
-        Rgb::GREY,
+        2 * LINE_HEIGHT * 2 + 40,
     );
-    let y0 = top as i64;
-    let x0 = 10i64;
-    let x1 = x0 + a.width() as i64 + gap as i64;
-    c.blit(&a, x0, y0);
-    c.blit(&b, x1, y0);
-    for (x, w, name) in [
-        (x0, a.width(), "FLAIR: P(whole tumour)"),
-        (x1, b.width(), "T1ce: P(enhancing)"),
-    ] {
-        c.text(x + 4, y0 + 4, name, 1, Rgb(0, 200, 255));
-        let (left, right) = match view {
-            View::Sagittal => ("A", "P"),
-            _ => ("R", "L"),
-        };
-        let mid = y0 + a.height() as i64 / 2;
-        c.text(x + 3, mid, left, 2, Rgb::WHITE);
-        c.text(x + w as i64 - 14, mid, right, 2, Rgb::WHITE);
-    }
     // The colour bar, SHOWN_FROM to 1.
-    let ly = y0 + a.height().max(b.height()) as i64 + 8;
     let bar_w = 200usize;
     c.text(10, ly + 3, "probability", 1, Rgb::BLACK);
     let bx = 10 + Canvas::text_width("probability", 1) as i64 + 8;
