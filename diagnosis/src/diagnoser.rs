@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::localize::{localise, TumourFinding};
 use crate::overlay::{render, render_certainty, View};
 use crate::referral::{refer, Referral};
-use crate::report::{write_report, Report, ReportFiles};
+use crate::report::{write_report, Report, ReportFiles, CERTAINTY};
 use crate::viewer::ViewerData;
 
 /// Where the tumour is: from imaging, or given.
@@ -242,10 +242,50 @@ impl<'kb> Diagnoser<'kb> {
     /// Unknown symptom codes or an invalid intake ([`Error::Kb`]), an unknown region,
     /// mask/case grid mismatch, atlas errors.
     pub fn diagnose(&self, site: Site<'_>, intake: &Intake) -> Result<Diagnosis> {
+        self.diagnose_inner(site, intake, None)
+    }
+
+    /// As [`Diagnoser::diagnose`], with the model's region probabilities for a
+    /// [`Site::Mask`] (whole tumour, tumour core, enhancing tumour on the case's grid, as
+    /// [`unet3d::predict::Prediction::region_probabilities`] gives them): with pictures,
+    /// the model's certainty is pictured (`certainty_axial`,
+    /// [`render_certainty`](crate::overlay::render_certainty)) and the slice viewer can show
+    /// each map. [`Diagnoser::segment_and_diagnose`] does this itself.
+    ///
+    /// # Errors
+    /// As [`Diagnoser::diagnose`], and [`Error::Input`] for maps on another grid than the
+    /// case's.
+    pub fn diagnose_with_probabilities(
+        &self,
+        site: Site<'_>,
+        intake: &Intake,
+        region_probabilities: &[Volume<f32>; 3],
+    ) -> Result<Diagnosis> {
+        self.diagnose_inner(site, intake, Some(region_probabilities))
+    }
+
+    fn diagnose_inner(
+        &self,
+        site: Site<'_>,
+        intake: &Intake,
+        probabilities: Option<&[Volume<f32>; 3]>,
+    ) -> Result<Diagnosis> {
         let suspicion = self.kb.suspect(intake)?;
         let (finding, imaging) = match site {
             Site::Mask { case, mask, scheme } => {
                 check_grid(case, mask)?;
+                for p in probabilities.into_iter().flatten() {
+                    if p.geometry().dim() != case.geometry().dim() {
+                        return Err(Error::input(
+                            "region probabilities",
+                            format!(
+                                "grid {:?} differs from the case's {:?}",
+                                p.geometry().dim(),
+                                case.geometry().dim()
+                            ),
+                        ));
+                    }
+                }
                 let atlas = self.atlas_for(case)?;
                 let finding = localise(mask, scheme, &atlas)?;
                 (finding, Some((case, mask, scheme, atlas)))
@@ -262,22 +302,41 @@ impl<'kb> Diagnoser<'kb> {
             Some((case, mask, scheme, atlas)) if self.pictures => {
                 let centre = picture_centre(case, &finding);
                 let caption = self.caption(&finding, &check);
-                let pictures = View::ALL
+                let (flair, t1ce) = (case.image(Modality::Flair), case.image(Modality::T1ce));
+                let mut pictures: Vec<(String, Vec<u8>)> = View::ALL
                     .iter()
                     .map(|&v| {
-                        let c = render(
-                            v,
-                            case.image(Modality::Flair),
-                            case.image(Modality::T1ce),
-                            Some(mask),
-                            scheme,
-                            centre,
-                            &caption,
-                        );
+                        let c = render(v, flair, t1ce, Some(mask), scheme, centre, &caption);
                         (v.name().to_string(), c.to_png())
                     })
                     .collect();
-                let viewer = ViewerData::build(case, mask, scheme, atlas, finding.centroid_mm)?;
+                let mut maps = Vec::new();
+                if let Some([whole, core, enhancing]) = probabilities {
+                    let c = render_certainty(
+                        View::Axial,
+                        flair,
+                        t1ce,
+                        whole,
+                        enhancing,
+                        mask,
+                        scheme,
+                        centre,
+                    );
+                    pictures.push((format!("{CERTAINTY}_axial"), c.to_png()));
+                    maps = vec![
+                        ("P(whole tumour)", whole),
+                        ("P(tumour core)", core),
+                        ("P(enhancing)", enhancing),
+                    ];
+                }
+                let viewer = ViewerData::build_with_probabilities(
+                    case,
+                    mask,
+                    scheme,
+                    atlas,
+                    finding.centroid_mm,
+                    &maps,
+                )?;
                 (pictures, Some(viewer))
             }
             _ => (Vec::new(), None),
@@ -353,8 +412,8 @@ impl<'kb> Diagnoser<'kb> {
     /// mirror TTA was used, the model's certainty (and whether it doubts its map), the input
     /// checks and their warnings (a scan not skull-stripped, FLAIR and T2 swapped, images not
     /// co-registered), and, when the case has a ground truth, its Dice per region. With
-    /// pictures, the model's certainty is pictured too (`certainty_axial`,
-    /// [`render_certainty`](crate::overlay::render_certainty)). Returns the mask too.
+    /// pictures, the model's certainty is pictured too and the viewer can show its
+    /// probabilities ([`Diagnoser::diagnose_with_probabilities`]). Returns the mask too.
     ///
     /// # Errors
     /// Segmentation errors (missing modality, all-zero image) and those of `diagnose`.
@@ -372,13 +431,14 @@ impl<'kb> Diagnoser<'kb> {
         };
         let pred = predictor.predict_case(case, &opts, progress)?;
         let scheme = predictor.scheme().clone();
-        let mut d = self.diagnose(
+        let mut d = self.diagnose_inner(
             Site::Mask {
                 case,
                 mask: &pred.labels,
                 scheme: &scheme,
             },
             intake,
+            pred.region_probabilities.as_ref(),
         )?;
         d.report.source = "model".into();
         d.report.segmentation = Some(serde_json::json!({
@@ -395,20 +455,6 @@ impl<'kb> Diagnoser<'kb> {
             "input_check": pred.input,
             "input_warnings": pred.input_warnings(),
         }));
-        if let (true, Some([whole, _, enhancing])) = (self.pictures, &pred.region_probabilities) {
-            let picture = render_certainty(
-                View::Axial,
-                case.image(Modality::Flair),
-                case.image(Modality::T1ce),
-                whole,
-                enhancing,
-                &pred.labels,
-                &scheme,
-                picture_centre(case, &d.finding),
-            );
-            d.pictures
-                .push(("certainty_axial".to_string(), picture.to_png()));
-        }
         // A BraTS 2023 truth (ET = 3) is compared in the model's scheme.
         if let Some(truth) = predictor.truth_of(case)? {
             d.report.evaluation = Some(dice_by_region(&pred.labels, &truth, &scheme)?);

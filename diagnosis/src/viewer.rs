@@ -3,11 +3,12 @@
 //! in `report.html` and drawn by a small canvas viewer (`assets/viewer/`): axial, coronal
 //! and sagittal slices, any modality, the mask on top (per label, with opacity), a
 //! cross-hair that reads out RAS millimetres, the atlas region and the label, and a
-//! radiological/neurological switch.
+//! radiological/neurological switch; when a model segmented the case, its probability maps
+//! too (shown instead of the labels on request, read out at the cross-hair).
 //!
 //! Why a home-made viewer rather than a packaged one (NiiVue, Papaya): three orthogonal
-//! slices of one grid are about 240 lines of plain JavaScript on a 2D canvas, work in any
-//! browser without WebGL (headless and remote desktops included), and add ~13 KB to the
+//! slices of one grid are about 270 lines of plain JavaScript on a 2D canvas, work in any
+//! browser without WebGL (headless and remote desktops included), and add ~15 KB to the
 //! page; NiiVue alone is over 1 MB of minified code that needs WebGL2.
 //!
 //! Sampling is in world coordinates, so the viewer is right whatever the storage
@@ -58,6 +59,15 @@ pub struct ViewerLabel {
     pub colour: String,
 }
 
+/// One embedded probability map (0–1 stored as 0–255).
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewerProbability {
+    /// What it is the probability of (`P(whole tumour)`, …).
+    pub name: String,
+    /// gzip + base64 of `nx·ny·nz` bytes, x fastest, `round(255 · p)`.
+    pub data: String,
+}
+
 /// Everything the viewer shows, ready to embed.
 #[derive(Debug, Clone, Serialize)]
 pub struct ViewerData {
@@ -85,6 +95,10 @@ pub struct ViewerData {
     pub atlas_regions: Vec<String>,
     /// The atlas's name (says how it was fitted).
     pub atlas_name: String,
+    /// The model's probability maps, when a model segmented the case (the viewer can show
+    /// one instead of the labels, and reads all out at the cross-hair).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probabilities: Vec<ViewerProbability>,
 }
 
 fn gzip_base64(bytes: &[u8]) -> Result<String> {
@@ -117,8 +131,37 @@ impl ViewerData {
         atlas: &GridAtlas,
         focus_mm: Option<[f64; 3]>,
     ) -> Result<ViewerData> {
+        Self::build_with_probabilities(case, mask, scheme, atlas, focus_mm, &[])
+    }
+
+    /// As [`ViewerData::build`], with probability maps (name, map on the case's grid, values
+    /// in `[0, 1]`; e.g. the model's region probabilities,
+    /// [`unet3d::predict::Prediction::region_probabilities`]) resampled alike.
+    ///
+    /// # Errors
+    /// As [`ViewerData::build`], and [`Error::Input`] naming a map on another grid.
+    pub fn build_with_probabilities(
+        case: &Case,
+        mask: &Volume<u8>,
+        scheme: &LabelScheme,
+        atlas: &GridAtlas,
+        focus_mm: Option<[f64; 3]>,
+        probabilities: &[(&str, &Volume<f32>)],
+    ) -> Result<ViewerData> {
         let g = case.geometry();
         let shape = g.shape();
+        if let Some((name, map)) = probabilities
+            .iter()
+            .find(|(_, m)| m.geometry().shape() != shape)
+        {
+            return Err(Error::input(
+                "viewer",
+                format!(
+                    "the map {name} {:?} must lie on the case's grid {shape:?} (array order k, j, i)",
+                    map.geometry().shape()
+                ),
+            ));
+        }
         if mask.geometry().shape() != shape || atlas.index.shape() != shape {
             return Err(Error::input(
                 "viewer",
@@ -238,6 +281,24 @@ impl ViewerData {
             });
         }
         let labels = sample(0, &|at| mask.data()[at]);
+        let probabilities = probabilities
+            .iter()
+            .map(|(name, map)| {
+                let data = map.data();
+                let bytes = sample(0, &|at| {
+                    let p = data[at];
+                    if p.is_finite() {
+                        (p.clamp(0.0, 1.0) * 255.0).round() as u8
+                    } else {
+                        0
+                    }
+                });
+                Ok(ViewerProbability {
+                    name: (*name).to_string(),
+                    data: gzip_base64(&bytes)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let atlas_bytes: Vec<u8> = source
             .iter()
             .flat_map(|&f| {
@@ -283,6 +344,7 @@ impl ViewerData {
             atlas: gzip_base64(&atlas_bytes)?,
             atlas_regions,
             atlas_name: atlas.name.clone(),
+            probabilities,
         })
     }
 

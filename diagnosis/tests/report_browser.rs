@@ -99,14 +99,19 @@ fn report(dir: &Path) -> PathBuf {
     let kb = KnowledgeBase::open(dir.join("kb")).unwrap();
     let intake =
         Intake::from_json(r#"{"symptoms": [{"text": "오른쪽 팔다리에 힘이 빠져요"}]}"#).unwrap();
+    // As a model would give them: sure of the tumour, less of its core and enhancement.
+    let seg = case.seg.as_ref().unwrap();
+    let maps = [(&[1u8, 2, 4][..], 0.9f32), (&[1, 4], 0.6), (&[4], 0.3)]
+        .map(|(labels, p)| seg.map(|l| if labels.contains(l) { p } else { 0.0 }));
     let mut d = Diagnoser::new(&kb)
-        .diagnose(
+        .diagnose_with_probabilities(
             Site::Mask {
                 case: &case,
-                mask: case.seg.as_ref().unwrap(),
+                mask: seg,
                 scheme: &LabelScheme::brats2021(),
             },
             &intake,
+            &maps,
         )
         .unwrap();
     d.write(&dir.join("report")).unwrap().html
@@ -151,6 +156,11 @@ fn the_report_renders_and_its_viewer_scrolls_in_headless_chromium() {
         "scrolling changes the axial picture: {v}"
     );
     assert_eq!(v["mirrored"], true, "the convention switch mirrors it: {v}");
+    assert_eq!(
+        v["probability_shown"], true,
+        "showing the model's P(whole tumour) changes the picture: {v}"
+    );
+    assert_eq!(v["labels_back"], true, "and the labels come back: {v}");
     let (before, after) = (
         v["slice_before"].as_u64().unwrap(),
         v["slice_after"].as_u64().unwrap(),
@@ -163,6 +173,10 @@ fn the_report_renders_and_its_viewer_scrolls_in_headless_chromium() {
     let readout = v["readout"].as_str().unwrap();
     assert!(
         readout.contains("RAS (mm)") && readout.contains("atlas:"),
+        "{readout}"
+    );
+    assert!(
+        readout.contains("the model: P(whole tumour) ") && readout.contains("P(enhancing) "),
         "{readout}"
     );
     // Console messages of the page (errors, warnings, logs) are logged as CONSOLE lines.

@@ -167,3 +167,85 @@ fn a_mask_on_another_grid_is_refused() {
         .to_string();
     assert!(err.contains("viewer") && err.contains("grid"), "{err}");
 }
+
+/// The model's probability maps ride along: sampled at their world positions like the
+/// labels, named, and only when given; maps on another grid are refused.
+#[test]
+fn probability_maps_are_embedded_at_their_world_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = KnowledgeBase::open(dir.path().join("kb")).unwrap();
+    let intake = Intake::from_json(INTAKE).unwrap();
+    let scheme = LabelScheme::brats2021();
+    let mut embedded = Vec::new();
+    for orientation in [PhantomOrientation::Lps, PhantomOrientation::Ras] {
+        let case = phantom(orientation, [96, 96, 64], "p");
+        let seg = case.seg.as_ref().unwrap();
+        // Whole tumour sure, core half sure, enhancement a quarter.
+        let maps =
+            [(1u8, 2u8, 4u8, 1.0f32), (1, 4, 4, 0.5), (4, 4, 4, 0.25)].map(|(a, b, c, p)| {
+                seg.map(|&l| {
+                    if l != 0 && (l == a || l == b || l == c || p == 1.0) {
+                        p
+                    } else {
+                        0.0
+                    }
+                })
+            });
+        let site = Site::Mask {
+            case: &case,
+            mask: seg,
+            scheme: &scheme,
+        };
+        let d = Diagnoser::new(&kb)
+            .diagnose_with_probabilities(site, &intake, &maps)
+            .unwrap();
+        let names: Vec<&str> = d.pictures.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["axial", "coronal", "sagittal", "certainty_axial"]);
+        let v = d.viewer.unwrap();
+        let got: Vec<&str> = v.probabilities.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(got, ["P(whole tumour)", "P(tumour core)", "P(enhancing)"]);
+        let labels = inflate(&v.labels);
+        let probs: Vec<Vec<u8>> = v.probabilities.iter().map(|p| inflate(&p.data)).collect();
+        for (l, (w, (c, e))) in labels
+            .iter()
+            .zip(probs[0].iter().zip(probs[1].iter().zip(&probs[2])))
+        {
+            assert_eq!(*w, if *l != 0 { 255 } else { 0 });
+            assert_eq!(*c, if [1, 4].contains(l) { 128 } else { 0 });
+            assert_eq!(*e, if *l == 4 { 64 } else { 0 });
+        }
+        embedded.push(probs);
+    }
+    // The same patient stored two ways: the same probabilities at the same world points.
+    for (a, b) in embedded[0].iter().zip(&embedded[1]) {
+        let same = a.iter().zip(b).filter(|(x, y)| x == y).count();
+        assert!(
+            same as f64 / a.len() as f64 > 0.999,
+            "{same} of {}",
+            a.len()
+        );
+    }
+    // Without maps, none is embedded (and the JSON has no key for them).
+    let case = phantom(PhantomOrientation::Lps, [64, 64, 48], "q");
+    let v = viewer(&case);
+    assert!(v.probabilities.is_empty());
+    assert!(!v.to_html_section().contains("\"probabilities\""));
+    // Maps on another grid are refused, naming them.
+    let other = Volume::new(
+        ndarray::Array3::<f32>::zeros((24, 32, 32)),
+        Geometry::from_spacing([32, 32, 24], [1.0, 1.0, 1.0]).unwrap(),
+    )
+    .unwrap();
+    let e = Diagnoser::new(&kb)
+        .diagnose_with_probabilities(
+            Site::Mask {
+                case: &case,
+                mask: case.seg.as_ref().unwrap(),
+                scheme: &scheme,
+            },
+            &intake,
+            &[other.clone(), other.clone(), other],
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("region probabilities"), "{e}");
+}

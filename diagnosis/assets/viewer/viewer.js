@@ -11,8 +11,15 @@
   var nx = D.dims[0], ny = D.dims[1], nz = D.dims[2];
   var DISPLAY = 340; // CSS and backing width target, pixels
   var VIEWS = ["axial", "coronal", "sagittal"];
-  var state = { modality: 0, opacity: 0.45, radiological: true, show: {}, p: D.focus.slice() };
-  var images = [], labels = null, atlas = null;
+  var state = { modality: 0, opacity: 0.45, radiological: true, show: {}, p: D.focus.slice(), overlay: -1 };
+  var images = [], labels = null, atlas = null, probs = [];
+  var P = D.probabilities || [];
+  // Probabilities as in the report's certainty picture: viridis, from 0.05 (13 of 255) up.
+  var STOPS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  function viridis(v) {
+    var x = v / 255 * 4, i = Math.min(3, Math.floor(x)), t = x - i;
+    return [0, 1, 2].map(function (c) { return STOPS[i][c] + (STOPS[i + 1][c] - STOPS[i][c]) * t; });
+  }
   var colours = {};
   D.label_table.forEach(function (l) {
     state.show[l.value] = true;
@@ -63,9 +70,15 @@
         var p = voxelAt(view, c, r);
         var idx = p[0] + nx * (p[1] + ny * p[2]);
         var g = grey[idx], R = g, G = g, B = g;
-        var lab = labels[idx];
-        if (lab && state.show[lab] && colours[lab]) {
-          var col = colours[lab];
+        var col = null;
+        if (state.overlay >= 0) {
+          var v = probs[state.overlay][idx];
+          if (v >= 13) col = viridis(v);
+        } else {
+          var lab = labels[idx];
+          if (lab && state.show[lab] && colours[lab]) col = colours[lab];
+        }
+        if (col) {
           R = g * (1 - a) + col[0] * a; G = g * (1 - a) + col[1] * a; B = g * (1 - a) + col[2] * a;
         }
         for (var dy = 0; dy < k; dy++) {
@@ -109,7 +122,8 @@
       "RAS (mm): x " + mm[0] + "  y " + mm[1] + "  z " + mm[2] + "   voxel " + p.join(", ") + "\n" +
       "label: " + name + "\n" +
       "atlas: " + region + "   (" + D.atlas_name + ")\n" +
-      im.name + " ≈ " + value.toFixed(1) + " (display window " + im.window[0].toFixed(1) + "–" + im.window[1].toFixed(1) + ")";
+      im.name + " ≈ " + value.toFixed(1) + " (display window " + im.window[0].toFixed(1) + "–" + im.window[1].toFixed(1) + ")" +
+      (P.length ? "\nthe model: " + P.map(function (m, i) { return m.name + " " + (probs[i][idx] / 255).toFixed(2); }).join(", ") : "");
   }
 
   function redraw() { VIEWS.forEach(draw); readout(); }
@@ -148,6 +162,16 @@
       lab.title = l.description;
       box.appendChild(lab);
     });
+    if (P.length) {
+      var over = el("bv-overlay");
+      P.forEach(function (m, i) {
+        var o = document.createElement("option");
+        o.value = String(i); o.textContent = "the model's " + m.name;
+        over.appendChild(o);
+      });
+      over.addEventListener("change", function () { state.overlay = Number(over.value); redraw(); });
+      el("bv-overlay-box").hidden = false;
+    }
     el("bv-opacity").addEventListener("input", function (e) { state.opacity = Number(e.target.value) / 100; redraw(); });
     document.querySelectorAll("input[name=bv-convention]").forEach(function (r) {
       r.addEventListener("change", function () { state.radiological = r.value === "radiological" && r.checked; redraw(); });
@@ -192,6 +216,16 @@
     out.slice_after = state.p[2];
     out.after = fingerprint("axial");
     out.changed = out.before !== out.after;
+    if (P.length) {
+      // Showing the first probability map instead of the labels changes the picture.
+      var over = el("bv-overlay"), labelsShown = fingerprint("axial");
+      over.value = "0";
+      over.dispatchEvent(new Event("change"));
+      out.probability_shown = fingerprint("axial") !== labelsShown;
+      over.value = "-1";
+      over.dispatchEvent(new Event("change"));
+      out.labels_back = fingerprint("axial") === labelsShown;
+    }
     var neuro = document.querySelector("input[name=bv-convention][value=neurological]");
     neuro.checked = true;
     neuro.dispatchEvent(new Event("change"));
@@ -204,15 +238,18 @@
     document.body.appendChild(pre);
   }
 
-  Promise.all(D.images.map(function (im) { return inflate(im.data); }).concat([inflate(D.labels), inflate(D.atlas)]))
+  Promise.all(D.images.map(function (im) { return inflate(im.data); })
+    .concat([inflate(D.labels), inflate(D.atlas)])
+    .concat(P.map(function (m) { return inflate(m.data); })))
     .then(function (vols) {
       var n = nx * ny * nz;
       images = vols.slice(0, D.images.length);
       labels = vols[D.images.length];
       var raw = vols[D.images.length + 1];
+      probs = vols.slice(D.images.length + 2);
       atlas = new Uint16Array(n);
       for (var i = 0; i < n; i++) atlas[i] = raw[2 * i] | (raw[2 * i + 1] << 8);
-      images.concat([labels]).forEach(function (v) {
+      images.concat([labels], probs).forEach(function (v) {
         if (v.length !== n) throw new Error("viewer: a volume has " + v.length + " voxels, expected " + n);
       });
       wire();
