@@ -24,7 +24,7 @@ use brats_metrics::brats::{evaluate_case, EvalConfig, RegionSpec};
 use brats_metrics::distance::Spacing;
 use diagnosis::Diagnoser;
 use symptom_kb::{Intake, KnowledgeBase};
-use unet3d::predict::Predictor;
+use unet3d::predict::{PredictOptions, Predictor};
 use unet3d::train::{TrainData, Trainer};
 
 use super::{QuickstartArgs, Ui};
@@ -95,7 +95,12 @@ pub fn run(a: &QuickstartArgs, ui: &Ui) -> Result<()> {
     );
     let predictor = Predictor::load(&model_dir)?;
     let case = find_case(&case_dir)?.load(&NiftiReader::new())?;
-    let pred = predictor.predict_case(&case, &Default::default(), &ui.bar())?;
+    // With the region probabilities, for the report's certainty picture and viewer.
+    let opts = PredictOptions {
+        region_probabilities: true,
+        ..PredictOptions::default()
+    };
+    let pred = predictor.predict_case(&case, &opts, &ui.bar())?;
     let seg_path = out.join("segmentation.nii.gz");
     NiftiWriter::new().write(&seg_path, &pred.labels)?;
     let truth = case
@@ -133,14 +138,15 @@ pub fn run(a: &QuickstartArgs, ui: &Ui) -> Result<()> {
 
     step(5, "localise → cross-check → referral → report");
     let dx = Diagnoser::new(&kb);
-    let mut d = dx.diagnose(
-        diagnosis::Site::Mask {
-            case: &case,
-            mask: &pred.labels,
-            scheme: predictor.scheme(),
-        },
-        &intake,
-    )?;
+    let site = diagnosis::Site::Mask {
+        case: &case,
+        mask: &pred.labels,
+        scheme: predictor.scheme(),
+    };
+    let mut d = match &pred.region_probabilities {
+        Some(maps) => dx.diagnose_with_probabilities(site, &intake, maps)?,
+        None => dx.diagnose(site, &intake)?,
+    };
     d.report.source = "model".into();
     d.report.evaluation = Some(
         eval.regions
