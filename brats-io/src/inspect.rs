@@ -77,9 +77,6 @@ pub fn summarize_file(path: impl AsRef<Path>) -> Result<FileSummary> {
     let path = path.as_ref();
     let reader = NiftiReader::new();
     let info = reader.read_frames_info(path)?;
-    if info.frames == 1 {
-        return Ok(read_and_summarize(path)?.0);
-    }
     let (frames, non_finite) = match reader.read_frames_f32(path) {
         Err(crate::Error::NonFinite { count, .. }) => (
             reader
@@ -99,7 +96,7 @@ pub fn summarize_file(path: impl AsRef<Path>) -> Result<FileSummary> {
     ))
 }
 
-/// [`summarize_file`], and the volume it read (non-finite voxels as zero).
+/// [`summarize_file`] of a 3D image, and the volume it read (non-finite voxels as zero).
 fn read_and_summarize(path: &Path) -> Result<(FileSummary, crate::Volume<f32>)> {
     let reader = NiftiReader::new();
     let info = reader.read_info(path)?;

@@ -398,6 +398,21 @@ fn a_brain_mask_given_is_used_and_checked() {
         half.record.crop_shape.iter().product::<usize>()
             < own.record.crop_shape.iter().product::<usize>()
     );
+    // Images on different grids over a background that is not zero (the mask is computed
+    // before the grids are compared): an error, not a panic.
+    let filled = |shape: [usize; 3], value: f32| {
+        let g = brats_io::Geometry::from_spacing([shape[2], shape[1], shape[0]], [1.0; 3]).unwrap();
+        brats_io::Volume::new(Array3::from_elem(shape, value), g).unwrap()
+    };
+    let (big, small) = ([20, 18, 17], [20, 18, 16]);
+    for images in [
+        [filled(big, 0.0), filled(small, 5.0)],
+        [filled(small, 5.0), filled(big, 0.0)],
+        [filled(big, 5.0), filled(small, 5.0)],
+    ] {
+        let e = pre.apply(&images, None).unwrap_err();
+        assert!(matches!(e, brats_io::Error::GridMismatch { .. }), "{e}");
+    }
     let wrong = Array3::from_elem([3, 4, 5], true);
     let e = pre
         .apply_with_brain(&case.images, None, wrong.view())

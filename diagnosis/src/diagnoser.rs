@@ -231,7 +231,7 @@ impl<'kb> Diagnoser<'kb> {
         mask: &Volume<u8>,
         scheme: &LabelScheme,
     ) -> Result<TumourFinding> {
-        check_grid(case, mask)?;
+        check_grid(case, mask, "mask")?;
         let atlas = self.atlas_for(case)?;
         localise(mask, scheme, &atlas)
     }
@@ -273,18 +273,9 @@ impl<'kb> Diagnoser<'kb> {
         let suspicion = self.kb.suspect(intake)?;
         let (finding, imaging) = match site {
             Site::Mask { case, mask, scheme } => {
-                check_grid(case, mask)?;
+                check_grid(case, mask, "mask")?;
                 for p in probabilities.into_iter().flatten() {
-                    if p.geometry().dim() != case.geometry().dim() {
-                        return Err(Error::input(
-                            "region probabilities",
-                            format!(
-                                "grid {:?} differs from the case's {:?}",
-                                p.geometry().dim(),
-                                case.geometry().dim()
-                            ),
-                        ));
-                    }
+                    check_grid(case, p, "region probabilities")?;
                 }
                 let atlas = self.atlas_for(case)?;
                 let finding = localise(mask, scheme, &atlas)?;
@@ -471,19 +462,20 @@ fn picture_centre(case: &Case, finding: &TumourFinding) -> [f64; 3] {
     })
 }
 
-/// The mask must lie on the case's grid (same dims, affine within tolerance).
-fn check_grid(case: &Case, mask: &Volume<u8>) -> Result<()> {
-    let (a, b) = (case.geometry(), mask.geometry());
+/// `volume` (named `what` in the error: the mask, …) must lie on the case's grid (same
+/// dims, affine within tolerance).
+fn check_grid<T: Clone>(case: &Case, volume: &Volume<T>, what: &str) -> Result<()> {
+    let (a, b) = (case.geometry(), volume.geometry());
     if a.dim() != b.dim() {
         return Err(Error::input(
-            "mask",
+            what,
             format!("grid {:?} differs from the case's {:?}", b.dim(), a.dim()),
         ));
     }
     let diff = a.max_affine_difference(b);
     if diff > AFFINE_TOLERANCE {
         return Err(Error::input(
-            "mask",
+            what,
             format!(
                 "affine differs from the case's by up to {diff:.4} (tolerance {AFFINE_TOLERANCE})"
             ),

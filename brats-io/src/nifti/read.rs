@@ -122,10 +122,12 @@ impl NiftiReader {
         let (info, src) = self.open_frames(path, Frames::Many)?;
         let (mut out, bad) = stream_convert(src, &info)?;
         self.handle_non_finite(path, &mut out, bad)?;
-        let n = info.geometry.len();
         let geometry = info.geometry.with_source_header(single_volume(&info.raw));
-        out.chunks(n.max(1))
-            .take(info.frames)
+        if info.frames == 1 {
+            // A 3D image: its voxels as they are, without a copy.
+            return Ok(vec![volume_from_vec(out, geometry)?]);
+        }
+        out.chunks(geometry.len().max(1))
             .map(|frame| volume_from_vec(frame.to_vec(), geometry.clone()))
             .collect()
     }

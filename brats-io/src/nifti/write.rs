@@ -107,7 +107,7 @@ impl NiftiWriter {
     /// [`Error::Config`] naming the map and the value when one is NaN or outside `[0, 1]`;
     /// as [`NiftiWriter::write_frames`] otherwise.
     pub fn write_probabilities(&self, path: impl AsRef<Path>, maps: &[Volume<f32>]) -> Result<()> {
-        let mut bytes = Vec::with_capacity(maps.len());
+        let mut quantised = Vec::with_capacity(maps.len());
         for (n, map) in maps.iter().enumerate() {
             // A sum of probabilities may overshoot 1 by rounding; more is a mistake.
             if let Some(v) = map
@@ -121,9 +121,9 @@ impl NiftiWriter {
                 ));
             }
             let data = map.data().mapv(|p| (p.min(1.0) * 255.0).round() as u8);
-            bytes.push(Volume::new(data, map.geometry().clone())?);
+            quantised.push(Volume::new(data, map.geometry().clone())?);
         }
-        self.write_scaled(path.as_ref(), &bytes, 1.0 / 255.0)
+        self.write_scaled(path.as_ref(), &quantised, 1.0 / 255.0)
     }
 
     /// [`NiftiWriter::write_frames`] with `scl_slope` set to `slope` (`scl_inter` 0).

@@ -190,9 +190,7 @@ impl CheckedPreprocess {
     /// [`Error::Shape`] when no image is given; [`Error::GridMismatch`] when images or seg
     /// are on different grids.
     pub fn apply(&self, images: &[Volume<f32>], seg: Option<&Volume<u8>>) -> Result<Preprocessed> {
-        if images.is_empty() {
-            return Err(Error::shape("images", "at least one modality", "none"));
-        }
+        // No images: an empty mask, and apply_with_brain says what is missing.
         self.apply_with_brain(images, seg, brain_mask(images).view())
     }
 
@@ -556,8 +554,9 @@ pub const BACKGROUND_QUANTILE: f64 = 0.999;
 fn background_levels(images: &[Volume<f32>]) -> Option<Vec<f32>> {
     let faces: Vec<Vec<f32>> = images.iter().map(|img| face_values(img.data())).collect();
     let n = faces.first().map_or(0, Vec::len);
+    // Images on other grids (an error for the caller to report) have other face counts.
     let lit = (0..n)
-        .filter(|&f| faces.iter().any(|v| v[f] != 0.0))
+        .filter(|&f| faces.iter().any(|v| v.get(f).is_some_and(|&x| x != 0.0)))
         .count();
     if n == 0 || 2 * lit <= n {
         return None;
