@@ -26,6 +26,7 @@ pub fn run(a: &DiagnoseArgs, ui: &Ui) -> Result<()> {
     let db = a.db.clone().unwrap_or_else(symptom_kb::default_db_dir);
     let kb =
         KnowledgeBase::open(&db).with_context(|| format!("knowledge base {}", db.display()))?;
+    super::kb::note_outdated(&kb, &db, ui)?;
     let mut diagnoser = Diagnoser::new(&kb).hospital_limit(a.hospitals);
     if let (Some(v), Some(t)) = (&a.atlas, &a.atlas_labels) {
         diagnoser = diagnoser.with_atlas(Atlas::load(v, t)?)?;

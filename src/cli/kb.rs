@@ -7,12 +7,30 @@
 use anyhow::{bail, Context, Result};
 use symptom_kb::{Capability, Intake, KnowledgeBase, Location, ReferralQuery};
 
-use super::{KbArgs, KbCommand};
+use super::{KbArgs, KbCommand, Ui};
 
-pub fn run(a: &KbArgs) -> Result<()> {
+/// A note when the knowledge base holds an earlier release's built-in content: its lay
+/// phrasings are fewer than this release understands.
+pub fn note_outdated(kb: &KnowledgeBase, dir: &std::path::Path, ui: &Ui) -> Result<()> {
+    if let Some((stored, builtin)) = kb.outdated_default()? {
+        ui.note(&format!(
+            "note: the knowledge base {} holds the built-in content {stored}; this release has \
+             {builtin}. `bts kb init --db {}` stores it (and drops an imported hospital \
+             directory)",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+pub fn run(a: &KbArgs, ui: &Ui) -> Result<()> {
     let dir = a.db.clone().unwrap_or_else(symptom_kb::default_db_dir);
     let mut kb =
         KnowledgeBase::open(&dir).with_context(|| format!("knowledge base {}", dir.display()))?;
+    if !matches!(a.command, KbCommand::Init) {
+        note_outdated(&kb, &dir, ui)?;
+    }
     match &a.command {
         KbCommand::Init => {
             kb.init()?;

@@ -775,7 +775,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(a) => train::export(&a),
         Command::Segment(a) => segment::run(&a, &ui),
         Command::Evaluate(a) => evaluate::run(&a, &ui),
-        Command::Kb(a) => kb::run(&a),
+        Command::Kb(a) => kb::run(&a, &ui),
         Command::Diagnose(a) => diagnose::run(&a, &ui),
         Command::Quickstart(a) => quickstart::run(&a, &ui),
         Command::Forward(a) => forward::run(&a),

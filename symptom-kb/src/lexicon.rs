@@ -86,6 +86,35 @@ struct Entry {
     kind: MatchKind,
     /// Number of distinct bigrams of `compact`.
     grams: usize,
+    /// Its content words (stemmed, function words left out), for matching in any order.
+    words: Vec<String>,
+}
+
+/// Words left out when a phrase is matched word by word in any order ("tingling in my arm"
+/// ≈ "my arm is tingling"; "팔에 힘이 자꾸 빠져요" ≈ "팔에 힘이 빠져요").
+const FUNCTION_WORDS: [&str; 41] = [
+    "my", "i", "is", "the", "a", "an", "to", "in", "of", "on", "it", "its", "his", "her", "he",
+    "she", "has", "have", "had", "been", "am", "are", "was", "were", "be", "me", "so", "very",
+    "really", "just", "this", "that", "with", "at", "자꾸", "계속", "너무", "좀", "많이", "정말",
+    "잘",
+];
+
+/// A phrase of at least this many content words may match its words in any order.
+const MIN_ANY_ORDER_WORDS: usize = 2;
+
+/// The score of a phrase whose words all occur in a clause in another order (below a
+/// phrase found as written, 0.9).
+const ANY_ORDER_SCORE: f64 = 0.88;
+
+fn content_words(key: &str) -> Vec<String> {
+    let mut w: Vec<String> = key
+        .split(' ')
+        .filter(|w| !w.is_empty() && !FUNCTION_WORDS.contains(w))
+        .map(str::to_string)
+        .collect();
+    w.sort_unstable();
+    w.dedup();
+    w
 }
 
 /// The phrase index built from the symptoms.
@@ -94,16 +123,35 @@ pub struct Lexicon {
     entries: Vec<Entry>,
     exact: HashMap<String, Vec<usize>>,
     bigrams: HashMap<(char, char), Vec<usize>>,
+    /// Phrases long enough to be found inside a text, by their first two characters.
+    heads: HashMap<(char, char), Vec<usize>>,
+    /// Phrases of several content words, by the first of them (in sorted order).
+    first_words: HashMap<String, Vec<usize>>,
 }
 
 /// Lower case, punctuation → space, whitespace collapsed.
 pub fn normalise(text: &str) -> String {
-    let lowered: String = text
+    let lowered: String = text.chars().flat_map(char::to_lowercase).collect();
+    // English contractions: "can't" / "can not" → "cannot", "won't" → "will not",
+    // "doesn't" → "does not" (curly apostrophes too), so that "I can't smell" meets
+    // "cannot smell".
+    let expanded = lowered
+        .replace(['\u{2019}', '\u{2018}'], "'")
+        .replace("can't", "cannot")
+        .replace("won't", "will not")
+        .replace("n't", " not");
+    let spaced: String = expanded
         .chars()
-        .flat_map(char::to_lowercase)
         .map(|c| if c.is_alphanumeric() { c } else { ' ' })
         .collect();
-    lowered.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut words: Vec<&str> = Vec::new();
+    for w in spaced.split_whitespace() {
+        match words.last_mut() {
+            Some(last) if w == "not" && *last == "can" => *last = "cannot",
+            _ => words.push(w),
+        }
+    }
+    words.join(" ")
 }
 
 fn compact(norm: &str) -> String {
@@ -122,7 +170,13 @@ const FILLER: [&str; 4] = ["sided", "side", "sides", "쪽"];
 pub fn extract_side(norm: &str) -> (Option<Side>, String) {
     let (mut left, mut right, mut both) = (false, false, false);
     let mut kept = Vec::new();
-    for word in norm.split(' ') {
+    let words: Vec<&str> = norm.split(' ').collect();
+    for (i, &word) in words.iter().enumerate() {
+        // "the right words", "right away", "all right": right as in correct.
+        if word == "right" && right_means_correct(words.get(i.wrapping_sub(1)), words.get(i + 1)) {
+            kept.push(word.to_string());
+            continue;
+        }
         // Korean side words are prefixes of the word they qualify ("왼쪽다리", "오른팔").
         let mut rest = word;
         let mut found = false;
@@ -173,6 +227,27 @@ pub fn extract_side(norm: &str) -> (Option<Side>, String) {
         _ => None,
     };
     (side, kept.join(" "))
+}
+
+/// Whether English "right" between these words means "correct" or "just", not a side.
+fn right_means_correct(before: Option<&&str>, after: Option<&&str>) -> bool {
+    const AFTER: [&str; 14] = [
+        "word",
+        "words",
+        "way",
+        "thing",
+        "things",
+        "answer",
+        "name",
+        "names",
+        "now",
+        "away",
+        "after",
+        "before",
+        "time",
+        "direction",
+    ];
+    after.is_some_and(|a| AFTER.contains(a)) || before.is_some_and(|b| ["all", "not"].contains(b))
 }
 
 fn is_korean_side_context(rest: &str) -> bool {
@@ -236,21 +311,6 @@ fn stem_words(text: &str) -> String {
         .join(" ")
 }
 
-/// Whether `phrase` (compact) occurs in `text` (spaced) starting at the start of a word:
-/// a short label such as 기면 must not match inside 생기면.
-fn contains_at_word_start(text: &str, phrase: &str) -> bool {
-    let compact_text = compact(text);
-    let mut starts = Vec::new();
-    let mut pos = 0usize;
-    for w in text.split(' ') {
-        starts.push(pos);
-        pos += w.len();
-    }
-    compact_text
-        .match_indices(phrase)
-        .any(|(at, _)| starts.contains(&at))
-}
-
 /// Whether a side word in `norm` names an eye (왼쪽 눈, "left eye") rather than a side of
 /// the body or of the visual field.
 fn side_names_an_eye(norm: &str) -> bool {
@@ -301,12 +361,29 @@ impl Lexicon {
         for g in &grams {
             self.bigrams.entry(*g).or_default().push(idx);
         }
+        let long_enough = if c.is_ascii() {
+            c.len() >= 4
+        } else {
+            c.chars().count() >= 2
+        };
+        let mut head = c.chars();
+        if let (true, Some(a), Some(b)) = (long_enough, head.next(), head.next()) {
+            self.heads.entry((a, b)).or_default().push(idx);
+        }
+        let words = content_words(&k);
+        if words.len() >= MIN_ANY_ORDER_WORDS {
+            self.first_words
+                .entry(words[0].clone())
+                .or_default()
+                .push(idx);
+        }
         self.entries.push(Entry {
             code: code.to_string(),
             phrase: phrase.to_string(),
             compact: c,
             kind,
             grams: grams.len(),
+            words,
         });
     }
 
@@ -328,13 +405,11 @@ impl Lexicon {
         }
         let query = distinct_bigrams(&c);
         let mut best: HashMap<&str, TextMatch> = HashMap::new();
-        for e in &self.entries {
-            let grams = distinct_bigrams(&e.compact);
-            let shared = grams.iter().filter(|g| query.contains(g)).count();
+        for (e, shared) in self.entries.iter().zip(self.shared_bigrams(&query)) {
             if shared == 0 {
                 continue;
             }
-            let d = 2.0 * shared as f64 / (query.len() + grams.len()) as f64;
+            let d = 2.0 * f64::from(shared) / (query.len() + e.grams) as f64;
             let m = best.entry(e.code.as_str()).or_insert_with(|| TextMatch {
                 code: e.code.clone(),
                 score: -1.0,
@@ -354,6 +429,18 @@ impl Lexicon {
         });
         out.truncate(n);
         out
+    }
+
+    /// For every phrase, how many of the (distinct) bigrams `query` it shares, counted
+    /// through the bigram index (only phrases sharing one are touched).
+    fn shared_bigrams(&self, query: &[(char, char)]) -> Vec<u16> {
+        let mut shared = vec![0u16; self.entries.len()];
+        for g in query {
+            for &i in self.bigrams.get(g).into_iter().flatten() {
+                shared[i] = shared[i].saturating_add(1);
+            }
+        }
+        shared
     }
 
     /// Looks a free text up.
@@ -394,31 +481,38 @@ impl Lexicon {
                 }
             }
             // Known phrases inside a longer text (each phrase of at least 2 Korean or 4
-            // Latin characters).
-            for e in &self.entries {
-                let long_enough = if e.compact.is_ascii() {
-                    e.compact.len() >= 4
-                } else {
-                    e.compact.chars().count() >= 2
+            // Latin characters), starting where a word of the text starts: a short label
+            // such as 기면 must not match inside 생기면. Looked up by the two characters there.
+            let mut at = 0usize;
+            for word in rest.split(' ') {
+                let tail = &c[at..];
+                at += word.len();
+                let mut head = tail.chars();
+                let (Some(a), Some(b)) = (head.next(), head.next()) else {
+                    continue;
                 };
-                if long_enough
-                    && e.compact.len() < c.len()
-                    && contains_at_word_start(&rest, &e.compact)
-                {
-                    offer(e, 0.9, MatchKind::Contained);
+                for &i in self.heads.get(&(a, b)).into_iter().flatten() {
+                    let e = &self.entries[i];
+                    if e.compact.len() < c.len() && tail.starts_with(&e.compact) {
+                        offer(e, 0.9, MatchKind::Contained);
+                    }
+                }
+            }
+            // Every content word of a phrase in the text, in another order or with other
+            // words between them ("my arm is tingling" for "tingling in my arm").
+            let text_words = content_words(&rest);
+            for w in &text_words {
+                for &i in self.first_words.get(w).into_iter().flatten() {
+                    let e = &self.entries[i];
+                    if e.words.iter().all(|w| text_words.binary_search(w).is_ok()) {
+                        offer(e, ANY_ORDER_SCORE, MatchKind::Contained);
+                    }
                 }
             }
             // Fuzzy: Dice similarity of the distinct-bigram sets, counted through the
             // bigram index (only entries sharing a bigram are touched).
             let query = distinct_bigrams(&c);
-            let mut shared = vec![0u16; self.entries.len()];
-            for g in &query {
-                if let Some(ids) = self.bigrams.get(g) {
-                    for &i in ids {
-                        shared[i] += 1;
-                    }
-                }
-            }
+            let shared = self.shared_bigrams(&query);
             for (i, &n) in shared.iter().enumerate() {
                 if n == 0 {
                     continue;

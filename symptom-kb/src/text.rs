@@ -14,8 +14,8 @@
 //! grammatical.
 
 /// Korean endings that close a clause when a word ends with them (longest first).
-const CONNECTIVES: [&str; 9] = [
-    "면서", "는데", "은데", "지만", "거나", "고", "며", "서", "데",
+const CONNECTIVES: [&str; 10] = [
+    "면서", "는데", "은데", "지만", "거나", "다가", "고", "며", "서", "데",
 ];
 
 /// Words that join clauses.
@@ -76,6 +76,10 @@ fn ends_clause(word: &str) -> bool {
         .any(|e| s.ends_with(e) && s.chars().count() > e.chars().count())
         && !NOUNISH.iter().any(|n| s.ends_with(n))
         && !NOT_VERBS.contains(&s.as_str())
+        // -려고 ("in order to": 말하려고 하면) introduces the complaint, it does not end one;
+        // 귀에서 is a place, not a connective.
+        && !s.ends_with("려고")
+        && !s.ends_with("에서")
 }
 
 /// Common words that end like a connective but are nouns or particles.
@@ -92,7 +96,7 @@ const NOUNISH: [&str; 9] = [
 ];
 const NOT_VERBS: [&str; 6] = ["에서", "부터서", "그래서", "그런데", "그리고", "하는데"];
 
-fn is_hangul(c: char) -> bool {
+pub(crate) fn is_hangul(c: char) -> bool {
     ('\u{AC00}'..='\u{D7A3}').contains(&c)
 }
 
@@ -151,10 +155,19 @@ const RULES: &[(&str, &str)] = &[
     ("돼요", "되"),
     ("되고", "되"),
     ("됨", "되"),
-    // 보이다.
+    // 보이다, 움직이다 (-이다 verbs: 보여요 / 움직였어요 → 보이 / 움직이).
     ("보여요", "보이"),
     ("보여서", "보이"),
     ("보이고", "보이"),
+    ("였어요", "이"),
+    ("여요", "이"),
+    ("여서", "이"),
+    // Reported speech (떨었대요: "they say he shook") and -겠- (알아듣겠어요).
+    ("했대요", "하"),
+    ("었대요", ""),
+    ("았대요", ""),
+    ("겠어요", ""),
+    ("대요", ""),
     // Plain endings.
     ("았어요", ""),
     ("었어요", ""),
@@ -163,13 +176,25 @@ const RULES: &[(&str, &str)] = &[
     ("습니다", ""),
     ("는데", ""),
     ("어서", ""),
+    // Honorifics (반복하세요) and connectives left on a clause's last word (멍해지면서,
+    // 떨리다가).
+    ("하세요", "하"),
+    ("세요", ""),
+    ("면서", ""),
+    ("다가", ""),
+    ("지만", ""),
+    ("거나", ""),
 ];
 
 /// Single-syllable endings stripped last (only from words of at least two syllables).
-const SHORT: [&str; 6] = ["요", "고", "며", "서", "음", "다"];
+const SHORT: [&str; 7] = ["요", "고", "며", "서", "음", "다", "는"];
 
-/// The shared form of a Korean word (other words are returned unchanged).
+/// The shared form of a word: Korean endings as above, English inflections by
+/// [`stem_en`]; other words are returned unchanged.
 pub fn stem(word: &str) -> String {
+    if word.chars().all(|c| c.is_ascii_lowercase()) {
+        return stem_en(word);
+    }
     if !word.chars().last().is_some_and(is_hangul) {
         return word.to_string();
     }
@@ -191,6 +216,44 @@ pub fn stem(word: &str) -> String {
     word.to_string()
 }
 
+/// The shared form of an English word (lower case): a plural or third-person `-s`, then
+/// `-ing` or `-ed` (with a doubled final consonant undone: spinning / spins → spin,
+/// dragged → drag), or else a final `-e` (shake / shakes / shaking → shak), and
+/// `-ies`/`-ied` → `-y`. A stem keeps at least three letters, so short words stay whole.
+/// Like the Korean stem it is only ever compared with itself, so it has to be consistent,
+/// not grammatical.
+pub fn stem_en(word: &str) -> String {
+    let mut w = word.to_string();
+    if w.len() < 4 {
+        return w;
+    }
+    for (end, rep) in [("ies", "y"), ("ied", "y")] {
+        if w.len() >= end.len() + 2 && w.ends_with(end) {
+            w.truncate(w.len() - end.len());
+            w.push_str(rep);
+            return w;
+        }
+    }
+    if w.ends_with('s') && !["ss", "us", "is", "ys"].iter().any(|e| w.ends_with(e)) {
+        w.pop();
+    }
+    for end in ["ing", "ed"] {
+        if w.ends_with(end) && w.len() >= end.len() + 3 {
+            w.truncate(w.len() - end.len());
+            let b = w.as_bytes();
+            let n = b.len();
+            if n >= 2 && b[n - 1] == b[n - 2] && !b"aeioulsz".contains(&b[n - 1]) {
+                w.pop();
+            }
+            return w;
+        }
+    }
+    if w.ends_with('e') && w.len() >= 4 {
+        w.pop();
+    }
+    w
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,7 +273,29 @@ mod tests {
             assert!(s.iter().all(|x| x == &s[0]), "{group:?} → {s:?}");
         }
         assert_eq!(stem("두통"), "두통");
-        assert_eq!(stem("headache"), "headache");
+        for group in [
+            &["headache", "headaches"][..],
+            &["spin", "spins", "spinning"],
+            &["drag", "drags", "dragging", "dragged"],
+            &["shake", "shakes", "shaking"],
+            &["slur", "slurred", "slurring"],
+            &["walk", "walks", "walked", "walking"],
+            &["fall", "falls", "falling"],
+            &["vomit", "vomits", "vomited", "vomiting"],
+            &["try", "tries", "tried"],
+        ] {
+            let s: Vec<String> = group.iter().map(|w| stem(w)).collect();
+            assert!(s.iter().all(|x| x == &s[0]), "{group:?} → {s:?}");
+        }
+        // Short words and words that only end like an inflection stay apart.
+        for (w, s) in [
+            ("eye", "eye"),
+            ("eyes", "eye"),
+            ("numbness", "numbness"),
+            ("is", "is"),
+        ] {
+            assert_eq!(stem(w), s);
+        }
     }
 
     #[test]

@@ -53,6 +53,19 @@ const NEGLECT: &str = "X-HEMINEGLECT";
 const FOCAL_MOTOR: &str = "HP:0011153";
 const UPGAZE: &str = "HP:0025331";
 const GROWTH: &str = "HP:0000845";
+const HEMIPLEGIA: &str = "HP:0002301";
+const ANOMIC: &str = "HP:0030784";
+const APHASIA: &str = "HP:0002381";
+const FOCAL_AWARENESS: &str = "HP:0002384";
+const GTC: &str = "HP:0002069";
+const DYSGRAPHIA: &str = "HP:0010526";
+const DYSCALCULIA: &str = "HP:0002442";
+const DISINHIBITION: &str = "HP:0000734";
+const BLURRED: &str = "HP:0000622";
+const HEMIANOPIA: &str = "HP:0012377";
+const TASTE_HALLUCINATION: &str = "HP:5200201";
+const GAIT_DISTURBANCE: &str = "HP:0001288";
+const LIMB_ATAXIA: &str = "HP:0002070";
 
 type Row = (
     &'static str,
@@ -257,6 +270,188 @@ const TABLE: &[Row] = &[
     ),
     ("my sight is going", &[(VISUAL_LOSS, N)], &[]),
     ("both hands are numb", &[(NUMB, B)], &[]),
+    // A body part and its side given once for several complaints; the complaint after it
+    // belongs to it ("힘이 없어요" alone is fatigue, after "오른쪽 팔다리가" it is weakness).
+    (
+        "My left arm and leg feel numb and tingly",
+        &[(NUMB, L), (TINGLING, L)],
+        &[],
+    ),
+    (
+        "My right hand has been clumsy and weak for two weeks",
+        &[(LIMB_ATAXIA, R), (HEMIPARESIS, R)],
+        &[],
+    ),
+    (
+        "왼쪽 팔이 저리고 힘이 빠져요",
+        &[(NUMB, L), (HEMIPARESIS, L)],
+        &[],
+    ),
+    (
+        "오른쪽 팔다리가 무겁고 힘이 없어요",
+        &[(HEMIPARESIS, R)],
+        &[FATIGUE],
+    ),
+    (
+        "오른쪽 다리가 무겁고 저려요",
+        &[(HEMIPARESIS, R), (NUMB, R)],
+        &[],
+    ),
+    // ... but a complaint of its own stays its own, without the limb's side.
+    ("오른손이 저리고 어지러워요", &[(NUMB, R), (DIZZY, N)], &[]),
+    (
+        "My right hand is numb and I see double",
+        &[(NUMB, R), (DIPLOPIA, N)],
+        &[],
+    ),
+    // A phrase's words in another order, or with other words between them.
+    ("my arm is tingling", &[(TINGLING, N)], &[]),
+    (
+        "오른손에 힘이 없어서 컵을 자꾸 놓쳐요",
+        &[(HEMIPARESIS, R)],
+        &[FATIGUE],
+    ),
+    // English inflections and contractions.
+    (
+        "The headaches are worst when I wake up",
+        &[(HEADACHE, N)],
+        &[],
+    ),
+    (
+        "I'm nauseous and threw up twice this morning",
+        &[(NAUSEA, N), (VOMITING, N)],
+        &[],
+    ),
+    ("The room spins when I turn my head", &[(VERTIGO, N)], &[]),
+    (
+        "He has become apathetic and doesn't care about anything",
+        &[(APATHY, N)],
+        &[],
+    ),
+    ("I can't smell anything anymore", &[(ANOSMIA, N)], &[]),
+    (
+        "I know what I want to say but can't get the words out",
+        &[(EXPRESSIVE, N)],
+        &[],
+    ),
+    // "right" that means correct is not a side.
+    (
+        "I'm having trouble finding the right words",
+        &[(ANOMIC, N)],
+        &[],
+    ),
+    // Negations: a denied complaint is not counted, a complaint that holds a negation is.
+    ("I don't have a headache", &[], &[HEADACHE]),
+    ("I don't have any numbness", &[], &[NUMB]),
+    ("No headaches or vomiting", &[], &[HEADACHE, VOMITING]),
+    (
+        "I haven't had a period in six months",
+        &[(AMENORRHEA, N)],
+        &[],
+    ),
+    ("머리는 아프지 않아요", &[], &[HEADACHE]),
+    ("토하지는 않았어요", &[], &[VOMITING]),
+    ("머리는 안 아파요", &[], &[HEADACHE]),
+    ("두통은 없는데 왼쪽 팔이 저려요", &[(NUMB, L)], &[HEADACHE]),
+    // Korean endings: -겠어요, reported speech -대요, honorific -세요, -다가, -면서.
+    (
+        "사람들이 하는 말을 잘 못 알아듣겠어요",
+        &[(RECEPTIVE, N)],
+        &[],
+    ),
+    (
+        "지난주에 갑자기 정신을 잃고 온몸이 뻣뻣해지면서 떨었대요",
+        &[(GTC, N)],
+        &[],
+    ),
+    ("어머니가 자꾸 같은 질문을 반복하세요", &[(MEMORY, N)], &[]),
+    (
+        "이상한 냄새가 갑자기 나다가 멍해져요",
+        &[(SMELL_HALLUCINATION, N), (FOCAL_AWARENESS, N)],
+        &[],
+    ),
+    (
+        "잠깐 멍해지면서 입맛을 다셔요",
+        &[(FOCAL_AWARENESS, N)],
+        &[],
+    ),
+    // 귀에서 is a place, not a clause ending: the side stays with the ringing.
+    ("오른쪽 귀에서 계속 윙 소리가 나요", &[(TINNITUS, R)], &[]),
+    // Lay phrasings from the clinic.
+    ("My head is killing me", &[(HEADACHE, N)], &[]),
+    (
+        "요즘 아침마다 머리가 깨질 듯이 아프고 토할 것 같아요",
+        &[(HEADACHE, N), (NAUSEA, N)],
+        &[],
+    ),
+    ("오른쪽 다리가 질질 끌려요", &[(HEMIPARESIS, R)], &[]),
+    (
+        "My left leg gives way when I walk",
+        &[(HEMIPARESIS, L)],
+        &[],
+    ),
+    (
+        "갑자기 오른쪽 팔다리를 못 움직였어요",
+        &[(HEMIPLEGIA, R)],
+        &[],
+    ),
+    (
+        "I can't feel anything on the right side of my body",
+        &[(NUMB, R)],
+        &[],
+    ),
+    (
+        "Words come out jumbled when I try to talk",
+        &[(APHASIA, N)],
+        &[],
+    ),
+    (
+        "남편이 말을 더듬고 단어를 잘 못 찾아요",
+        &[(APHASIA, N), (ANOMIC, N)],
+        &[],
+    ),
+    (
+        "My handwriting has gotten worse and I can't do simple sums",
+        &[(DYSGRAPHIA, N), (DYSCALCULIA, N)],
+        &[],
+    ),
+    (
+        "He says inappropriate things and acts impulsively",
+        &[(DISINHIBITION, N)],
+        &[],
+    ),
+    ("최근에 깜빡깜빡 잘 잊어버려요", &[(MEMORY, N)], &[]),
+    (
+        "I sometimes wet myself without warning",
+        &[(INCONTINENCE, N)],
+        &[],
+    ),
+    ("오른쪽 시야가 반쯤 안 보여요", &[(HEMIANOPIA, R)], &[]),
+    ("눈앞이 뿌옇게 보여요", &[(BLURRED, N)], &[]),
+    ("왼쪽 입꼬리가 내려갔어요", &[(FACIAL, L)], &[]),
+    (
+        "I'm always thirsty and pee a lot",
+        &[(THIRST, N), (POLYURIA_DI, N)],
+        &[],
+    ),
+    ("신발 사이즈가 커졌어요", &[(GROWTH, N)], &[]),
+    (
+        "갑자기 입에서 이상한 맛이 나요",
+        &[(TASTE_HALLUCINATION, N)],
+        &[],
+    ),
+    (
+        "걸음이 느려지고 자꾸 넘어져요",
+        &[(GAIT_DISTURBANCE, N)],
+        &[],
+    ),
+    (
+        "My right arm jerks uncontrollably",
+        &[(FOCAL_MOTOR, R)],
+        &[],
+    ),
+    ("양치할 때 물이 입가로 새요", &[(FACIAL, N)], &[]),
+    ("생리가 6개월째 없어요", &[(AMENORRHEA, N)], &[]),
 ];
 
 fn resolve(kb: &KnowledgeBase, text: &str) -> Vec<Resolved> {
@@ -318,4 +513,29 @@ fn unmatched_clauses_are_reported_with_candidates_and_negations_kept_apart() {
     assert!(!s.unmatched[0].candidates.is_empty());
     assert_eq!(s.negated.len(), 1, "{:?}", s.negated);
     assert!(!s.resolved.iter().any(|r| r.code == NAUSEA));
+}
+
+#[test]
+fn a_body_part_named_for_the_next_clause_is_not_unmatched() {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = KnowledgeBase::open(dir.path().join("kb")).unwrap();
+    let suspect = |text: &str| {
+        kb.suspect(&Intake {
+            symptoms: vec![IntakeSymptom {
+                text: Some(text.into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    // "My left arm" is the subject of "leg feel numb": taken up, not reported.
+    let s = suspect("My left arm and leg feel numb");
+    assert!(s.unmatched.is_empty(), "{:?}", s.unmatched);
+    assert!(s.resolved.iter().any(|r| r.code == NUMB && r.side == L));
+    // A clause that says more than a body part stays unmatched when nothing matches it,
+    // even if the next clause takes up its side.
+    let s = suspect("오른손이 간지럽다가 팔이 저려요");
+    assert_eq!(s.unmatched.len(), 1, "{:?}", s.unmatched);
+    assert!(s.resolved.iter().any(|r| r.code == NUMB && r.side == R));
 }

@@ -424,3 +424,26 @@ fn the_picture_font_covers_every_character_of_the_default_content() {
         "not in brats-io/assets/fonts/bts-hangul-subset.ttf.gz (rerun its build.sh): {missing:?}"
     );
 }
+
+#[test]
+fn an_earlier_releases_default_content_is_reported_and_ones_own_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kb = KnowledgeBase::open(dir.path().join("kb")).unwrap();
+    assert_eq!(kb.outdated_default().unwrap(), None);
+    let builtin = symptom_kb::Content::default_content().unwrap();
+    // The built-in content as an earlier release stored it.
+    let mut earlier = builtin.clone();
+    earlier.content_version = "2026.11.2".into();
+    kb.replace(&earlier).unwrap();
+    assert_eq!(
+        kb.outdated_default().unwrap(),
+        Some(("2026.11.2".to_string(), builtin.content_version.clone()))
+    );
+    // Content of one's own, whatever its version, is left alone.
+    let mut own = earlier.clone();
+    own.sources = "our clinic's directory".into();
+    kb.replace(&own).unwrap();
+    assert_eq!(kb.outdated_default().unwrap(), None);
+    kb.init().unwrap();
+    assert_eq!(kb.outdated_default().unwrap(), None);
+}

@@ -329,6 +329,24 @@ impl KnowledgeBase {
         self.store.meta("content_version")
     }
 
+    /// When the stored content is the built-in default of another version (stored by an
+    /// earlier release: same `sources`, other `content_version`), the stored and the
+    /// built-in versions. Content of one's own (an import with other sources) is never
+    /// reported. The stored content is not replaced: [`KnowledgeBase::init`] does that, and
+    /// it also drops an imported hospital directory.
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub fn outdated_default(&self) -> Result<Option<(String, String)>> {
+        let builtin = Content::default_content()?;
+        let stored = self.store.meta("content_version")?.unwrap_or_default();
+        let sources = self.store.meta("sources")?.unwrap_or_default();
+        Ok(
+            (sources == builtin.sources && stored != builtin.content_version)
+                .then_some((stored, builtin.content_version)),
+        )
+    }
+
     /// A symptom by code.
     pub fn symptom(&self, code: &str) -> Option<&Symptom> {
         self.view.symptoms.get(code)

@@ -35,14 +35,56 @@ impl KnowledgeBase {
             parts.push(text.to_string());
         }
         let mut found = std::collections::BTreeSet::new();
+        // The body part (and side) the last clause named: patients give it once for
+        // several complaints ("my left arm and leg feel numb", "오른쪽 팔이 저리고 힘이
+        // 빠져요").
+        let mut context: Option<BodyContext> = None;
+        // A clause that only named a body part ("My left arm" before "and leg feel numb"):
+        // reported as unmatched only if the next clause does not take it up.
+        let mut pending: Option<Unmatched> = None;
         for clause in &parts {
-            let look = self.find(clause);
+            let mut look = self.find(clause);
+            let body = body_words(clause);
+            let mut took_context = false;
+            if let (Some(ctx), None, None) = (&context, look.side, explicit_side) {
+                if !body.is_empty() {
+                    // A limb named without a side takes the side just given.
+                    look.side = ctx.side;
+                    took_context = ctx.side.is_some();
+                } else if !ctx.words.is_empty() {
+                    // A complaint without a body part of its own belongs to the one just
+                    // named — when that makes it a complaint of that limb.
+                    let carried = self.find(&format!("{} {clause}", ctx.phrase()));
+                    if self.limb_complaint(&carried) && !self.other_complaint(&look, &carried) {
+                        look = carried;
+                        took_context = true;
+                    }
+                }
+            }
+            if let Some(p) = pending.take() {
+                if !took_context {
+                    unmatched.push(p);
+                }
+            }
+            if !body.is_empty() {
+                context = Some(BodyContext {
+                    side: look.side,
+                    words: body,
+                    korean: clause.chars().any(crate::text::is_hangul),
+                });
+            }
             // "no motivation" is itself a complaint: a clause that is a known phrase is
             // never a denial.
+            // Nor is a clause whose negation belongs to a complaint found in it ("I haven't
+            // had a period" holds "have not had a period").
             let known = look
                 .matches
                 .first()
-                .is_some_and(|m| m.kind != MatchKind::Contained && m.score >= 0.95);
+                .is_some_and(|m| m.kind != MatchKind::Contained && m.score >= 0.95)
+                || look
+                    .matches
+                    .iter()
+                    .any(|m| m.kind == MatchKind::Contained && denies(&m.phrase));
             if !known && denies(clause) {
                 negated.push(Unmatched {
                     index,
@@ -57,6 +99,22 @@ impl KnowledgeBase {
                 .iter()
                 .filter(|m| m.kind == MatchKind::Contained)
                 .collect();
+            // A phrase found inside a longer phrase that was also found says less: "손에 힘이
+            // 없어요" is weakness of the hand, not the fatigue of its "힘이 없어요".
+            let keys: Vec<String> = contained
+                .iter()
+                .map(|m| crate::lexicon::key(&m.phrase).replace(' ', ""))
+                .collect();
+            let contained: Vec<_> = contained
+                .iter()
+                .zip(&keys)
+                .filter(|(_, k)| {
+                    !keys
+                        .iter()
+                        .any(|o| o.len() > k.len() && o.contains(k.as_str()))
+                })
+                .map(|(m, _)| *m)
+                .collect();
             let chosen: Vec<_> = match look.matches.first() {
                 Some(best) if best.kind != MatchKind::Contained && best.score >= 0.9 => vec![best],
                 Some(_) if !contained.is_empty() => contained,
@@ -64,11 +122,16 @@ impl KnowledgeBase {
                 None => vec![],
             };
             if chosen.is_empty() {
-                unmatched.push(Unmatched {
+                let u = Unmatched {
                     index,
                     text: clause.clone(),
                     candidates: self.view.lexicon.nearest(clause, 3),
-                });
+                };
+                if only_names_a_body_part(clause) {
+                    pending = Some(u);
+                } else {
+                    unmatched.push(u);
+                }
                 continue;
             }
             for m in chosen {
@@ -88,6 +151,9 @@ impl KnowledgeBase {
                         .to_lowercase(),
                 });
             }
+        }
+        if let Some(p) = pending {
+            unmatched.push(p);
         }
         if parts.len() > 1 {
             for m in whole.matches.iter().filter(|m| {
@@ -113,12 +179,170 @@ impl KnowledgeBase {
     }
 }
 
+impl KnowledgeBase {
+    /// Whether a lookup's best match is a complaint of a limb (weakness, sensation,
+    /// coordination, a focal motor seizure).
+    fn limb_complaint(&self, look: &crate::lexicon::Lookup) -> bool {
+        use crate::model::Category;
+        look.matches.first().is_some_and(|m| {
+            self.view.symptoms.get(&m.code).is_some_and(|s| {
+                matches!(
+                    s.category,
+                    Category::Motor | Category::Sensory | Category::Cerebellar
+                ) || LIMB_SEIZURES.contains(&s.code.as_str())
+            })
+        })
+    }
+
+    /// Whether a clause on its own is a known phrase (exactly, as a synonym or inside the
+    /// text) that is not a complaint of a limb, and that the limb does not make into one:
+    /// "어지러워요" stays dizziness after "왼팔이 저리고", while "힘이 없어요" (fatigue)
+    /// becomes weakness of the arm ("팔에 힘이 없어요").
+    fn other_complaint(
+        &self,
+        look: &crate::lexicon::Lookup,
+        carried: &crate::lexicon::Lookup,
+    ) -> bool {
+        let Some(own) = look.matches.first().filter(|m| m.score >= 0.9) else {
+            return false;
+        };
+        let refined = carried.matches.first().is_some_and(|c| {
+            let (c, o) = (
+                crate::lexicon::key(&c.phrase),
+                crate::lexicon::key(&own.phrase),
+            );
+            c.replace(' ', "").contains(&o.replace(' ', ""))
+        });
+        !self.limb_complaint(look) && !refined
+    }
+}
+
+/// Seizures of one limb.
+const LIMB_SEIZURES: [&str; 2] = ["HP:0011153", "HP:0002266"];
+
+/// The body part (and its side) a clause named, for the clauses after it.
+struct BodyContext {
+    side: Option<Side>,
+    /// The body words, as nouns without their particles.
+    words: Vec<&'static str>,
+    /// Written in Korean (the carried phrase is then "팔에 …").
+    korean: bool,
+}
+
+impl BodyContext {
+    /// The words put before a clause that has no body part of its own.
+    fn phrase(&self) -> String {
+        let side = match self.side {
+            Some(Side::Left) => "left ",
+            Some(Side::Right) => "right ",
+            Some(Side::Bilateral) => "both ",
+            None => "",
+        };
+        let words: Vec<String> = self
+            .words
+            .iter()
+            .map(|w| {
+                if self.korean {
+                    format!("{w}에")
+                } else {
+                    (*w).to_string()
+                }
+            })
+            .collect();
+        format!("{side}{}", words.join(" "))
+    }
+}
+
+/// English body words whose side patients give once.
+const BODY_EN: [(&str, &str); 16] = [
+    ("arm", "arm"),
+    ("arms", "arm"),
+    ("leg", "leg"),
+    ("legs", "leg"),
+    ("hand", "hand"),
+    ("hands", "hand"),
+    ("foot", "foot"),
+    ("feet", "foot"),
+    ("face", "face"),
+    ("finger", "finger"),
+    ("fingers", "finger"),
+    ("toe", "toe"),
+    ("toes", "toe"),
+    ("thumb", "thumb"),
+    ("shoulder", "shoulder"),
+    ("body", "body"),
+];
+
+/// Korean body nouns (longest first: 팔다리 before 팔), and the particles that may follow
+/// them in a word (팔이, 다리에, 손으로, 얼굴도); 발작 and 손해 are not body words.
+const BODY_KO: [&str; 10] = [
+    "팔다리",
+    "손가락",
+    "손발",
+    "얼굴",
+    "다리",
+    "어깨",
+    "팔",
+    "손",
+    "발",
+    "몸",
+];
+const PARTICLES: [&str; 16] = [
+    "", "이", "가", "에", "에서", "을", "를", "은", "는", "도", "으로", "로", "과", "와", "에도",
+    "만",
+];
+
+/// Whether a clause names a body part and nothing else ("My left arm", "오른팔이"): the
+/// subject of the complaint that follows.
+fn only_names_a_body_part(clause: &str) -> bool {
+    let norm = crate::lexicon::normalise(clause);
+    let (_, rest) = crate::lexicon::extract_side(&norm);
+    let body = body_words(clause);
+    !body.is_empty()
+        && rest.split(' ').all(|w| {
+            w.is_empty()
+                || matches!(w, "my" | "the" | "his" | "her" | "and" | "both")
+                || BODY_EN.iter().any(|(b, _)| *b == w)
+                || BODY_KO
+                    .iter()
+                    .any(|n| w.strip_prefix(n).is_some_and(|r| PARTICLES.contains(&r)))
+        })
+}
+
+/// The body words of a clause (side words, such as the 왼 of 왼팔, taken off first).
+fn body_words(clause: &str) -> Vec<&'static str> {
+    let norm = crate::lexicon::normalise(clause);
+    let (_, rest) = crate::lexicon::extract_side(&norm);
+    let mut out = Vec::new();
+    for word in rest.split(' ') {
+        let found = BODY_EN
+            .iter()
+            .find(|(w, _)| *w == word)
+            .map(|(_, n)| *n)
+            .or_else(|| {
+                BODY_KO.iter().copied().find(|n| {
+                    word.strip_prefix(n)
+                        .is_some_and(|rest| PARTICLES.contains(&rest))
+                })
+            });
+        if let Some(n) = found {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
 /// Visual-field symptoms: a side word that names an eye is not their side.
 const VISUAL_FIELD: [&str; 4] = ["HP:0001123", "HP:0012377", "HP:0030516", "HP:0030521"];
 
 /// Whether a clause denies a complaint: English "no …", "not …", "never …", "without …",
-/// "denies …"; Korean "…은/는 없어요" (a topic followed by 없-: "두통은 없어요", not "힘이
-/// 없어요", which is a complaint).
+/// "denies …", and "I don't have …", "never had …", "there is no …" anywhere (but not
+/// "cannot …" or "does not understand", which are complaints); Korean "…은/는 없어요" (a
+/// topic followed by 없-: "두통은 없어요", not "힘이 없어요", which is a complaint), and a
+/// symptom verb negated ("머리는 아프지 않아요", "토하지는 않았어요", "안 아파요"; not "잘
+/// 보이지 않아요", which is a complaint).
 fn denies(clause: &str) -> bool {
     let norm = crate::lexicon::normalise(clause);
     let words: Vec<&str> = norm.split(' ').collect();
@@ -128,9 +352,45 @@ fn denies(clause: &str) -> bool {
     {
         return true;
     }
+    const DENIALS: [&[&str]; 9] = [
+        &["do", "not", "have"],
+        &["does", "not", "have"],
+        &["did", "not", "have"],
+        &["have", "not", "had"],
+        &["has", "not", "had"],
+        &["never", "had"],
+        &["there", "is", "no"],
+        &["free", "of"],
+        &["no", "longer", "have"],
+    ];
+    if DENIALS
+        .iter()
+        .any(|d| words.windows(d.len()).any(|w| w == *d))
+    {
+        return true;
+    }
+    // Korean verbs that are themselves the complaint (아프다, 토하다, 어지럽다 …).
+    const COMPLAINT_VERBS: [&str; 9] = [
+        "아프",
+        "아파",
+        "토하",
+        "어지럽",
+        "저리",
+        "메스껍",
+        "울렁거리",
+        "떨리",
+        "졸리",
+    ];
+    let complaint_verb = |w: &str| COMPLAINT_VERBS.iter().any(|v| w.starts_with(v));
     words.windows(2).any(|w| {
-        (w[0].ends_with('은') || w[0].ends_with('는'))
+        let topic_absent = (w[0].ends_with('은') || w[0].ends_with('는'))
             && w[0].chars().count() >= 2
-            && w[1].starts_with('없')
+            && w[1].starts_with('없');
+        let verb_negated = ["지", "지는", "지도"]
+            .iter()
+            .any(|e| w[0].strip_suffix(e).is_some_and(complaint_verb))
+            && w[1].starts_with('않');
+        let short_negation = w[0] == "안" && complaint_verb(w[1]);
+        topic_absent || verb_negated || short_negation
     })
 }
