@@ -202,6 +202,18 @@ pub fn extract_side(norm: &str) -> (Option<Side>, String) {
             }
         }
         if !found {
+            // Clinicians' "R hand", "L-sided": a bare letter is a side only before a body
+            // word or "sided".
+            let next = words.get(i + 1).copied().unwrap_or("");
+            let before_body = ABBREVIATED_BODY.contains(&next);
+            if before_body && (word == "l" || word == "r") {
+                if word == "l" {
+                    left = true;
+                } else {
+                    right = true;
+                }
+                continue;
+            }
             if EN_LEFT.contains(&word) {
                 left = true;
                 continue;
@@ -228,6 +240,26 @@ pub fn extract_side(norm: &str) -> (Option<Side>, String) {
     };
     (side, kept.join(" "))
 }
+
+/// Words after which a bare "l" or "r" is a side.
+const ABBREVIATED_BODY: [&str; 16] = [
+    "sided",
+    "side",
+    "arm",
+    "arms",
+    "leg",
+    "legs",
+    "hand",
+    "hands",
+    "foot",
+    "face",
+    "facial",
+    "eye",
+    "ear",
+    "upper",
+    "lower",
+    "hemiparesis",
+];
 
 /// Whether English "right" between these words means "correct" or "just", not a side.
 fn right_means_correct(before: Option<&&str>, after: Option<&&str>) -> bool {

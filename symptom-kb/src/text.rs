@@ -52,8 +52,17 @@ pub fn clauses(text: &str) -> Vec<String> {
                 flush(&mut cur, &mut out);
                 continue;
             }
+            // 보고 after an object (소변을 … 보고) is the verb 보다 with -고, not the noun.
+            let object_before = cur
+                .last()
+                .is_some_and(|w| w.ends_with('을') || w.ends_with('를'))
+                || cur.len() >= 2
+                    && cur[cur.len() - 2].ends_with(['을', '를'])
+                    && cur
+                        .last()
+                        .is_some_and(|w| ["많이", "자주", "너무", "잘", "못"].contains(w));
             cur.push(word);
-            if ends_clause(word) {
+            if ends_clause(word) || (word == "보고" && object_before) {
                 flush(&mut cur, &mut out);
             }
         }
@@ -168,6 +177,11 @@ const RULES: &[(&str, &str)] = &[
     ("았대요", ""),
     ("겠어요", ""),
     ("대요", ""),
+    // 보다 (소변을 봐요 / 봤어요 / 보고).
+    ("봤어요", "보"),
+    ("봐요", "보"),
+    ("봐서", "보"),
+    ("보고", "보"),
     // Plain endings.
     ("았어요", ""),
     ("었어요", ""),
@@ -268,6 +282,10 @@ mod tests {
             &["어지러워요", "어지럽고", "어지러워서"],
             &["처져요", "처지고", "처졌어요"],
             &["보여요", "보이고"],
+            &["봐요", "봤어요", "보고", "봐서"],
+            &["움직여요", "움직였어요", "움직이고"],
+            &["알아듣겠어요", "알아듣고"],
+            &["떨었대요", "떨었어요"],
         ] {
             let s: Vec<String> = group.iter().map(|w| stem(w)).collect();
             assert!(s.iter().all(|x| x == &s[0]), "{group:?} → {s:?}");
@@ -314,7 +332,22 @@ mod tests {
         );
         assert_eq!(clauses("두통"), ["두통"]);
         assert!(clauses(" , . ").is_empty());
-        // Nouns that end like a connective do not split.
+        // Nouns that end like a connective do not split, nor do places (귀에서) or
+        // purposes (-려고); 보고 after an object is a verb and does.
         assert_eq!(clauses("교통사고 후 두통"), ["교통사고 후 두통"]);
+        assert_eq!(
+            clauses("오른쪽 귀에서 소리가 나요"),
+            ["오른쪽 귀에서 소리가 나요"]
+        );
+        assert_eq!(clauses("말하려고 하면 막혀요"), ["말하려고 하면 막혀요"]);
+        assert_eq!(
+            clauses("소변을 자주 보고 목이 말라요"),
+            ["소변을 자주 보고", "목이 말라요"]
+        );
+        assert_eq!(clauses("보고 싶어요"), ["보고 싶어요"]);
+        assert_eq!(
+            clauses("냄새가 나다가 멍해져요"),
+            ["냄새가 나다가", "멍해져요"]
+        );
     }
 }

@@ -53,6 +53,7 @@ const NEGLECT: &str = "X-HEMINEGLECT";
 const FOCAL_MOTOR: &str = "HP:0011153";
 const UPGAZE: &str = "HP:0025331";
 const GROWTH: &str = "HP:0000845";
+const MUSCLE_WEAK: &str = "HP:0001324";
 const HEMIPLEGIA: &str = "HP:0002301";
 const ANOMIC: &str = "HP:0030784";
 const APHASIA: &str = "HP:0002381";
@@ -452,6 +453,26 @@ const TABLE: &[Row] = &[
     ),
     ("양치할 때 물이 입가로 새요", &[(FACIAL, N)], &[]),
     ("생리가 6개월째 없어요", &[(AMENORRHEA, N)], &[]),
+    // Clinicians' notes: R/L before a body word, weakness of one side.
+    ("R hand numbness", &[(NUMB, R)], &[]),
+    (
+        "Rt arm weakness, Lt facial droop",
+        &[(HEMIPARESIS, R), (FACIAL, L)],
+        &[],
+    ),
+    (
+        "Left sided weakness since yesterday",
+        &[(HEMIPARESIS, L)],
+        &[],
+    ),
+    ("I feel weak", &[(MUSCLE_WEAK, N)], &[HEMIPARESIS]),
+    ("Dr R said my hand is numb", &[(NUMB, N)], &[]),
+    // 보고 after an object is the verb, and ends the clause.
+    (
+        "소변을 너무 많이 보고 목이 계속 말라요",
+        &[(POLYURIA_DI, N), (THIRST, N)],
+        &[],
+    ),
 ];
 
 fn resolve(kb: &KnowledgeBase, text: &str) -> Vec<Resolved> {

@@ -135,7 +135,17 @@ impl KnowledgeBase {
                 continue;
             }
             for m in chosen {
-                found.insert(m.code.clone());
+                let mut code = m.code.clone();
+                let mut how =
+                    format!("{:?} match {:.2} on {:?}", m.kind, m.score, m.phrase).to_lowercase();
+                // Weakness on one side is hemiparesis ("left-sided weakness").
+                if code == MUSCLE_WEAKNESS
+                    && matches!(explicit_side.or(look.side), Some(Side::Left | Side::Right))
+                {
+                    code = HEMIPARESIS.to_string();
+                    how.push_str(", on one side: hemiparesis");
+                }
+                found.insert(code.clone());
                 let side = if look.eye && VISUAL_FIELD.contains(&m.code.as_str()) {
                     // 왼쪽 눈 names an eye, not a half of the visual field.
                     None
@@ -144,11 +154,10 @@ impl KnowledgeBase {
                 };
                 resolved.push(Resolved {
                     index,
-                    code: m.code.clone(),
+                    code,
                     side: explicit_side.or(side),
                     qualifier: explicit_q.or(look.qualifier),
-                    how: format!("{:?} match {:.2} on {:?}", m.kind, m.score, m.phrase)
-                        .to_lowercase(),
+                    how,
                 });
             }
         }
@@ -216,6 +225,10 @@ impl KnowledgeBase {
         !self.limb_complaint(look) && !refined
     }
 }
+
+/// Muscle weakness, and what it is when one side is named.
+const MUSCLE_WEAKNESS: &str = "HP:0001324";
+const HEMIPARESIS: &str = "HP:0001269";
 
 /// Seizures of one limb.
 const LIMB_SEIZURES: [&str; 2] = ["HP:0011153", "HP:0002266"];
