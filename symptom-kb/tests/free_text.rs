@@ -453,6 +453,11 @@ const TABLE: &[Row] = &[
     ),
     ("양치할 때 물이 입가로 새요", &[(FACIAL, N)], &[]),
     ("생리가 6개월째 없어요", &[(AMENORRHEA, N)], &[]),
+    // A symptom named as absent is denied; a faculty that is absent is a complaint.
+    ("두통이 없어요", &[], &[HEADACHE]),
+    ("경련도 없었고 구토 없음", &[], &[SEIZURE, VOMITING]),
+    ("감각이 없어요", &[(NUMB, N)], &[]),
+    ("의욕이 없어요", &[(APATHY, N)], &[]),
     // Clinicians' notes: R/L before a body word, weakness of one side.
     ("R hand numbness", &[(NUMB, R)], &[]),
     (

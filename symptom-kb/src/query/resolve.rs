@@ -85,7 +85,7 @@ impl KnowledgeBase {
                     .matches
                     .iter()
                     .any(|m| m.kind == MatchKind::Contained && denies(&m.phrase));
-            if !known && denies(clause) {
+            if !known && (denies(clause) || self.absent_symptom(clause)) {
                 negated.push(Unmatched {
                     index,
                     text: clause.clone(),
@@ -223,6 +223,32 @@ impl KnowledgeBase {
             c.replace(' ', "").contains(&o.replace(' ', ""))
         });
         !self.limb_complaint(look) && !refined
+    }
+}
+
+impl KnowledgeBase {
+    /// Whether a Korean clause says a symptom is absent by its name: "두통이 없어요", "경련도
+    /// 없었고", "구토 없음" — the name of a symptom (a one-word Korean label or synonym)
+    /// followed by 없-. A faculty that is absent is a complaint: "힘이 없어요", "감각이
+    /// 없어요", "생리가 없어요".
+    fn absent_symptom(&self, clause: &str) -> bool {
+        let norm = crate::lexicon::normalise(clause);
+        let words: Vec<&str> = norm.split(' ').collect();
+        words.windows(2).any(|w| {
+            w[1].starts_with('없')
+                && ["", "이", "가", "은", "는", "도"].iter().any(|p| {
+                    w[0].strip_suffix(p)
+                        .is_some_and(|noun| !noun.is_empty() && self.is_symptom_name(noun))
+                })
+        })
+    }
+
+    /// Whether a Korean word is the one-word name of a symptom (두통, 구토, 경련, 어지럼증).
+    fn is_symptom_name(&self, word: &str) -> bool {
+        self.view
+            .symptoms
+            .values()
+            .any(|s| s.label_ko == word || s.synonyms_ko.iter().any(|x| x == word))
     }
 }
 
