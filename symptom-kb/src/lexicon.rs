@@ -551,7 +551,10 @@ impl Lexicon {
                 }
                 let e = &self.entries[i];
                 let d = 2.0 * f64::from(n) / (query.len() + e.grams) as f64;
-                if d >= FUZZY_THRESHOLD {
+                // The phrase's first two characters must be in the text: they name what
+                // the complaint is about (허리가 아파요 is not 머리가 아파요).
+                let head: String = e.compact.chars().take(2).collect();
+                if d >= FUZZY_THRESHOLD && c.contains(&head) {
                     offer(e, 0.85 * d, MatchKind::Fuzzy);
                 }
             }

@@ -453,6 +453,9 @@ const TABLE: &[Row] = &[
     ),
     ("양치할 때 물이 입가로 새요", &[(FACIAL, N)], &[]),
     ("생리가 6개월째 없어요", &[(AMENORRHEA, N)], &[]),
+    // Pain elsewhere is not a headache, however alike it is spelt.
+    ("허리가 아파요", &[], &[HEADACHE]),
+    ("배가 아파요", &[], &[HEADACHE]),
     // A symptom named as absent is denied; a faculty that is absent is a complaint.
     ("두통이 없어요", &[], &[HEADACHE]),
     ("경련도 없었고 구토 없음", &[], &[SEIZURE, VOMITING]),
