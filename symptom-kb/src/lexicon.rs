@@ -515,10 +515,27 @@ impl Lexicon {
             // Known phrases inside a longer text (each phrase of at least 2 Korean or 4
             // Latin characters), starting where a word of the text starts: a short label
             // such as 기면 must not match inside 생기면. Looked up by the two characters there.
+            let mut starts = Vec::new();
             let mut at = 0usize;
             for word in rest.split(' ') {
-                let tail = &c[at..];
+                starts.push(at);
+                // Korean typed without spaces ("머리가아프고토했어요"): a complaint also
+                // starts after a connective ending inside a word (-고, -며, -서, -데).
+                let mut inner = 0usize;
+                let mut chars = word.chars().peekable();
+                while let Some(ch) = chars.next() {
+                    inner += ch.len_utf8();
+                    if inner > ch.len_utf8()
+                        && matches!(ch, '고' | '며' | '서' | '데')
+                        && chars.peek().is_some_and(|n| crate::text::is_hangul(*n))
+                    {
+                        starts.push(at + inner);
+                    }
+                }
                 at += word.len();
+            }
+            for at in starts {
+                let tail = &c[at..];
                 let mut head = tail.chars();
                 let (Some(a), Some(b)) = (head.next(), head.next()) else {
                     continue;

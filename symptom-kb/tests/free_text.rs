@@ -453,6 +453,9 @@ const TABLE: &[Row] = &[
     ),
     ("양치할 때 물이 입가로 새요", &[(FACIAL, N)], &[]),
     ("생리가 6개월째 없어요", &[(AMENORRHEA, N)], &[]),
+    // Korean typed without spaces: a complaint also starts after a connective ending.
+    ("머리가아프고토했어요", &[(HEADACHE, N), (VOMITING, N)], &[]),
+    ("어지럽고속이메스꺼워요", &[(DIZZY, N), (NAUSEA, N)], &[]),
     // Pain elsewhere is not a headache, however alike it is spelt.
     ("허리가 아파요", &[], &[HEADACHE]),
     ("배가 아파요", &[], &[HEADACHE]),
