@@ -564,7 +564,10 @@ fn a_body_part_named_for_the_next_clause_is_not_unmatched() {
     // "My left arm" is the subject of "leg feel numb": taken up, not reported.
     let s = suspect("My left arm and leg feel numb");
     assert!(s.unmatched.is_empty(), "{:?}", s.unmatched);
-    assert!(s.resolved.iter().any(|r| r.code == NUMB && r.side == L));
+    let numb = s.resolved.iter().find(|r| r.code == NUMB).unwrap();
+    assert_eq!(numb.side, L);
+    // The reader is told where the side came from.
+    assert!(numb.how.contains("named before"), "{}", numb.how);
     // A clause that says more than a body part stays unmatched when nothing matches it,
     // even if the next clause takes up its side.
     let s = suspect("오른손이 간지럽다가 팔이 저려요");

@@ -138,6 +138,9 @@ impl KnowledgeBase {
                 let mut code = m.code.clone();
                 let mut how =
                     format!("{:?} match {:.2} on {:?}", m.kind, m.score, m.phrase).to_lowercase();
+                if took_context {
+                    how.push_str(", with the body part or side named before it");
+                }
                 // Weakness on one side is hemiparesis ("left-sided weakness").
                 if code == MUSCLE_WEAKNESS
                     && matches!(explicit_side.or(look.side), Some(Side::Left | Side::Right))
