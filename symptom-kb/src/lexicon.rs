@@ -1,17 +1,22 @@
 //! Text → symptoms in Korean and English: normalisation, side and qualifier words, and
 //! exact, synonym, contained-phrase and fuzzy matching.
 //!
-//! - **Normalisation**: lower case, punctuation to spaces, whitespace collapsed; matching
-//!   also compares the *compact* form (spaces removed), because Korean spacing varies
-//!   ("말이 잘 안 나와요" ≈ "말이잘안나와요").
+//! - **Normalisation**: lower case, English contractions expanded (can't → cannot, doesn't
+//!   → does not), punctuation to spaces, whitespace collapsed; matching also compares the
+//!   *compact* form (spaces removed), because Korean spacing varies ("말이 잘 안 나와요" ≈
+//!   "말이잘안나와요").
 //! - **Side words** are taken out of the text into a [`Side`]: 왼쪽/좌측/왼 → left,
 //!   오른쪽/우측/오른 → right, 양쪽/양측 → bilateral; left/right/both/bilateral in English
-//!   (with "-sided"). Left and right together mean bilateral. 한쪽 ("one side") and
-//!   "side"/"sided" are dropped without giving a side.
+//!   (with "-sided"; "lt"/"rt", and "l"/"r" before a body word or "sided"). Left and right
+//!   together mean bilateral. 한쪽 ("one side") and "side"/"sided" are dropped without
+//!   giving a side; "the right words", "right away", "all right" are not a side.
 //! - **Qualifiers** for visual fields: superior/upper/위쪽/상부 and inferior/lower/아래쪽/하부.
 //! - **Matching**, best first: exact label (score 1), exact synonym (0.95), a known phrase
-//!   contained in the text (0.9, several per text), then fuzzy — Dice similarity of the
-//!   sets of character bigrams of the compact forms (× 0.85), kept when ≥ [`FUZZY_THRESHOLD`].
+//!   contained in the text where a word starts (0.9, several per text; inside a Korean word
+//!   typed without spaces, also after a connective ending), a phrase of several content
+//!   words found in any order (0.88: "my arm is tingling" for "tingling in my arm"), then
+//!   fuzzy — Dice similarity of the sets of character bigrams of the compact forms (× 0.85),
+//!   kept when ≥ [`FUZZY_THRESHOLD`] and the phrase's first two characters are in the text.
 
 use std::collections::HashMap;
 

@@ -1,16 +1,17 @@
-//! Free text the way patients write it: clauses and Korean verb endings.
+//! Free text the way patients write it: clauses, and Korean and English inflections.
 //!
 //! A sentence often holds several complaints ("왼쪽 팔에 힘이 빠지고 말이 어눌해요", "my
 //! right hand is numb and I see double"). [`clauses`] splits it where one complaint ends:
-//! at Korean connective endings (-고, -며, -면서, -는데, -지만, -거나, -서 and the
-//! -아서/-어서 family), at 그리고/또/및, at English "and", "but", "also", "plus", "then",
-//! and at commas, semicolons and full stops. Each clause is then matched on its own with its
-//! own side word.
+//! at Korean connective endings (-고, -며, -면서, -는데, -지만, -거나, -다가, -서 and the
+//! -아서/-어서 family; not -려고, nor a place in -에서), at 그리고/또/및, at English "and",
+//! "but", "also", "plus", "then", and at commas, semicolons and full stops. Each clause is
+//! then matched on its own with its own side word.
 //!
-//! [`stem`] reduces a Korean word to a form shared by its inflections, so that a lexicon
-//! phrase in one form matches a text in another: 빠지고 / 빠져요 / 빠졌어요 / 빠짐 → 빠지,
-//! 어눌해요 / 어눌하고 → 어눌하, 아파요 / 아프고 → 아프, 저려요 → 저리, 어지러워요 →
-//! 어지럽. Both the lexicon and the text go through it, so it only has to be consistent, not
+//! [`stem`] reduces a word to a form shared by its inflections, so that a lexicon phrase in
+//! one form matches a text in another: 빠지고 / 빠져요 / 빠졌어요 / 빠짐 → 빠지, 어눌해요 /
+//! 어눌하고 → 어눌하, 아파요 / 아프고 → 아프, 저려요 → 저리, 어지러워요 → 어지럽, 떨었대요 →
+//! 떨, 반복하세요 → 반복하; English by [`stem_en`] (headaches → headach, spinning → spin).
+//! Both the lexicon and the text go through it, so it only has to be consistent, not
 //! grammatical.
 
 /// Korean endings that close a clause when a word ends with them (longest first).
