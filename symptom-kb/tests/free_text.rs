@@ -3,7 +3,7 @@
 //! Each row: the sentence, the symptoms (HPO or local code) with the side that must be
 //! understood, and codes that must not be.
 
-use symptom_kb::query::Resolved;
+use symptom_kb::query::{Resolved, Suspicion};
 use symptom_kb::{Intake, IntakeSymptom, KnowledgeBase, Side};
 
 const L: Option<Side> = Some(Side::Left);
@@ -486,7 +486,8 @@ const TABLE: &[Row] = &[
     ),
 ];
 
-fn resolve(kb: &KnowledgeBase, text: &str) -> Vec<Resolved> {
+/// An intake of one free text, understood.
+fn suspect(kb: &KnowledgeBase, text: &str) -> Suspicion {
     let intake = Intake {
         symptoms: vec![IntakeSymptom {
             text: Some(text.into()),
@@ -494,7 +495,11 @@ fn resolve(kb: &KnowledgeBase, text: &str) -> Vec<Resolved> {
         }],
         ..Default::default()
     };
-    kb.suspect(&intake).unwrap().resolved
+    kb.suspect(&intake).unwrap()
+}
+
+fn resolve(kb: &KnowledgeBase, text: &str) -> Vec<Resolved> {
+    suspect(kb, text).resolved
 }
 
 #[test]
@@ -531,14 +536,7 @@ fn lay_phrasings_are_understood_clause_by_clause() {
 fn unmatched_clauses_are_reported_with_candidates_and_negations_kept_apart() {
     let dir = tempfile::tempdir().unwrap();
     let kb = KnowledgeBase::open(dir.path().join("kb")).unwrap();
-    let intake = Intake {
-        symptoms: vec![IntakeSymptom {
-            text: Some("머리가 아프고 발가락이 간지러워요, no nausea".into()),
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let s = kb.suspect(&intake).unwrap();
+    let s = suspect(&kb, "머리가 아프고 발가락이 간지러워요, no nausea");
     assert!(s.resolved.iter().any(|r| r.code == HEADACHE));
     assert_eq!(s.unmatched.len(), 1, "{:?}", s.unmatched);
     assert_eq!(s.unmatched[0].text, "발가락이 간지러워요");
@@ -551,18 +549,8 @@ fn unmatched_clauses_are_reported_with_candidates_and_negations_kept_apart() {
 fn a_body_part_named_for_the_next_clause_is_not_unmatched() {
     let dir = tempfile::tempdir().unwrap();
     let kb = KnowledgeBase::open(dir.path().join("kb")).unwrap();
-    let suspect = |text: &str| {
-        kb.suspect(&Intake {
-            symptoms: vec![IntakeSymptom {
-                text: Some(text.into()),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .unwrap()
-    };
     // "My left arm" is the subject of "leg feel numb": taken up, not reported.
-    let s = suspect("My left arm and leg feel numb");
+    let s = suspect(&kb, "My left arm and leg feel numb");
     assert!(s.unmatched.is_empty(), "{:?}", s.unmatched);
     let numb = s.resolved.iter().find(|r| r.code == NUMB).unwrap();
     assert_eq!(numb.side, L);
@@ -570,7 +558,7 @@ fn a_body_part_named_for_the_next_clause_is_not_unmatched() {
     assert!(numb.how.contains("named before"), "{}", numb.how);
     // A clause that says more than a body part stays unmatched when nothing matches it,
     // even if the next clause takes up its side.
-    let s = suspect("오른손이 간지럽다가 팔이 저려요");
+    let s = suspect(&kb, "오른손이 간지럽다가 팔이 저려요");
     assert_eq!(s.unmatched.len(), 1, "{:?}", s.unmatched);
     assert!(s.resolved.iter().any(|r| r.code == NUMB && r.side == R));
 }
