@@ -153,10 +153,25 @@ pub fn normalise(text: &str) -> String {
     for w in spaced.split_whitespace() {
         match words.last_mut() {
             Some(last) if w == "not" && *last == "can" => *last = "cannot",
-            _ => words.push(w),
+            // Spoken 거 for 것, also written onto its verb: 토할거 같아요 → 토할 것 같아요.
+            _ if w == "거" => words.push("것"),
+            _ => match w.strip_suffix('거').filter(|v| ends_in_rieul(v)) {
+                Some(verb) => {
+                    words.push(verb);
+                    words.push("것");
+                }
+                None => words.push(w),
+            },
         }
     }
     words.join(" ")
+}
+
+/// Whether a Korean word's last syllable ends in ㄹ (할, 될: the future adnominal before 것).
+fn ends_in_rieul(word: &str) -> bool {
+    word.chars()
+        .last()
+        .is_some_and(|c| crate::text::is_hangul(c) && (u32::from(c) - 0xAC00) % 28 == 8)
 }
 
 fn compact(norm: &str) -> String {

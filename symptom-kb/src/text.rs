@@ -214,6 +214,15 @@ pub fn stem(word: &str) -> String {
         return word.to_string();
     }
     let n = word.chars().count();
+    // Chat spellings: -여 for -요 (어지러워여, 저려여).
+    let spoken;
+    let word = match word.strip_suffix('여') {
+        Some(rest) if n >= 2 => {
+            spoken = format!("{rest}요");
+            spoken.as_str()
+        }
+        _ => word,
+    };
     for &(end, rep) in RULES {
         if word.ends_with(end) && n > end.chars().count() - usize::from(!rep.is_empty()) {
             let cut = &word[..word.len() - end.len()];

@@ -456,6 +456,10 @@ const TABLE: &[Row] = &[
     // Korean typed without spaces: a complaint also starts after a connective ending.
     ("머리가아프고토했어요", &[(HEADACHE, N), (VOMITING, N)], &[]),
     ("어지럽고속이메스꺼워요", &[(DIZZY, N), (NAUSEA, N)], &[]),
+    // Chat spellings: -여 for -요, 거 for 것.
+    ("어지러워여", &[(DIZZY, N)], &[]),
+    ("오른쪽 다리에 힘이 빠져여", &[(HEMIPARESIS, R)], &[]),
+    ("토할거 같아요", &[(NAUSEA, N)], &[]),
     // Pain elsewhere is not a headache, however alike it is spelt.
     ("허리가 아파요", &[], &[HEADACHE]),
     ("배가 아파요", &[], &[HEADACHE]),
