@@ -136,7 +136,11 @@ pub struct Lexicon {
 
 /// Lower case, punctuation → space, whitespace collapsed.
 pub fn normalise(text: &str) -> String {
-    let lowered: String = text.chars().flat_map(char::to_lowercase).collect();
+    let lowered: String = text
+        .chars()
+        .flat_map(char::to_lowercase)
+        .map(fold_accent)
+        .collect();
     // English contractions: "can't" / "can not" → "cannot", "won't" → "will not",
     // "doesn't" → "does not" (curly apostrophes too), so that "I can't smell" meets
     // "cannot smell".
@@ -165,6 +169,20 @@ pub fn normalise(text: &str) -> String {
         }
     }
     words.join(" ")
+}
+
+/// Latin letters without their accents (déjà vu → deja vu).
+fn fold_accent(c: char) -> char {
+    match c {
+        'à' | 'á' | 'â' | 'ä' | 'ã' => 'a',
+        'è' | 'é' | 'ê' | 'ë' => 'e',
+        'ì' | 'í' | 'î' | 'ï' => 'i',
+        'ò' | 'ó' | 'ô' | 'ö' | 'õ' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' => 'u',
+        'ç' => 'c',
+        'ñ' => 'n',
+        _ => c,
+    }
 }
 
 /// Whether a Korean word's last syllable ends in ㄹ (할, 될: the future adnominal before 것).

@@ -210,9 +210,10 @@ const TABLE: &[Row] = &[
         &[(HEADACHE, N), (NAUSEA, N), (DIPLOPIA, N)],
         &[],
     ),
+    // The ear just named is the ear that does not hear (session 29; before, no side).
     (
         "ringing in my left ear and cannot hear well",
-        &[(TINNITUS, L), (HEARING, N)],
+        &[(TINNITUS, L), (HEARING, L)],
         &[],
     ),
     (
@@ -456,6 +457,50 @@ const TABLE: &[Row] = &[
     // Korean typed without spaces: a complaint also starts after a connective ending.
     ("머리가아프고토했어요", &[(HEADACHE, N), (VOMITING, N)], &[]),
     ("어지럽고속이메스꺼워요", &[(DIZZY, N), (NAUSEA, N)], &[]),
+    // A body part named after a complaint has it too; "that side" is the side just named;
+    // an ear complaint without a side is of the ear just named.
+    (
+        "Since last week I've had numbness around my mouth and left hand",
+        &[(NUMB, N), (NUMB, L)],
+        &[HEMIPARESIS],
+    ),
+    (
+        "There's a constant buzzing in my right ear and I'm losing hearing on that side",
+        &[(TINNITUS, R), (HEARING, R)],
+        &[],
+    ),
+    (
+        "왼쪽 귀가 꽉 막힌 느낌이고 소리가 잘 안 들려요",
+        &[(HEARING, L)],
+        &[],
+    ),
+    (
+        "오른쪽 팔이 저리고 귀에서 소리가 나요",
+        &[(NUMB, R), (TINNITUS, N)],
+        &[],
+    ),
+    (
+        "I don't get headaches but I do feel dizzy",
+        &[(DIZZY, N)],
+        &[HEADACHE],
+    ),
+    ("I get sudden episodes of déjà vu", &[(DEJA_VU, N)], &[]),
+    // Honorific -시-, 오다 and 마시다 in their forms.
+    (
+        "엄마가 말씀하시는 게 어눌해지셨어요",
+        &[(DYSARTHRIA, N)],
+        &[],
+    ),
+    (
+        "회의하다가 갑자기 말이 안 나왔어요",
+        &[(EXPRESSIVE, N)],
+        &[],
+    ),
+    (
+        "딸아이가 요즘 물을 엄청 마시고 소변을 자주 봐요",
+        &[(THIRST, N), (POLYURIA_DI, N)],
+        &[],
+    ),
     // Chat spellings: -여 for -요, 거 for 것.
     ("어지러워여", &[(DIZZY, N)], &[]),
     ("오른쪽 다리에 힘이 빠져여", &[(HEMIPARESIS, R)], &[]),

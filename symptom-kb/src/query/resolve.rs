@@ -42,10 +42,67 @@ impl KnowledgeBase {
         // A clause that only named a body part ("My left arm" before "and leg feel numb"):
         // reported as unmatched only if the next clause does not take it up.
         let mut pending: Option<Unmatched> = None;
+        // The limb complaints of the clause before, for a body part named after them
+        // ("numbness around my mouth and left hand").
+        let mut last_limb: Vec<String> = Vec::new();
+        // The last side named, for "that side" / "같은 쪽", and the side of the last ear named.
+        let mut last_side: Option<Side> = None;
+        let mut ear_side: Option<Side> = None;
         for clause in &parts {
-            let mut look = self.find(clause);
             let body = body_words(clause);
+            if only_names_a_body_part(clause) {
+                // A body part alone names no complaint of its own: it is the subject of the
+                // next clause, or takes the complaint of the one before.
+                let own = self.find(clause).side;
+                if own.is_some() {
+                    last_side = own;
+                }
+                context = Some(BodyContext {
+                    side: explicit_side.or(own),
+                    words: body,
+                    korean: clause.chars().any(crate::text::is_hangul),
+                });
+                if last_limb.is_empty() {
+                    if let Some(p) = pending.replace(Unmatched {
+                        index,
+                        text: clause.clone(),
+                        candidates: self.view.lexicon.nearest(clause, 3),
+                    }) {
+                        unmatched.push(p);
+                    }
+                } else {
+                    for code in &last_limb {
+                        resolved.push(Resolved {
+                            index,
+                            code: code.clone(),
+                            side: explicit_side.or(own),
+                            qualifier: explicit_q,
+                            how: format!("the complaint before, of {clause:?} too"),
+                        });
+                    }
+                }
+                continue;
+            }
+            let mut look = self.find(clause);
             let mut took_context = false;
+            if look.side.is_none() && explicit_side.is_none() && refers_to_that_side(clause) {
+                look.side = last_side;
+                took_context = last_side.is_some();
+            }
+            if names_an_ear(clause) {
+                ear_side = look.side.or(ear_side);
+            } else if look.side.is_none()
+                && explicit_side.is_none()
+                && ear_side.is_some()
+                && look
+                    .matches
+                    .first()
+                    .is_some_and(|m| EAR.contains(&m.code.as_str()))
+            {
+                // "왼쪽 귀가 꽉 막힌 느낌이고 소리가 잘 안 들려요": the ear just named.
+                look.side = ear_side;
+                took_context = true;
+            }
             if let (Some(ctx), None, None) = (&context, look.side, explicit_side) {
                 if !body.is_empty() {
                     // A limb named without a side takes the side just given.
@@ -73,6 +130,10 @@ impl KnowledgeBase {
                     korean: clause.chars().any(crate::text::is_hangul),
                 });
             }
+            if look.side.is_some() {
+                last_side = look.side;
+            }
+            last_limb.clear();
             // "no motivation" is itself a complaint: a clause that is a known phrase is
             // never a denial.
             // Nor is a clause whose negation belongs to a complaint found in it ("I haven't
@@ -122,16 +183,11 @@ impl KnowledgeBase {
                 None => vec![],
             };
             if chosen.is_empty() {
-                let u = Unmatched {
+                unmatched.push(Unmatched {
                     index,
                     text: clause.clone(),
                     candidates: self.view.lexicon.nearest(clause, 3),
-                };
-                if only_names_a_body_part(clause) {
-                    pending = Some(u);
-                } else {
-                    unmatched.push(u);
-                }
+                });
                 continue;
             }
             for m in chosen {
@@ -149,6 +205,9 @@ impl KnowledgeBase {
                     how.push_str(", on one side: hemiparesis");
                 }
                 found.insert(code.clone());
+                if self.symptom_is_of_a_limb(&code) {
+                    last_limb.push(code.clone());
+                }
                 let side = if look.eye && VISUAL_FIELD.contains(&m.code.as_str()) {
                     // 왼쪽 눈 names an eye, not a half of the visual field.
                     None
@@ -195,14 +254,20 @@ impl KnowledgeBase {
     /// Whether a lookup's best match is a complaint of a limb (weakness, sensation,
     /// coordination, a focal motor seizure).
     fn limb_complaint(&self, look: &crate::lexicon::Lookup) -> bool {
+        look.matches
+            .first()
+            .is_some_and(|m| self.symptom_is_of_a_limb(&m.code))
+    }
+
+    /// Whether a symptom is a complaint of a limb (motor, sensory, coordination, a focal
+    /// motor seizure).
+    fn symptom_is_of_a_limb(&self, code: &str) -> bool {
         use crate::model::Category;
-        look.matches.first().is_some_and(|m| {
-            self.view.symptoms.get(&m.code).is_some_and(|s| {
-                matches!(
-                    s.category,
-                    Category::Motor | Category::Sensory | Category::Cerebellar
-                ) || LIMB_SEIZURES.contains(&s.code.as_str())
-            })
+        self.view.symptoms.get(code).is_some_and(|s| {
+            matches!(
+                s.category,
+                Category::Motor | Category::Sensory | Category::Cerebellar
+            ) || LIMB_SEIZURES.contains(&s.code.as_str())
         })
     }
 
@@ -258,6 +323,37 @@ impl KnowledgeBase {
 /// Muscle weakness, and what it is when one side is named.
 const MUSCLE_WEAKNESS: &str = "HP:0001324";
 const HEMIPARESIS: &str = "HP:0001269";
+
+/// Complaints of an ear (hearing loss, tinnitus).
+const EAR: [&str; 2] = ["HP:0000365", "HP:0000360"];
+
+/// Whether a clause names an ear (귀, "ear").
+fn names_an_ear(clause: &str) -> bool {
+    let norm = crate::lexicon::normalise(clause);
+    let (_, rest) = crate::lexicon::extract_side(&norm);
+    rest.split(' ').any(|w| {
+        w == "ear"
+            || w == "ears"
+            || w.strip_prefix('귀')
+                .is_some_and(|r| PARTICLES.contains(&r) || r == "에서")
+    })
+}
+
+/// Whether a clause points back to the side just named ("on that side", "the same side",
+/// 같은 쪽, 그쪽).
+fn refers_to_that_side(clause: &str) -> bool {
+    let norm = crate::lexicon::normalise(clause);
+    [
+        " that side",
+        " same side",
+        "같은 쪽",
+        "같은쪽",
+        "그쪽",
+        "그 쪽",
+    ]
+    .iter()
+    .any(|p| format!(" {norm}").contains(p))
+}
 
 /// Seizures of one limb.
 const LIMB_SEIZURES: [&str; 2] = ["HP:0011153", "HP:0002266"];
@@ -394,7 +490,11 @@ fn denies(clause: &str) -> bool {
     {
         return true;
     }
-    const DENIALS: [&[&str]; 9] = [
+    const DENIALS: [&[&str]; 13] = [
+        &["do", "not", "get"],
+        &["does", "not", "get"],
+        &["did", "not", "get"],
+        &["never", "get"],
         &["do", "not", "have"],
         &["does", "not", "have"],
         &["did", "not", "have"],
