@@ -447,3 +447,21 @@ fn an_earlier_releases_default_content_is_reported_and_ones_own_is_not() {
     kb.init().unwrap();
     assert_eq!(kb.outdated_default().unwrap(), None);
 }
+
+#[test]
+fn alexia_points_to_the_dominant_parietal_and_occipital_lobes() {
+    let (_d, kb) = kb();
+    let right = r#"{"patient": {"handedness": "right"}, "symptoms": [{"text": "글을 읽어도 무슨 뜻인지 모르겠어요"}]}"#;
+    let s = kb.suspect(&Intake::from_json(right).unwrap()).unwrap();
+    assert_eq!(s.resolved[0].code, "X-ALEXIA", "{:?}", s.resolved);
+    assert!(has(&kb, right, "parietal_lobe", Some(Hemisphere::Left)));
+    assert!(has(&kb, right, "occipital_lobe", Some(Hemisphere::Left)));
+    assert!(!has(&kb, right, "parietal_lobe", Some(Hemisphere::Right)));
+    let english = r#"{"symptoms": [{"text": "I have a lot of trouble reading"}]}"#;
+    let s = kb.suspect(&Intake::from_json(english).unwrap()).unwrap();
+    assert!(
+        s.resolved.iter().any(|r| r.code == "X-ALEXIA"),
+        "{:?}",
+        s.resolved
+    );
+}
