@@ -53,12 +53,12 @@ impl KnowledgeBase {
             if only_names_a_body_part(clause) {
                 // A body part alone names no complaint of its own: it is the subject of the
                 // next clause, or takes the complaint of the one before.
-                let own = self.find(clause).side;
-                if own.is_some() {
-                    last_side = own;
+                let side = explicit_side.or(self.find(clause).side);
+                if side.is_some() {
+                    last_side = side;
                 }
                 context = Some(BodyContext {
-                    side: explicit_side.or(own),
+                    side,
                     words: body,
                     korean: clause.chars().any(crate::text::is_hangul),
                 });
@@ -70,12 +70,13 @@ impl KnowledgeBase {
                     }) {
                         unmatched.push(p);
                     }
-                } else {
+                } else if side.is_some() {
+                    // (Without a side, the body part adds nothing to the complaint before.)
                     for code in &last_limb {
                         resolved.push(Resolved {
                             index,
                             code: code.clone(),
-                            side: explicit_side.or(own),
+                            side,
                             qualifier: explicit_q,
                             how: format!("the complaint before, of {clause:?} too"),
                         });
