@@ -465,3 +465,19 @@ fn alexia_points_to_the_dominant_parietal_and_occipital_lobes() {
         s.resolved
     );
 }
+
+#[test]
+fn a_symptom_said_twice_is_one_piece_of_evidence() {
+    let (_d, kb) = kb();
+    let once = r#"{"symptoms": [{"code": "HP:0001269", "side": "left"}]}"#;
+    let twice = r#"{"symptoms": [{"code": "HP:0001269", "side": "left"}, {"text": "왼쪽 팔에 힘이 빠져요"}]}"#;
+    let a = kb.suspect(&Intake::from_json(once).unwrap()).unwrap();
+    let b = kb.suspect(&Intake::from_json(twice).unwrap()).unwrap();
+    assert_eq!(
+        b.resolved.len(),
+        2,
+        "both entries are listed: {:?}",
+        b.resolved
+    );
+    assert_eq!(a.suspected, b.suspected);
+}

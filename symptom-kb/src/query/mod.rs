@@ -439,7 +439,13 @@ impl KnowledgeBase {
             .any(|r| RAISED_ICP.contains(&r.code.as_str()));
         let mut candidates: BTreeMap<(String, Option<Hemisphere>), Vec<Evidence>> = BTreeMap::new();
         let mut non_localising = Vec::new();
+        // A symptom said twice ("왼쪽 팔이 저리고 다리도 저려요", or in two entries) is one
+        // piece of evidence, not two.
+        let mut seen = std::collections::HashSet::new();
         for r in &resolved {
+            if !seen.insert((r.code.as_str(), r.side, r.qualifier)) {
+                continue;
+            }
             let Some(sym) = self.view.symptoms.get(&r.code) else {
                 continue;
             };
