@@ -93,6 +93,8 @@ struct Entry {
     grams: usize,
     /// Its content words (stemmed, function words left out), for matching in any order.
     words: Vec<String>,
+    /// The byte length of its first two characters.
+    head: usize,
 }
 
 /// Words left out when a phrase is matched word by word in any order ("tingling in my arm"
@@ -144,11 +146,15 @@ pub fn normalise(text: &str) -> String {
     // English contractions: "can't" / "can not" → "cannot", "won't" → "will not",
     // "doesn't" → "does not" (curly apostrophes too), so that "I can't smell" meets
     // "cannot smell".
-    let expanded = lowered
-        .replace(['\u{2019}', '\u{2018}'], "'")
-        .replace("can't", "cannot")
-        .replace("won't", "will not")
-        .replace("n't", " not");
+    let expanded = if lowered.contains(['\'', '\u{2019}', '\u{2018}']) {
+        lowered
+            .replace(['\u{2019}', '\u{2018}'], "'")
+            .replace("can't", "cannot")
+            .replace("won't", "will not")
+            .replace("n't", " not")
+    } else {
+        lowered
+    };
     let spaced: String = expanded
         .chars()
         .map(|c| if c.is_alphanumeric() { c } else { ' ' })
@@ -441,6 +447,7 @@ impl Lexicon {
             self.heads.entry((a, b)).or_default().push(idx);
         }
         let words = content_words(&k);
+        let head = c.char_indices().nth(2).map_or(c.len(), |(i, _)| i);
         if words.len() >= MIN_ANY_ORDER_WORDS {
             self.first_words
                 .entry(words[0].clone())
@@ -454,6 +461,7 @@ impl Lexicon {
             kind,
             grams: grams.len(),
             words,
+            head,
         });
     }
 
@@ -608,8 +616,7 @@ impl Lexicon {
                 let d = 2.0 * f64::from(n) / (query.len() + e.grams) as f64;
                 // The phrase's first two characters must be in the text: they name what
                 // the complaint is about (허리가 아파요 is not 머리가 아파요).
-                let head: String = e.compact.chars().take(2).collect();
-                if d >= FUZZY_THRESHOLD && c.contains(&head) {
+                if d >= FUZZY_THRESHOLD && c.contains(&e.compact[..e.head]) {
                     offer(e, 0.85 * d, MatchKind::Fuzzy);
                 }
             }

@@ -49,8 +49,9 @@ impl KnowledgeBase {
         let mut last_side: Option<Side> = None;
         let mut ear_side: Option<Side> = None;
         for clause in &parts {
-            let body = body_words(clause);
-            if only_names_a_body_part(clause) {
+            let c = Clause::new(clause);
+            let body = c.body_words();
+            if c.only_names_a_body_part(&body) {
                 // A body part alone names no complaint of its own: it is the subject of the
                 // next clause, or takes the complaint of the one before.
                 let side = explicit_side.or(self.find(clause).side);
@@ -86,11 +87,11 @@ impl KnowledgeBase {
             }
             let mut look = self.find(clause);
             let mut took_context = false;
-            if look.side.is_none() && explicit_side.is_none() && refers_to_that_side(clause) {
+            if look.side.is_none() && explicit_side.is_none() && c.refers_to_that_side() {
                 look.side = last_side;
                 took_context = last_side.is_some();
             }
-            if names_an_ear(clause) {
+            if c.names_an_ear() {
                 ear_side = look.side.or(ear_side);
             } else if look.side.is_none()
                 && explicit_side.is_none()
@@ -147,7 +148,7 @@ impl KnowledgeBase {
                     .matches
                     .iter()
                     .any(|m| m.kind == MatchKind::Contained && denies(&m.phrase));
-            if !known && (denies(clause) || self.absent_symptom(clause)) {
+            if !known && (denies_norm(&c.norm) || self.absent_symptom(&c.norm)) {
                 negated.push(Unmatched {
                     index,
                     text: clause.clone(),
@@ -300,8 +301,7 @@ impl KnowledgeBase {
     /// 없었고", "구토 없음" — the name of a symptom (a one-word Korean label or synonym)
     /// followed by 없-. A faculty that is absent is a complaint: "힘이 없어요", "감각이
     /// 없어요", "생리가 없어요".
-    fn absent_symptom(&self, clause: &str) -> bool {
-        let norm = crate::lexicon::normalise(clause);
+    fn absent_symptom(&self, norm: &str) -> bool {
         let words: Vec<&str> = norm.split(' ').collect();
         words.windows(2).any(|w| {
             w[1].starts_with('없')
@@ -328,32 +328,82 @@ const HEMIPARESIS: &str = "HP:0001269";
 /// Complaints of an ear (hearing loss, tinnitus).
 const EAR: [&str; 2] = ["HP:0000365", "HP:0000360"];
 
-/// Whether a clause names an ear (귀, "ear").
-fn names_an_ear(clause: &str) -> bool {
-    let norm = crate::lexicon::normalise(clause);
-    let (_, rest) = crate::lexicon::extract_side(&norm);
-    rest.split(' ').any(|w| {
-        w == "ear"
-            || w == "ears"
-            || w.strip_prefix('귀')
-                .is_some_and(|r| PARTICLES.contains(&r) || r == "에서")
-    })
+/// A clause, normalised once for the questions asked of it.
+struct Clause {
+    /// Normalised ([`crate::lexicon::normalise`]).
+    norm: String,
+    /// Normalised, side words taken out.
+    rest: String,
 }
 
-/// Whether a clause points back to the side just named ("on that side", "the same side",
-/// 같은 쪽, 그쪽).
-fn refers_to_that_side(clause: &str) -> bool {
-    let norm = crate::lexicon::normalise(clause);
-    [
-        " that side",
-        " same side",
-        "같은 쪽",
-        "같은쪽",
-        "그쪽",
-        "그 쪽",
-    ]
-    .iter()
-    .any(|p| format!(" {norm}").contains(p))
+impl Clause {
+    fn new(text: &str) -> Clause {
+        let norm = crate::lexicon::normalise(text);
+        let rest = crate::lexicon::extract_side(&norm).1;
+        Clause { norm, rest }
+    }
+
+    /// Whether it names an ear (귀, "ear").
+    fn names_an_ear(&self) -> bool {
+        self.rest.split(' ').any(|w| {
+            w == "ear"
+                || w == "ears"
+                || w.strip_prefix('귀')
+                    .is_some_and(|r| PARTICLES.contains(&r) || r == "에서")
+        })
+    }
+
+    /// Whether it points back to the side just named ("on that side", "the same side",
+    /// 같은 쪽, 그쪽).
+    fn refers_to_that_side(&self) -> bool {
+        let spaced = format!(" {}", self.norm);
+        [
+            " that side",
+            " same side",
+            "같은 쪽",
+            "같은쪽",
+            "그쪽",
+            "그 쪽",
+        ]
+        .iter()
+        .any(|p| spaced.contains(p))
+    }
+
+    /// Whether it names a body part and nothing else ("My left arm", "오른팔이"): the
+    /// subject of the complaint that follows. `body` is [`Clause::body_words`].
+    fn only_names_a_body_part(&self, body: &[&str]) -> bool {
+        !body.is_empty()
+            && self.rest.split(' ').all(|w| {
+                w.is_empty()
+                    || matches!(w, "my" | "the" | "his" | "her" | "and" | "both")
+                    || body_word(w).is_some()
+            })
+    }
+
+    /// Its body words (side words, such as the 왼 of 왼팔, taken off first), as nouns.
+    fn body_words(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for n in self.rest.split(' ').filter_map(body_word) {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        out
+    }
+}
+
+/// The body noun a word names (arms → arm, 팔이 → 팔), if any.
+fn body_word(word: &str) -> Option<&'static str> {
+    BODY_EN
+        .iter()
+        .find(|(w, _)| *w == word)
+        .map(|(_, n)| *n)
+        .or_else(|| {
+            BODY_KO.iter().copied().find(|n| {
+                word.strip_prefix(n)
+                    .is_some_and(|rest| PARTICLES.contains(&rest))
+            })
+        })
 }
 
 /// Seizures of one limb.
@@ -431,48 +481,6 @@ const PARTICLES: [&str; 16] = [
     "만",
 ];
 
-/// Whether a clause names a body part and nothing else ("My left arm", "오른팔이"): the
-/// subject of the complaint that follows.
-fn only_names_a_body_part(clause: &str) -> bool {
-    let norm = crate::lexicon::normalise(clause);
-    let (_, rest) = crate::lexicon::extract_side(&norm);
-    let body = body_words(clause);
-    !body.is_empty()
-        && rest.split(' ').all(|w| {
-            w.is_empty()
-                || matches!(w, "my" | "the" | "his" | "her" | "and" | "both")
-                || BODY_EN.iter().any(|(b, _)| *b == w)
-                || BODY_KO
-                    .iter()
-                    .any(|n| w.strip_prefix(n).is_some_and(|r| PARTICLES.contains(&r)))
-        })
-}
-
-/// The body words of a clause (side words, such as the 왼 of 왼팔, taken off first).
-fn body_words(clause: &str) -> Vec<&'static str> {
-    let norm = crate::lexicon::normalise(clause);
-    let (_, rest) = crate::lexicon::extract_side(&norm);
-    let mut out = Vec::new();
-    for word in rest.split(' ') {
-        let found = BODY_EN
-            .iter()
-            .find(|(w, _)| *w == word)
-            .map(|(_, n)| *n)
-            .or_else(|| {
-                BODY_KO.iter().copied().find(|n| {
-                    word.strip_prefix(n)
-                        .is_some_and(|rest| PARTICLES.contains(&rest))
-                })
-            });
-        if let Some(n) = found {
-            if !out.contains(&n) {
-                out.push(n);
-            }
-        }
-    }
-    out
-}
-
 /// Visual-field symptoms: a side word that names an eye is not their side.
 const VISUAL_FIELD: [&str; 4] = ["HP:0001123", "HP:0012377", "HP:0030516", "HP:0030521"];
 
@@ -483,7 +491,11 @@ const VISUAL_FIELD: [&str; 4] = ["HP:0001123", "HP:0012377", "HP:0030516", "HP:0
 /// symptom verb negated ("머리는 아프지 않아요", "토하지는 않았어요", "안 아파요"; not "잘
 /// 보이지 않아요", which is a complaint).
 fn denies(clause: &str) -> bool {
-    let norm = crate::lexicon::normalise(clause);
+    denies_norm(&crate::lexicon::normalise(clause))
+}
+
+/// [`denies`] of a normalised text.
+fn denies_norm(norm: &str) -> bool {
     let words: Vec<&str> = norm.split(' ').collect();
     if words
         .first()
