@@ -16,6 +16,7 @@ use crate::model::{
 };
 use crate::store::Store;
 
+mod clause;
 mod laterality;
 mod resolve;
 
