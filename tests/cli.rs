@@ -847,6 +847,24 @@ fn synth_inspect_evaluate_and_kb_work_end_to_end() {
     let (json, _) = ok(&["kb", "suspect", intake, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&json).expect("kb suspect --json");
     assert_eq!(v["suspected"][0]["hemisphere"], "right", "{json}");
+    // The table says what each text was taken to be, what was denied and what was not
+    // understood, in words (no Rust debug forms).
+    let free = tmp.path().join("free.json");
+    std::fs::write(
+        &free,
+        r#"{"symptoms": [{"text": "My left arm and leg feel numb, no headache"}, {"text": "발가락이 간지러워요"}]}"#,
+    )
+    .unwrap();
+    let (table, _) = ok(&["kb", "suspect", &free.display().to_string()]);
+    for want in [
+        "symptoms[0] Hypoesthesia (HP:0033748) side left",
+        "symptoms[0] denied: \"no headache\"",
+        "symptoms[1] not understood: \"발가락이 간지러워요\"",
+        "parietal_lobe            right",
+    ] {
+        assert!(table.contains(want), "{want:?} in\n{table}");
+    }
+    assert!(!table.contains("Some("), "{table}");
 
     // diagnose with a stated site: the report files and --json on stdout.
     let report = tmp.path().join("report");

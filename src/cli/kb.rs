@@ -77,14 +77,43 @@ pub fn run(a: &KbArgs, ui: &Ui) -> Result<()> {
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
-                println!("suspected regions (decision support, not a diagnosis):");
+                println!("understood (decision support, not a diagnosis):");
+                for r in &s.resolved {
+                    let label = kb.symptom(&r.code).map_or("", |x| x.label_en.as_str());
+                    println!(
+                        "  symptoms[{}] {label} ({}) side {} — {}",
+                        r.index,
+                        r.code,
+                        word(&r.side),
+                        r.how
+                    );
+                }
+                for u in &s.negated {
+                    println!("  symptoms[{}] denied: {:?}", u.index, u.text);
+                }
+                for u in &s.unmatched {
+                    let nearest: Vec<&str> =
+                        u.candidates.iter().map(|c| c.phrase.as_str()).collect();
+                    println!(
+                        "  symptoms[{}] not understood: {:?} (nearest: {})",
+                        u.index,
+                        u.text,
+                        nearest.join("; ")
+                    );
+                }
+                println!("suspected regions:");
                 for c in s.suspected.iter().take(10) {
                     let h = c.hemisphere.map(|h| h.name()).unwrap_or("side unknown");
                     println!("  {:<24} {:<12} {:.2}", c.region, h, c.score);
                     for e in &c.evidence {
                         println!(
-                            "      {} ({}) side {:?} — {} {:?}/{:?}",
-                            e.label, e.symptom, e.side, e.rule, e.laterality, e.strength
+                            "      {} ({}) side {} — {} {}/{}",
+                            e.label,
+                            e.symptom,
+                            word(&e.side),
+                            e.rule,
+                            word(&Some(e.laterality)),
+                            word(&Some(e.strength))
                         );
                     }
                 }
@@ -93,9 +122,6 @@ pub fn run(a: &KbArgs, ui: &Ui) -> Result<()> {
                         "  non-localising: {} ({}) — {}",
                         n.label, n.symptom, n.reason
                     );
-                }
-                for u in &s.unmatched {
-                    println!("  unmatched: symptoms[{}] {:?}", u.index, u.text);
                 }
             }
         }
