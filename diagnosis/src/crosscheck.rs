@@ -34,7 +34,7 @@
 
 use serde::{Deserialize, Serialize};
 use symptom_kb::{
-    Handedness, Hemisphere, KnowledgeBase, Laterality, Strength, Suspected, Suspicion,
+    Handedness, Hemisphere, KnowledgeBase, Laterality, Side, Strength, Suspected, Suspicion,
 };
 
 use crate::localize::TumourFinding;
@@ -105,6 +105,12 @@ pub struct SymptomEvidence {
     pub points_to: Vec<String>,
     /// Why.
     pub reason: String,
+    /// The side of the body, ear or visual field the patient gave (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side: Option<Side>,
+    /// The patient's words it was understood from (absent for a code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub said: Option<String>,
 }
 
 /// The cross-check result.
@@ -442,10 +448,34 @@ pub fn cross_check(
     // Per-symptom stances.
     let mut evidence = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
+    // A symptom may be understood from several clauses: its first side given, and every
+    // wording.
+    let side_of = |code: &str| {
+        suspicion
+            .resolved
+            .iter()
+            .filter(|x| x.code == code)
+            .find_map(|x| x.side)
+    };
+    let said_of = |code: &str| {
+        let mut words: Vec<&str> = Vec::new();
+        for t in suspicion
+            .resolved
+            .iter()
+            .filter(|x| x.code == code)
+            .filter_map(|x| x.text.as_deref())
+        {
+            if !words.contains(&t) {
+                words.push(t);
+            }
+        }
+        (!words.is_empty()).then(|| words.join(" / "))
+    };
     for r in &suspicion.resolved {
         if !seen.insert(r.code.clone()) {
             continue;
         }
+        let (side, said) = (side_of(&r.code), said_of(&r.code));
         if let Some(n) = suspicion
             .non_localising
             .iter()
@@ -457,6 +487,8 @@ pub fn cross_check(
                 stance: Stance::Silent,
                 points_to: Vec::new(),
                 reason: n.reason.clone(),
+                side,
+                said,
             });
             continue;
         }
@@ -467,6 +499,8 @@ pub fn cross_check(
                 stance: Stance::Silent,
                 points_to: Vec::new(),
                 reason: "no localisation rule applies".into(),
+                side,
+                said,
             });
             continue;
         };
@@ -505,6 +539,8 @@ pub fn cross_check(
             stance,
             points_to: j.points_to.clone(),
             reason,
+            side,
+            said,
         });
     }
     for u in &suspicion.unmatched {
@@ -522,6 +558,8 @@ pub fn cross_check(
                     nearest.join("; ")
                 )
             },
+            side: None,
+            said: None,
         });
     }
     for u in &suspicion.negated {
@@ -531,6 +569,8 @@ pub fn cross_check(
             stance: Stance::Silent,
             points_to: Vec::new(),
             reason: "denied by the patient".into(),
+            side: None,
+            said: None,
         });
     }
     CrossCheck {

@@ -24,7 +24,8 @@
 //!                        outside_atlas_fraction, atlas }
 //! suspected_regions    [{region, hemisphere, score}]
 //! evidence             [{symptom, label, stance: supporting|contradicting|silent,
-//!                        points_to [string], reason}]
+//!                        points_to [string], reason, side?, said?}] (side: the side the
+//!                        patient gave; said: the words it was understood from)
 //! non_localising       [{symptom, label, reason}]
 //! unmatched            [{index, text, candidates [{code, score, kind, phrase}]}] (clauses)
 //! handedness           "right" | "left" | "ambidextrous" | "unknown"
@@ -308,15 +309,17 @@ impl Report {
                 m.push_str(&format!("![{view}]({file})\n\n"));
             }
         }
-        m.push_str("\n## Symptoms\n\n| symptom | stance | points to | why |\n|---|---|---|---|\n");
+        m.push_str("\n## Symptoms\n\n| symptom | side | as the patient said it | stance | points to | why |\n|---|---|---|---|---|---|\n");
         for e in &self.evidence {
             m.push_str(&format!(
-                "| {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} |\n",
                 cell(&if e.symptom.is_empty() {
                     e.label.clone()
                 } else {
                     format!("{} ({})", e.label, e.symptom)
                 }),
+                e.side.map_or("", |s| s.name()),
+                cell(e.said.as_deref().unwrap_or("")),
                 e.stance.name(),
                 cell(&e.points_to.join(", ")),
                 cell(&e.reason)

@@ -39,6 +39,17 @@ pub enum Side {
     Bilateral,
 }
 
+impl Side {
+    /// `left`, `right`, `bilateral` (as in the intake JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Left => "left",
+            Side::Right => "right",
+            Side::Bilateral => "bilateral",
+        }
+    }
+}
+
 /// How a text matched a symptom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -139,6 +139,10 @@ pub struct Resolved {
     pub qualifier: Option<Qualifier>,
     /// How it was recognised (`code`, or the text match kind and score).
     pub how: String,
+    /// The words it was understood from (the clause of the entry's text; absent for a
+    /// code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 /// The result of [`KnowledgeBase::suspect`].
@@ -421,6 +425,7 @@ impl KnowledgeBase {
                     side: s.side.or(from_text.as_ref().and_then(|l| l.side)),
                     qualifier: explicit_q.or(from_text.as_ref().and_then(|l| l.qualifier)),
                     how: "code".into(),
+                    text: None,
                 });
                 continue;
             }

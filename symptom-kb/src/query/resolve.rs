@@ -83,6 +83,7 @@ impl KnowledgeBase {
                             side,
                             qualifier: explicit_q,
                             how: format!("the complaint before, of {clause:?} too"),
+                            text: Some(clause.clone()),
                         });
                     }
                 }
@@ -225,6 +226,7 @@ impl KnowledgeBase {
                     side: explicit_side.or(side),
                     qualifier: explicit_q.or(look.qualifier),
                     how,
+                    text: Some(clause.clone()),
                 });
             }
         }
@@ -249,6 +251,7 @@ impl KnowledgeBase {
                         "contained match {:.2} on {:?} across clauses",
                         m.score, m.phrase
                     ),
+                    text: Some(text.to_string()),
                 });
             }
         }
