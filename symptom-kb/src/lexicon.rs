@@ -228,7 +228,8 @@ pub fn extract_side(norm: &str) -> (Option<Side>, String) {
     let words: Vec<&str> = norm.split(' ').collect();
     for (i, &word) in words.iter().enumerate() {
         // "the right words", "right away", "all right": right as in correct.
-        if word == "right" && right_means_correct(words.get(i.wrapping_sub(1)), words.get(i + 1)) {
+        let before = i.checked_sub(1).and_then(|j| words.get(j));
+        if word == "right" && right_means_correct(before, words.get(i + 1)) {
             kept.push(word.to_string());
             continue;
         }
@@ -453,12 +454,13 @@ impl Lexicon {
         } else {
             c.chars().count() >= 2
         };
-        let mut head = c.chars();
-        if let (true, Some(a), Some(b)) = (long_enough, head.next(), head.next()) {
+        // The byte length of its first two characters, which also key `heads`.
+        let head = c.char_indices().nth(2).map_or(c.len(), |(i, _)| i);
+        let mut two = c[..head].chars();
+        if let (true, Some(a), Some(b)) = (long_enough, two.next(), two.next()) {
             self.heads.entry((a, b)).or_default().push(idx);
         }
         let words = content_words(&k);
-        let head = c.char_indices().nth(2).map_or(c.len(), |(i, _)| i);
         if words.len() >= MIN_ANY_ORDER_WORDS {
             self.first_words
                 .entry(words[0].clone())

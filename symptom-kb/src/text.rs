@@ -54,9 +54,7 @@ pub fn clauses(text: &str) -> Vec<String> {
                 continue;
             }
             // 보고 after an object (소변을 … 보고) is the verb 보다 with -고, not the noun.
-            let object_before = cur
-                .last()
-                .is_some_and(|w| w.ends_with('을') || w.ends_with('를'))
+            let object_before = cur.last().is_some_and(|w| w.ends_with(['을', '를']))
                 || cur.len() >= 2
                     && cur[cur.len() - 2].ends_with(['을', '를'])
                     && cur
@@ -104,7 +102,7 @@ const NOUNISH: [&str; 9] = [
     "재고",
     "교과서",
 ];
-const NOT_VERBS: [&str; 6] = ["에서", "부터서", "그래서", "그런데", "그리고", "하는데"];
+const NOT_VERBS: [&str; 5] = ["부터서", "그래서", "그런데", "그리고", "하는데"];
 
 pub(crate) fn is_hangul(c: char) -> bool {
     ('\u{AC00}'..='\u{D7A3}').contains(&c)

@@ -8,6 +8,8 @@ use crate::lexicon::Side;
 pub(super) struct Clause {
     /// Normalised ([`crate::lexicon::normalise`]).
     pub(super) norm: String,
+    /// The side its side words give.
+    pub(super) side: Option<Side>,
     /// Normalised, side words taken out.
     rest: String,
 }
@@ -15,8 +17,8 @@ pub(super) struct Clause {
 impl Clause {
     pub(super) fn new(text: &str) -> Clause {
         let norm = crate::lexicon::normalise(text);
-        let rest = crate::lexicon::extract_side(&norm).1;
-        Clause { norm, rest }
+        let (side, rest) = crate::lexicon::extract_side(&norm);
+        Clause { norm, side, rest }
     }
 
     /// Whether it names an ear (귀, "ear").
@@ -92,14 +94,20 @@ pub(super) struct BodyContext {
 }
 
 impl BodyContext {
+    /// The body part `words` of `clause`, on `side`.
+    pub(super) fn new(clause: &str, side: Option<Side>, words: Vec<&'static str>) -> Self {
+        BodyContext {
+            side,
+            words,
+            korean: clause.chars().any(crate::text::is_hangul),
+        }
+    }
+
     /// The words put before a clause that has no body part of its own.
     pub(super) fn phrase(&self) -> String {
-        let side = match self.side {
-            Some(Side::Left) => "left ",
-            Some(Side::Right) => "right ",
-            Some(Side::Bilateral) => "both ",
-            None => "",
-        };
+        let side = self
+            .side
+            .map_or(String::new(), |s| format!("{} ", s.name()));
         let words: Vec<String> = self
             .words
             .iter()

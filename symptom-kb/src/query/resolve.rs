@@ -57,15 +57,11 @@ impl KnowledgeBase {
             if c.only_names_a_body_part(&body) {
                 // A body part alone names no complaint of its own: it is the subject of the
                 // next clause, or takes the complaint of the one before.
-                let side = explicit_side.or(self.find(clause).side);
+                let side = explicit_side.or(c.side);
                 if side.is_some() {
                     last_side = side;
                 }
-                context = Some(BodyContext {
-                    side,
-                    words: body,
-                    korean: clause.chars().any(crate::text::is_hangul),
-                });
+                context = Some(BodyContext::new(clause, side, body));
                 if last_limb.is_empty() {
                     if let Some(p) = pending.replace(Unmatched {
                         index,
@@ -130,11 +126,7 @@ impl KnowledgeBase {
                 }
             }
             if !body.is_empty() {
-                context = Some(BodyContext {
-                    side: look.side,
-                    words: body,
-                    korean: clause.chars().any(crate::text::is_hangul),
-                });
+                context = Some(BodyContext::new(clause, look.side, body));
             }
             if look.side.is_some() {
                 last_side = look.side;
