@@ -179,6 +179,17 @@ const TABLE: &[Row] = &[
         &[],
     ),
     ("오른쪽 시야가 안 보여요", &[(HOMONYMOUS, R)], &[]),
+    // Bitemporal is both sides: one side named makes a field loss homonymous.
+    (
+        "I cannot see things on my left side",
+        &[(HOMONYMOUS, L)],
+        &[BITEMPORAL],
+    ),
+    (
+        "I cannot see things at the sides",
+        &[(BITEMPORAL, N)],
+        &[HOMONYMOUS],
+    ),
     ("왼쪽 눈이 잘 안 보여요", &[(VISUAL_LOSS, L)], &[HOMONYMOUS]),
     ("한쪽 손이 저절로 떨려요", &[(FOCAL_MOTOR, N)], &[]),
     ("왼쪽에 있는 걸 못 알아채요", &[(NEGLECT, L)], &[]),

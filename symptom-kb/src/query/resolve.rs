@@ -52,6 +52,7 @@ impl KnowledgeBase {
         let mut last_side: Option<Side> = None;
         let mut ear_side: Option<Side> = None;
         for clause in &parts {
+            let first_of_clause = resolved.len();
             let c = Clause::new(clause);
             let body = c.body_words();
             if c.only_names_a_body_part(&body) {
@@ -202,24 +203,50 @@ impl KnowledgeBase {
                     code = HEMIPARESIS.to_string();
                     how.push_str(", on one side: hemiparesis");
                 }
-                found.insert(code.clone());
-                if self.symptom_is_of_a_limb(&code) {
-                    last_limb.push(code.clone());
-                }
                 let side = if look.eye && VISUAL_FIELD.contains(&m.code.as_str()) {
                     // 왼쪽 눈 names an eye, not a half of the visual field.
                     None
                 } else {
                     look.side
                 };
+                let side = explicit_side.or(side);
+                // Bitemporal means both outer halves: a field loss on one side named is
+                // homonymous ("I cannot see things on my left side" also holds a phrase of
+                // "cannot see things at the sides").
+                if code == BITEMPORAL_HEMIANOPIA && matches!(side, Some(Side::Left | Side::Right)) {
+                    code = HOMONYMOUS_HEMIANOPIA.to_string();
+                    how.push_str(", on one side: homonymous");
+                }
+                // Found twice in one clause (two phrases of one symptom): once.
+                if resolved[first_of_clause..]
+                    .iter()
+                    .any(|r| r.code == code && r.side == side)
+                {
+                    continue;
+                }
+                found.insert(code.clone());
+                if self.symptom_is_of_a_limb(&code) {
+                    last_limb.push(code.clone());
+                }
                 resolved.push(Resolved {
                     index,
                     code,
-                    side: explicit_side.or(side),
+                    side,
                     qualifier: explicit_q.or(look.qualifier),
                     how,
                     text: Some(clause.clone()),
                 });
+            }
+            // A field loss is bitemporal or homonymous, not both: with no side given, the
+            // bitemporal reading ("cannot see things at the sides") is the one that says
+            // where.
+            if resolved[first_of_clause..]
+                .iter()
+                .any(|r| r.code == BITEMPORAL_HEMIANOPIA && r.side.is_none())
+            {
+                let mut this = resolved.split_off(first_of_clause);
+                this.retain(|r| !(r.code == HOMONYMOUS_HEMIANOPIA && r.side.is_none()));
+                resolved.extend(this);
             }
         }
         if let Some(p) = pending {
@@ -328,6 +355,10 @@ const EAR: [&str; 2] = ["HP:0000365", "HP:0000360"];
 
 /// Seizures of one limb.
 const LIMB_SEIZURES: [&str; 2] = ["HP:0011153", "HP:0002266"];
+
+/// Field losses that are one-sided, and both-sided by definition.
+const HOMONYMOUS_HEMIANOPIA: &str = "HP:0030516";
+const BITEMPORAL_HEMIANOPIA: &str = "HP:0030521";
 
 /// Visual-field symptoms: a side word that names an eye is not their side.
 const VISUAL_FIELD: [&str; 4] = ["HP:0001123", "HP:0012377", "HP:0030516", "HP:0030521"];
