@@ -37,7 +37,7 @@ use symptom_kb::{
     Handedness, Hemisphere, KnowledgeBase, Laterality, Side, Strength, Suspected, Suspicion,
 };
 
-use crate::localize::TumourFinding;
+use crate::localize::{RegionOverlap, TumourFinding};
 
 /// A tumour region counts for the region match from this share of the tumour.
 pub const MIN_REGION_SHARE: f64 = 0.1;
@@ -217,6 +217,8 @@ struct Judged {
     place: Place,
     side: SideCall,
     points_to: Vec<String>,
+    /// The lesion it was judged against (id, name), when not the whole tumour.
+    lesion: Option<(usize, String)>,
 }
 
 fn site(region: &str, h: Option<Hemisphere>) -> String {
@@ -226,19 +228,60 @@ fn site(region: &str, h: Option<Hemisphere>) -> String {
     }
 }
 
-/// Compares a finding with a suspicion.
+/// A place the tumour occupies, for judging a symptom: the whole tumour, or one of its
+/// lesions when it has several.
+struct TumourSite<'a> {
+    /// Its regions: those holding at least [`MIN_REGION_SHARE`] of it, and its primary.
+    regions: Vec<&'a str>,
+    hemisphere: Option<Hemisphere>,
+    /// The lesion's id and how it is named (`frontal_lobe@left, 0.9 cm³`); `None` for the
+    /// whole tumour.
+    lesion: Option<(usize, String)>,
+}
+
+/// The whole tumour first, then each lesion when there are at least two.
+fn tumour_sites(finding: &TumourFinding) -> Vec<TumourSite<'_>> {
+    fn regions<'a>(list: &'a [RegionOverlap], primary: Option<&'a str>) -> Vec<&'a str> {
+        list.iter()
+            .filter(|r| r.fraction >= MIN_REGION_SHARE)
+            .map(|r| r.region.as_str())
+            .chain(primary)
+            .collect()
+    }
+    let mut sites = vec![TumourSite {
+        regions: regions(&finding.regions, finding.primary_region.as_deref()),
+        hemisphere: finding.hemisphere,
+        lesion: None,
+    }];
+    if finding.lesions.len() >= 2 {
+        sites.extend(finding.lesions.iter().map(|l| TumourSite {
+            regions: regions(&l.regions, l.primary_region.as_deref()),
+            hemisphere: Some(l.hemisphere),
+            lesion: Some((
+                l.id,
+                format!(
+                    "{}, {:.1} cm³",
+                    site(
+                        l.primary_region.as_deref().unwrap_or("?"),
+                        Some(l.hemisphere)
+                    ),
+                    l.volumes_cm3.get("WT").copied().unwrap_or(0.0)
+                ),
+            )),
+        }));
+    }
+    sites
+}
+
+/// Compares a finding with a suspicion. A finding with several lesions is judged symptom by
+/// symptom against the whole tumour and against each lesion, and each symptom keeps its
+/// best match (the whole tumour's when no lesion does better).
 pub fn cross_check(
     kb: &KnowledgeBase,
     finding: &TumourFinding,
     suspicion: &Suspicion,
 ) -> CrossCheck {
-    let tumour_regions: Vec<&str> = finding
-        .regions
-        .iter()
-        .filter(|r| r.fraction >= MIN_REGION_SHARE)
-        .map(|r| r.region.as_str())
-        .chain(finding.primary_region.as_deref())
-        .collect();
+    let sites = tumour_sites(finding);
     let related = |a: &str, b: &str| {
         kb.is_within(a, b)
             || kb.is_within(b, a)
@@ -252,10 +295,10 @@ pub fn cross_check(
             (kb.is_within(a, x) && kb.is_within(b, y)) || (kb.is_within(a, y) && kb.is_within(b, x))
         })
     };
-    let place_of = |s: &Suspected| {
-        if tumour_regions.iter().any(|r| related(r, &s.region)) {
+    let place_of = |t: &TumourSite, s: &Suspected| {
+        if t.regions.iter().any(|r| related(r, &s.region)) {
             Place::Explained
-        } else if tumour_regions.iter().any(|r| adjacent(r, &s.region)) {
+        } else if t.regions.iter().any(|r| adjacent(r, &s.region)) {
             Place::Adjacent
         } else {
             Place::Distant
@@ -265,12 +308,12 @@ pub fn cross_check(
         suspicion.handedness,
         Handedness::Left | Handedness::Ambidextrous
     );
-    let side_of = |s: &Suspected| -> SideCall {
+    let side_of = |t: &TumourSite, s: &Suspected| -> SideCall {
         let by_dominance = !s.evidence.is_empty()
             && s.evidence
                 .iter()
                 .all(|e| matches!(e.laterality, Laterality::Dominant | Laterality::NonDominant));
-        match (s.hemisphere, finding.hemisphere) {
+        match (s.hemisphere, t.hemisphere) {
             (_, Some(Hemisphere::Midline) | None) => SideCall::NotApplicable,
             (Some(Hemisphere::Midline | Hemisphere::Bilateral), _) => SideCall::NotApplicable,
             (None, _) => SideCall::Undecided,
@@ -309,24 +352,34 @@ pub fn cross_check(
             .flat_map(|(s, _)| s.evidence.iter())
             .find(|e| e.symptom == r.code)
             .map_or_else(|| r.code.clone(), |e| e.label.clone());
-        let score = |(s, st): &(&Suspected, Strength)| {
-            let side = side_of(s);
-            let side_rank = match side {
+        let score = |t: &TumourSite, (s, st): &(&Suspected, Strength)| {
+            let side_rank = match side_of(t, s) {
                 SideCall::Agrees | SideCall::NotApplicable => 2,
                 SideCall::Undecided => 1,
                 SideCall::Disagrees => 0,
             };
-            (place_of(s), side_rank, rank(*st))
+            (place_of(t, s), side_rank, rank(*st))
         };
-        let Some(best) = mine.iter().max_by_key(|m| score(m)) else {
+        // The best-placed candidate against each site; a lesion only where it does
+        // strictly better than the whole tumour (and the earlier of equal lesions).
+        let mut best: Option<(&TumourSite, &(&Suspected, Strength))> = None;
+        for t in &sites {
+            for m in &mine {
+                if best.is_none_or(|(bt, bm)| score(t, m) > score(bt, bm)) {
+                    best = Some((t, m));
+                }
+            }
+        }
+        let Some((at, best)) = best else {
             continue;
         };
         judged.push(Judged {
             code: r.code.clone(),
             label,
             strength: mine.iter().map(|(_, st)| rank(*st)).max().unwrap_or(1),
-            place: place_of(best.0),
-            side: side_of(best.0),
+            place: place_of(at, best.0),
+            side: side_of(at, best.0),
+            lesion: at.lesion.clone(),
             points_to: mine
                 .iter()
                 .map(|(s, _)| site(&s.region, s.hemisphere))
@@ -424,12 +477,25 @@ pub fn cross_check(
             .take(3)
             .map(|s| site(&s.region, s.hemisphere))
             .collect();
+        let lesions = match sites.len() {
+            0 | 1 => String::new(),
+            n => format!(
+                " in {} lesions ({})",
+                n - 1,
+                sites
+                    .iter()
+                    .filter_map(|t| t.lesion.as_ref())
+                    .map(|(id, name)| format!("{id}: {name}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        };
         explanation.push(format!(
-            "Tumour: {tumour_site}. Leading suspicion from the symptoms: {}.",
+            "Tumour: {tumour_site}{lesions}. Leading suspicion from the symptoms: {}.",
             lead.join(", ")
         ));
         explanation.push(match region_match {
-            Some(true) => "Region: symptoms point to a region the tumour occupies (or one anatomically tied to it).".into(),
+            Some(true) => "Region: symptoms point to a region the tumour (or one of its lesions) occupies, or one anatomically tied to it.".into(),
             _ if judged.iter().any(|j| j.place == Place::Adjacent) => "Region: the symptoms point next to the tumour, not into it.".into(),
             _ => "Region: none of the suspected regions is where the tumour lies.".into(),
         });
@@ -505,27 +571,44 @@ pub fn cross_check(
             continue;
         };
         let strength = ["", "weak", "moderate", "strong"][usize::from(j.strength.min(3))];
+        // Judged against one lesion of several: say which.
+        let lesion = j
+            .lesion
+            .as_ref()
+            .map(|(id, name)| format!("lesion {id} ({name})"));
         let (stance, reason) = if !finding.found {
             (Stance::Silent, "no tumour to compare with".to_string())
         } else if supports(j) {
             (
                 Stance::Supporting,
-                format!("points to {tumour_site} ({strength})"),
+                format!(
+                    "points to {} ({strength})",
+                    lesion.as_deref().unwrap_or(&tumour_site)
+                ),
             )
         } else if j.side == SideCall::Disagrees && j.place != Place::Distant {
             (
                 Stance::Contradicting,
-                format!("right region, other side ({strength})"),
+                match &lesion {
+                    Some(l) => format!("region of {l}, other side ({strength})"),
+                    None => format!("right region, other side ({strength})"),
+                },
             )
         } else if j.place == Place::Adjacent {
             (
                 Stance::Contradicting,
-                format!("points next to the tumour ({strength})"),
+                format!(
+                    "points next to {} ({strength})",
+                    lesion.as_deref().unwrap_or("the tumour")
+                ),
             )
         } else if j.place == Place::Explained {
             (
                 Stance::Supporting,
-                format!("right region, side not reported ({strength})"),
+                match &lesion {
+                    Some(l) => format!("region of {l}, side not reported ({strength})"),
+                    None => format!("right region, side not reported ({strength})"),
+                },
             )
         } else {
             (

@@ -52,7 +52,7 @@ pub use atlas::{builtin_on_grid, Atlas, AtlasEntry, GridAtlas};
 pub use crosscheck::{cross_check, CrossCheck, Stance, Verdict};
 pub use diagnoser::{parse_location, Diagnoser, Diagnosis, Site};
 pub use error::{Error, Result};
-pub use localize::{localise, RegionOverlap, TumourFinding};
+pub use localize::{localise, Lesion, RegionOverlap, TumourFinding, MIN_LESION_CM3};
 pub use referral::{refer, Referral};
 pub use report::{Report, DISCLAIMER, SCHEMA};
 pub use urgency::{triage, Triage, Urgency};

@@ -21,7 +21,11 @@
 //!                        centroid_voxel [i, j, k], centroid_mm [x, y, z] (RAS),
 //!                        bbox_voxel {min, max}, side_shares {left, right, midline_x_mm},
 //!                        regions [{region, hemisphere, voxels, fraction, core_voxels}],
-//!                        outside_atlas_fraction, atlas }
+//!                        outside_atlas_fraction, atlas,
+//!                        lesions [{id, voxels, volumes_cm3 {WT, TC, ET}, primary_region,
+//!                        hemisphere, basis, centroid_voxel, centroid_mm, bbox_voxel,
+//!                        regions}] (components of at least 0.1 cm³, largest first),
+//!                        small_components (smaller ones, not listed) }
 //! suspected_regions    [{region, hemisphere, score}]
 //! evidence             [{symptom, label, stance: supporting|contradicting|silent,
 //!                        points_to [string], reason, side?, said?}] (side: the side the
@@ -237,6 +241,34 @@ impl Report {
                     "- centroid: ({:.1}, {:.1}, {:.1}) mm RAS\n",
                     c[0], c[1], c[2]
                 ));
+            }
+            if t.lesions.len() >= 2 {
+                m.push_str(&format!(
+                    "\n{} separate lesions{}; each is compared with the symptoms on its own:\n\n\
+                     | lesion | region | side | whole tumour | core | enhancing | centroid (mm RAS) |\n\
+                     |---:|---|---|---:|---:|---:|---|\n",
+                    t.lesions.len(),
+                    match t.small_components {
+                        0 => String::new(),
+                        n => format!(" (and {n} smaller than {} cm³, not listed)", crate::localize::MIN_LESION_CM3),
+                    }
+                ));
+                for l in &t.lesions {
+                    let v = |k: &str| l.volumes_cm3.get(k).copied().unwrap_or(0.0);
+                    let c = l.centroid_mm;
+                    m.push_str(&format!(
+                        "| {} | {} | {} | {:.2} cm³ | {:.2} cm³ | {:.2} cm³ | ({:.0}, {:.0}, {:.0}) |\n",
+                        l.id,
+                        cell(l.primary_region.as_deref().unwrap_or("-")),
+                        l.hemisphere.name(),
+                        v("WT"),
+                        v("TC"),
+                        v("ET"),
+                        c[0],
+                        c[1],
+                        c[2]
+                    ));
+                }
             }
             if t.source == "mask" {
                 m.push_str(

@@ -378,6 +378,199 @@ fn sri24_case() -> (Case, Volume<u32>) {
     )
 }
 
+/// The centroid `(k, j, i)` of the atlas label `v`.
+fn centre_of(labels: &Volume<u32>, v: u32) -> [f64; 3] {
+    let (mut n, mut s) = (0.0, [0.0; 3]);
+    for ((k, j, i), &x) in labels.data().indexed_iter() {
+        if x == v {
+            n += 1.0;
+            s[0] += k as f64;
+            s[1] += j as f64;
+            s[2] += i as f64;
+        }
+    }
+    s.map(|x| x / n)
+}
+
+/// The voxel of label `v` nearest its centroid (the centroid of a curved region may fall
+/// outside it).
+fn inside_centre(labels: &Volume<u32>, v: u32) -> [f64; 3] {
+    let c = centre_of(labels, v);
+    let mut best = (f64::MAX, c);
+    for ((k, j, i), &x) in labels.data().indexed_iter() {
+        if x == v {
+            let d =
+                (k as f64 - c[0]).powi(2) + (j as f64 - c[1]).powi(2) + (i as f64 - c[2]).powi(2);
+            if d < best.0 {
+                best = (d, [k as f64, j as f64, i as f64]);
+            }
+        }
+    }
+    best.1
+}
+
+/// The SRI24 entry value of `region` on `side`.
+fn atlas_value(atlas: &Atlas, region: &str, side: &str) -> u32 {
+    atlas
+        .table()
+        .iter()
+        .find(|e| e.region == region && e.hemisphere.name() == side)
+        .map(|e| e.value)
+        .unwrap()
+}
+
+/// Several lesions (metastases): each is measured on its own, and a small one in the motor
+/// cortex explains a hemiparesis that the bulk, in the other hemisphere's occipital lobe,
+/// cannot. Specks under the lesion size count in the volumes only.
+#[test]
+fn each_lesion_is_measured_and_judged_on_its_own() {
+    let (_d, kb) = kb();
+    let atlas = Atlas::sri24().unwrap();
+    let (case, labels) = sri24_case();
+    let dx = Diagnoser::new(&kb).pictures(false);
+    let big = inside_centre(&labels, atlas_value(atlas, "occipital_lobe", "right"));
+    let small = inside_centre(&labels, atlas_value(atlas, "frontal_lobe", "left"));
+    let (mut data, g) = labels.map(|_| 0u8).into_parts();
+    let d2 = |p: [f64; 3], c: [f64; 3]| (0..3).map(|a| (p[a] - c[a]).powi(2)).sum::<f64>();
+    for ((k, j, i), x) in data.indexed_iter_mut() {
+        let p = [k as f64, j as f64, i as f64];
+        if labels.data()[[k, j, i]] == 0 {
+            continue;
+        }
+        *x = if d2(p, big) <= 16.0 {
+            1 // necrotic core
+        } else if d2(p, big) <= 36.0 {
+            4 // enhancing rim
+        } else if d2(p, big) <= 121.0 {
+            2 // edema
+        } else if d2(p, small) <= 9.0 {
+            4 // a small enhancing metastasis
+        } else {
+            0
+        };
+    }
+    // A speck of 8 voxels (0.008 cm³), far from both.
+    let speck = [big[0], big[1], 2.0 * small[2] - big[2]];
+    for dk in 0..2 {
+        for dj in 0..2 {
+            for di in 0..2 {
+                data[[
+                    speck[0] as usize + dk,
+                    speck[1] as usize + dj,
+                    speck[2] as usize + di,
+                ]] = 2;
+            }
+        }
+    }
+    let mask = Volume::new(data, g).unwrap();
+    let scheme = LabelScheme::brats2021();
+    let f = dx.localise(&case, &mask, &scheme).unwrap();
+    assert_eq!(f.lesions.len(), 2, "{:?}", f.lesions);
+    assert_eq!(f.small_components, 1);
+    let (l1, l2) = (&f.lesions[0], &f.lesions[1]);
+    assert_eq!((l1.id, l2.id), (1, 2));
+    assert_eq!(l1.primary_region.as_deref(), Some("occipital_lobe"));
+    assert_eq!(l1.hemisphere, Hemisphere::Right);
+    assert_eq!(l1.basis, "tumour_core");
+    assert_eq!(l2.primary_region.as_deref(), Some("frontal_lobe"));
+    assert_eq!(l2.hemisphere, Hemisphere::Left);
+    // The lesions' voxels and volumes add up to the whole tumour's, less the speck.
+    let wt = |v: &std::collections::BTreeMap<String, f64>| v["WT"];
+    assert!((wt(&l1.volumes_cm3) + wt(&l2.volumes_cm3) + 0.008 - wt(&f.volumes_cm3)).abs() < 1e-9);
+    assert!((l2.volumes_cm3["ET"] - l2.volumes_cm3["WT"]).abs() < 1e-12);
+    assert!(l2.volumes_cm3["WT"] >= diagnosis::MIN_LESION_CM3);
+    // The whole tumour is the bulk's: right occipital, the small lesion under 10 % of it.
+    assert_eq!(f.primary_region.as_deref(), Some("occipital_lobe"));
+    assert_eq!(f.hemisphere, Some(Hemisphere::Right));
+    assert!(wt(&l2.volumes_cm3) / wt(&f.volumes_cm3) < 0.1);
+    // Right hemiparesis and a left visual-field cut: each explained by its own lesion.
+    let d = dx
+        .diagnose(
+            Site::Mask {
+                case: &case,
+                mask: &mask,
+                scheme: &scheme,
+            },
+            &intake(
+                r#"{"symptoms": [{"code": "HP:0001269", "side": "right"},
+                                 {"code": "HP:0001123", "side": "left"}]}"#,
+            ),
+        )
+        .unwrap();
+    assert_eq!(d.check.verdict, Verdict::Concordant, "{:?}", d.check);
+    assert_eq!(d.check.hemisphere_match, Some(true));
+    let reason = |code: &str| {
+        d.check
+            .evidence
+            .iter()
+            .find(|e| e.symptom == code)
+            .map(|e| e.reason.clone())
+            .unwrap()
+    };
+    assert!(
+        reason("HP:0001269").starts_with("points to lesion 2 (frontal_lobe@left, 0."),
+        "{}",
+        reason("HP:0001269")
+    );
+    assert!(
+        reason("HP:0001123").starts_with("points to occipital_lobe@right"),
+        "{}",
+        reason("HP:0001123")
+    );
+    assert!(
+        d.check.explanation[0].contains("in 2 lesions (1: occipital_lobe@right"),
+        "{:?}",
+        d.check.explanation
+    );
+    // Without the small lesion, the same symptoms are discordant: it was the lesion that
+    // explained the hemiparesis.
+    let (mut data, g) = mask.clone().into_parts();
+    for ((k, j, i), x) in data.indexed_iter_mut() {
+        if d2([k as f64, j as f64, i as f64], small) <= 9.0 {
+            *x = 0;
+        }
+    }
+    let alone = Volume::new(data, g).unwrap();
+    let d = dx
+        .diagnose(
+            Site::Mask {
+                case: &case,
+                mask: &alone,
+                scheme: &scheme,
+            },
+            &intake(r#"{"symptoms": [{"code": "HP:0001269", "side": "right"}]}"#),
+        )
+        .unwrap();
+    assert_eq!(d.finding.lesions.len(), 1);
+    assert_eq!(d.check.verdict, Verdict::Discordant, "{:?}", d.check);
+    // The report lists the lesions.
+    let dir = tempfile::tempdir().unwrap();
+    let mut two = dx
+        .diagnose(
+            Site::Mask {
+                case: &case,
+                mask: &mask,
+                scheme: &scheme,
+            },
+            &intake(r#"{"symptoms": [{"code": "HP:0001269", "side": "right"}]}"#),
+        )
+        .unwrap();
+    let files = two.write(dir.path()).unwrap();
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    assert!(
+        md.contains("2 separate lesions (and 1 smaller than 0.1 cm³, not listed)"),
+        "{md}"
+    );
+    assert!(md.contains("| 2 | frontal_lobe | left |"), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files.json).unwrap()).unwrap();
+    assert_eq!(json["tumour"]["lesions"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        json["tumour"]["lesions"][1]["primary_region"],
+        "frontal_lobe"
+    );
+}
+
 #[test]
 fn the_registered_atlas_names_deep_infratentorial_and_boundary_sites() {
     let (_d, kb) = kb();
@@ -391,26 +584,8 @@ fn the_registered_atlas_names_deep_infratentorial_and_boundary_sites() {
     let grid = dx.atlas_for(&case).unwrap();
     assert!(grid.name.starts_with("sri24"), "{}", grid.name);
     // A 5 mm ball at the centre of each region's largest blob is found there, on its side.
-    let value_of = |region: &str, side: &str| {
-        atlas
-            .table()
-            .iter()
-            .find(|e| e.region == region && e.hemisphere.name() == side)
-            .map(|e| e.value)
-            .unwrap()
-    };
-    let centre = |v: u32| {
-        let (mut n, mut s) = (0.0, [0.0; 3]);
-        for ((k, j, i), &x) in labels.data().indexed_iter() {
-            if x == v {
-                n += 1.0;
-                s[0] += k as f64;
-                s[1] += j as f64;
-                s[2] += i as f64;
-            }
-        }
-        s.map(|x| x / n)
-    };
+    let value_of = |region: &str, side: &str| atlas_value(atlas, region, side);
+    let centre = |v: u32| centre_of(&labels, v);
     for (region, side) in [
         ("thalamus", "left"),
         ("thalamus", "right"),
@@ -422,20 +597,7 @@ fn the_registered_atlas_names_deep_infratentorial_and_boundary_sites() {
         ("temporal_lobe", "left"),
     ] {
         let v = value_of(region, side);
-        let mut c = centre(v);
-        // The centroid of a curved region may fall outside it: move to its nearest voxel.
-        let mut best = f64::MAX;
-        for ((k, j, i), &x) in labels.data().indexed_iter() {
-            if x == v {
-                let d = (k as f64 - c[0]).powi(2)
-                    + (j as f64 - c[1]).powi(2)
-                    + (i as f64 - c[2]).powi(2);
-                if d < best {
-                    best = d;
-                    c = [k as f64, j as f64, i as f64];
-                }
-            }
-        }
+        let c = inside_centre(&labels, v);
         let mask = labels.map(|_| 0u8);
         let (mut data, g) = mask.into_parts();
         for ((k, j, i), x) in data.indexed_iter_mut() {

@@ -101,10 +101,14 @@ pub fn run(a: &DiagnoseArgs, ui: &Ui) -> Result<()> {
     );
     if t.found {
         println!(
-            "tumour: {} {} (WT {:.1} cm³)",
+            "tumour: {} {} (WT {:.1} cm³{})",
             t.hemisphere.map_or("-", |h| h.name()),
             t.primary_region.as_deref().unwrap_or("-"),
-            t.volumes_cm3.get("WT").copied().unwrap_or(0.0)
+            t.volumes_cm3.get("WT").copied().unwrap_or(0.0),
+            match t.lesions.len() {
+                0 | 1 => String::new(),
+                n => format!(", {n} lesions"),
+            }
         );
     } else {
         println!("tumour: none found");
