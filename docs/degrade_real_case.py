@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Segments one case as it is and after each of a set of acquisition changes that real scans
 differ by (thick slices, blur, noise, a bias field, per-modality intensity scale, a shift of
-the head in the grid, the same voxels stored in another axis order, a background that is not
-zero), and prints how far each segmentation moves from the unaltered one:
+the head in the grid, the head tilted in the grid, the same voxels stored in another axis
+order, a background that is not zero), and prints how far each segmentation moves from the unaltered one:
 agreement Dice per region (WT, TC, ET), the whole-tumour volume, and the components over
 0.1 cm3. Without a reference segmentation this measures stability, not correctness: a
 model that reads real anatomy should not change its tumour, or grow islands, because the
@@ -58,10 +58,19 @@ def shift(a, by):
     return out
 
 
+def tilt(a, t, order):
+    """Rotates the array by `t` = (degrees, (axis, axis)) about the grid's centre (`order`:
+    1 for images, 0 for label maps and masks; the identity for `t` None)."""
+    if t is None:
+        return a
+    return ndi.rotate(a, t[0], axes=t[1], reshape=False, order=order)
+
+
 def variants(rng):
     """(name, function of (modality, image, brain mask) -> image, shift of the head, axis
     codes the files are stored in or None for the original order, Rician noise floor outside
-    the brain as a share of the brain's median, 0 for a zero background)."""
+    the brain as a share of the brain's median, 0 for a zero background, a tilt of the head
+    as (degrees, (axis, axis)) or None)."""
     def noisy(level):
         def f(m, a, brain):
             sigma = level * np.median(a[brain])
@@ -93,6 +102,12 @@ def variants(rng):
         ("stored sagittal (SPL)", same, (0, 0, 0), ("S", "P", "L"), 0),
         ("stored coronal (LSP)", same, (0, 0, 0), ("L", "S", "P"), 0),
         ("background not zero (noise floor 2 %)", same, (0, 0, 0), None, 0.02),
+        # A head not aligned to the grid, as in scans not registered to an atlas: nodding
+        # (about the left-right axis), rolling (about the front-back axis) and turning (about
+        # the vertical axis), 15 degrees each.
+        ("head tilted 15 deg, pitch", same, (0, 0, 0), None, 0, (15, (1, 2))),
+        ("head tilted 15 deg, roll", same, (0, 0, 0), None, 0, (15, (0, 2))),
+        ("head tilted 15 deg, yaw", same, (0, 0, 0), None, 0, (15, (0, 1))),
     ]
 
 
@@ -108,17 +123,18 @@ def main(case, bts, extra):
     ref = None
     print("change | WT cm3 | Dice to unaltered WT / TC / ET | components over 0.1 cm3")
     with tempfile.TemporaryDirectory() as tmp:
-        for v, (label, f, by, store, floor) in enumerate(variants(rng)):
+        for v, (label, f, by, store, floor, *turn) in enumerate(variants(rng)):
+            turn = turn[0] if turn else None
             d = os.path.join(tmp, f"v{v}", name)
             os.makedirs(d)
             imgs = {m: nib.load(modality(case, m)) for m in MODALITIES}
-            brain = np.asarray(imgs["t1"].dataobj) > 0
+            brain = tilt((np.asarray(imgs["t1"].dataobj) > 0).astype(np.uint8), turn, 0) > 0
             for m, im in imgs.items():
                 path = os.path.join(d, os.path.basename(modality(case, m)))
                 if v == 0:
                     nib.save(im, path)  # the reference: the files as they are
                     continue
-                a = np.asarray(im.dataobj).astype(np.float64)
+                a = tilt(np.asarray(im.dataobj).astype(np.float64), turn, 1)
                 b = f(m, a, brain)
                 b = np.where(brain, np.maximum(np.rint(b), 1), 0)
                 if floor:
@@ -138,6 +154,8 @@ def main(case, bts, extra):
             if store:  # back to the case's own order to compare voxel by voxel
                 seg = reoriented(seg, nib.aff2axcodes(imgs["t1"].affine))
             s = shift(np.asarray(seg.dataobj).astype(int), tuple(-x for x in by))
+            if turn is not None:  # turned back: one nearest-neighbour resampling of the map
+                s = tilt(s, (-turn[0], turn[1]), 0)
             regions = {
                 "WT": s > 0,
                 "TC": (s == 1) | (s == 3) | (s == 4),

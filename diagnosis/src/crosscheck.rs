@@ -262,7 +262,7 @@ fn tumour_sites(finding: &TumourFinding) -> Vec<TumourSite<'_>> {
                 format!(
                     "{}, {:.1} cm³",
                     site(
-                        l.primary_region.as_deref().unwrap_or("?"),
+                        l.primary_region.as_deref().unwrap_or("outside the atlas"),
                         Some(l.hemisphere)
                     ),
                     l.volumes_cm3.get("WT").copied().unwrap_or(0.0)
