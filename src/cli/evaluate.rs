@@ -516,7 +516,7 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         groups.entry("all".into()).or_default().push(r);
     }
     let mut table = format!(
-        "Model: epoch {} (weights \"{}\", grid {}{}). Decision: {}. Post-processing applied: components under {} mm³ removed, components nowhere {} mm deep in the head removed, enhancement under {} mm³ relabelled as core (0 = off). Cases: base seed {seed}, fully random tissue contrasts in a share {random_contrast_share} of them. Dice: mean over cases ({:.0} % bootstrap interval, {CI_RESAMPLES} resamples). HD95: median over cases, mm (BraTS conventions: 0 when both masks are empty, 373.13 when one is).\n\n| subtype | cases | WT | TC | ET | HD95 WT / TC / ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ | cases the model doubted (their mean WT) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "Model: epoch {} (weights \"{}\", grid {}{}). Decision: {}. Post-processing applied: components under {} mm³ removed, components nowhere {} mm deep in the head removed, enhancement under {} mm³ relabelled as core, specks of core under {} mm³ beside a larger core relabelled as edema (0 = off). Cases: base seed {seed}, fully random tissue contrasts in a share {random_contrast_share} of them. Dice: mean over cases ({:.0} % bootstrap interval, {CI_RESAMPLES} resamples). HD95: median over cases, mm (BraTS conventions: 0 when both masks are empty, 373.13 when one is).\n\n| subtype | cases | WT | TC | ET | HD95 WT / TC / ET | volume ratio (pred / true WT) | cases with a false island > 5 cm³ | cases the model doubted (their mean WT) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         meta.epoch,
         meta.weights,
         grid(meta.preprocess.resample),
@@ -525,6 +525,7 @@ fn synthetic(a: &EvaluateArgs, cases: u64, ui: &Ui) -> Result<()> {
         applied.min_component_mm3,
         applied.min_depth_mm,
         applied.et_to_core_below_mm3,
+        applied.min_core_fragment_mm3,
         CI_LEVEL * 100.0
     );
     let mut summary = BTreeMap::new();

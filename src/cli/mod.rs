@@ -334,6 +334,9 @@ pub struct PostArgs {
     /// Remove tumour components that nowhere reach this many millimetres inside the head (skull-stripping leftovers, surface vessels), 0 = keep all [default: the model's post-processing]
     #[arg(long, value_name = "MM", value_parser = parse_depth_mm)]
     pub min_depth: Option<f64>,
+    /// Relabel as edema each core component smaller than this many mm³ that is not the largest core of its tumour component (specks of core in a lesion's edema; a small lesion's only core is kept), 0 = never [default: the model's post-processing]
+    #[arg(long, value_name = "MM3")]
+    pub min_core_fragment: Option<usize>,
 }
 
 /// An axis code such as `LPS` (one of R/L, A/P and S/I per voxel axis).
@@ -356,6 +359,7 @@ impl PostArgs {
             || self.min_component.is_some()
             || self.et_to_core.is_some()
             || self.min_depth.is_some()
+            || self.min_core_fragment.is_some()
     }
 
     /// `base` with the decision and thresholds given on the command line; `None` when none was
@@ -369,6 +373,7 @@ impl PostArgs {
             min_component_mm3: self.min_component.unwrap_or(base.min_component_mm3),
             min_depth_mm: self.min_depth.unwrap_or(base.min_depth_mm),
             et_to_core_below_mm3: self.et_to_core.unwrap_or(base.et_to_core_below_mm3),
+            min_core_fragment_mm3: self.min_core_fragment.unwrap_or(base.min_core_fragment_mm3),
         })
     }
 }

@@ -229,6 +229,7 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
         min_component_mm3: 0,
         min_depth_mm: 0.0,
         et_to_core_below_mm3: 0,
+        min_core_fragment_mm3: 0,
     };
     let regional = p
         .predict(
@@ -302,6 +303,7 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
         min_component_mm3: 7,
         min_depth_mm: 4.5,
         et_to_core_below_mm3: 11,
+        min_core_fragment_mm3: 13,
     };
     unet3d::checkpoint::export(
         dir.path(),

@@ -1,6 +1,6 @@
 //! Post-processing of a predicted label map: small components removed, components that lie
 //! as a thin sheet along the edge of the head removed, too little enhancement relabelled as
-//! core.
+//! core, and specks of core beside a tumour's main core relabelled as edema.
 
 use brats_io::components::connected_components;
 use ndarray::{Array3, ArrayView3};
@@ -41,6 +41,15 @@ pub struct PostprocessConfig {
     /// keeps it. 0 disables it. Read from older model files as `et_to_core_below_voxels`.
     #[serde(alias = "et_to_core_below_voxels")]
     pub et_to_core_below_mm3: usize,
+    /// Relabel as edema each tumour-core component (26-connected, necrosis and enhancement
+    /// together) smaller than this many mm³ that is not the largest core of its tumour
+    /// component: the specks of core a network leaves in the edema beside a lesion's core. The
+    /// BraTS lesion-wise evaluation (since 2023) counts each as a false lesion, and a reader
+    /// sees a second focus that is not there; a small lesion's own core, the only one in its
+    /// edema, is kept whatever its size. Applied last. 0 disables it (model files of before
+    /// session 30).
+    #[serde(default)]
+    pub min_core_fragment_mm3: usize,
 }
 
 /// What [`postprocess`] changed.
@@ -55,6 +64,13 @@ pub struct PostprocessReport {
     pub voxels_removed: usize,
     /// Enhancing voxels relabelled as core.
     pub et_relabelled: usize,
+    /// Core components relabelled as edema (see
+    /// [`PostprocessConfig::min_core_fragment_mm3`]).
+    #[serde(default)]
+    pub core_fragments_relabelled: usize,
+    /// Their voxels.
+    #[serde(default)]
+    pub core_fragment_voxels: usize,
 }
 
 /// The head a label map lies in, for [`PostprocessConfig::min_depth_mm`].
@@ -140,8 +156,63 @@ pub fn postprocess(
         let (comp, sizes) =
             components.unwrap_or_else(|| connected_components(&labels.mapv(|v| v != 0)));
         report.et_relabelled = relabel_where_core_dominates(labels, &comp, sizes.len(), scheme);
+        components = Some((comp, sizes));
+    }
+    let fragment = voxels_of(cfg.min_core_fragment_mm3, voxel_mm3)?;
+    if fragment > 0 && scheme.value_of(brats_io::Compartment::Edema) != 0 {
+        // Relabelling within the tumour leaves its components as they were.
+        let (comp, _) =
+            components.unwrap_or_else(|| connected_components(&labels.mapv(|v| v != 0)));
+        (
+            report.core_fragments_relabelled,
+            report.core_fragment_voxels,
+        ) = relabel_core_fragments(labels, &comp, scheme, fragment);
     }
     Ok(report)
+}
+
+/// Relabels as edema every core component (core and enhancing voxels, 26-connected) under
+/// `min` voxels that is not the largest core of its tumour component (of `comp`, the
+/// labelling of the map's foreground; the first found of equal largest ones); returns
+/// (components, voxels) relabelled.
+fn relabel_core_fragments(
+    labels: &mut Array3<u8>,
+    comp: &Array3<u32>,
+    scheme: &brats_io::LabelScheme,
+    min: usize,
+) -> (usize, usize) {
+    let (core, et) = (
+        scheme.value_of(brats_io::Compartment::Core),
+        scheme.value_of(brats_io::Compartment::Enhancing),
+    );
+    let edema = scheme.value_of(brats_io::Compartment::Edema);
+    let is_core = |v: u8| v != 0 && (v == core || v == et);
+    let (cores, sizes) = connected_components(&labels.mapv(is_core));
+    // Each core component's tumour component, and each tumour component's largest core.
+    let mut tumour_of = vec![0u32; sizes.len()];
+    for (&c, &t) in cores.iter().zip(comp.iter()) {
+        if c > 0 {
+            tumour_of[c as usize] = t;
+        }
+    }
+    let mut largest: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    for c in 1..sizes.len() {
+        let best = largest.entry(tumour_of[c]).or_insert(c);
+        if sizes[c] > sizes[*best] {
+            *best = c;
+        }
+    }
+    let fragment: Vec<bool> = (0..sizes.len())
+        .map(|c| c > 0 && sizes[c] < min && largest.get(&tumour_of[c]) != Some(&c))
+        .collect();
+    let mut voxels = 0;
+    for (v, &c) in labels.iter_mut().zip(cores.iter()) {
+        if fragment[c as usize] {
+            *v = edema;
+            voxels += 1;
+        }
+    }
+    (fragment.iter().filter(|&&f| f).count(), voxels)
 }
 
 /// The voxels of `voxel_mm3` that a threshold of `mm3` stands for: the fewest whose volume
@@ -417,6 +488,9 @@ impl Calibration {
                         min_component_mm3: m,
                         min_depth_mm: self.min_depth_mm,
                         et_to_core_below_mm3: e,
+                        // Not searched: it moves region Dice by little and is chosen on
+                        // lesion-wise scores (`bts export --min-core-fragment`).
+                        min_core_fragment_mm3: 0,
                     },
                     dice: s.map(|v| v / n),
                 });
@@ -591,6 +665,70 @@ mod tests {
             0
         );
         assert_eq!(m, before);
+    }
+
+    #[test]
+    fn core_specks_beside_a_lesions_core_become_edema_and_a_small_lesions_core_stays() {
+        let scheme = brats_io::LabelScheme::brats2021();
+        let mut l = Array3::<u8>::zeros((20, 20, 20));
+        // A lesion: edema with a core of 27 voxels (rim and necrosis), and two specks of
+        // core in its edema, 2 and 8 voxels, apart from the core and from each other.
+        l.slice_mut(s![1..12, 1..12, 1..12]).fill(2);
+        l.slice_mut(s![2..5, 2..5, 2..5]).fill(4);
+        l[[3, 3, 3]] = 1;
+        l[[9, 9, 9]] = 4;
+        l[[9, 9, 10]] = 1;
+        l.slice_mut(s![7..9, 2..4, 8..10]).fill(1);
+        // A second lesion far away: a core of 4 voxels, the only one in its edema.
+        l.slice_mut(s![14..19, 14..19, 14..19]).fill(2);
+        l.slice_mut(s![16..18, 16..18, 16..17]).fill(4);
+        let wt_before = l.iter().filter(|&&v| v != 0).count();
+        let run = |l: &mut Array3<u8>, mm3: usize, voxel_mm3: f64| {
+            let cfg = PostprocessConfig {
+                min_core_fragment_mm3: mm3,
+                ..Default::default()
+            };
+            postprocess(l, &scheme, &cfg, voxel_mm3, None).unwrap()
+        };
+        let mut a = l.clone();
+        let r = run(&mut a, 5, 1.0);
+        assert_eq!(
+            (r.core_fragments_relabelled, r.core_fragment_voxels),
+            (1, 2)
+        );
+        assert_eq!((a[[9, 9, 9]], a[[9, 9, 10]]), (2, 2), "the 2-voxel speck");
+        assert_eq!(a[[7, 2, 8]], 1, "8 voxels: not under 5");
+        assert_eq!(a[[16, 16, 16]], 4, "a small lesion's only core stays");
+        assert_eq!(a[[3, 3, 3]], 1);
+        let mut b = l.clone();
+        let r = run(&mut b, 100, 1.0);
+        assert_eq!(
+            (r.core_fragments_relabelled, r.core_fragment_voxels),
+            (2, 10)
+        );
+        assert_eq!(b[[7, 2, 8]], 2);
+        assert_eq!(b[[16, 16, 16]], 4, "whatever the threshold");
+        assert_eq!(
+            b.slice(s![2..5, 2..5, 2..5])
+                .iter()
+                .filter(|&&v| v == 2)
+                .count(),
+            0
+        );
+        // The whole tumour does not change, nor anything at 0 (off).
+        assert_eq!(b.iter().filter(|&&v| v != 0).count(), wt_before);
+        let mut c = l.clone();
+        assert_eq!(run(&mut c, 0, 1.0), PostprocessReport::default());
+        assert_eq!(c, l);
+        // A volume: on 2 × 2 × 2 mm voxels, 20 mm³ is 3 voxels, so the 2-voxel speck goes
+        // and the 8-voxel one stays.
+        let mut d = l.clone();
+        assert_eq!(run(&mut d, 20, 8.0).core_fragments_relabelled, 1);
+        // Model files without the field read it as off.
+        let old: PostprocessConfig =
+            serde_json::from_str(r#"{"min_component_mm3": 500, "et_to_core_below_mm3": 300}"#)
+                .unwrap();
+        assert_eq!(old.min_core_fragment_mm3, 0);
     }
 
     #[test]
