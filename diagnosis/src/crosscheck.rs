@@ -362,15 +362,16 @@ pub fn cross_check(
         };
         // The best-placed candidate against each site; a lesion only where it does
         // strictly better than the whole tumour (and the earlier of equal lesions).
-        let mut best: Option<(&TumourSite, &(&Suspected, Strength))> = None;
+        let mut best = None;
         for t in &sites {
             for m in &mine {
-                if best.is_none_or(|(bt, bm)| score(t, m) > score(bt, bm)) {
-                    best = Some((t, m));
+                let sc = score(t, m);
+                if best.as_ref().is_none_or(|(b, _, _)| sc > *b) {
+                    best = Some((sc, t, m));
                 }
             }
         }
-        let Some((at, best)) = best else {
+        let Some((_, at, best)) = best else {
             continue;
         };
         judged.push(Judged {
