@@ -1,7 +1,7 @@
 //! The real-anatomy generator: real BraTS grid and header, reproducible, labels only inside
 //! the stripped brain, and subtypes that look like their kind.
 
-use brats_io::synth::{Subtype, SynthConfig};
+use brats_io::synth::{Subtype, SynthConfig, MAX_WHOLE_TUMOUR_CM3};
 use brats_io::{Compartment, LabelScheme};
 
 #[test]
@@ -79,7 +79,10 @@ fn subtypes_look_like_their_kind() {
         let (n_ncr, n_ed, n_et) = (count(s, ncr), count(s, ed), count(s, et));
         let wt = case.truth.volumes_cm3["WT"];
         assert!(case.truth.subtype.as_deref().unwrap().starts_with(t.name()));
-        assert!((1.0..400.0).contains(&wt), "{t:?}: WT {wt} cm³");
+        assert!(
+            (1.0..=MAX_WHOLE_TUMOUR_CM3).contains(&wt),
+            "{t:?}: WT {wt} cm³"
+        );
         match t {
             Subtype::HighGrade => {
                 assert!(n_et > 0 && n_ed > 0, "{t:?}: ET {n_et} ED {n_ed}");
@@ -102,6 +105,32 @@ fn subtypes_look_like_their_kind() {
             }
         }
     }
+}
+
+/// Before the cap, this held-out-style seed drew a multifocal high-grade glioma of 650.7 cm³
+/// (TC 95.4, edema 555.3 cm³), far beyond BraTS's range of about 5–250 cm³. Now its edema is
+/// cut back until the whole tumour fits; its cores stay what they were.
+#[test]
+fn whole_tumours_stay_within_bratss_range() {
+    let gen = SynthConfig {
+        subtypes: vec![Subtype::HighGrade],
+        healthy_share: 0.0,
+        ..SynthConfig::default()
+    }
+    .check()
+    .unwrap();
+    let case = gen.generate(8_000_000_001).unwrap();
+    let v = &case.truth.volumes_cm3;
+    assert_eq!(case.truth.subtype.as_deref(), Some("high_grade_multifocal"));
+    assert_eq!(case.truth.lesions, Some(3));
+    assert!(
+        (150.0..=MAX_WHOLE_TUMOUR_CM3).contains(&v["WT"]),
+        "WT {} cm³",
+        v["WT"]
+    );
+    // The cores are drawn as before (the mass effect moves them a little).
+    assert!((v["TC"] - 95.4).abs() < 95.4 * 0.1, "TC {} cm³", v["TC"]);
+    assert!(v["ED"] < 200.0, "ED {} cm³", v["ED"]);
 }
 
 #[test]

@@ -43,6 +43,10 @@ use crate::volume::Volume;
 
 pub use tumour::Subtype;
 
+/// The largest whole tumour (cm³) a case has: BraTS's range is about 5–250 cm³. A drawn
+/// tumour beyond it is made smaller (less edema first) until it fits.
+pub const MAX_WHOLE_TUMOUR_CM3: f64 = 250.0;
+
 /// Unchecked generator settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -122,15 +126,24 @@ impl SynthGenerator {
         } else {
             cfg.subtypes[rng.random_range(0..cfg.subtypes.len())]
         };
-        let plan = (!healthy).then(|| tumour::Plan::draw(&mut rng, subtype, &warp, t));
-        if let Some(p) = &plan {
-            warp.pushes = p.pushes();
-        }
-        let tissue = warp.tissue_map(t);
-        let parts = plan.as_ref().map_or_else(
-            || ndarray::Array3::zeros(tissue.dim()),
-            |p| p.paint(&tissue),
-        );
+        let mut plan = (!healthy).then(|| tumour::Plan::draw(&mut rng, subtype, &warp, t));
+        // A whole tumour beyond the range is redrawn smaller (about 1 case in 25 before, up
+        // to 651 cm³); cases within it are exactly as before, since this draws nothing.
+        let max_voxels = (MAX_WHOLE_TUMOUR_CM3 * 1000.0 / t.geometry.voxel_volume_mm3()) as usize;
+        let (tissue, parts) = loop {
+            if let Some(p) = &plan {
+                warp.pushes = p.pushes();
+            }
+            let tissue = warp.tissue_map(t);
+            let parts = plan.as_ref().map_or_else(
+                || ndarray::Array3::zeros(tissue.dim()),
+                |p| p.paint(&tissue),
+            );
+            let whole = parts.iter().filter(|&&p| p != 0).count();
+            if whole <= max_voxels || !plan.as_mut().is_some_and(tumour::Plan::shrink) {
+                break (tissue, parts);
+            }
+        };
         let (images, mask, random_contrast) =
             imaging::form_images(&mut rng, seed, &tissue, &parts, cfg.random_contrast_share);
         let (core, edema, et) = (

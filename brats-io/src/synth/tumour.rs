@@ -251,6 +251,28 @@ impl Plan {
         }
     }
 
+    /// Makes the tumour smaller for a redraw when its whole tumour came out beyond BraTS's
+    /// range: the edema's reach shrinks by a fifth (edema is what runs beyond the range: a
+    /// high-grade glioma of 30 mm radius with 45 mm of reach along the white matter fills a
+    /// lobe and more); once no lesion has more than 2 mm of it left, the cores shrink by a
+    /// fifth of their volume. False once the cores are down to 5 mm radius (nothing left to
+    /// take). Draws nothing, so the case's other choices stay as they were.
+    pub(crate) fn shrink(&mut self) -> bool {
+        if self.lesions.iter().any(|l| l.edema_mm > 2.0) {
+            for l in &mut self.lesions {
+                l.edema_mm *= 0.8;
+            }
+            true
+        } else if self.lesions.iter().any(|l| l.radius > 5.0) {
+            for l in &mut self.lesions {
+                l.radius = (l.radius * 0.8f64.cbrt()).max(l.radius.min(5.0));
+            }
+            true
+        } else {
+            false
+        }
+    }
+
     /// The lesions' mass effect.
     pub(crate) fn pushes(&self) -> Vec<Push> {
         self.lesions
