@@ -5,9 +5,10 @@
 //!   consciousness (papilledema or raised-pressure signs with vomiting, drowsiness or
 //!   confusion); a sudden severe headache with visual loss (pituitary apoplexy); a dilated
 //!   unreactive pupil (herniation); repeated or prolonged seizures; weakness or consciousness
-//!   that is getting rapidly worse;
+//!   that is getting rapidly worse (over hours, or from one day to the next);
 //! * **urgent** — a tumour with a new focal deficit, a first seizure, papilledema alone, a
-//!   sudden severe headache alone;
+//!   sudden severe headache alone, weakness or confusion getting gradually worse (점점, over
+//!   weeks: the usual course of a tumour, not an emergency by itself);
 //! * **routine** — the rest.
 //!
 //! Decision support: the rules flag what a triage nurse or neurosurgeon would want to see
@@ -71,21 +72,62 @@ const SEIZURES: [&str; 7] = [
     "HP:0002384",
 ];
 
-/// Words that say a complaint is getting worse quickly (Korean and English).
-const WORSENING: [&str; 12] = [
-    "점점",
+/// Words that say a complaint is getting worse quickly, over hours or from one day to the
+/// next (Korean and English): with weakness or a falling level of consciousness, an
+/// emergency.
+const RAPID: [&str; 16] = [
     "급격히",
-    "갈수록",
-    "빠르게",
     "급속히",
+    "빠르게",
     "하루가 다르게",
+    "몇 시간 만에",
+    "시간마다",
     "rapidly",
     "quickly",
-    "getting worse",
-    "worse every",
-    "worsening",
     "by the hour",
+    "hour by hour",
+    "within hours",
+    "over hours",
+    "worse every day",
+    "worse every hour",
+    "worse by the day",
+    "worse each day",
 ];
+
+/// Words that say a complaint is getting worse, without saying quickly: the progressive
+/// course typical of a tumour, over weeks. With weakness or confusion, urgent (a
+/// progressive deficit is seen within days), not an emergency.
+const GRADUAL: [&str; 13] = [
+    "점점",
+    "갈수록",
+    "서서히",
+    "조금씩",
+    "심해지",
+    "나빠지",
+    "getting worse",
+    "worsening",
+    "worse and worse",
+    "gradually",
+    "progressively",
+    "slowly",
+    "more and more",
+];
+
+/// Whether `lower` says one of `words`, not denied just before ("not getting worse",
+/// "isn't worsening", "no worse").
+fn says(lower: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| {
+        lower.match_indices(w).any(|(at, _)| {
+            let before = lower[..at].trim_end();
+            !(before.ends_with(" not")
+                || before == "not"
+                || before.ends_with("n't")
+                || before.ends_with(" no")
+                || before == "no"
+                || before.ends_with("안"))
+        })
+    })
+}
 
 /// Triages an intake (and the finding, when there is one).
 pub fn triage(intake: &Intake, suspicion: &Suspicion, finding: &TumourFinding) -> Triage {
@@ -117,7 +159,9 @@ pub fn triage(intake: &Intake, suspicion: &Suspicion, finding: &TumourFinding) -
     } else if any(&SEIZURES) {
         urgent.push("seizure".to_string());
     }
-    // Rapid worsening, said in the same entry as weakness or reduced consciousness.
+    // Worsening, said in the same entry as weakness or reduced consciousness: rapid is an
+    // emergency, gradual (the course of most tumours) urgent.
+    let mut progressive = None;
     for r in &suspicion.resolved {
         if !(WEAKNESS.contains(&r.code.as_str()) || r.code == DROWSY || r.code == CONFUSED) {
             continue;
@@ -128,11 +172,16 @@ pub fn triage(intake: &Intake, suspicion: &Suspicion, finding: &TumourFinding) -
             .and_then(|s| s.text.as_deref())
             .unwrap_or_default();
         let lower = text.to_lowercase();
-        if WORSENING.iter().any(|w| lower.contains(w)) {
+        if says(&lower, &RAPID) {
             emergency.push(format!("rapidly worsening: {text:?}"));
+            progressive = None;
             break;
         }
+        if progressive.is_none() && says(&lower, &GRADUAL) {
+            progressive = Some(format!("progressively worsening: {text:?}"));
+        }
     }
+    urgent.extend(progressive);
     let focal = suspicion.suspected.iter().any(|s| s.score > 0.0);
     if finding.found && focal {
         urgent.push("a tumour with focal neurological signs".to_string());

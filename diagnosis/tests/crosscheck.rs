@@ -353,9 +353,35 @@ fn red_flags_set_the_urgency() {
     assert_eq!(urgency("temporal_lobe@left", pupil).0, Urgency::Emergency);
     let status = r#"{"symptoms": [{"text": "경련이 멈추지 않아요"}]}"#;
     assert_eq!(urgency("temporal_lobe@left", status).0, Urgency::Emergency);
-    // Rapidly worsening weakness.
-    let worse = r#"{"symptoms": [{"text": "왼쪽 팔다리에 힘이 점점 빠져요"}]}"#;
-    assert_eq!(urgency("frontal_lobe@right", worse).0, Urgency::Emergency);
+    // Rapidly worsening weakness is an emergency; weakness that gets worse little by little
+    // (the usual course of a tumour) is urgent, and says why, even without a tumour.
+    for rapid in [
+        "왼쪽 팔다리에 힘이 하루가 다르게 빠져요",
+        "my left arm and leg are getting weaker by the hour",
+        "left sided weakness, getting worse every day",
+    ] {
+        let intake = format!(r#"{{"symptoms": [{{"text": "{rapid}"}}]}}"#);
+        let (u, why) = urgency("frontal_lobe@right", &intake);
+        assert_eq!(u, Urgency::Emergency, "{rapid}: {why:?}");
+        assert!(why[0].starts_with("rapidly worsening"), "{why:?}");
+    }
+    for gradual in [
+        "왼쪽 팔다리에 힘이 점점 빠져요",
+        "my left arm has been getting weaker and weaker, gradually",
+        "left sided weakness that is slowly getting worse",
+    ] {
+        let intake = format!(r#"{{"symptoms": [{{"text": "{gradual}"}}]}}"#);
+        let (u, why) = urgency("frontal_lobe@right", &intake);
+        assert_eq!(u, Urgency::Urgent, "{gradual}: {why:?}");
+        assert!(
+            why.iter().any(|w| w.starts_with("progressively worsening")),
+            "{gradual}: {why:?}"
+        );
+    }
+    // Denied worsening is no flag.
+    let steady = r#"{"symptoms": [{"text": "weak left arm, not getting worse"}]}"#;
+    let (_, why) = urgency("frontal_lobe@right", steady);
+    assert!(!why.iter().any(|w| w.contains("worsening")), "{why:?}");
     // A focal deficit with a tumour: urgent; nothing of note: routine.
     assert_eq!(
         urgency("frontal_lobe@right", LEFT_HEMIPARESIS).0,
