@@ -12,7 +12,9 @@
 //! * temporal lobe or insula with a seizure among the symptoms → epilepsy surgery;
 //! * cerebellopontine angle → skull-base surgery; occipital lobe → neuro-ophthalmology;
 //! * hydrocephalus (reported, or papilledema with a tumour that can block CSF flow: posterior
-//!   fossa, pineal region, third ventricle) → CSF diversion.
+//!   fossa, pineal region, third ventricle) → CSF diversion;
+//! * with several lesions, each lesion's own site as above (the reason names the lesion),
+//!   and 2–10 lesions with cores under 3 cm across → stereotactic radiosurgery.
 //!
 //! Hospitals come from the knowledge base ranked by capabilities matched, then distance
 //! from the patient when the intake gives a location. The default knowledge base's
@@ -75,7 +77,9 @@ pub struct Referral {
 
 const ELOQUENT: [&str; 4] = ["frontal_lobe", "temporal_lobe", "parietal_lobe", "insula"];
 
-/// The capabilities a finding calls for.
+/// The capabilities a finding calls for: those of the whole tumour's site, then (with
+/// several lesions) those of each lesion's own site, each asked for once with the first
+/// reason, and radiosurgery for several small lesions.
 pub fn capabilities_for(
     kb: &KnowledgeBase,
     finding: &TumourFinding,
@@ -86,12 +90,6 @@ pub fn capabilities_for(
     let Some(region) = finding.primary_region.as_deref() else {
         return out;
     };
-    let within = |a: &str| kb.is_within(region, a);
-    let side = finding.hemisphere;
-    let dominant_left_only = matches!(
-        intake.patient.handedness,
-        Handedness::Right | Handedness::Unknown
-    );
     let child = intake.patient.age_years.is_some_and(|a| a < 18.0);
     if child {
         out.push(Requested {
@@ -99,6 +97,76 @@ pub fn capabilities_for(
             reason: "patient under 18: paediatric neurosurgery, whatever the site".into(),
         });
     }
+    let mut add = |asked: Vec<Requested>| {
+        for r in asked {
+            if !out.iter().any(|o| o.capability == r.capability) {
+                out.push(r);
+            }
+        }
+    };
+    add(site_capabilities(
+        kb,
+        region,
+        finding.hemisphere,
+        intake,
+        suspicion,
+    ));
+    if finding.lesions.len() >= 2 {
+        for l in &finding.lesions {
+            let Some(lr) = l.primary_region.as_deref() else {
+                continue;
+            };
+            let mut asked = site_capabilities(kb, lr, Some(l.hemisphere), intake, suspicion);
+            for r in &mut asked {
+                r.reason = format!(
+                    "lesion {} ({lr}@{}, {:.1} cm³): {}",
+                    l.id,
+                    l.hemisphere.name(),
+                    l.volumes_cm3.get("WT").copied().unwrap_or(0.0),
+                    r.reason
+                );
+            }
+            add(asked);
+        }
+        // Stereotactic radiosurgery is the usual treatment of a few small brain metastases
+        // (cores up to about 3 cm across: 14 cm³ as a sphere).
+        let small = |l: &crate::localize::Lesion| {
+            l.volumes_cm3.get("TC").copied().unwrap_or(0.0) <= SRS_MAX_CORE_CM3
+        };
+        if finding.lesions.len() <= SRS_MAX_LESIONS && finding.lesions.iter().all(small) {
+            add(vec![Requested {
+                capability: Capability::Radiosurgery,
+                reason: format!(
+                    "{} separate lesions, each with a core under 3 cm across (the pattern of metastases): stereotactic radiosurgery is the usual treatment of a few small ones",
+                    finding.lesions.len()
+                ),
+            }]);
+        }
+    }
+    out
+}
+
+/// The largest core (cm³) radiosurgery is asked for: a sphere 3 cm across.
+pub const SRS_MAX_CORE_CM3: f64 = 14.1;
+
+/// The most lesions radiosurgery is asked for (beyond, whole-brain treatment is weighed).
+pub const SRS_MAX_LESIONS: usize = 10;
+
+/// The capabilities one site calls for (everything but the patient's age).
+fn site_capabilities(
+    kb: &KnowledgeBase,
+    region: &str,
+    side: Option<Hemisphere>,
+    intake: &Intake,
+    suspicion: &Suspicion,
+) -> Vec<Requested> {
+    let mut out = Vec::new();
+    let within = |a: &str| kb.is_within(region, a);
+    let dominant_left_only = matches!(
+        intake.patient.handedness,
+        Handedness::Right | Handedness::Unknown
+    );
+    let child = intake.patient.age_years.is_some_and(|a| a < 18.0);
     let has = |codes: &[&str]| {
         suspicion
             .resolved

@@ -6,7 +6,7 @@ use brats_io::phantom::{PhantomConfig, PhantomOrientation};
 use brats_io::{Case, Geometry, LabelScheme, NiftiWriter, Volume};
 use diagnosis::{Atlas, AtlasEntry, Diagnoser, Site, Verdict};
 use ndarray::Array3;
-use symptom_kb::{Hemisphere, Intake, KnowledgeBase};
+use symptom_kb::{Capability, Hemisphere, Intake, KnowledgeBase};
 
 fn kb() -> (tempfile::TempDir, KnowledgeBase) {
     let dir = tempfile::tempdir().unwrap();
@@ -522,6 +522,34 @@ fn each_lesion_is_measured_and_judged_on_its_own() {
         "{:?}",
         d.check.explanation
     );
+    // The referral asks for what each lesion's own site calls for: mapping for the small
+    // left (dominant) frontal one, visual fields for the occipital bulk; and, two small
+    // lesions, radiosurgery.
+    let asked = |d: &diagnosis::Diagnosis, c: Capability| {
+        d.referral
+            .capabilities
+            .iter()
+            .find(|r| r.capability == c)
+            .map(|r| r.reason.clone())
+    };
+    let awake = asked(&d, Capability::AwakeCraniotomy).unwrap();
+    assert!(
+        awake.starts_with("lesion 2 (frontal_lobe@left, 0."),
+        "{awake}"
+    );
+    let eyes = asked(&d, Capability::NeuroOphthalmology).unwrap();
+    assert!(eyes.starts_with("occipital lobe"), "{eyes}");
+    let srs = asked(&d, Capability::Radiosurgery).unwrap();
+    assert!(srs.starts_with("2 separate lesions"), "{srs}");
+    assert_eq!(
+        d.referral
+            .capabilities
+            .iter()
+            .filter(|r| r.capability == Capability::NeuroOphthalmology)
+            .count(),
+        1,
+        "each capability once"
+    );
     // Without the small lesion, the same symptoms are discordant: it was the lesion that
     // explained the hemiparesis.
     let (mut data, g) = mask.clone().into_parts();
@@ -543,6 +571,8 @@ fn each_lesion_is_measured_and_judged_on_its_own() {
         .unwrap();
     assert_eq!(d.finding.lesions.len(), 1);
     assert_eq!(d.check.verdict, Verdict::Discordant, "{:?}", d.check);
+    assert_eq!(asked(&d, Capability::AwakeCraniotomy), None);
+    assert_eq!(asked(&d, Capability::Radiosurgery), None);
     // The report lists the lesions.
     let dir = tempfile::tempdir().unwrap();
     let mut two = dx
