@@ -14,9 +14,9 @@ use crate::atlas::{brain_extent, builtin_on_grid, Atlas, GridAtlas};
 use crate::crosscheck::{cross_check, CrossCheck};
 use crate::error::{Error, Result};
 use crate::localize::{localise, TumourFinding};
-use crate::overlay::{render, render_certainty, View};
+use crate::overlay::{render, render_certainty, render_through, View};
 use crate::referral::{refer, Referral};
-use crate::report::{write_report, Report, ReportFiles, CERTAINTY};
+use crate::report::{write_report, Report, ReportFiles, CERTAINTY, LESION};
 use crate::viewer::ViewerData;
 
 /// Where the tumour is: from imaging, or given.
@@ -69,6 +69,9 @@ impl Diagnosis {
         write_report(dir, &mut self.report, &self.pictures, self.viewer.as_ref())
     }
 }
+
+/// The most lesions pictured on their own (the largest first).
+pub const MAX_LESION_PICTURES: usize = 4;
 
 /// Composes the knowledge base, an atlas and (optionally) a segmentation model.
 #[derive(Debug)]
@@ -301,6 +304,23 @@ impl<'kb> Diagnoser<'kb> {
                         (v.name().to_string(), c.to_png())
                     })
                     .collect();
+                // Several lesions: each on an axial slice through its own centroid (the
+                // whole tumour's may lie between them, in none).
+                if finding.lesions.len() >= 2 {
+                    for l in finding.lesions.iter().take(MAX_LESION_PICTURES) {
+                        let what = format!("lesion {}'s centroid", l.id);
+                        let c = render_through(
+                            View::Axial,
+                            flair,
+                            t1ce,
+                            Some(mask),
+                            scheme,
+                            (l.centroid_mm, &what),
+                            &[self.lesion_line(l, finding.lesions.len())],
+                        );
+                        pictures.push((format!("{LESION}{}_axial", l.id), c.to_png()));
+                    }
+                }
                 let mut maps = Vec::new();
                 if let Some([whole, core, enhancing]) = probabilities {
                     let c = render_certainty(
@@ -352,25 +372,52 @@ impl<'kb> Diagnoser<'kb> {
         })
     }
 
+    /// A site in Korean and English: `("좌측 전두엽", "left frontal lobe")`.
+    fn site_names(&self, id: &str, side: Option<Hemisphere>) -> (String, String) {
+        let (ko, en) = self
+            .kb
+            .region(id)
+            .map_or((id, id), |r| (r.name_ko.as_str(), r.name_en.as_str()));
+        let (side_ko, side_en) = match side {
+            Some(Hemisphere::Left) => ("좌측 ", "left "),
+            Some(Hemisphere::Right) => ("우측 ", "right "),
+            Some(Hemisphere::Midline) => ("정중부 ", "midline "),
+            Some(Hemisphere::Bilateral) => ("양측 ", "bilateral "),
+            None => ("", ""),
+        };
+        (
+            format!("{side_ko}{ko}"),
+            format!("{side_en}{}", en.to_lowercase()),
+        )
+    }
+
+    /// The caption of a lesion's picture: `병변 2/3 · Lesion 2 of 3: 우측 후두엽 — right
+    /// occipital lobe, 6.1 cm³`.
+    fn lesion_line(&self, l: &crate::localize::Lesion, of: usize) -> String {
+        let (ko, en) = l.primary_region.as_deref().map_or_else(
+            || {
+                (
+                    "아틀라스 밖".to_string(),
+                    "outside the atlas regions".to_string(),
+                )
+            },
+            |id| self.site_names(id, Some(l.hemisphere)),
+        );
+        format!(
+            "병변 {}/{of} · Lesion {} of {of}: {ko} — {en}, {:.1} cm³",
+            l.id,
+            l.id,
+            l.volumes_cm3.get("WT").copied().unwrap_or(0.0)
+        )
+    }
+
     /// The overlay pictures' caption, in Korean and English: the tumour's site, then the
     /// symptoms with their stance (wrapped to about 900 pixels).
     fn caption(&self, finding: &TumourFinding, check: &CrossCheck) -> Vec<String> {
         let mut lines = Vec::new();
         if let Some(id) = &finding.primary_region {
-            let (ko, en) = self.kb.region(id).map_or((id.as_str(), id.as_str()), |r| {
-                (r.name_ko.as_str(), r.name_en.as_str())
-            });
-            let (side_ko, side_en) = match finding.hemisphere {
-                Some(Hemisphere::Left) => ("좌측 ", "left "),
-                Some(Hemisphere::Right) => ("우측 ", "right "),
-                Some(Hemisphere::Midline) => ("정중부 ", "midline "),
-                Some(Hemisphere::Bilateral) => ("양측 ", "bilateral "),
-                None => ("", ""),
-            };
-            lines.push(format!(
-                "종양 위치 · Tumour site: {side_ko}{ko} — {side_en}{}",
-                en.to_lowercase()
-            ));
+            let (ko, en) = self.site_names(id, finding.hemisphere);
+            lines.push(format!("종양 위치 · Tumour site: {ko} — {en}"));
         }
         let mut line = String::from("증상 · Symptoms:");
         let mut any = false;

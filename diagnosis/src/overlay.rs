@@ -275,10 +275,31 @@ pub fn render(
     centre: [f64; 3],
     caption: &[String],
 ) -> Canvas {
+    render_through(
+        view,
+        flair,
+        t1ce,
+        mask,
+        scheme,
+        (centre, "the tumour centroid"),
+        caption,
+    )
+}
+
+/// [`render`] through a point named in the title: `(centre, "lesion 2's centroid")`.
+pub fn render_through(
+    view: View,
+    flair: &Volume<f32>,
+    t1ce: &Volume<f32>,
+    mask: Option<&Volume<u8>>,
+    scheme: &LabelScheme,
+    (centre, what): ([f64; 3], &str),
+    caption: &[String],
+) -> Canvas {
     let a = panel(view, flair, mask, scheme, centre);
     let b = panel(view, t1ce, mask, scheme, centre);
     let title = format!(
-        "{} slice at {}, through the tumour centroid",
+        "{} slice at {}, through {what}",
         view.name(),
         plane_of(view, centre)
     );

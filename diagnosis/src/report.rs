@@ -37,7 +37,8 @@
 //!                        hospitals [{id, name_ko, name_en, address, departments,
 //!                        matched_capabilities, missing_capabilities, distance_km, sample}],
 //!                        note}
-//! images               {axial, coronal, sagittal: file names, and certainty_axial when a
+//! images               {axial, coronal, sagittal: file names; lesion_N_axial through each
+//!                        of up to 4 lesions when there are several; certainty_axial when a
 //!                        model segmented the case} (absent without imaging)
 //! segmentation         {model, timings_s, mirror_tta, confidence {expected_dice [WT, TC, ET],
 //!                        uncertain_cm3, called_cm3, expected_cm3}, doubtful,
@@ -70,6 +71,10 @@ pub const SCHEMA: &str = "brain-tumour-seg/report/1";
 
 /// The prefix of the certainty pictures' names in [`Report::images`] (`certainty_axial`).
 pub const CERTAINTY: &str = "certainty";
+
+/// The prefix of the pictures through each lesion of a several-lesion tumour in
+/// [`Report::images`] (`lesion_2_axial`).
+pub const LESION: &str = "lesion_";
 
 /// The sentence every report carries.
 pub const DISCLAIMER: &str = "Decision support, not a diagnosis. This report was produced automatically from images and a symptom questionnaire; a qualified clinician must review the images and the patient before any decision.";
@@ -329,15 +334,26 @@ impl Report {
         }
         if !self.images.is_empty() {
             m.push_str("\n## Images\n\nRadiological convention: the patient's right is on the image's left (marked R/L).\n\n");
-            // The overlays, then the model's certainty with what it shows.
+            // The overlays, then one through each lesion, then the model's certainty with
+            // what it shows.
             let (certainty, overlays): (Vec<_>, Vec<_>) = self
                 .images
                 .iter()
                 .partition(|(view, _)| view.starts_with(CERTAINTY));
-            for (view, file) in overlays.into_iter().chain(certainty) {
-                if view.starts_with(CERTAINTY) {
-                    m.push_str("The model's certainty: its probability of whole tumour over FLAIR and of enhancing tumour over T1ce, dark violet (0.05) to yellow (1), with the map outlined in white. Colour past an outline, or green and blue inside one, is where it hesitated: check those parts of the map first.\n\n");
-                }
+            let (lesions, overlays): (Vec<_>, Vec<_>) = overlays
+                .into_iter()
+                .partition(|(view, _)| view.starts_with(LESION));
+            for (view, file) in overlays {
+                m.push_str(&format!("![{view}]({file})\n\n"));
+            }
+            if !lesions.is_empty() {
+                m.push_str("Each lesion on an axial slice through its own centroid (the blue ticks on the panels' edges point to it):\n\n");
+            }
+            for (view, file) in lesions {
+                m.push_str(&format!("![{view}]({file})\n\n"));
+            }
+            for (view, file) in certainty {
+                m.push_str("The model's certainty: its probability of whole tumour over FLAIR and of enhancing tumour over T1ce, dark violet (0.05) to yellow (1), with the map outlined in white. Colour past an outline, or green and blue inside one, is where it hesitated: check those parts of the map first.\n\n");
                 m.push_str(&format!("![{view}]({file})\n\n"));
             }
         }

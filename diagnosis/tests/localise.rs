@@ -573,9 +573,9 @@ fn each_lesion_is_measured_and_judged_on_its_own() {
     assert_eq!(d.check.verdict, Verdict::Discordant, "{:?}", d.check);
     assert_eq!(asked(&d, Capability::AwakeCraniotomy), None);
     assert_eq!(asked(&d, Capability::Radiosurgery), None);
-    // The report lists the lesions.
+    // The report lists the lesions, and pictures each through its own centroid.
     let dir = tempfile::tempdir().unwrap();
-    let mut two = dx
+    let mut two = Diagnoser::new(&kb)
         .diagnose(
             Site::Mask {
                 case: &case,
@@ -592,8 +592,28 @@ fn each_lesion_is_measured_and_judged_on_its_own() {
         "{md}"
     );
     assert!(md.contains("| 2 | frontal_lobe | left |"), "{md}");
+    let pictures: Vec<&str> = two.pictures.iter().map(|(v, _)| v.as_str()).collect();
+    assert_eq!(
+        pictures,
+        [
+            "axial",
+            "coronal",
+            "sagittal",
+            "lesion_1_axial",
+            "lesion_2_axial"
+        ]
+    );
+    let (axial, lesion2) = (&two.pictures[0].1, &two.pictures[4].1);
+    assert_ne!(axial, lesion2, "lesion 2 lies on another slice");
+    let at = md.find("Each lesion on an axial slice").expect("{md}");
+    assert!(md[at..].contains("![lesion_2_axial](overlay_lesion_2_axial.png)"));
+    assert!(dir.path().join("overlay_lesion_2_axial.png").is_file());
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&files.json).unwrap()).unwrap();
+    assert_eq!(
+        json["images"]["lesion_2_axial"],
+        "overlay_lesion_2_axial.png"
+    );
     assert_eq!(json["tumour"]["lesions"].as_array().unwrap().len(), 2);
     assert_eq!(
         json["tumour"]["lesions"][1]["primary_region"],
