@@ -221,11 +221,35 @@ const EN_RIGHT: [&str; 2] = ["right", "rt"];
 const EN_BOTH: [&str; 3] = ["both", "bilateral", "bilaterally"];
 const FILLER: [&str; 4] = ["sided", "side", "sides", "쪽"];
 
+/// Side words of two syllables or more, which also stand inside a word written without
+/// spaces ("갑자기왼쪽팔에힘이없어요": suddenly + left arm weak).
+const EMBEDDED: [&str; 6] = ["왼쪽", "오른쪽", "좌측", "우측", "양쪽", "양측"];
+
+/// `word` split before a side word inside it (`갑자기왼쪽팔에` → `갑자기`, `왼쪽팔에`);
+/// itself when there is none or the side word starts it.
+fn split_at_embedded_side(word: &str) -> Vec<&str> {
+    let at = EMBEDDED
+        .iter()
+        .filter_map(|w| word.find(w))
+        .filter(|&at| at > 0)
+        .min();
+    match at {
+        // 좌우측, 좌우쪽 ("left and right"): both sides, kept whole.
+        Some(at) if !word[..at].ends_with("좌") => {
+            let (a, b) = word.split_at(at);
+            let mut out = vec![a];
+            out.extend(split_at_embedded_side(b));
+            out
+        }
+        _ => vec![word],
+    }
+}
+
 /// Removes side words from normalised text; returns the side and what is left.
 pub fn extract_side(norm: &str) -> (Option<Side>, String) {
     let (mut left, mut right, mut both) = (false, false, false);
     let mut kept = Vec::new();
-    let words: Vec<&str> = norm.split(' ').collect();
+    let words: Vec<&str> = norm.split(' ').flat_map(split_at_embedded_side).collect();
     for (i, &word) in words.iter().enumerate() {
         // "the right words", "right away", "all right": right as in correct.
         let before = i.checked_sub(1).and_then(|j| words.get(j));

@@ -204,6 +204,10 @@ const TABLE: &[Row] = &[
     ("왼쪽 다리를 끌어요", &[(HEMIPARESIS, L)], &[]),
     ("오른쪽 팔다리가 저려요", &[(TINGLING, R)], &[]),
     ("양쪽 귀가 잘 안 들려요", &[(HEARING, B)], &[]),
+    // Typed without spaces: the side word inside a word still names the side.
+    ("갑자기왼쪽팔에힘이없어요", &[(HEMIPARESIS, L)], &[]),
+    ("어제부터오른쪽다리가저려요", &[(NUMB, R)], &[]),
+    ("며칠전부터왼쪽팔다리에힘이빠져요", &[(HEMIPARESIS, L)], &[]),
     // English.
     ("my right hand is numb", &[(NUMB, R)], &[]),
     (
