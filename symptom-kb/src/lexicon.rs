@@ -225,12 +225,19 @@ const FILLER: [&str; 4] = ["sided", "side", "sides", "쪽"];
 /// spaces ("갑자기왼쪽팔에힘이없어요": suddenly + left arm weak).
 const EMBEDDED: [&str; 6] = ["왼쪽", "오른쪽", "좌측", "우측", "양쪽", "양측"];
 
-/// `word` split before a side word inside it (`갑자기왼쪽팔에` → `갑자기`, `왼쪽팔에`);
+/// `word` split before a side word inside it (`갑자기왼쪽팔에` → `갑자기`, `왼쪽팔에`;
+/// `갑자기오른팔에` → `갑자기`, `오른팔에`: 오른/왼 only before 쪽/측 or a body word);
 /// itself when there is none or the side word starts it.
 fn split_at_embedded_side(word: &str) -> Vec<&str> {
+    let short = ["오른", "왼"].into_iter().flat_map(|w| {
+        word.match_indices(w)
+            .filter(|(at, w)| is_korean_side_context(&word[at + w.len()..]))
+            .map(|(at, _)| at)
+    });
     let at = EMBEDDED
         .iter()
         .filter_map(|w| word.find(w))
+        .chain(short)
         .filter(|&at| at > 0)
         .min();
     match at {

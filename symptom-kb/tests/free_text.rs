@@ -208,6 +208,7 @@ const TABLE: &[Row] = &[
     ("갑자기왼쪽팔에힘이없어요", &[(HEMIPARESIS, L)], &[]),
     ("어제부터오른쪽다리가저려요", &[(NUMB, R)], &[]),
     ("며칠전부터왼쪽팔다리에힘이빠져요", &[(HEMIPARESIS, L)], &[]),
+    ("요즘오른팔에힘이없어요", &[(HEMIPARESIS, R)], &[]),
     // English.
     ("my right hand is numb", &[(NUMB, R)], &[]),
     (
