@@ -354,28 +354,46 @@ fn red_flags_set_the_urgency() {
     let status = r#"{"symptoms": [{"text": "경련이 멈추지 않아요"}]}"#;
     assert_eq!(urgency("temporal_lobe@left", status).0, Urgency::Emergency);
     // Rapidly worsening weakness is an emergency; weakness that gets worse little by little
-    // (the usual course of a tumour) is urgent, and says why, even without a tumour.
-    for rapid in [
-        "왼쪽 팔다리에 힘이 하루가 다르게 빠져요",
-        "my left arm and leg are getting weaker by the hour",
-        "left sided weakness, getting worse every day",
+    // (the usual course of a tumour) is urgent; each says why.
+    for (text, want, why_starts) in [
+        (
+            "왼쪽 팔다리에 힘이 하루가 다르게 빠져요",
+            Urgency::Emergency,
+            "rapidly",
+        ),
+        (
+            "my left arm and leg are getting weaker by the hour",
+            Urgency::Emergency,
+            "rapidly",
+        ),
+        (
+            "left sided weakness, getting worse every day",
+            Urgency::Emergency,
+            "rapidly",
+        ),
+        (
+            "왼쪽 팔다리에 힘이 점점 빠져요",
+            Urgency::Urgent,
+            "progressively",
+        ),
+        (
+            "my left arm has been getting weaker and weaker, gradually",
+            Urgency::Urgent,
+            "progressively",
+        ),
+        (
+            "left sided weakness that is slowly getting worse",
+            Urgency::Urgent,
+            "progressively",
+        ),
     ] {
-        let intake = format!(r#"{{"symptoms": [{{"text": "{rapid}"}}]}}"#);
+        let intake = format!(r#"{{"symptoms": [{{"text": "{text}"}}]}}"#);
         let (u, why) = urgency("frontal_lobe@right", &intake);
-        assert_eq!(u, Urgency::Emergency, "{rapid}: {why:?}");
-        assert!(why[0].starts_with("rapidly worsening"), "{why:?}");
-    }
-    for gradual in [
-        "왼쪽 팔다리에 힘이 점점 빠져요",
-        "my left arm has been getting weaker and weaker, gradually",
-        "left sided weakness that is slowly getting worse",
-    ] {
-        let intake = format!(r#"{{"symptoms": [{{"text": "{gradual}"}}]}}"#);
-        let (u, why) = urgency("frontal_lobe@right", &intake);
-        assert_eq!(u, Urgency::Urgent, "{gradual}: {why:?}");
+        assert_eq!(u, want, "{text}: {why:?}");
         assert!(
-            why.iter().any(|w| w.starts_with("progressively worsening")),
-            "{gradual}: {why:?}"
+            why.iter()
+                .any(|w| w.starts_with(&format!("{why_starts} worsening"))),
+            "{text}: {why:?}"
         );
     }
     // Denied worsening is no flag.
