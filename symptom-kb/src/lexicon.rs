@@ -680,3 +680,29 @@ impl Lexicon {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn side_words_inside_a_word_split_it() {
+        assert_eq!(
+            split_at_embedded_side("갑자기왼쪽팔에힘이"),
+            ["갑자기", "왼쪽팔에힘이"]
+        );
+        assert_eq!(
+            split_at_embedded_side("요즘오른팔과왼쪽다리가"),
+            ["요즘", "오른팔과", "왼쪽다리가"]
+        );
+        // A side word that starts the word, 좌우측 (both), and 오른 not before a body word
+        // (떠오른다: comes to mind) leave it whole.
+        for whole in ["왼쪽팔에", "좌우측이", "떠오른다", "머리가아파요"] {
+            assert_eq!(split_at_embedded_side(whole), [whole]);
+        }
+        assert_eq!(
+            extract_side("어제부터오른쪽다리가저려요"),
+            (Some(Side::Right), "어제부터 다리가저려요".to_string())
+        );
+    }
+}
