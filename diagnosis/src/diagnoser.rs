@@ -340,7 +340,7 @@ impl<'kb> Diagnoser<'kb> {
                         ("P(enhancing)", enhancing),
                     ];
                 }
-                let viewer = ViewerData::build_with_probabilities(
+                let mut viewer = ViewerData::build_with_probabilities(
                     case,
                     mask,
                     scheme,
@@ -348,6 +348,22 @@ impl<'kb> Diagnoser<'kb> {
                     finding.centroid_mm,
                     &maps,
                 )?;
+                // Several lesions: buttons to each, and back to the whole tumour's centroid.
+                if let (Some(c), true) = (finding.centroid_mm, finding.lesions.len() >= 2) {
+                    let mut places = vec![("the tumour's centroid".to_string(), c)];
+                    places.extend(finding.lesions.iter().map(|l| {
+                        let en = l.primary_region.as_deref().map_or_else(
+                            || "outside the atlas regions".to_string(),
+                            |id| self.site_names(id, Some(l.hemisphere)).1,
+                        );
+                        let cm3 = l.volumes_cm3.get("WT").copied().unwrap_or(0.0);
+                        (
+                            format!("lesion {}: {en}, {cm3:.1} cm³", l.id),
+                            l.centroid_mm,
+                        )
+                    }));
+                    viewer = viewer.with_places(&places);
+                }
                 (pictures, Some(viewer))
             }
             _ => (Vec::new(), None),

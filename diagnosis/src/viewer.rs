@@ -68,6 +68,15 @@ pub struct ViewerProbability {
     pub data: String,
 }
 
+/// A place the viewer can jump to (a lesion's centroid, the tumour's).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ViewerPlace {
+    /// What is there (`lesion 2: left occipital lobe, 13.8 cm³`).
+    pub name: String,
+    /// The viewer voxel `[x, y, z]`.
+    pub voxel: [usize; 3],
+}
+
 /// Everything the viewer shows, ready to embed.
 #[derive(Debug, Clone, Serialize)]
 pub struct ViewerData {
@@ -99,6 +108,10 @@ pub struct ViewerData {
     /// one instead of the labels, and reads all out at the cross-hair).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub probabilities: Vec<ViewerProbability>,
+    /// Places to jump to, as buttons ([`ViewerData::with_places`]; with several lesions, the
+    /// [`Diagnoser`](crate::Diagnoser) gives the tumour's centroid and each lesion's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub places: Vec<ViewerPlace>,
 }
 
 fn gzip_base64(bytes: &[u8]) -> Result<String> {
@@ -307,10 +320,6 @@ impl ViewerData {
             })
             .collect();
         let focus_world = focus_mm.unwrap_or([0, 1, 2].map(|a| (wlo[a] + whi[a]) / 2.0));
-        let focus = [0, 1, 2].map(|a| {
-            let v = ((focus_world[a] - wlo[a]) / s).round();
-            (v.max(0.0) as usize).min(dims[a] - 1)
-        });
         let label_table = scheme
             .labels()
             .iter()
@@ -331,13 +340,13 @@ impl ViewerData {
                 .iter()
                 .map(|e| format!("{} ({})", e.region, e.hemisphere.name())),
         );
-        Ok(ViewerData {
+        let mut viewer = ViewerData {
             version: 1,
             case_id: case.id.clone(),
             dims,
             spacing_mm: s,
             origin_mm: wlo,
-            focus,
+            focus: [0; 3],
             images,
             labels: gzip_base64(&labels)?,
             label_table,
@@ -345,7 +354,31 @@ impl ViewerData {
             atlas_regions,
             atlas_name: atlas.name.clone(),
             probabilities,
+            places: Vec::new(),
+        };
+        viewer.focus = viewer.voxel_of(focus_world);
+        Ok(viewer)
+    }
+
+    /// The viewer voxel nearest the world point `mm` (RAS), clamped to the viewer's grid.
+    pub fn voxel_of(&self, mm: [f64; 3]) -> [usize; 3] {
+        [0, 1, 2].map(|a| {
+            let v = ((mm[a] - self.origin_mm[a]) / self.spacing_mm).round();
+            (v.max(0.0) as usize).min(self.dims[a].saturating_sub(1))
         })
+    }
+
+    /// Adds places to jump to: `(name, world point RAS mm)`, in order.
+    pub fn with_places(mut self, places: &[(String, [f64; 3])]) -> ViewerData {
+        let added: Vec<ViewerPlace> = places
+            .iter()
+            .map(|(name, mm)| ViewerPlace {
+                name: name.clone(),
+                voxel: self.voxel_of(*mm),
+            })
+            .collect();
+        self.places.extend(added);
+        self
     }
 
     /// The viewer as an HTML section (data, canvases, script and style), to place in a

@@ -603,6 +603,18 @@ fn each_lesion_is_measured_and_judged_on_its_own() {
             "lesion_2_axial"
         ]
     );
+    // The slice viewer jumps to the tumour's centroid and to each lesion.
+    let viewer = two.viewer.as_ref().unwrap();
+    let places: Vec<&str> = viewer.places.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(places.len(), 3, "{places:?}");
+    assert_eq!(places[0], "the tumour's centroid");
+    assert!(
+        places[2].starts_with("lesion 2: left frontal lobe, 0."),
+        "{places:?}"
+    );
+    let l2 = &two.finding.lesions[1];
+    assert_eq!(viewer.places[2].voxel, viewer.voxel_of(l2.centroid_mm));
+    assert_ne!(viewer.places[1].voxel, viewer.places[2].voxel);
     let (axial, lesion2) = (&two.pictures[0].1, &two.pictures[4].1);
     assert_ne!(axial, lesion2, "lesion 2 lies on another slice");
     let at = md.find("Each lesion on an axial slice").expect("{md}");

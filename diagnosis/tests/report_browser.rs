@@ -99,6 +99,38 @@ fn report(dir: &Path) -> PathBuf {
     let kb = KnowledgeBase::open(dir.join("kb")).unwrap();
     let intake =
         Intake::from_json(r#"{"symptoms": [{"text": "오른쪽 팔다리에 힘이 빠져요"}]}"#).unwrap();
+    // A second, small enhancing lesion in the other hemisphere, so that the viewer has
+    // places to jump to.
+    let mut case = case;
+    let seg = case.seg.take().unwrap();
+    let flair = case.image(brats_io::Modality::Flair).data().clone();
+    let (mut labels, g) = seg.into_parts();
+    let ni = labels.dim().2;
+    let tumour: Vec<[usize; 3]> = labels
+        .indexed_iter()
+        .filter(|(_, &l)| l != 0)
+        .map(|((k, j, i), _)| [k, j, i])
+        .collect();
+    let mean = |a: usize| tumour.iter().map(|p| p[a] as f64).sum::<f64>() / tumour.len() as f64;
+    // 10 voxels beyond the tumour's left-right extent, on the side with room.
+    let (lo, hi) = tumour
+        .iter()
+        .fold((usize::MAX, 0), |(lo, hi), p| (lo.min(p[2]), hi.max(p[2])));
+    let i = if lo >= 15 {
+        lo - 10
+    } else {
+        (hi + 10).min(ni - 5)
+    };
+    let centre = [mean(0), mean(1), i as f64];
+    for ((k, j, i), l) in labels.indexed_iter_mut() {
+        let d2 = (k as f64 - centre[0]).powi(2)
+            + (j as f64 - centre[1]).powi(2)
+            + (i as f64 - centre[2]).powi(2);
+        if d2 <= 16.0 && *l == 0 && flair[[k, j, i]] > 0.0 {
+            *l = 4;
+        }
+    }
+    case.seg = Some(brats_io::Volume::new(labels, g).unwrap());
     // As a model would give them: sure of the tumour, less of its core and enhancement.
     let seg = case.seg.as_ref().unwrap();
     let maps = [(&[1u8, 2, 4][..], 0.9f32), (&[1, 4], 0.6), (&[4], 0.3)]
@@ -114,6 +146,7 @@ fn report(dir: &Path) -> PathBuf {
             &maps,
         )
         .unwrap();
+    assert!(d.finding.lesions.len() >= 2, "{:?}", d.finding.lesions);
     d.write(&dir.join("report")).unwrap().html
 }
 
@@ -161,6 +194,13 @@ fn the_report_renders_and_its_viewer_scrolls_in_headless_chromium() {
         "showing the model's P(whole tumour) changes the picture: {v}"
     );
     assert_eq!(v["labels_back"], true, "and the labels come back: {v}");
+    // Several lesions: the tumour's centroid and each lesion are places to jump to.
+    assert!(v["places"].as_u64().unwrap() >= 3, "{v}");
+    assert_eq!(
+        v["place_reached"], true,
+        "a place's button moves the cross-hair there: {v}"
+    );
+    assert_eq!(v["place_moved"], true, "and the picture with it: {v}");
     let (before, after) = (
         v["slice_before"].as_u64().unwrap(),
         v["slice_after"].as_u64().unwrap(),

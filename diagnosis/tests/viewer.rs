@@ -118,6 +118,7 @@ fn every_tumour_voxel_is_found_at_its_world_position() {
         }
         let w = g.voxel_to_world([i as f64, j as f64, k as f64]);
         let p = [0, 1, 2].map(|a| ((w[a] - v.origin_mm[a]) / v.spacing_mm).round() as usize);
+        assert_eq!(v.voxel_of(w), p);
         checked += 1;
         agree += usize::from(labels[p[0] + nx * (p[1] + ny * p[2])] == label);
     }
@@ -126,6 +127,14 @@ fn every_tumour_voxel_is_found_at_its_world_position() {
     // The cross-hair starts on the tumour.
     let f = v.focus;
     assert_ne!(labels[f[0] + nx * (f[1] + ny * f[2])], 0, "focus {f:?}");
+    // Places beyond the grid are clamped to its edge, and named as given.
+    let far = v
+        .clone()
+        .with_places(&[("below".into(), [-1e6; 3]), ("above".into(), [1e6; 3])]);
+    assert_eq!(far.places[0].voxel, [0, 0, 0]);
+    assert_eq!(far.places[1].voxel, v.dims.map(|d| d - 1));
+    assert_eq!(far.places[1].name, "above");
+    assert!(v.places.is_empty(), "no places unless given");
 }
 
 #[test]

@@ -172,6 +172,15 @@
       over.addEventListener("change", function () { state.overlay = Number(over.value); redraw(); });
       el("bv-overlay-box").hidden = false;
     }
+    // Several lesions: a button to each (and back to the whole tumour's centroid).
+    var places = D.places || [];
+    places.forEach(function (place, i) {
+      var b = document.createElement("button");
+      b.type = "button"; b.id = "bv-place-" + i; b.textContent = place.name;
+      b.addEventListener("click", function () { state.p = place.voxel.slice(); redraw(); });
+      el("bv-places").appendChild(b);
+    });
+    el("bv-places").hidden = places.length === 0;
     el("bv-opacity").addEventListener("input", function (e) { state.opacity = Number(e.target.value) / 100; redraw(); });
     document.querySelectorAll("input[name=bv-convention]").forEach(function (r) {
       r.addEventListener("change", function () { state.radiological = r.value === "radiological" && r.checked; redraw(); });
@@ -231,6 +240,14 @@
     neuro.dispatchEvent(new Event("change"));
     out.mirrored = fingerprint("axial") !== out.after;
     out.readout = el("bv-readout").textContent;
+    if (D.places && D.places.length) {
+      // The last place's button moves the cross-hair there.
+      var last = D.places.length - 1, shown = fingerprint("axial");
+      el("bv-place-" + last).click();
+      out.places = D.places.length;
+      out.place_reached = JSON.stringify(state.p) === JSON.stringify(D.places[last].voxel);
+      out.place_moved = fingerprint("axial") !== shown;
+    }
     out.errors = errors;
     var pre = document.createElement("pre");
     pre.id = "viewer-selftest";
