@@ -97,7 +97,7 @@ const RAPID: [&str; 16] = [
 /// Words that say a complaint is getting worse, without saying quickly: the progressive
 /// course typical of a tumour, over weeks. With weakness or confusion, urgent (a
 /// progressive deficit is seen within days), not an emergency.
-const GRADUAL: [&str; 13] = [
+const GRADUAL: [&str; 12] = [
     "점점",
     "갈수록",
     "서서히",
@@ -109,7 +109,6 @@ const GRADUAL: [&str; 13] = [
     "worse and worse",
     "gradually",
     "progressively",
-    "slowly",
     "more and more",
 ];
 
