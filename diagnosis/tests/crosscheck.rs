@@ -396,10 +396,18 @@ fn red_flags_set_the_urgency() {
             "{text}: {why:?}"
         );
     }
-    // Denied worsening is no flag.
-    let steady = r#"{"symptoms": [{"text": "weak left arm, not getting worse"}]}"#;
-    let (_, why) = urgency("frontal_lobe@right", steady);
-    assert!(!why.iter().any(|w| w.contains("worsening")), "{why:?}");
+    // Denied worsening is no flag, nor is slowness.
+    for steady in [
+        "weak left arm, not getting worse",
+        "my left arm is weak and moves slowly",
+    ] {
+        let intake = format!(r#"{{"symptoms": [{{"text": "{steady}"}}]}}"#);
+        let (_, why) = urgency("frontal_lobe@right", &intake);
+        assert!(
+            !why.iter().any(|w| w.contains("worsening")),
+            "{steady}: {why:?}"
+        );
+    }
     // A focal deficit with a tumour: urgent; nothing of note: routine.
     assert_eq!(
         urgency("frontal_lobe@right", LEFT_HEMIPARESIS).0,
