@@ -257,17 +257,7 @@ fn tumour_sites(finding: &TumourFinding) -> Vec<TumourSite<'_>> {
         sites.extend(finding.lesions.iter().map(|l| TumourSite {
             regions: regions(&l.regions, l.primary_region.as_deref()),
             hemisphere: Some(l.hemisphere),
-            lesion: Some((
-                l.id,
-                format!(
-                    "{}, {:.1} cm³",
-                    site(
-                        l.primary_region.as_deref().unwrap_or("outside the atlas"),
-                        Some(l.hemisphere)
-                    ),
-                    l.volumes_cm3.get("WT").copied().unwrap_or(0.0)
-                ),
-            )),
+            lesion: Some((l.id, l.name())),
         }));
     }
     sites

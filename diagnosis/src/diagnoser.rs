@@ -352,11 +352,7 @@ impl<'kb> Diagnoser<'kb> {
                 if let (Some(c), true) = (finding.centroid_mm, finding.lesions.len() >= 2) {
                     let mut places = vec![("the tumour's centroid".to_string(), c)];
                     places.extend(finding.lesions.iter().map(|l| {
-                        let en = l.primary_region.as_deref().map_or_else(
-                            || "outside the atlas regions".to_string(),
-                            |id| self.site_names(id, Some(l.hemisphere)).1,
-                        );
-                        let cm3 = l.volumes_cm3.get("WT").copied().unwrap_or(0.0);
+                        let (_, en, cm3) = self.lesion_site(l);
                         (
                             format!("lesion {}: {en}, {cm3:.1} cm³", l.id),
                             l.centroid_mm,
@@ -407,9 +403,8 @@ impl<'kb> Diagnoser<'kb> {
         )
     }
 
-    /// The caption of a lesion's picture: `병변 2/3 · Lesion 2 of 3: 우측 후두엽 — right
-    /// occipital lobe, 6.1 cm³`.
-    fn lesion_line(&self, l: &crate::localize::Lesion, of: usize) -> String {
+    /// A lesion's site in Korean and English, and its whole-tumour volume (cm³).
+    fn lesion_site(&self, l: &crate::localize::Lesion) -> (String, String, f64) {
         let (ko, en) = l.primary_region.as_deref().map_or_else(
             || {
                 (
@@ -419,11 +414,16 @@ impl<'kb> Diagnoser<'kb> {
             },
             |id| self.site_names(id, Some(l.hemisphere)),
         );
+        (ko, en, l.wt_cm3())
+    }
+
+    /// The caption of a lesion's picture: `병변 2/3 · Lesion 2 of 3: 우측 후두엽 — right
+    /// occipital lobe, 6.1 cm³`.
+    fn lesion_line(&self, l: &crate::localize::Lesion, of: usize) -> String {
+        let (ko, en, cm3) = self.lesion_site(l);
         format!(
-            "병변 {}/{of} · Lesion {} of {of}: {ko} — {en}, {:.1} cm³",
-            l.id,
-            l.id,
-            l.volumes_cm3.get("WT").copied().unwrap_or(0.0)
+            "병변 {}/{of} · Lesion {} of {of}: {ko} — {en}, {cm3:.1} cm³",
+            l.id, l.id
         )
     }
 

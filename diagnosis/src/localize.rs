@@ -135,6 +135,25 @@ pub struct SideShares {
     pub midline_x_mm: f64,
 }
 
+impl Lesion {
+    /// Its whole-tumour volume, cm³.
+    pub fn wt_cm3(&self) -> f64 {
+        self.volumes_cm3.get("WT").copied().unwrap_or(0.0)
+    }
+
+    /// How reports name it: `occipital_lobe@right, 6.1 cm³`.
+    pub fn name(&self) -> String {
+        format!(
+            "{}@{}, {:.1} cm³",
+            self.primary_region
+                .as_deref()
+                .unwrap_or("outside the atlas"),
+            self.hemisphere.name(),
+            self.wt_cm3()
+        )
+    }
+}
+
 impl TumourFinding {
     /// A finding for a site given without imaging (e.g. from a radiology report).
     pub fn from_location(region: &str, hemisphere: Option<Hemisphere>) -> TumourFinding {

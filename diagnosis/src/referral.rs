@@ -118,13 +118,7 @@ pub fn capabilities_for(
             };
             let mut asked = site_capabilities(kb, lr, Some(l.hemisphere), intake, suspicion);
             for r in &mut asked {
-                r.reason = format!(
-                    "lesion {} ({lr}@{}, {:.1} cm³): {}",
-                    l.id,
-                    l.hemisphere.name(),
-                    l.volumes_cm3.get("WT").copied().unwrap_or(0.0),
-                    r.reason
-                );
+                r.reason = format!("lesion {} ({}): {}", l.id, l.name(), r.reason);
             }
             add(asked);
         }
