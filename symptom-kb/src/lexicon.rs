@@ -215,7 +215,9 @@ fn compact(norm: &str) -> String {
 
 const LEFT: [&str; 4] = ["왼쪽", "좌측", "왼", "좌"];
 const RIGHT: [&str; 4] = ["오른쪽", "우측", "오른", "우"];
-const BOTH: [&str; 3] = ["양쪽", "양측", "양"];
+/// 좌우측/좌우쪽 ("left and right"); bare 좌우 only before a body word (좌우명: a motto,
+/// 좌우되다: to be swayed).
+const BOTH: [&str; 6] = ["양쪽", "양측", "좌우측", "좌우쪽", "좌우", "양"];
 const EN_LEFT: [&str; 2] = ["left", "lt"];
 const EN_RIGHT: [&str; 2] = ["right", "rt"];
 const EN_BOTH: [&str; 3] = ["both", "bilateral", "bilaterally"];
@@ -223,7 +225,16 @@ const FILLER: [&str; 4] = ["sided", "side", "sides", "쪽"];
 
 /// Side words of two syllables or more, which also stand inside a word written without
 /// spaces ("갑자기왼쪽팔에힘이없어요": suddenly + left arm weak).
-const EMBEDDED: [&str; 6] = ["왼쪽", "오른쪽", "좌측", "우측", "양쪽", "양측"];
+const EMBEDDED: [&str; 8] = [
+    "왼쪽",
+    "오른쪽",
+    "좌측",
+    "우측",
+    "양쪽",
+    "양측",
+    "좌우측",
+    "좌우쪽",
+];
 
 /// `word` split before a side word inside it (`갑자기왼쪽팔에` → `갑자기`, `왼쪽팔에`;
 /// `갑자기오른팔에` → `갑자기`, `오른팔에`: 오른/왼 only before 쪽/측 or a body word);
@@ -280,7 +291,12 @@ pub fn extract_side(norm: &str) -> (Option<Side>, String) {
             if let Some(p) = list.iter().find(|p| {
                 rest.starts_with(**p)
                     // A bare one-syllable prefix counts only before 쪽/측 or a body word.
-                    && (p.chars().count() > 1 || is_korean_side_context(&rest[p.len()..]))
+                    && ((p.chars().count() > 1 && **p != "좌우") || {
+                        // The body word may follow after a space ("좌우 손", "왼 팔").
+                        let after = &rest[p.len()..];
+                        let next = words.get(i + 1).copied().unwrap_or("");
+                        is_korean_side_context(if after.is_empty() { next } else { after })
+                    })
             }) {
                 *flag = true;
                 rest = &rest[p.len()..];
@@ -704,5 +720,30 @@ mod tests {
             extract_side("어제부터오른쪽다리가저려요"),
             (Some(Side::Right), "어제부터 다리가저려요".to_string())
         );
+        assert_eq!(
+            split_at_embedded_side("요즘좌우측팔이"),
+            ["요즘", "좌우측팔이"]
+        );
+    }
+
+    #[test]
+    fn left_and_right_together_is_both_sides() {
+        for (text, kept) in [
+            ("좌우측 팔이 저려요", "팔이 저려요"),
+            ("좌우쪽 다리에 힘이 없어요", "다리에 힘이 없어요"),
+            ("좌우 손이 떨려요", "손이 떨려요"),
+            ("양 팔이 저려요", "팔이 저려요"),
+            ("요즘좌우측팔이 저려요", "요즘 팔이 저려요"),
+        ] {
+            assert_eq!(
+                extract_side(text),
+                (Some(Side::Bilateral), kept.to_string()),
+                "{text}"
+            );
+        }
+        // 좌우 not before a body word is no side: 좌우명 (a motto), 좌우되다 (to be swayed).
+        for text in ["좌우명이 있어요", "기분에 좌우되다"] {
+            assert_eq!(extract_side(text), (None, text.to_string()), "{text}");
+        }
     }
 }
