@@ -350,11 +350,11 @@ impl<'kb> Diagnoser<'kb> {
                 )?;
                 // Several lesions: buttons to each, and back to the whole tumour's centroid.
                 if let (Some(c), true) = (finding.centroid_mm, finding.lesions.len() >= 2) {
-                    let mut places = vec![("the tumour's centroid".to_string(), c)];
+                    let mut places = vec![("종양 중심 · the tumour's centroid".to_string(), c)];
                     places.extend(finding.lesions.iter().map(|l| {
-                        let (_, en, cm3) = self.lesion_site(l);
+                        let (ko, en, cm3) = self.lesion_site(l);
                         (
-                            format!("lesion {}: {en}, {cm3:.1} cm³", l.id),
+                            format!("병변 {} · lesion {}: {ko} — {en}, {cm3:.1} cm³", l.id, l.id),
                             l.centroid_mm,
                         )
                     }));

@@ -607,9 +607,9 @@ fn each_lesion_is_measured_and_judged_on_its_own() {
     let viewer = two.viewer.as_ref().unwrap();
     let places: Vec<&str> = viewer.places.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(places.len(), 3, "{places:?}");
-    assert_eq!(places[0], "the tumour's centroid");
+    assert_eq!(places[0], "종양 중심 · the tumour's centroid");
     assert!(
-        places[2].starts_with("lesion 2: left frontal lobe, 0."),
+        places[2].starts_with("병변 2 · lesion 2: 좌측 전두엽 — left frontal lobe, 0."),
         "{places:?}"
     );
     let l2 = &two.finding.lesions[1];
