@@ -1279,3 +1279,89 @@ fn a_brats_2023_case_is_segmented_in_its_own_scheme() {
     .expect("report.json parses");
     assert_eq!(r["segmentation"]["file_scheme"], "brats2023", "{r}");
 }
+
+/// A dataset in the Medical Segmentation Decathlon's layout (one 4D file per case in
+/// imagesTr, labels 1 edema / 2 core / 3 enhancing in labelsTr, dataset.json) is segmented
+/// and scored in its own labels, with the same maps and scores as the same cases in BraTS
+/// layout; a macOS resource fork beside the images is no case; scoring it under BraTS 2023's
+/// labels (the same values, core and edema swapped) is refused.
+#[test]
+fn a_decathlon_dataset_is_segmented_and_scored_in_its_own_labels() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (msd, brats) = (tmp.path().join("Task01"), tmp.path().join("brats"));
+    small_phantoms(&msd, &["--labels", "decathlon", "--cases", "2"]);
+    small_phantoms(&brats, &["--cases", "2"]);
+    assert!(msd.join("dataset.json").is_file());
+    std::fs::write(
+        msd.join("imagesTr/._Phantom_00000.nii.gz"),
+        b"\0\x05\x16\x07",
+    )
+    .expect("fork");
+    let segment = |data: &Path, out: &Path| {
+        let run = bts(&[
+            "--quiet",
+            "segment",
+            "--data",
+            &data.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+            "--no-tta",
+            "--json",
+        ]);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        text(&run.stdout)
+    };
+    let (out_msd, out_brats) = (tmp.path().join("pred_msd"), tmp.path().join("pred_brats"));
+    let json = segment(&msd, &out_msd);
+    assert_eq!(
+        json.lines().count(),
+        2,
+        "two cases, no resource fork: {json}"
+    );
+    assert!(json.contains("\"scheme\":\"decathlon\""), "{json}");
+    segment(&brats, &out_brats);
+    let reader = brats_io::NiftiReader::new();
+    for id in ["Phantom_00000", "Phantom_00001"] {
+        let file = format!("{id}.nii.gz");
+        let a = reader
+            .read_labels(out_msd.join(&file))
+            .expect("decathlon map");
+        let b = reader
+            .read_labels(out_brats.join(&file))
+            .expect("brats map");
+        let swapped = b.map(|&v| [0u8, 2, 1, 0, 3][v as usize]);
+        assert_eq!(
+            a.data(),
+            swapped.data(),
+            "{id}: the same map in the Decathlon's labels"
+        );
+        assert!(a.as_slice().contains(&1), "{id}: edema is 1");
+    }
+    let evaluate = |pred: &Path, truth: &Path, labels: &str| {
+        bts(&[
+            "evaluate",
+            "--pred",
+            &pred.display().to_string(),
+            "--truth",
+            &truth.display().to_string(),
+            "--labels",
+            labels,
+            "--json",
+        ])
+    };
+    let scores = |out: Output| -> serde_json::Value {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("evaluate --json");
+        v["summary"].clone()
+    };
+    let m = scores(evaluate(&out_msd, &msd.join("labelsTr"), "decathlon"));
+    let b = scores(evaluate(&out_brats, &brats, "brats2021"));
+    assert_eq!(m, b, "the same scores in either layout");
+    let wrong = evaluate(&out_msd, &msd.join("labelsTr"), "brats2023");
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        text(&wrong.stderr).contains("give --labels decathlon"),
+        "{}",
+        text(&wrong.stderr)
+    );
+}

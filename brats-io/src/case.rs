@@ -10,7 +10,9 @@
 //! | segmentation | `_seg` | `-seg` |
 //!
 //! Each suffix is followed by `.nii.gz` or `.nii`. Channel order everywhere in this
-//! workspace is FLAIR, T1, T1ce, T2.
+//! workspace is FLAIR, T1, T1ce, T2. A case may also be one 4D file holding the four
+//! (the Medical Segmentation Decathlon's layout, [`crate::decathlon`]): give the file instead
+//! of a folder. Hidden files (`.x`, and the `._x.nii.gz` a macOS archive leaves) are skipped.
 //!
 //! ```no_run
 //! use brats_io::{find_case, NiftiReader};
@@ -63,9 +65,11 @@ impl Modality {
         }
     }
 
-    /// The file-name suffix (without extension) under a naming convention.
+    /// The file-name suffix (without extension) under a naming convention (none for the
+    /// Decathlon's one 4D file).
     pub fn suffix(self, naming: Naming) -> &'static str {
         match (naming, self) {
+            (Naming::Decathlon, _) => "",
             (Naming::Brats2021, Modality::Flair) => "_flair",
             (Naming::Brats2021, Modality::T1) => "_t1",
             (Naming::Brats2021, Modality::T1ce) => "_t1ce",
@@ -86,6 +90,9 @@ pub enum Naming {
     Brats2021,
     /// `ID-t2f.nii.gz`, `ID-t1n.nii.gz`, `ID-t1c.nii.gz`, `ID-t2w.nii.gz`, `ID-seg.nii.gz`.
     Brats2023,
+    /// The Medical Segmentation Decathlon's: `imagesTr/ID.nii.gz` (one 4D file, channels as
+    /// `dataset.json` says) and `labelsTr/ID.nii.gz` ([`crate::decathlon`]).
+    Decathlon,
 }
 
 impl Naming {
@@ -94,15 +101,18 @@ impl Naming {
         match self {
             Naming::Brats2021 => "_seg",
             Naming::Brats2023 => "-seg",
+            Naming::Decathlon => "",
         }
     }
 
     /// The label scheme that goes with this naming: BraTS 2021's files hold labels 1/2/4,
-    /// BraTS 2023's 1/2/3.
+    /// BraTS 2023's 1/2/3, the Decathlon's 1 edema / 2 core / 3 enhancing (unless its
+    /// `dataset.json` says otherwise: [`CasePaths::scheme`]).
     pub fn scheme(self) -> crate::LabelScheme {
         match self {
             Naming::Brats2021 => crate::LabelScheme::brats2021(),
             Naming::Brats2023 => crate::LabelScheme::brats2023(),
+            Naming::Decathlon => crate::LabelScheme::decathlon(),
         }
     }
 }
@@ -116,14 +126,17 @@ pub struct CasePaths {
     pub dir: PathBuf,
     /// Naming convention found.
     pub naming: Naming,
-    /// FLAIR, T1, T1ce, T2.
+    /// FLAIR, T1, T1ce, T2 (for a 4D file, the same file four times).
     pub images: [PathBuf; 4],
     /// The ground-truth segmentation, when present.
     pub seg: Option<PathBuf>,
+    /// For one 4D file holding the four modalities: which volume is which, and the labels
+    /// of its segmentation (from `dataset.json`).
+    pub stacked: Option<crate::decathlon::DatasetJson>,
 }
 
 /// The stem of a NIfTI file name (`.nii` or `.nii.gz` removed), or `None` for other files.
-fn nifti_stem(name: &str) -> Option<&str> {
+pub(crate) fn nifti_stem(name: &str) -> Option<&str> {
     let lower = name.to_ascii_lowercase();
     if lower.ends_with(".nii.gz") {
         Some(&name[..name.len() - 7])
@@ -146,6 +159,7 @@ fn nifti_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         if let Some(stem) = path
             .file_name()
             .and_then(|n| n.to_str())
+            .filter(|n| !crate::decathlon::is_hidden(n))
             .and_then(nifti_stem)
         {
             out.push((stem.to_string(), path));
@@ -155,13 +169,20 @@ fn nifti_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-/// Finds the modalities and the optional segmentation in a case folder.
+/// Finds the modalities and the optional segmentation in a case folder, or, given a 4D
+/// NIfTI file, the Decathlon case it is ([`crate::decathlon`]: channels and labels from
+/// `dataset.json`, the segmentation in the sibling `labels*` folder).
 ///
 /// # Errors
 /// [`Error::Io`] when the folder cannot be read; [`Error::CaseLayout`] when a modality is
-/// missing, found twice, or the two naming conventions are mixed.
+/// missing, found twice, or the two naming conventions are mixed, or the file given is not
+/// a NIfTI file; [`Error::Config`] for a `dataset.json` that does not say which volume is
+/// which modality or what the labels are.
 pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
     let dir = dir.as_ref();
+    if dir.is_file() {
+        return crate::decathlon::find_stacked(dir);
+    }
     let files = nifti_files(dir)?;
     let layout = |problem: String| Error::CaseLayout {
         dir: dir.to_path_buf(),
@@ -241,33 +262,49 @@ pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
         naming,
         images,
         seg: segs.first().map(|(_, p)| p.clone()),
+        stacked: None,
     })
 }
 
-/// The cases of a dataset folder: every sub-folder holding NIfTI files, sorted by name.
+/// Where the cases of a dataset folder are, without reading them, sorted by name: every
+/// sub-folder holding NIfTI files (BraTS), and every NIfTI file in the folder itself (a 4D
+/// file per case, as in the Decathlon's `imagesTr`). A Decathlon dataset folder (one holding
+/// `imagesTr`) gives the files of `imagesTr`, the cases with labels.
+///
+/// # Errors
+/// [`Error::Io`] when a folder cannot be read.
+pub fn case_sources(dataset: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+    let mut dataset = dataset.as_ref().to_path_buf();
+    if dataset.join("imagesTr").is_dir() {
+        dataset = dataset.join("imagesTr");
+    }
+    let entries = std::fs::read_dir(&dataset).map_err(|e| Error::io(&dataset, e))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| Error::io(&dataset, e))?.path();
+        if path.is_dir() {
+            if !nifti_files(&path)?.is_empty() {
+                out.push(path);
+            }
+        } else if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| !crate::decathlon::is_hidden(n) && nifti_stem(n).is_some())
+        {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The cases of a dataset folder ([`case_sources`]), each found with [`find_case`].
 ///
 /// # Errors
 /// [`Error::Io`] when the folder cannot be read; the first sub-folder that holds NIfTI files
 /// but is not a valid case gives its [`Error::CaseLayout`].
 pub fn list_cases(dataset: impl AsRef<Path>) -> Result<Vec<CasePaths>> {
-    let dataset = dataset.as_ref();
-    let entries = std::fs::read_dir(dataset).map_err(|e| Error::io(dataset, e))?;
-    let mut dirs = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(|e| Error::io(dataset, e))?.path();
-        if path.is_dir() {
-            dirs.push(path);
-        }
-    }
-    dirs.sort();
-    let mut cases = Vec::new();
-    for dir in dirs {
-        if nifti_files(&dir)?.is_empty() {
-            continue;
-        }
-        cases.push(find_case(&dir)?);
-    }
-    Ok(cases)
+    case_sources(dataset)?.iter().map(find_case).collect()
 }
 
 /// A loaded case: four co-registered images and the optional ground truth.
@@ -301,6 +338,9 @@ impl CasePaths {
     /// Any reading error, naming its file; [`Error::GridMismatch`] naming the two files and
     /// what differs.
     pub fn load(&self, reader: &NiftiReader) -> Result<Case> {
+        if let Some(spec) = &self.stacked {
+            return self.load_stacked(reader, spec);
+        }
         let results: Vec<Result<Volume<f32>>> =
             self.images.par_iter().map(|p| reader.read_f32(p)).collect();
         let mut images = Vec::with_capacity(4);
@@ -330,12 +370,83 @@ impl CasePaths {
         })
     }
 
+    /// The labels of the case's segmentation: its `dataset.json`'s for a Decathlon case,
+    /// else its naming's ([`Naming::scheme`]).
+    pub fn scheme(&self) -> crate::LabelScheme {
+        self.stacked
+            .as_ref()
+            .map_or_else(|| self.naming.scheme(), |s| s.scheme.clone())
+    }
+
+    /// One 4D file: the volumes `spec` names, in FLAIR, T1, T1ce, T2 order.
+    fn load_stacked(
+        &self,
+        reader: &NiftiReader,
+        spec: &crate::decathlon::DatasetJson,
+    ) -> Result<Case> {
+        let path = &self.images[0];
+        let frames = reader.read_frames_f32(path)?;
+        let need = spec.frames.iter().max().map_or(4, |m| m + 1);
+        let expected = if spec.source.is_some() { need } else { 4 };
+        if frames.len() < need || (spec.source.is_none() && frames.len() != 4) {
+            return Err(Error::CaseLayout {
+                dir: path.clone(),
+                problem: format!(
+                    "{} volume(s) along the 4th axis; {expected} expected ({})",
+                    frames.len(),
+                    spec.source.as_ref().map_or_else(
+                        || "FLAIR, T1, T1ce, T2: the Decathlon's order, no dataset.json found"
+                            .to_string(),
+                        |s| format!("as {} says", s.display())
+                    )
+                ),
+            });
+        }
+        let mut frames: Vec<Option<Volume<f32>>> = frames.into_iter().map(Some).collect();
+        let images: Vec<Volume<f32>> = spec
+            .frames
+            .iter()
+            .filter_map(|&f| frames.get_mut(f).and_then(Option::take))
+            .collect();
+        let images: [Volume<f32>; 4] = images.try_into().map_err(|_| Error::CaseLayout {
+            dir: path.clone(),
+            problem: format!("volumes {:?} are not four different ones", spec.frames),
+        })?;
+        let seg = self
+            .seg
+            .as_ref()
+            .map(|p| reader.read_labels(p))
+            .transpose()?;
+        if let (Some(seg), Some(p)) = (&seg, &self.seg) {
+            check_same_grid(path, images[0].geometry(), p, seg.geometry())?;
+        }
+        Ok(Case {
+            id: self.id.clone(),
+            images,
+            seg,
+        })
+    }
+
     /// Reads only the headers and lists every way the case's files disagree (dims, spacing
     /// or affine beyond [`AFFINE_TOLERANCE`]); empty when consistent.
     ///
     /// # Errors
     /// Header reading errors, naming the file.
     pub fn consistency_problems(&self, reader: &NiftiReader) -> Result<Vec<String>> {
+        if self.stacked.is_some() {
+            // One 4D file: its volumes share its grid; only the labels can differ.
+            let image = reader.read_frames_info(&self.images[0])?;
+            let mut problems = Vec::new();
+            if let Some(seg) = &self.seg {
+                let info = reader.read_info(seg)?;
+                if let Err(e) =
+                    check_same_grid(&self.images[0], &image.geometry, seg, &info.geometry)
+                {
+                    problems.push(e.to_string());
+                }
+            }
+            return Ok(problems);
+        }
         let mut all: Vec<&PathBuf> = self.images.iter().collect();
         all.extend(self.seg.iter());
         let infos = all

@@ -208,13 +208,25 @@ pub struct CaseSummary {
 /// [`crate::Error::CaseLayout`] when the folder is not a case; reading errors naming the file.
 pub fn summarize_case(dir: impl AsRef<Path>) -> Result<CaseSummary> {
     let case = find_case(dir)?;
-    let (summaries, images): (Vec<_>, Vec<_>) = case
-        .images
-        .par_iter()
-        .map(|p| read_and_summarize(p))
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .unzip();
+    let (summaries, images): (Vec<_>, Vec<_>) = if case.stacked.is_some() {
+        // One 4D file: each modality is one of its volumes.
+        let reader = NiftiReader::new();
+        let info = reader.read_frames_info(&case.images[0])?;
+        let mut loaded = case.load(&reader)?;
+        loaded.seg = None;
+        loaded
+            .images
+            .into_iter()
+            .map(|v| (summary_of(&info, &v, v.as_slice().iter().copied(), 1, 0), v))
+            .unzip()
+    } else {
+        case.images
+            .par_iter()
+            .map(|p| read_and_summarize(p))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .unzip()
+    };
     let mut files: BTreeMap<String, FileSummary> = Modality::ALL
         .iter()
         .map(|m| m.name().to_string())
@@ -226,15 +238,25 @@ pub fn summarize_case(dir: impl AsRef<Path>) -> Result<CaseSummary> {
         files.insert("seg".to_string(), summarize_file(seg)?);
         match reader.read_labels(seg) {
             Ok(labels) => {
-                let fits = [LabelScheme::brats2021(), LabelScheme::brats2023()]
-                    .iter()
-                    .any(|s| s.check(labels.data(), "seg").is_ok());
-                if !fits {
-                    problems.push(format!(
-                        "{}: label values {:?} fit neither brats2021 {{1,2,4}} nor brats2023 {{1,2,3}}",
-                        seg.display(),
-                        LabelScheme::counts(labels.data()).keys().collect::<Vec<_>>()
-                    ));
+                if case.stacked.is_some() {
+                    // The labels' meaning is the dataset's: check against it alone.
+                    if let Err(e) = case
+                        .scheme()
+                        .check(labels.data(), &seg.display().to_string())
+                    {
+                        problems.push(e.to_string());
+                    }
+                } else {
+                    let fits = [LabelScheme::brats2021(), LabelScheme::brats2023()]
+                        .iter()
+                        .any(|s| s.check(labels.data(), "seg").is_ok());
+                    if !fits {
+                        problems.push(format!(
+                            "{}: label values {:?} fit neither brats2021 {{1,2,4}} nor brats2023 {{1,2,3}}",
+                            seg.display(),
+                            LabelScheme::counts(labels.data()).keys().collect::<Vec<_>>()
+                        ));
+                    }
                 }
             }
             Err(e) => problems.push(e.to_string()),

@@ -4,6 +4,7 @@
 //! |---|---|---|---|
 //! | BraTS 2017–2021 | NCR (necrotic / non-enhancing core) | ED (edema) | 4 = ET (enhancing) |
 //! | BraTS 2023+ | NETC (non-enhancing core) | SNFH (surrounding FLAIR hyperintensity) | 3 = ET |
+//! | Decathlon Task01 | **ED** (edema) | **NET** (non-enhancing tumour) | 3 = ET |
 //!
 //! Regions: whole tumour WT = all labels; tumour core TC = core + ET; enhancing tumour ET.
 //!
@@ -127,6 +128,20 @@ impl LabelScheme {
         )
     }
 
+    /// The Medical Segmentation Decathlon's Task01_BrainTumour: 1 ED (edema), 2 NET
+    /// (non-enhancing tumour: the necrotic and non-enhancing core), 3 ET. Values 1–3 as
+    /// BraTS 2023's, with the meanings of 1 and 2 swapped: [`crate::decathlon`].
+    pub fn decathlon() -> Self {
+        Self::preset(
+            "decathlon",
+            [
+                (2, "NET", Compartment::Core),
+                (1, "ED", Compartment::Edema),
+                (3, "ET", Compartment::Enhancing),
+            ],
+        )
+    }
+
     fn preset(name: &str, defs: [(u8, &str, Compartment); 3]) -> Self {
         LabelScheme {
             name: name.into(),
@@ -141,8 +156,8 @@ impl LabelScheme {
         }
     }
 
-    /// A preset by name: `"brats2021"` (also `"brats2017"`…`"brats2020"`) or `"brats2023"`
-    /// (also `"brats2024"`).
+    /// A preset by name: `"brats2021"` (also `"brats2017"`…`"brats2020"`), `"brats2023"`
+    /// (also `"brats2024"`) or `"decathlon"` (also `"msd"`).
     ///
     /// # Errors
     /// [`Error::Config`] for any other name.
@@ -152,9 +167,10 @@ impl LabelScheme {
                 Ok(Self::brats2021())
             }
             "brats2023" | "brats2024" => Ok(Self::brats2023()),
+            "decathlon" | "msd" => Ok(Self::decathlon()),
             other => Err(Error::config(
                 "label scheme",
-                format!("unknown scheme {other:?} (expected brats2021 or brats2023)"),
+                format!("unknown scheme {other:?} (expected brats2021, brats2023 or decathlon)"),
             )),
         }
     }

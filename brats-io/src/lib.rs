@@ -69,6 +69,7 @@ pub mod atomic;
 pub mod case;
 pub mod components;
 pub mod dataset;
+pub mod decathlon;
 pub mod error;
 pub mod inspect;
 pub mod labels;
@@ -83,7 +84,9 @@ pub mod table;
 pub mod volume;
 
 pub use atomic::{atomic_write, atomic_write_bytes};
-pub use case::{check_same_grid, find_case, list_cases, Case, CasePaths, Modality, Naming};
+pub use case::{
+    case_sources, check_same_grid, find_case, list_cases, Case, CasePaths, Modality, Naming,
+};
 pub use dataset::{CheckedPatchConfig, Patch, PatchConfig, PatchSampler, PatchSource};
 pub use error::{Error, Result};
 pub use labels::{Compartment, LabelDef, LabelScheme, TumourRegion};

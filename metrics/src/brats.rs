@@ -91,7 +91,9 @@ impl RegionSpec {
             .map_err(|_| {
                 Error::config(
                     "labels",
-                    format!("unknown scheme {name:?} (expected brats2021, brats2023 or binary)"),
+                    format!(
+                        "unknown scheme {name:?} (expected brats2021, brats2023, decathlon or binary)"
+                    ),
                 )
             })
     }

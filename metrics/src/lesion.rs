@@ -93,7 +93,20 @@ impl LesionGroup {
         ]
     }
 
-    /// The groups for a label scheme by name (`brats2021`, `brats2023`).
+    /// The same groups on the Medical Segmentation Decathlon's labels (1 edema, 2
+    /// non-enhancing tumour, 3 ET): `snfh` {1}, `et` {3}, `netc` {2}, `tc` {2, 3}, `wt`
+    /// {1, 2, 3}.
+    pub fn glioma_decathlon() -> Vec<LesionGroup> {
+        vec![
+            LesionGroup::new("snfh", &[1]),
+            LesionGroup::new("et", &[3]),
+            LesionGroup::new("netc", &[2]),
+            LesionGroup::new("tc", &[2, 3]),
+            LesionGroup::new("wt", &[1, 2, 3]),
+        ]
+    }
+
+    /// The groups for a label scheme by name (`brats2021`, `brats2023`, `decathlon`).
     ///
     /// # Errors
     /// [`Error::Config`] naming the accepted schemes.
@@ -101,9 +114,10 @@ impl LesionGroup {
         match scheme {
             "brats2021" => Ok(LesionGroup::glioma_brats2021()),
             "brats2023" => Ok(LesionGroup::glioma_brats2023()),
+            "decathlon" => Ok(LesionGroup::glioma_decathlon()),
             other => Err(Error::Config {
                 field: "lesion-wise label scheme".into(),
-                reason: format!("{other:?}; expected brats2021 or brats2023"),
+                reason: format!("{other:?}; expected brats2021, brats2023 or decathlon"),
             }),
         }
     }

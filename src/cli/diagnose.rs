@@ -34,9 +34,7 @@ pub fn run(a: &DiagnoseArgs, ui: &Ui) -> Result<()> {
     let mut diagnosis = match (&a.case, &a.location) {
         (Some(dir), _) => {
             let paths = find_case(dir)?;
-            let scheme = a
-                .labels
-                .map_or_else(|| paths.naming.scheme(), |l| l.scheme());
+            let scheme = a.labels.map_or_else(|| paths.scheme(), |l| l.scheme());
             let case = paths.load(&NiftiReader::new())?;
             match &a.mask {
                 None => {

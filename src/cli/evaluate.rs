@@ -125,6 +125,44 @@ fn collect(path: &Path) -> Result<BTreeMap<String, PathBuf>> {
     Ok(out)
 }
 
+/// A Decathlon truth folder (`labelsTr`, with `dataset.json` above it) says what its labels
+/// are; scored under other labels, core and edema would swap without an error (its 1 is
+/// edema, BraTS 2023's is the core).
+fn check_dataset_labels(truth: &Path, labels: super::Labels) -> Result<()> {
+    let dir = if truth.is_file() {
+        truth.parent()
+    } else {
+        Some(truth)
+    };
+    let Some(json) = dir
+        .and_then(Path::parent)
+        .map(|d| d.join("dataset.json"))
+        .filter(|j| j.is_file())
+    else {
+        return Ok(());
+    };
+    let spec = brats_io::decathlon::DatasetJson::read(&json)?;
+    let meaning = |s: &brats_io::LabelScheme| -> Vec<(u8, brats_io::Compartment)> {
+        let mut v: Vec<_> = s
+            .labels()
+            .iter()
+            .map(|l| (l.value, l.compartment))
+            .collect();
+        v.sort_by_key(|x| x.0);
+        v
+    };
+    if meaning(&spec.scheme) != meaning(&labels.scheme()) {
+        bail!(
+            "{} says the labels are {:?}, but --labels {} means {:?}: give --labels decathlon",
+            json.display(),
+            meaning(&spec.scheme),
+            labels.name(),
+            meaning(&labels.scheme())
+        );
+    }
+    Ok(())
+}
+
 pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
     if let Some(cases) = a.synthetic {
         return synthetic(a, cases, ui);
@@ -157,6 +195,7 @@ pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
         unreachable!("clap requires --pred and --truth without --synthetic")
     };
     let (pred, truth) = (pred.clone(), truth.clone());
+    check_dataset_labels(&truth, a.labels)?;
     let (preds, truths) = (collect(&pred)?, collect(&truth)?);
     let single = preds.len() == 1 && truths.len() == 1 && pred.is_file() && truth.is_file();
     let pairs: Vec<(String, PathBuf, PathBuf)> = if single {

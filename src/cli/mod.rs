@@ -133,14 +133,18 @@ pub enum Labels {
     Brats2021,
     /// 0 background, 1 necrotic core, 2 edema, 3 enhancing tumour
     Brats2023,
+    /// The Medical Segmentation Decathlon's Task01: 0 background, 1 edema, 2 non-enhancing
+    /// tumour, 3 enhancing tumour
+    Decathlon,
 }
 
 impl Labels {
-    /// `brats2021` or `brats2023`, as the libraries name the schemes.
+    /// `brats2021`, `brats2023` or `decathlon`, as the libraries name the schemes.
     fn name(self) -> &'static str {
         match self {
             Labels::Brats2021 => "brats2021",
             Labels::Brats2023 => "brats2023",
+            Labels::Decathlon => "decathlon",
         }
     }
 
@@ -148,6 +152,16 @@ impl Labels {
         match self {
             Labels::Brats2021 => brats_io::LabelScheme::brats2021(),
             Labels::Brats2023 => brats_io::LabelScheme::brats2023(),
+            Labels::Decathlon => brats_io::LabelScheme::decathlon(),
+        }
+    }
+
+    /// The file layout that goes with the labels.
+    pub(crate) fn naming(self) -> brats_io::Naming {
+        match self {
+            Labels::Brats2021 => brats_io::Naming::Brats2021,
+            Labels::Brats2023 => brats_io::Naming::Brats2023,
+            Labels::Decathlon => brats_io::Naming::Decathlon,
         }
     }
 }
@@ -164,7 +178,8 @@ pub enum OrientationArg {
 /// `bts synth`.
 #[derive(Debug, Args)]
 pub struct SynthArgs {
-    /// Folder to write the cases into (one sub-folder per case, BraTS layout, with truth.json)
+    /// Folder to write the cases into (one sub-folder per case, BraTS layout, with truth.json;
+    /// with --labels decathlon, the Decathlon's layout: imagesTr, labelsTr, dataset.json)
     #[arg(long)]
     pub out: PathBuf,
     /// Number of cases
@@ -179,7 +194,8 @@ pub struct SynthArgs {
     /// Anatomy generator only: restrict to one subtype [default: all, at their stated frequencies]
     #[arg(long, value_enum)]
     pub subtype: Option<SubtypeArg>,
-    /// Label scheme of the written segmentations (and the file naming: 2021 or 2023)
+    /// Label scheme of the written segmentations (and the file layout: BraTS 2021, 2023 or the
+    /// Decathlon's)
     #[arg(long, value_enum, default_value_t = Labels::Brats2021)]
     pub labels: Labels,
     /// Geometric generator only: grid size I,J,K
@@ -404,7 +420,9 @@ impl TtaArgs {
 /// `bts segment`.
 #[derive(Debug, Args)]
 pub struct SegmentArgs {
-    /// The case folder (four modalities in BraTS naming) (required unless --data)
+    /// The case folder (four modalities in BraTS naming), or one 4D NIfTI file holding the four
+    /// (the Medical Segmentation Decathlon's imagesTr/ID.nii.gz; channels from its
+    /// dataset.json) (required unless --data)
     #[arg(
         long,
         value_name = "CASE_DIR",
@@ -412,9 +430,10 @@ pub struct SegmentArgs {
         conflicts_with = "data"
     )]
     pub case: Option<PathBuf>,
-    /// A dataset folder: every case folder in it is segmented, into --out as a folder
-    /// (ID.nii.gz per case, as BraTS submissions are named); a case that fails is reported and
-    /// the others go on (required unless --case)
+    /// A dataset folder: every case folder (or 4D case file) in it is segmented, into --out as
+    /// a folder (ID.nii.gz per case, as BraTS submissions are named; a Decathlon dataset
+    /// folder: its imagesTr); a case that fails is reported and the others go on (required
+    /// unless --case)
     #[arg(long, value_name = "DATASET_DIR")]
     pub data: Option<PathBuf>,
     /// Where to write the label map (uint8 NIfTI on the case's grid, the input's header); with
@@ -444,7 +463,8 @@ pub struct SegmentArgs {
     #[command(flatten)]
     pub post: PostArgs,
     /// Label scheme of the written map [default: the one that goes with the case's file
-    /// naming: brats2021 for *_flair.nii.gz…, brats2023 for *-t2f.nii.gz…]
+    /// naming: brats2021 for *_flair.nii.gz…, brats2023 for *-t2f.nii.gz…, the dataset.json's
+    /// (decathlon) for a 4D case file]
     #[arg(long, value_enum)]
     pub labels: Option<Labels>,
     /// Print the summary (timings, voxels per label) as one JSON line
@@ -591,7 +611,8 @@ pub struct DiagnoseArgs {
     /// Report folder: report.json/md/html, overlays (and segmentation.nii.gz and the model's certainty picture when a model segments)
     #[arg(long, value_name = "REPORT_DIR")]
     pub out: PathBuf,
-    /// The case folder; segmented by the default model unless --model or --mask
+    /// The case folder (or one 4D case file, as in the Decathlon's imagesTr); segmented by the
+    /// default model unless --model or --mask
     #[arg(long, value_name = "CASE_DIR")]
     pub case: Option<PathBuf>,
     /// No images: the tumour site as REGION@SIDE, e.g. frontal_lobe@left
@@ -611,7 +632,8 @@ pub struct DiagnoseArgs {
     pub tta: TtaArgs,
     /// Label scheme of --mask, and of the segmentation.nii.gz written when the model segments
     /// [default: the one that goes with the case's file naming: brats2021 for
-    /// *_flair.nii.gz…, brats2023 for *-t2f.nii.gz…]
+    /// *_flair.nii.gz…, brats2023 for *-t2f.nii.gz…, the dataset.json's (decathlon) for a 4D
+    /// case file]
     #[arg(long, value_enum)]
     pub labels: Option<Labels>,
     /// Your own atlas volume (with --atlas-labels) [default: the built-in SRI24 atlas]

@@ -77,20 +77,12 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
         };
         return segment_one(&predictor, &opts, a, case, out, model_s, ui);
     };
-    // Every case folder of the dataset, one map each, named as BraTS submissions are.
-    let mut dirs = Vec::new();
-    for entry in std::fs::read_dir(data).with_context(|| format!("reading {}", data.display()))? {
-        let path = entry
-            .with_context(|| format!("reading {}", data.display()))?
-            .path();
-        if path.is_dir() {
-            dirs.push(path);
-        }
-    }
-    dirs.sort();
+    // Every case of the dataset (a folder, or a 4D file), one map each, named as BraTS
+    // submissions are.
+    let dirs = brats_io::case_sources(data)?;
     anyhow::ensure!(
         !dirs.is_empty(),
-        "{}: no case folders (one folder per case, four modalities in BraTS naming)",
+        "{}: no cases (one folder per case with four modalities in BraTS naming, or one 4D NIfTI file per case as in the Decathlon's imagesTr)",
         data.display()
     );
     for folder in std::iter::once(&a.out).chain(&a.probabilities) {
@@ -99,9 +91,12 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
     }
     let mut failed = Vec::new();
     for (n, dir) in dirs.iter().enumerate() {
-        let name = dir
-            .file_name()
-            .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+        let name = dir.file_name().map_or_else(String::new, |f| {
+            let f = f.to_string_lossy();
+            // A 4D case file: its name without .nii[.gz].
+            let stem = f.strip_suffix(".gz").unwrap_or(&f);
+            stem.strip_suffix(".nii").unwrap_or(stem).to_string()
+        });
         ui.note(&format!("case {} of {}: {name}", n + 1, dirs.len()));
         let file = format!("{name}.nii.gz");
         let (labels, probabilities) = (
@@ -163,9 +158,13 @@ fn segment_one(
     let window = opts.window.unwrap_or(predictor.meta().window);
     let paths = find_case(dir)?;
     // The map is written in the scheme asked for, else the one of the case's naming.
-    let scheme = a
-        .labels
-        .map_or_else(|| paths.naming.scheme(), |l| l.scheme());
+    let scheme = a.labels.map_or_else(|| paths.scheme(), |l| l.scheme());
+    if paths.stacked.as_ref().is_some_and(|s| s.source.is_none()) {
+        ui.note(&format!(
+            "note: no dataset.json beside {}: its volumes taken as FLAIR, T1, T1ce, T2 (the Decathlon's order) and labels written as the Decathlon's",
+            paths.images[0].display()
+        ));
+    }
     let case = paths.load(&NiftiReader::new())?;
     let load_s = model_s + t0.elapsed().as_secs_f64();
     let pred = predictor.predict_case(&case, opts, &ui.bar())?;

@@ -1,20 +1,17 @@
-//! `bts synth`: synthetic cases (four modalities, seg, truth.json) in BraTS layout, one
-//! line per case on stdout (folder, site, subtype, hemisphere, WT volume).
+//! `bts synth`: synthetic cases (four modalities, seg, truth.json) in BraTS layout (with
+//! `--labels decathlon`, the Medical Segmentation Decathlon's), one line per case on stdout
+//! (folder or 4D image, site, subtype, hemisphere, WT volume).
 
 use anyhow::Result;
 use brats_io::phantom::{PhantomConfig, PhantomOrientation};
 use brats_io::progress::Progress;
 use brats_io::synth::{Subtype, SynthConfig};
-use brats_io::Naming;
 
-use super::{Generator, Labels, OrientationArg, SynthArgs, Ui};
+use super::{Generator, OrientationArg, SynthArgs, Ui};
 
 pub fn run(a: &SynthArgs, ui: &Ui) -> Result<()> {
     let scheme = a.labels.scheme();
-    let naming = match a.labels {
-        Labels::Brats2021 => Naming::Brats2021,
-        Labels::Brats2023 => Naming::Brats2023,
-    };
+    let naming = a.labels.naming();
     if a.generator == Generator::Anatomy
         && (a.shape != [240, 240, 155] || a.orientation != OrientationArg::Lps)
     {

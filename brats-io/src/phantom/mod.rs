@@ -462,11 +462,22 @@ pub(crate) fn facts(
 impl PhantomCase {
     /// Writes the case in BraTS layout: `dir/<id>/<id>_flair.nii.gz` … `<id>_seg.nii.gz`
     /// (or the 2023 suffixes) with images as int16, the seg as uint8, and `truth.json`.
-    /// Returns the case folder.
+    /// Returns the case folder. With [`Naming::Decathlon`], the Decathlon's layout instead
+    /// ([`crate::decathlon::write_case`]); returns the 4D image.
     ///
     /// # Errors
     /// [`Error::Io`] / [`Error::Json`] naming the file that could not be written.
     pub fn write(&self, dir: impl AsRef<Path>, naming: Naming) -> Result<PathBuf> {
+        if naming == Naming::Decathlon {
+            return crate::decathlon::write_case(
+                dir.as_ref(),
+                &self.truth.id,
+                &self.images,
+                &self.seg,
+                &LabelScheme::by_name(&self.truth.scheme)?,
+                &self.truth,
+            );
+        }
         let case_dir = dir.as_ref().join(&self.truth.id);
         std::fs::create_dir_all(&case_dir).map_err(|e| Error::io(&case_dir, e))?;
         let writer = NiftiWriter::new();

@@ -378,12 +378,9 @@ pub fn prepare(
     memory_budget_gb: f64,
     progress: &dyn Progress,
 ) -> Result<Fingerprint> {
-    let entries = std::fs::read_dir(data).map_err(|e| bad(data, format!("cannot list: {e}")))?;
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
+    // Case folders, or 4D case files (the Decathlon's imagesTr).
+    let dirs: Vec<PathBuf> =
+        brats_io::case_sources(data).map_err(|e| bad(data, format!("cannot list: {e}")))?;
     if dirs.is_empty() {
         return Err(Error::config(
             "data",
@@ -496,6 +493,7 @@ fn prepare_one(dir: &Path, cache: &Path, cfg: &TrainConfig, scheme: &str) -> Res
             format!("case {} in {} has no segmentation", case.id, dir.display()),
         )
     })?;
+    let seg = &super::data::seg_in_scheme(&paths, seg, &cfg.scheme)?;
     let g = case.geometry();
     let intensity = [0, 1, 2, 3].map(|m| {
         let brain = || {

@@ -1,0 +1,395 @@
+//! The Medical Segmentation Decathlon layout (Task01_BrainTumour, BraTS 2016–2017 cases):
+//! one 4D NIfTI per case holding the four modalities, its labels in a sibling folder under
+//! the same file name, and `dataset.json` naming the channels and the labels.
+//!
+//! ```text
+//! Task01_BrainTumour/
+//!   dataset.json               "modality": {"0": "FLAIR", "1": "T1w", "2": "t1gd", "3": "T2w"}
+//!                              "labels": {"0": "background", "1": "edema",
+//!                                         "2": "non-enhancing tumor", "3": "enhancing tumour"}
+//!   imagesTr/BRATS_001.nii.gz  240 × 240 × 155 × 4
+//!   labelsTr/BRATS_001.nii.gz  240 × 240 × 155, values 0–3
+//!   imagesTs/BRATS_485.nii.gz  (no labels)
+//! ```
+//!
+//! The labels are **not** BraTS's: 1 is edema and 2 the non-enhancing/necrotic core
+//! ([`LabelScheme::decathlon`]); read as BraTS 2023 (1 NETC, 2 SNFH, 3 ET) they would swap
+//! core and edema without any error, so the scheme goes with the layout
+//! ([`CasePaths::scheme`](crate::CasePaths::scheme)). The channels and the labels are taken
+//! from `dataset.json` (in the dataset folder above `imagesTr`, or next to the image); without
+//! one, the channels are taken in the Decathlon's order, which is this workspace's (FLAIR,
+//! T1, T1ce, T2), and the labels as the Decathlon's. Files whose name starts with `.` (the
+//! `._BRATS_001.nii.gz` resource forks a macOS archive leaves) are not cases.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use brats_io::decathlon::DatasetJson;
+//! use brats_io::{Compartment, Modality};
+//! let spec = DatasetJson::parse(
+//!     r#"{"modality": {"0": "T1w", "1": "t1gd", "2": "T2w", "3": "FLAIR"},
+//!         "labels": {"0": "background", "1": "edema", "2": "non-enhancing tumor", "3": "enhancing tumour"}}"#,
+//!     "dataset.json".as_ref(),
+//! )?;
+//! assert_eq!(spec.frames, [3, 0, 1, 2]); // FLAIR is the file's fourth volume
+//! assert_eq!(spec.scheme.value_of(Compartment::Edema), 1);
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::case::{CasePaths, Modality, Naming};
+use crate::error::{Error, Result};
+use crate::labels::{Compartment, LabelDef, LabelScheme};
+
+/// What a Decathlon `dataset.json` says about a dataset's images and labels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetJson {
+    /// For FLAIR, T1, T1ce and T2 (in that order), the volume of the 4D file that holds it.
+    pub frames: [usize; 4],
+    /// The labels of the dataset's label maps.
+    pub scheme: LabelScheme,
+    /// The file it was read from; `None` when there was none and the Decathlon's order and
+    /// labels are assumed.
+    pub source: Option<PathBuf>,
+}
+
+impl Default for DatasetJson {
+    /// The Decathlon's Task01: channels FLAIR, T1w, t1gd, T2w; labels 1 edema, 2
+    /// non-enhancing tumour, 3 enhancing tumour.
+    fn default() -> Self {
+        DatasetJson {
+            frames: [0, 1, 2, 3],
+            scheme: LabelScheme::decathlon(),
+            source: None,
+        }
+    }
+}
+
+/// A channel name of `dataset.json` → the modality it is (case and punctuation ignored).
+fn modality_of(name: &str) -> Option<Modality> {
+    let n: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    match n.as_str() {
+        "flair" | "t2flair" | "t2f" => Some(Modality::Flair),
+        "t1" | "t1w" | "t1n" | "t1native" | "t1pre" => Some(Modality::T1),
+        "t1gd" | "t1ce" | "t1c" | "t1post" | "t1contrast" | "t1wce" | "t1gad" => {
+            Some(Modality::T1ce)
+        }
+        "t2" | "t2w" => Some(Modality::T2),
+        _ => None,
+    }
+}
+
+/// A label name of `dataset.json` → its compartment (`None` for the background).
+fn compartment_of(name: &str) -> Option<Option<Compartment>> {
+    let n = name.to_ascii_lowercase();
+    let words: Vec<&str> = n
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |w: &str| words.contains(&w);
+    if has("background") {
+        Some(None)
+    } else if n.contains("edema") || n.contains("oedema") || has("ed") || has("snfh") {
+        Some(Some(Compartment::Edema))
+    } else if n.contains("non-enhanc")
+        || n.contains("nonenhanc")
+        || n.contains("non enhanc")
+        || n.contains("necro")
+        || has("ncr")
+        || has("net")
+        || has("netc")
+    {
+        Some(Some(Compartment::Core))
+    } else if n.contains("enhanc") || has("et") {
+        Some(Some(Compartment::Enhancing))
+    } else {
+        None
+    }
+}
+
+/// The `{"0": name, …}` object `field` of `json`, as index → name.
+fn indexed_names(
+    json: &serde_json::Value,
+    field: &str,
+    path: &Path,
+) -> Result<Option<BTreeMap<usize, String>>> {
+    let bad = |reason: String| Error::config(format!("{}: {field}", path.display()), reason);
+    let Some(v) = json.get(field) else {
+        return Ok(None);
+    };
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad(format!("expected an object {{\"0\": name, …}}, got {v}")))?;
+    let mut out = BTreeMap::new();
+    for (k, name) in obj {
+        let i: usize = k.trim().parse().map_err(|_| {
+            bad(format!(
+                "expected keys that are numbers (\"0\", \"1\", …), got {k:?}"
+            ))
+        })?;
+        let name = name
+            .as_str()
+            .ok_or_else(|| bad(format!("expected a name for {k:?}, got {name}")))?;
+        out.insert(i, name.to_string());
+    }
+    Ok(Some(out))
+}
+
+impl DatasetJson {
+    /// Reads a Decathlon `dataset.json`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when it cannot be read; [`Error::Json`] when it is not JSON; as
+    /// [`DatasetJson::parse`].
+    pub fn read(path: &Path) -> Result<DatasetJson> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        DatasetJson::parse(&text, path)
+    }
+
+    /// Parses the text of a Decathlon `dataset.json` read from `path` (named in errors):
+    /// `modality` (index → FLAIR / T1w / t1gd / T2w, or BraTS's names) and `labels` (value →
+    /// name: background, edema, non-enhancing tumour or necrosis, enhancing tumour). A field
+    /// that is absent keeps the Decathlon's default.
+    ///
+    /// # Errors
+    /// [`Error::Json`] when it is not JSON; [`Error::Config`] naming the file and field for a
+    /// channel or label it cannot place, a modality missing or given twice, or labels that
+    /// do not make one core, one edema and one enhancing label.
+    pub fn parse(text: &str, path: &Path) -> Result<DatasetJson> {
+        let json: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Json {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let mut spec = DatasetJson {
+            source: Some(path.to_path_buf()),
+            ..DatasetJson::default()
+        };
+        let field = |f: &str| format!("{}: {f}", path.display());
+        if let Some(channels) = indexed_names(&json, "modality", path)? {
+            let mut frames: [Option<usize>; 4] = [None; 4];
+            for (&i, name) in &channels {
+                let m = modality_of(name).ok_or_else(|| {
+                    Error::config(
+                        field("modality"),
+                        format!("channel {i} is {name:?}: expected FLAIR, T1w, t1gd (T1ce) or T2w"),
+                    )
+                })?;
+                if let Some(j) = frames[m.channel()] {
+                    return Err(Error::config(
+                        field("modality"),
+                        format!("{} is both channel {j} and channel {i}", m.name()),
+                    ));
+                }
+                frames[m.channel()] = Some(i);
+            }
+            for m in Modality::ALL {
+                spec.frames[m.channel()] = frames[m.channel()].ok_or_else(|| {
+                    Error::config(
+                        field("modality"),
+                        format!("no {} channel among {channels:?}", m.name()),
+                    )
+                })?;
+            }
+        }
+        if let Some(labels) = indexed_names(&json, "labels", path)? {
+            let mut defs = Vec::new();
+            for (&value, name) in &labels {
+                let compartment = compartment_of(name).ok_or_else(|| {
+                    Error::config(
+                        field("labels"),
+                        format!(
+                            "label {value} is {name:?}: expected background, edema, non-enhancing tumour (or necrosis) or enhancing tumour"
+                        ),
+                    )
+                })?;
+                let value = u8::try_from(value).map_err(|_| {
+                    Error::config(
+                        field("labels"),
+                        format!("label {value} ({name:?}) does not fit a uint8 label map"),
+                    )
+                })?;
+                match compartment {
+                    None if value == 0 => {}
+                    None => {
+                        return Err(Error::config(
+                            field("labels"),
+                            format!("background must be 0, got {value}"),
+                        ))
+                    }
+                    Some(compartment) => defs.push(LabelDef {
+                        value,
+                        name: name.clone(),
+                        compartment,
+                    }),
+                }
+            }
+            // Class order as the presets: core, edema, enhancing.
+            defs.sort_by_key(|d| match d.compartment {
+                Compartment::Core => 0,
+                Compartment::Edema => 1,
+                Compartment::Enhancing => 2,
+            });
+            let scheme = LabelScheme::new("decathlon", defs)
+                .map_err(|e| Error::config(field("labels"), format!("{e} (labels {labels:?})")))?;
+            // The Task01 labels under their own names stay the preset (NET, ED, ET).
+            let meaning = |s: &LabelScheme| -> Vec<(u8, Compartment)> {
+                s.labels()
+                    .iter()
+                    .map(|l| (l.value, l.compartment))
+                    .collect()
+            };
+            if meaning(&scheme) != meaning(&LabelScheme::decathlon()) {
+                spec.scheme = scheme;
+            }
+        }
+        Ok(spec)
+    }
+
+    /// The `dataset.json` that describes the 4D image `image`: in the folder above
+    /// `imagesTr`/`imagesTs`, else next to it; the Decathlon's default when there is none.
+    ///
+    /// # Errors
+    /// As [`DatasetJson::read`].
+    pub fn for_image(image: &Path) -> Result<DatasetJson> {
+        let dir = image.parent().unwrap_or(Path::new("."));
+        for candidate in [
+            dir.parent().map(|p| p.join("dataset.json")),
+            Some(dir.join("dataset.json")),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if candidate.is_file() {
+                return DatasetJson::read(&candidate);
+            }
+        }
+        Ok(DatasetJson::default())
+    }
+}
+
+/// Whether `name` is a file name to skip: hidden, or a macOS resource fork (`._X.nii.gz`).
+pub(crate) fn is_hidden(name: &str) -> bool {
+    name.starts_with('.')
+}
+
+/// The case of a 4D image file: its id is the file name without `.nii[.gz]`; its labels, if
+/// any, are the file of the same name in the sibling `labels*` folder (`imagesTr/X.nii.gz`
+/// → `labelsTr/X.nii.gz`).
+///
+/// # Errors
+/// [`Error::CaseLayout`] when the file is not a NIfTI file or is hidden; as
+/// [`DatasetJson::for_image`].
+pub(crate) fn find_stacked(file: &Path) -> Result<CasePaths> {
+    let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let layout = |problem: String| Error::CaseLayout {
+        dir: file.to_path_buf(),
+        problem,
+    };
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| layout("not a file name".into()))?;
+    if is_hidden(name) {
+        return Err(layout(
+            "a hidden file (a name starting with '.', such as the ._ resource forks of a macOS archive), not a case".into(),
+        ));
+    }
+    let id = crate::case::nifti_stem(name)
+        .ok_or_else(|| {
+            layout("a case is a folder (BraTS) or a 4D .nii/.nii.gz file (Decathlon)".into())
+        })?
+        .to_string();
+    let seg = dir
+        .file_name()
+        .and_then(|d| d.to_str())
+        .and_then(|d| d.strip_prefix("images"))
+        .map(|split| dir.with_file_name(format!("labels{split}")).join(name))
+        .filter(|p| p.is_file());
+    let spec = DatasetJson::for_image(file)?;
+    Ok(CasePaths {
+        id,
+        dir,
+        naming: Naming::Decathlon,
+        images: std::array::from_fn(|_| file.to_path_buf()),
+        seg,
+        stacked: Some(spec),
+    })
+}
+
+/// Writes one case in the Decathlon's layout under the dataset folder `root`:
+/// `imagesTr/<id>.nii.gz` (the four images as one int16 4D file, FLAIR, T1w, t1gd, T2w),
+/// `labelsTr/<id>.nii.gz` (`seg`, given in `scheme`, written in the Decathlon's labels),
+/// `truth/<id>.json` (`truth`), and `dataset.json` listing every image of `imagesTr`
+/// (rewritten each time, so that cases written one by one make one dataset). Returns the
+/// image's path. Each file is written to a temporary file, then renamed.
+///
+/// # Errors
+/// [`Error::Io`] / [`Error::Json`] naming the file that could not be written;
+/// [`Error::UnexpectedLabels`] when `seg` holds a value outside `scheme`.
+pub fn write_case<T: Serialize>(
+    root: &Path,
+    id: &str,
+    images: &[crate::Volume<f32>; 4],
+    seg: &crate::Volume<u8>,
+    scheme: &LabelScheme,
+    truth: &T,
+) -> Result<PathBuf> {
+    let dirs = ["imagesTr", "labelsTr", "truth"].map(|d| root.join(d));
+    for d in &dirs {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+    }
+    let file = format!("{id}.nii.gz");
+    let writer = crate::NiftiWriter::new();
+    let as_i16: Vec<crate::Volume<i16>> = images
+        .iter()
+        .map(|v| v.map(|x| x.clamp(i16::MIN as f32, i16::MAX as f32) as i16))
+        .collect();
+    let image = dirs[0].join(&file);
+    writer.write_frames(&image, &as_i16)?;
+    let labels = scheme.convert(seg.data(), &LabelScheme::decathlon(), id)?;
+    writer.write(
+        dirs[1].join(&file),
+        &crate::Volume::new(labels, seg.geometry().clone())?,
+    )?;
+    let json_file = |path: PathBuf, value: &serde_json::Value| -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Json {
+            path: path.clone(),
+            source: e,
+        })?;
+        crate::atomic_write(&path, |w| std::io::Write::write_all(w, &bytes))
+    };
+    let truth = serde_json::to_value(truth).map_err(|e| Error::Json {
+        path: dirs[2].join(format!("{id}.json")),
+        source: e,
+    })?;
+    json_file(dirs[2].join(format!("{id}.json")), &truth)?;
+    let mut training = Vec::new();
+    for path in crate::case::case_sources(&dirs[0])? {
+        if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+            training.push(serde_json::json!({
+                "image": format!("./imagesTr/{name}"),
+                "label": format!("./labelsTr/{name}"),
+            }));
+        }
+    }
+    let dataset = serde_json::json!({
+        "name": "BRATS",
+        "description": "Synthetic brain-tumour cases (brain-tumour-seg's generator) in the Medical Segmentation Decathlon's Task01 layout",
+        "tensorImageSize": "4D",
+        "modality": {"0": "FLAIR", "1": "T1w", "2": "t1gd", "3": "T2w"},
+        "labels": {"0": "background", "1": "edema", "2": "non-enhancing tumor", "3": "enhancing tumour"},
+        "numTraining": training.len(),
+        "numTest": 0,
+        "training": training,
+        "test": [],
+    });
+    json_file(root.join("dataset.json"), &dataset)?;
+    Ok(image)
+}
