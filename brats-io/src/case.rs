@@ -136,7 +136,7 @@ pub struct CasePaths {
 }
 
 /// The stem of a NIfTI file name (`.nii` or `.nii.gz` removed), or `None` for other files.
-pub(crate) fn nifti_stem(name: &str) -> Option<&str> {
+fn nifti_stem(name: &str) -> Option<&str> {
     let lower = name.to_ascii_lowercase();
     if lower.ends_with(".nii.gz") {
         Some(&name[..name.len() - 7])
@@ -181,7 +181,7 @@ fn nifti_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
     let dir = dir.as_ref();
     if dir.is_file() {
-        return crate::decathlon::find_stacked(dir);
+        return find_stacked(dir);
     }
     let files = nifti_files(dir)?;
     let layout = |problem: String| Error::CaseLayout {
@@ -263,6 +263,50 @@ pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
         images,
         seg: segs.first().map(|(_, p)| p.clone()),
         stacked: None,
+    })
+}
+
+/// The case of a 4D image file: its id is the file name without `.nii[.gz]`; its labels, if
+/// any, are the file of the same name in the sibling `labels*` folder (`imagesTr/X.nii.gz`
+/// → `labelsTr/X.nii.gz`).
+///
+/// # Errors
+/// [`Error::CaseLayout`] when the file is not a NIfTI file or is hidden; as
+/// [`crate::decathlon::DatasetJson::for_image`].
+fn find_stacked(file: &Path) -> Result<CasePaths> {
+    let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let layout = |problem: String| Error::CaseLayout {
+        dir: file.to_path_buf(),
+        problem,
+    };
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| layout("not a file name".into()))?;
+    if crate::decathlon::is_hidden(name) {
+        return Err(layout(
+            "a hidden file (a name starting with '.', such as the ._ resource forks of a macOS archive), not a case".into(),
+        ));
+    }
+    let id = nifti_stem(name)
+        .ok_or_else(|| {
+            layout("a case is a folder (BraTS) or a 4D .nii/.nii.gz file (Decathlon)".into())
+        })?
+        .to_string();
+    let seg = dir
+        .file_name()
+        .and_then(|d| d.to_str())
+        .and_then(|d| d.strip_prefix("images"))
+        .map(|split| dir.with_file_name(format!("labels{split}")).join(name))
+        .filter(|p| p.is_file());
+    let spec = crate::decathlon::DatasetJson::for_image(file)?;
+    Ok(CasePaths {
+        id,
+        dir,
+        naming: Naming::Decathlon,
+        images: std::array::from_fn(|_| file.to_path_buf()),
+        seg,
+        stacked: Some(spec),
     })
 }
 

@@ -24,7 +24,7 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use brats_io::decathlon::DatasetJson;
-//! use brats_io::{Compartment, Modality};
+//! use brats_io::Compartment;
 //! let spec = DatasetJson::parse(
 //!     r#"{"modality": {"0": "T1w", "1": "t1gd", "2": "T2w", "3": "FLAIR"},
 //!         "labels": {"0": "background", "1": "edema", "2": "non-enhancing tumor", "3": "enhancing tumour"}}"#,
@@ -40,7 +40,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::case::{CasePaths, Modality, Naming};
 use crate::error::{Error, Result};
 use crate::labels::{Compartment, LabelDef, LabelScheme};
 
@@ -69,19 +68,22 @@ impl Default for DatasetJson {
 }
 
 /// A channel name of `dataset.json` → the modality it is (case and punctuation ignored).
-fn modality_of(name: &str) -> Option<Modality> {
+/// The modalities in channel order (this workspace's and the Decathlon's): FLAIR, T1, T1ce,
+/// T2, as `crate::Modality::name` spells them.
+const CHANNELS: [&str; 4] = ["flair", "t1", "t1ce", "t2"];
+
+/// A channel name of `dataset.json` → its channel in FLAIR, T1, T1ce, T2 order.
+fn channel_of(name: &str) -> Option<usize> {
     let n: String = name
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect::<String>()
         .to_ascii_lowercase();
     match n.as_str() {
-        "flair" | "t2flair" | "t2f" => Some(Modality::Flair),
-        "t1" | "t1w" | "t1n" | "t1native" | "t1pre" => Some(Modality::T1),
-        "t1gd" | "t1ce" | "t1c" | "t1post" | "t1contrast" | "t1wce" | "t1gad" => {
-            Some(Modality::T1ce)
-        }
-        "t2" | "t2w" => Some(Modality::T2),
+        "flair" | "t2flair" | "t2f" => Some(0),
+        "t1" | "t1w" | "t1n" | "t1native" | "t1pre" => Some(1),
+        "t1gd" | "t1ce" | "t1c" | "t1post" | "t1contrast" | "t1wce" | "t1gad" => Some(2),
+        "t2" | "t2w" => Some(3),
         _ => None,
     }
 }
@@ -175,25 +177,25 @@ impl DatasetJson {
         if let Some(channels) = indexed_names(&json, "modality", path)? {
             let mut frames: [Option<usize>; 4] = [None; 4];
             for (&i, name) in &channels {
-                let m = modality_of(name).ok_or_else(|| {
+                let m = channel_of(name).ok_or_else(|| {
                     Error::config(
                         field("modality"),
                         format!("channel {i} is {name:?}: expected FLAIR, T1w, t1gd (T1ce) or T2w"),
                     )
                 })?;
-                if let Some(j) = frames[m.channel()] {
+                if let Some(j) = frames[m] {
                     return Err(Error::config(
                         field("modality"),
-                        format!("{} is both channel {j} and channel {i}", m.name()),
+                        format!("{} is both channel {j} and channel {i}", CHANNELS[m]),
                     ));
                 }
-                frames[m.channel()] = Some(i);
+                frames[m] = Some(i);
             }
-            for m in Modality::ALL {
-                spec.frames[m.channel()] = frames[m.channel()].ok_or_else(|| {
+            for (m, name) in CHANNELS.iter().enumerate() {
+                spec.frames[m] = frames[m].ok_or_else(|| {
                     Error::config(
                         field("modality"),
-                        format!("no {} channel among {channels:?}", m.name()),
+                        format!("no {name} channel among {channels:?}"),
                     )
                 })?;
             }
@@ -279,50 +281,6 @@ pub(crate) fn is_hidden(name: &str) -> bool {
     name.starts_with('.')
 }
 
-/// The case of a 4D image file: its id is the file name without `.nii[.gz]`; its labels, if
-/// any, are the file of the same name in the sibling `labels*` folder (`imagesTr/X.nii.gz`
-/// → `labelsTr/X.nii.gz`).
-///
-/// # Errors
-/// [`Error::CaseLayout`] when the file is not a NIfTI file or is hidden; as
-/// [`DatasetJson::for_image`].
-pub(crate) fn find_stacked(file: &Path) -> Result<CasePaths> {
-    let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let layout = |problem: String| Error::CaseLayout {
-        dir: file.to_path_buf(),
-        problem,
-    };
-    let name = file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| layout("not a file name".into()))?;
-    if is_hidden(name) {
-        return Err(layout(
-            "a hidden file (a name starting with '.', such as the ._ resource forks of a macOS archive), not a case".into(),
-        ));
-    }
-    let id = crate::case::nifti_stem(name)
-        .ok_or_else(|| {
-            layout("a case is a folder (BraTS) or a 4D .nii/.nii.gz file (Decathlon)".into())
-        })?
-        .to_string();
-    let seg = dir
-        .file_name()
-        .and_then(|d| d.to_str())
-        .and_then(|d| d.strip_prefix("images"))
-        .map(|split| dir.with_file_name(format!("labels{split}")).join(name))
-        .filter(|p| p.is_file());
-    let spec = DatasetJson::for_image(file)?;
-    Ok(CasePaths {
-        id,
-        dir,
-        naming: Naming::Decathlon,
-        images: std::array::from_fn(|_| file.to_path_buf()),
-        seg,
-        stacked: Some(spec),
-    })
-}
-
 /// Writes one case in the Decathlon's layout under the dataset folder `root`:
 /// `imagesTr/<id>.nii.gz` (the four images as one int16 4D file, FLAIR, T1w, t1gd, T2w),
 /// `labelsTr/<id>.nii.gz` (`seg`, given in `scheme`, written in the Decathlon's labels),
@@ -371,13 +329,22 @@ pub fn write_case<T: Serialize>(
     })?;
     json_file(dirs[2].join(format!("{id}.json")), &truth)?;
     let mut training = Vec::new();
-    for path in crate::case::case_sources(&dirs[0])? {
-        if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
-            training.push(serde_json::json!({
-                "image": format!("./imagesTr/{name}"),
-                "label": format!("./labelsTr/{name}"),
-            }));
+    let entries = std::fs::read_dir(&dirs[0]).map_err(|e| Error::io(&dirs[0], e))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&dirs[0], e))?;
+        if let Some(name) = entry.file_name().to_str() {
+            if !is_hidden(name) && (name.ends_with(".nii.gz") || name.ends_with(".nii")) {
+                names.push(name.to_string());
+            }
         }
+    }
+    names.sort();
+    for name in names {
+        training.push(serde_json::json!({
+            "image": format!("./imagesTr/{name}"),
+            "label": format!("./labelsTr/{name}"),
+        }));
     }
     let dataset = serde_json::json!({
         "name": "BRATS",
