@@ -23,7 +23,7 @@
 //! let dice = metrics::brats::region_dice(p.seg.data().view(), p.seg.data().view(), &scheme)?;
 //! assert_eq!(dice, [1.0, 1.0, 1.0]);
 //!
-//! let case = io::Case { id: "demo".into(), images: p.images, seg: Some(p.seg) };
+//! let case = io::Case::new("demo", p.images, Some(p.seg));
 //! let kb = kb::KnowledgeBase::open(dir.path().join("kb"))?;
 //! let intake = kb::Intake::from_json(r#"{"symptoms": [{"text": "두통이 심해요"}]}"#)?;
 //! let mask = case.seg.as_ref().unwrap();

@@ -360,9 +360,31 @@ pub struct Case {
     pub images: [Volume<f32>; 4],
     /// Ground-truth label values (not yet checked against a scheme).
     pub seg: Option<Volume<u8>>,
+    /// What `seg`'s values mean when the layout says so (a Decathlon case's labels, from
+    /// its `dataset.json`: 1 edema, 2 core, 3 enhancing, which would read as BraTS 2023's
+    /// with core and edema swapped); `None` for BraTS folders, whose values tell their
+    /// scheme (1/2/4 or 1/2/3).
+    pub seg_scheme: Option<crate::LabelScheme>,
 }
 
 impl Case {
+    /// A case from its four images (FLAIR, T1, T1ce, T2) and optional ground truth, whose
+    /// values tell their scheme (BraTS 2021's 1/2/4 or 2023's 1/2/3): no `seg_scheme`.
+    pub fn new(id: impl Into<String>, images: [Volume<f32>; 4], seg: Option<Volume<u8>>) -> Case {
+        Case {
+            id: id.into(),
+            images,
+            seg,
+            seg_scheme: None,
+        }
+    }
+
+    /// The case with what its ground truth's values mean ([`Case::seg_scheme`]).
+    pub fn with_seg_scheme(mut self, scheme: crate::LabelScheme) -> Case {
+        self.seg_scheme = Some(scheme);
+        self
+    }
+
     /// The shared grid (the FLAIR's, with its header).
     pub fn geometry(&self) -> &Geometry {
         self.images[0].geometry()
@@ -411,6 +433,7 @@ impl CasePaths {
             id: self.id.clone(),
             images,
             seg,
+            seg_scheme: None,
         })
     }
 
@@ -467,6 +490,7 @@ impl CasePaths {
         Ok(Case {
             id: self.id.clone(),
             images,
+            seg_scheme: seg.as_ref().map(|_| spec.scheme.clone()),
             seg,
         })
     }

@@ -85,6 +85,9 @@ fn a_decathlon_case_is_the_same_case_as_in_brats_layout() {
             .geometry()
             .same_grid(b.images[m].geometry(), 1e-5));
     }
+    // The case says what its labels mean; a BraTS folder's values tell their own.
+    assert_eq!(a.seg_scheme, Some(LabelScheme::decathlon()));
+    assert_eq!(b.seg_scheme, None);
     // The same labels, in the Decathlon's values: edema 1, core 2, enhancing 3.
     let (sa, sb) = (a.seg.unwrap(), b.seg.unwrap());
     let in_brats = paths

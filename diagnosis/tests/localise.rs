@@ -29,6 +29,7 @@ fn phantom(seed: u64, orientation: PhantomOrientation) -> (Case, brats_io::phant
             id: p.truth.id.clone(),
             images: p.images,
             seg: Some(p.seg),
+            seg_scheme: None,
         },
         p.truth,
     )
@@ -373,6 +374,7 @@ fn sri24_case() -> (Case, Volume<u32>) {
             id: "sri24".into(),
             images,
             seg: None,
+            seg_scheme: None,
         },
         labels,
     )

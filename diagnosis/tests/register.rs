@@ -69,6 +69,7 @@ fn warped_case(map: &AffineMap) -> (Case, Array3<bool>) {
             id: "warped".into(),
             images: [img.clone(), img.clone(), img.clone(), img],
             seg: None,
+            seg_scheme: None,
         },
         warped,
     )
@@ -142,6 +143,7 @@ fn a_brain_the_atlas_cannot_fit_is_reported() {
         id: "ball".into(),
         images: [img.clone(), img.clone(), img.clone(), img],
         seg: None,
+        seg_scheme: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let kb = KnowledgeBase::open(dir.path().join("kb")).unwrap();

@@ -95,6 +95,7 @@ fn report(dir: &Path) -> PathBuf {
         id: "browser".into(),
         images: p.images,
         seg: Some(p.seg),
+        seg_scheme: None,
     };
     let kb = KnowledgeBase::open(dir.join("kb")).unwrap();
     let intake =

@@ -23,6 +23,7 @@ fn phantom(orientation: PhantomOrientation, shape: [usize; 3], id: &str) -> Case
         id: id.to_string(),
         images: p.images,
         seg: Some(p.seg),
+        seg_scheme: None,
     }
 }
 

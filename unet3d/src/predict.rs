@@ -267,8 +267,10 @@ impl Predictor {
     }
 
     /// The case's segmentation in the model's scheme, to compare a [`Prediction`] with:
-    /// as it is when it fits the model's scheme, else converted by compartment from the
-    /// BraTS scheme it fits (2021: 1/2/4, 2023: 1/2/3). `None` without a segmentation.
+    /// converted from [`Case::seg_scheme`] when the case says what its labels are (a
+    /// Decathlon case), else as it is when it fits the model's scheme, else converted by
+    /// compartment from the BraTS scheme it fits (2021: 1/2/4, 2023: 1/2/3). `None` without
+    /// a segmentation.
     ///
     /// # Errors
     /// [`Error::Config`] naming the case when its segmentation fits none of them.
@@ -288,6 +290,11 @@ impl Predictor {
             return Ok(None);
         };
         let context = format!("case {}", case.id);
+        // The layout says what the values mean (a Decathlon case): no guessing.
+        if let Some(own) = &case.seg_scheme {
+            own.check(seg.data(), &context)?;
+            return Ok(Some(own.clone()));
+        }
         let model = &self.meta.scheme;
         let Err(e) = model.check(seg.data(), &context) else {
             return Ok(Some(model.clone()));

@@ -363,6 +363,7 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
         id: "c23".into(),
         images: case.images.clone(),
         seg: Some(case.seg.map(|&v| if v == 4 { 3 } else { v })),
+        seg_scheme: None,
     };
     assert!(case.seg.data().iter().any(|&v| v == 4));
     let opts = PredictOptions::default();
@@ -377,11 +378,40 @@ fn model_folder_holds_checkpoints_history_and_plot_and_predicts() {
     let truth = p.truth_of(&case23).unwrap().unwrap();
     assert_eq!(truth.data(), case.seg.data());
     assert_eq!(truth.geometry(), case.seg.geometry());
+    // A Decathlon case's labels (1 edema, 2 core, 3 ET) are the same values as BraTS
+    // 2023's with core and edema swapped: the case says which they are, and its truth comes
+    // back right, not guessed as BraTS 2023's.
+    let decathlon = brats_io::LabelScheme::decathlon();
+    let msd = brats_io::Case::new(
+        "msd",
+        case.images.clone(),
+        Some(
+            brats_io::Volume::new(
+                brats_io::LabelScheme::brats2021()
+                    .convert(case.seg.data(), &decathlon, "seg")
+                    .unwrap(),
+                case.seg.geometry().clone(),
+            )
+            .unwrap(),
+        ),
+    );
+    let guessed = p.truth_of(&msd).unwrap().unwrap();
+    assert_ne!(
+        guessed.data(),
+        case.seg.data(),
+        "guessed as BraTS 2023: core and edema swapped"
+    );
+    let truth = p
+        .truth_of(&msd.with_seg_scheme(decathlon))
+        .unwrap()
+        .unwrap();
+    assert_eq!(truth.data(), case.seg.data());
     // A label map that fits no scheme is refused, naming the case.
     let odd = brats_io::Case {
         id: "odd".into(),
         images: case.images.clone(),
         seg: Some(case.seg.map(|&v| if v == 4 { 5 } else { v })),
+        seg_scheme: None,
     };
     let err = p
         .predict_case(&odd, &opts, &NoProgress)
