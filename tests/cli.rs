@@ -1354,6 +1354,17 @@ fn a_decathlon_dataset_is_segmented_and_scored_in_its_own_labels() {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("evaluate --json");
         v["summary"].clone()
     };
+    // `bts inspect` describes a Decathlon case file as a case: four modalities from the one
+    // file, its labels checked against the dataset's, the input checks.
+    let image = msd.join("imagesTr/Phantom_00001.nii.gz");
+    let (json, _) = ok(&["inspect", &image.display().to_string(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("inspect --json");
+    assert_eq!(v["naming"], "decathlon", "{v}");
+    assert_eq!(v["consistent"], true, "{v}");
+    for m in ["flair", "t1", "t1ce", "t2", "seg"] {
+        assert!(v[m]["shape"].is_array(), "{m}: {v}");
+    }
+    assert!(v["input"]["brain_cm3"].is_number(), "{v}");
     let m = scores(evaluate(&out_msd, &msd.join("labelsTr"), "decathlon"));
     let b = scores(evaluate(&out_brats, &brats, "brats2021"));
     assert_eq!(m, b, "the same scores in either layout");

@@ -276,6 +276,23 @@ impl DatasetJson {
     }
 }
 
+/// Whether `path` is a Decathlon case file rather than any 4D image (a probability map, a
+/// time series): it lies in an `images*` folder (`imagesTr`, `imagesTs`), or a
+/// `dataset.json` describes it ([`DatasetJson::for_image`]'s places).
+pub fn is_case_file(path: &Path) -> bool {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let in_images = dir
+        .file_name()
+        .and_then(|d| d.to_str())
+        .is_some_and(|d| d.starts_with("images"));
+    path.is_file()
+        && (in_images
+            || dir.join("dataset.json").is_file()
+            || dir
+                .parent()
+                .is_some_and(|p| p.join("dataset.json").is_file()))
+}
+
 /// Whether `name` is a file name to skip: hidden, or a macOS resource fork (`._X.nii.gz`).
 pub(crate) fn is_hidden(name: &str) -> bool {
     name.starts_with('.')

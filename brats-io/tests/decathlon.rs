@@ -58,6 +58,14 @@ fn a_decathlon_case_is_the_same_case_as_in_brats_layout() {
     let root = tmp.path().join("Task01");
     assert_eq!(case_sources(&root).unwrap(), vec![image.clone()]);
     assert_eq!(list_cases(&root).unwrap().len(), 1);
+    // A file in imagesTr is a case file; a BraTS image, or a 4D file elsewhere, is not.
+    assert!(brats_io::decathlon::is_case_file(&image));
+    assert!(!brats_io::decathlon::is_case_file(
+        &brats.join("Phantom_00004_flair.nii.gz")
+    ));
+    let elsewhere = tmp.path().join("probs.nii.gz");
+    std::fs::copy(&image, &elsewhere).unwrap();
+    assert!(!brats_io::decathlon::is_case_file(&elsewhere));
     let paths = find_case(&image).unwrap();
     assert_eq!(paths.naming, Naming::Decathlon);
     assert_eq!(paths.id, "Phantom_00004");

@@ -4,9 +4,11 @@
 //! the keys `shape`, `datatype`, `spacing`, `affine`, `orientation`, `min`, `max`, `mean`,
 //! `std`, `nonzero_mean`, `nonzero_std` (and `labels` for integer volumes; also
 //! `affine_source`, `scl_slope`, `scl_inter`, `non_finite`, and `frames`, the number of 3D
-//! volumes of a 4D file such as `bts segment --probabilities` writes). For a case folder: one such
-//! object per modality under its name (`flair`, `t1`, `t1ce`, `t2`, and `seg` when present),
-//! plus `id`, `naming`, `consistent` and `problems`.
+//! volumes of a 4D file such as `bts segment --probabilities` writes). For a case folder, or
+//! a Decathlon case file (a 4D file in `imagesTr`/`imagesTs` or described by a
+//! `dataset.json`): one such object per modality under its name (`flair`, `t1`, `t1ce`, `t2`,
+//! and `seg` when present), plus `id`, `naming`, `consistent`, `problems` and the input
+//! checks.
 
 use anyhow::Result;
 use brats_io::inspect::{summarize_case, summarize_file, FileSummary};
@@ -69,7 +71,8 @@ fn print_file(name: &str, s: &FileSummary) {
 
 pub fn run(a: &InspectArgs) -> Result<()> {
     let path = a.path.as_path();
-    if path.is_dir() {
+    // A case: a folder, or a Decathlon case file (one 4D file holding the four images).
+    if path.is_dir() || brats_io::decathlon::is_case_file(path) {
         let s = summarize_case(path)?;
         if a.json {
             println!("{}", serde_json::to_string_pretty(&s)?);

@@ -71,7 +71,8 @@ pub enum Command {
 /// `bts inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A .nii/.nii.gz file or a BraTS case folder
+    /// A .nii/.nii.gz file, a BraTS case folder, or a Decathlon case file (a 4D file in
+    /// imagesTr/imagesTs or beside a dataset.json: described as a case)
     pub path: PathBuf,
     /// Print one JSON object instead of the table
     #[arg(long)]
