@@ -67,12 +67,12 @@ impl Default for DatasetJson {
     }
 }
 
-/// A channel name of `dataset.json` → the modality it is (case and punctuation ignored).
 /// The modalities in channel order (this workspace's and the Decathlon's): FLAIR, T1, T1ce,
 /// T2, as `crate::Modality::name` spells them.
 const CHANNELS: [&str; 4] = ["flair", "t1", "t1ce", "t2"];
 
-/// A channel name of `dataset.json` → its channel in FLAIR, T1, T1ce, T2 order.
+/// A channel name of `dataset.json` → its channel in FLAIR, T1, T1ce, T2 order (case and
+/// punctuation ignored).
 fn channel_of(name: &str) -> Option<usize> {
     let n: String = name
         .chars()
@@ -241,13 +241,7 @@ impl DatasetJson {
             let scheme = LabelScheme::new("decathlon", defs)
                 .map_err(|e| Error::config(field("labels"), format!("{e} (labels {labels:?})")))?;
             // The Task01 labels under their own names stay the preset (NET, ED, ET).
-            let meaning = |s: &LabelScheme| -> Vec<(u8, Compartment)> {
-                s.labels()
-                    .iter()
-                    .map(|l| (l.value, l.compartment))
-                    .collect()
-            };
-            if meaning(&scheme) != meaning(&LabelScheme::decathlon()) {
+            if scheme.meaning() != LabelScheme::decathlon().meaning() {
                 spec.scheme = scheme;
             }
         }
@@ -260,20 +254,20 @@ impl DatasetJson {
     /// # Errors
     /// As [`DatasetJson::read`].
     pub fn for_image(image: &Path) -> Result<DatasetJson> {
-        let dir = image.parent().unwrap_or(Path::new("."));
-        for candidate in [
-            dir.parent().map(|p| p.join("dataset.json")),
-            Some(dir.join("dataset.json")),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if candidate.is_file() {
-                return DatasetJson::read(&candidate);
-            }
-        }
-        Ok(DatasetJson::default())
+        dataset_json_of(image).map_or_else(|| Ok(DatasetJson::default()), |j| DatasetJson::read(&j))
     }
+}
+
+/// The `dataset.json` that describes `image`: in the folder above its own, else beside it.
+fn dataset_json_of(image: &Path) -> Option<PathBuf> {
+    let dir = image.parent().unwrap_or(Path::new("."));
+    [
+        dir.parent().map(|p| p.join("dataset.json")),
+        Some(dir.join("dataset.json")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|j| j.is_file())
 }
 
 /// Whether `path` is a Decathlon case file rather than any 4D image (a probability map, a
@@ -285,12 +279,7 @@ pub fn is_case_file(path: &Path) -> bool {
         .file_name()
         .and_then(|d| d.to_str())
         .is_some_and(|d| d.starts_with("images"));
-    path.is_file()
-        && (in_images
-            || dir.join("dataset.json").is_file()
-            || dir
-                .parent()
-                .is_some_and(|p| p.join("dataset.json").is_file()))
+    path.is_file() && (in_images || dataset_json_of(path).is_some())
 }
 
 /// Whether `name` is a file name to skip: hidden, or a macOS resource fork (`._X.nii.gz`).
@@ -345,7 +334,6 @@ pub fn write_case<T: Serialize>(
         source: e,
     })?;
     json_file(dirs[2].join(format!("{id}.json")), &truth)?;
-    let mut training = Vec::new();
     let entries = std::fs::read_dir(&dirs[0]).map_err(|e| Error::io(&dirs[0], e))?;
     let mut names = Vec::new();
     for entry in entries {
@@ -357,12 +345,15 @@ pub fn write_case<T: Serialize>(
         }
     }
     names.sort();
-    for name in names {
-        training.push(serde_json::json!({
-            "image": format!("./imagesTr/{name}"),
-            "label": format!("./labelsTr/{name}"),
-        }));
-    }
+    let training: Vec<_> = names
+        .iter()
+        .map(|name| {
+            serde_json::json!({
+                "image": format!("./imagesTr/{name}"),
+                "label": format!("./labelsTr/{name}"),
+            })
+        })
+        .collect();
     let dataset = serde_json::json!({
         "name": "BRATS",
         "description": "Synthetic brain-tumour cases (brain-tumour-seg's generator) in the Medical Segmentation Decathlon's Task01 layout",

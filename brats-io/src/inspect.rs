@@ -212,9 +212,13 @@ pub fn summarize_case(dir: impl AsRef<Path>) -> Result<CaseSummary> {
         // One 4D file: each modality is one of its volumes.
         let reader = NiftiReader::new();
         let info = reader.read_frames_info(&case.images[0])?;
-        let mut loaded = case.load(&reader)?;
-        loaded.seg = None;
-        loaded
+        // Without the seg: it is summarised and checked below.
+        let images_only = crate::CasePaths {
+            seg: None,
+            ..case.clone()
+        };
+        images_only
+            .load(&reader)?
             .images
             .into_iter()
             .map(|v| (summary_of(&info, &v, v.as_slice().iter().copied(), 1, 0), v))

@@ -393,6 +393,18 @@ impl LabelScheme {
         Ok(labels.mapv(|v| table[v as usize]))
     }
 
+    /// What the scheme's values mean, `(value, compartment)` by value: two schemes with the
+    /// same meaning read a map alike, whatever their names.
+    pub fn meaning(&self) -> Vec<(u8, Compartment)> {
+        let mut v: Vec<_> = self
+            .labels
+            .iter()
+            .map(|l| (l.value, l.compartment))
+            .collect();
+        v.sort_by_key(|x| x.0);
+        v
+    }
+
     /// Voxel count of each value present (label → count), for reports.
     pub fn counts(labels: &Array3<u8>) -> BTreeMap<u8, usize> {
         let mut counts = [0usize; 256];

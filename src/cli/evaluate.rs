@@ -49,7 +49,8 @@ use unet3d::predict::PredictOptions;
 use super::segment::load_predictor;
 use super::{EmptyArg, EvaluateArgs, Ui};
 
-fn strip_nifti(name: &str) -> Option<&str> {
+/// `name` without `.nii.gz` or `.nii`; `None` for other files.
+pub(super) fn strip_nifti(name: &str) -> Option<&str> {
     name.strip_suffix(".nii.gz")
         .or_else(|| name.strip_suffix(".nii"))
 }
@@ -142,22 +143,12 @@ fn check_dataset_labels(truth: &Path, labels: super::Labels) -> Result<()> {
         return Ok(());
     };
     let spec = brats_io::decathlon::DatasetJson::read(&json)?;
-    let meaning = |s: &brats_io::LabelScheme| -> Vec<(u8, brats_io::Compartment)> {
-        let mut v: Vec<_> = s
-            .labels()
-            .iter()
-            .map(|l| (l.value, l.compartment))
-            .collect();
-        v.sort_by_key(|x| x.0);
-        v
-    };
-    if meaning(&spec.scheme) != meaning(&labels.scheme()) {
+    let (theirs, ours) = (spec.scheme.meaning(), labels.scheme().meaning());
+    if theirs != ours {
         bail!(
-            "{} says the labels are {:?}, but --labels {} means {:?}: give --labels decathlon",
+            "{} says the labels are {theirs:?}, but --labels {} means {ours:?}: give --labels decathlon",
             json.display(),
-            meaning(&spec.scheme),
             labels.name(),
-            meaning(&labels.scheme())
         );
     }
     Ok(())

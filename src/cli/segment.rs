@@ -92,10 +92,9 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
     let mut failed = Vec::new();
     for (n, dir) in dirs.iter().enumerate() {
         let name = dir.file_name().map_or_else(String::new, |f| {
-            let f = f.to_string_lossy();
             // A 4D case file: its name without .nii[.gz].
-            let stem = f.strip_suffix(".gz").unwrap_or(&f);
-            stem.strip_suffix(".nii").unwrap_or(stem).to_string()
+            let f = f.to_string_lossy();
+            super::evaluate::strip_nifti(&f).unwrap_or(&f).to_string()
         });
         ui.note(&format!("case {} of {}: {name}", n + 1, dirs.len()));
         let file = format!("{name}.nii.gz");

@@ -493,7 +493,7 @@ fn prepare_one(dir: &Path, cache: &Path, cfg: &TrainConfig, scheme: &str) -> Res
             format!("case {} in {} has no segmentation", case.id, dir.display()),
         )
     })?;
-    let seg = &super::data::seg_in_scheme(&paths, seg, &cfg.scheme)?;
+    let seg = &*super::data::seg_in_scheme(&case, seg, &cfg.scheme)?;
     let g = case.geometry();
     let intensity = [0, 1, 2, 3].map(|m| {
         let brain = || {

@@ -47,24 +47,27 @@ pub struct TrainData {
     pub validation: Vec<TrainingCase>,
 }
 
-/// A case's segmentation in the training scheme: a Decathlon case's labels (1 edema, 2
-/// core) are converted from its `dataset.json`'s scheme, since its values would read as
-/// BraTS 2023's with core and edema swapped; BraTS cases' are taken as they are (and checked
-/// against `scheme` by [`prepare_case`]).
+/// A case's segmentation in the training scheme: converted when the case says what its
+/// labels mean ([`brats_io::Case::seg_scheme`]: a Decathlon case, whose 1 edema / 2 core would
+/// read as BraTS 2023's with core and edema swapped); else as it is (and checked against
+/// `scheme` by [`prepare_case`]).
 ///
 /// # Errors
 /// [`Error`] naming the case when the segmentation holds a value outside its scheme.
-pub fn seg_in_scheme(
-    paths: &brats_io::CasePaths,
-    seg: &Volume<u8>,
+pub fn seg_in_scheme<'a>(
+    case: &brats_io::Case,
+    seg: &'a Volume<u8>,
     scheme: &LabelScheme,
-) -> Result<Volume<u8>> {
-    if paths.stacked.is_none() {
-        return Ok(seg.clone());
-    }
-    let context = format!("segmentation of case {}", paths.id);
-    let data = paths.scheme().convert(seg.data(), scheme, &context)?;
-    Ok(Volume::new(data, seg.geometry().clone())?)
+) -> Result<std::borrow::Cow<'a, Volume<u8>>> {
+    let Some(own) = &case.seg_scheme else {
+        return Ok(std::borrow::Cow::Borrowed(seg));
+    };
+    let context = format!("segmentation of case {}", case.id);
+    let data = own.convert(seg.data(), scheme, &context)?;
+    Ok(std::borrow::Cow::Owned(Volume::new(
+        data,
+        seg.geometry().clone(),
+    )?))
 }
 
 /// Preprocesses one case for training (`seg` must be in `scheme`).
@@ -126,7 +129,7 @@ impl TrainData {
                     ),
                 )
             })?;
-            let seg = seg_in_scheme(&c, seg, &cfg.scheme)?;
+            let seg = seg_in_scheme(&case, seg, &cfg.scheme)?;
             prepared.push(prepare_case(
                 &case.id,
                 &case.images,
