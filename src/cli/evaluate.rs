@@ -47,13 +47,7 @@ use unet3d::infer::{
 use unet3d::predict::PredictOptions;
 
 use super::segment::load_predictor;
-use super::{EmptyArg, EvaluateArgs, Ui};
-
-/// `name` without `.nii.gz` or `.nii`; `None` for other files.
-pub(super) fn strip_nifti(name: &str) -> Option<&str> {
-    name.strip_suffix(".nii.gz")
-        .or_else(|| name.strip_suffix(".nii"))
-}
+use super::{strip_nifti, EmptyArg, EvaluateArgs, Ui};
 
 fn case_id(stem: &str) -> &str {
     stem.strip_suffix("_seg")

@@ -815,6 +815,12 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// `name` without `.nii.gz` or `.nii`; `None` for other files.
+pub(crate) fn strip_nifti(name: &str) -> Option<&str> {
+    name.strip_suffix(".nii.gz")
+        .or_else(|| name.strip_suffix(".nii"))
+}
+
 #[cfg(test)]
 mod tta_tests {
     use super::TtaArgs;

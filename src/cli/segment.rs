@@ -94,7 +94,7 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
         let name = dir.file_name().map_or_else(String::new, |f| {
             // A 4D case file: its name without .nii[.gz].
             let f = f.to_string_lossy();
-            super::evaluate::strip_nifti(&f).unwrap_or(&f).to_string()
+            super::strip_nifti(&f).unwrap_or(&f).to_string()
         });
         ui.note(&format!("case {} of {}: {name}", n + 1, dirs.len()));
         let file = format!("{name}.nii.gz");
