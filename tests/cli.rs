@@ -1281,16 +1281,20 @@ fn a_brats_2023_case_is_segmented_in_its_own_scheme() {
 }
 
 /// A dataset in the Medical Segmentation Decathlon's layout (one 4D file per case in
-/// imagesTr, labels 1 edema / 2 core / 3 enhancing in labelsTr, dataset.json) is segmented
-/// and scored in its own labels, with the same maps and scores as the same cases in BraTS
-/// layout; a macOS resource fork beside the images is no case; scoring it under BraTS 2023's
-/// labels (the same values, core and edema swapped) is refused.
+/// imagesTr, labels 1 edema / 2 core / 3 enhancing in labelsTr, dataset.json) or in nnU-Net's
+/// (one file per channel, imagesTr/ID_0000 … _0003, FLAIR last as in its Dataset137; region
+/// labels in dataset.json) is segmented and scored in its own labels, with the same maps and
+/// scores as the same cases in BraTS layout; a macOS resource fork beside the images is no
+/// case; scoring it under BraTS 2023's labels (the same values, core and edema swapped) is
+/// refused.
 #[test]
-fn a_decathlon_dataset_is_segmented_and_scored_in_its_own_labels() {
+fn decathlon_and_nnunet_datasets_are_segmented_and_scored_in_their_own_labels() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (msd, brats) = (tmp.path().join("Task01"), tmp.path().join("brats"));
+    let nnunet = tmp.path().join("Dataset500_Phantoms");
     small_phantoms(&msd, &["--labels", "decathlon", "--cases", "2"]);
     small_phantoms(&brats, &["--cases", "2"]);
+    small_phantoms(&nnunet, &["--labels", "nnunet", "--cases", "2"]);
     assert!(msd.join("dataset.json").is_file());
     std::fs::write(
         msd.join("imagesTr/._Phantom_00000.nii.gz"),
@@ -1312,6 +1316,7 @@ fn a_decathlon_dataset_is_segmented_and_scored_in_its_own_labels() {
         text(&run.stdout)
     };
     let (out_msd, out_brats) = (tmp.path().join("pred_msd"), tmp.path().join("pred_brats"));
+    let out_nnunet = tmp.path().join("pred_nnunet");
     let json = segment(&msd, &out_msd);
     assert_eq!(
         json.lines().count(),
@@ -1320,6 +1325,8 @@ fn a_decathlon_dataset_is_segmented_and_scored_in_its_own_labels() {
     );
     assert!(json.contains("\"scheme\":\"decathlon\""), "{json}");
     segment(&brats, &out_brats);
+    let json = segment(&nnunet, &out_nnunet);
+    assert_eq!(json.lines().count(), 2, "two nnU-Net cases: {json}");
     let reader = brats_io::NiftiReader::new();
     for id in ["Phantom_00000", "Phantom_00001"] {
         let file = format!("{id}.nii.gz");
@@ -1336,6 +1343,14 @@ fn a_decathlon_dataset_is_segmented_and_scored_in_its_own_labels() {
             "{id}: the same map in the Decathlon's labels"
         );
         assert!(a.as_slice().contains(&1), "{id}: edema is 1");
+        let n = reader
+            .read_labels(out_nnunet.join(&file))
+            .expect("nnU-Net map");
+        assert_eq!(
+            n.data(),
+            a.data(),
+            "{id}: nnU-Net's labels are the Decathlon's"
+        );
     }
     let evaluate = |pred: &Path, truth: &Path, labels: &str| {
         bts(&[
@@ -1365,9 +1380,19 @@ fn a_decathlon_dataset_is_segmented_and_scored_in_its_own_labels() {
         assert!(v[m]["shape"].is_array(), "{m}: {v}");
     }
     assert!(v["input"]["brain_cm3"].is_number(), "{v}");
+    // … and an nnU-Net case named by its prefix, its four channel files in the order its
+    // dataset.json gives.
+    let prefix = nnunet.join("imagesTr/Phantom_00001");
+    let (json, _) = ok(&["inspect", &prefix.display().to_string(), "--json"]);
+    let n: serde_json::Value = serde_json::from_str(&json).expect("inspect --json");
+    assert_eq!(n["naming"], "nnunet", "{n}");
+    assert_eq!(n["consistent"], true, "{n}");
+    assert_eq!(n["flair"], v["flair"], "FLAIR is channel 3");
     let m = scores(evaluate(&out_msd, &msd.join("labelsTr"), "decathlon"));
     let b = scores(evaluate(&out_brats, &brats, "brats2021"));
+    let n = scores(evaluate(&out_nnunet, &nnunet.join("labelsTr"), "nnunet"));
     assert_eq!(m, b, "the same scores in either layout");
+    assert_eq!(n, b, "the same scores in nnU-Net's layout");
     let wrong = evaluate(&out_msd, &msd.join("labelsTr"), "brats2023");
     assert_eq!(wrong.status.code(), Some(1));
     assert!(

@@ -66,10 +66,10 @@ impl Modality {
     }
 
     /// The file-name suffix (without extension) under a naming convention (none for the
-    /// Decathlon's one 4D file).
+    /// Decathlon's one 4D file, nor for nnU-Net's, whose `_000N` is the dataset's choice).
     pub fn suffix(self, naming: Naming) -> &'static str {
         match (naming, self) {
-            (Naming::Decathlon, _) => "",
+            (Naming::Decathlon | Naming::NnUnet, _) => "",
             (Naming::Brats2021, Modality::Flair) => "_flair",
             (Naming::Brats2021, Modality::T1) => "_t1",
             (Naming::Brats2021, Modality::T1ce) => "_t1ce",
@@ -93,6 +93,10 @@ pub enum Naming {
     /// The Medical Segmentation Decathlon's: `imagesTr/ID.nii.gz` (one 4D file, channels as
     /// `dataset.json` says) and `labelsTr/ID.nii.gz` ([`crate::decathlon`]).
     Decathlon,
+    /// nnU-Net's raw data: `imagesTr/ID_0000.nii.gz` … `ID_0003.nii.gz` (one file per
+    /// channel, which is which as `dataset.json` says) and `labelsTr/ID.nii.gz`
+    /// ([`crate::nnunet`]).
+    NnUnet,
 }
 
 impl Naming {
@@ -101,18 +105,19 @@ impl Naming {
         match self {
             Naming::Brats2021 => "_seg",
             Naming::Brats2023 => "-seg",
-            Naming::Decathlon => "",
+            Naming::Decathlon | Naming::NnUnet => "",
         }
     }
 
     /// The label scheme that goes with this naming: BraTS 2021's files hold labels 1/2/4,
-    /// BraTS 2023's 1/2/3, the Decathlon's 1 edema / 2 core / 3 enhancing (unless its
-    /// `dataset.json` says otherwise: [`CasePaths::scheme`]).
+    /// BraTS 2023's 1/2/3, the Decathlon's 1 edema / 2 core / 3 enhancing, and so do
+    /// nnU-Net's own BraTS conversions (Dataset001, Dataset137), unless the `dataset.json`
+    /// says otherwise: [`CasePaths::scheme`].
     pub fn scheme(self) -> crate::LabelScheme {
         match self {
             Naming::Brats2021 => crate::LabelScheme::brats2021(),
             Naming::Brats2023 => crate::LabelScheme::brats2023(),
-            Naming::Decathlon => crate::LabelScheme::decathlon(),
+            Naming::Decathlon | Naming::NnUnet => crate::LabelScheme::decathlon(),
         }
     }
 }
@@ -130,13 +135,13 @@ pub struct CasePaths {
     pub images: [PathBuf; 4],
     /// The ground-truth segmentation, when present.
     pub seg: Option<PathBuf>,
-    /// For one 4D file holding the four modalities: which volume is which, and the labels
-    /// of its segmentation (from `dataset.json`).
-    pub stacked: Option<crate::decathlon::DatasetJson>,
+    /// For the Decathlon's and nnU-Net's layouts, what the dataset's `dataset.json` says:
+    /// which volume (or channel file) is which modality, and what the labels mean.
+    pub dataset: Option<crate::decathlon::DatasetJson>,
 }
 
 /// The stem of a NIfTI file name (`.nii` or `.nii.gz` removed), or `None` for other files.
-fn nifti_stem(name: &str) -> Option<&str> {
+pub(crate) fn nifti_stem(name: &str) -> Option<&str> {
     let lower = name.to_ascii_lowercase();
     if lower.ends_with(".nii.gz") {
         Some(&name[..name.len() - 7])
@@ -171,7 +176,9 @@ fn nifti_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 
 /// Finds the modalities and the optional segmentation in a case folder, or, given a 4D
 /// NIfTI file, the Decathlon case it is ([`crate::decathlon`]: channels and labels from
-/// `dataset.json`, the segmentation in the sibling `labels*` folder).
+/// `dataset.json`, the segmentation in the sibling `labels*` folder), or, given an nnU-Net
+/// case's prefix (`imagesTr/X` for `imagesTr/X_0000.nii.gz` …) or one of its channel files,
+/// that case ([`crate::nnunet`]).
 ///
 /// # Errors
 /// [`Error::Io`] when the folder cannot be read; [`Error::CaseLayout`] when a modality is
@@ -180,6 +187,9 @@ fn nifti_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 /// which modality or what the labels are.
 pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
     let dir = dir.as_ref();
+    if let Some(prefix) = crate::nnunet::case_prefix(dir) {
+        return crate::nnunet::find(&prefix);
+    }
     if dir.is_file() {
         return find_stacked(dir);
     }
@@ -262,7 +272,7 @@ pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
         naming,
         images,
         seg: segs.first().map(|(_, p)| p.clone()),
-        stacked: None,
+        dataset: None,
     })
 }
 
@@ -306,14 +316,16 @@ fn find_stacked(file: &Path) -> Result<CasePaths> {
         naming: Naming::Decathlon,
         images: std::array::from_fn(|_| file.to_path_buf()),
         seg,
-        stacked: Some(spec),
+        dataset: Some(spec),
     })
 }
 
 /// Where the cases of a dataset folder are, without reading them, sorted by name: every
-/// sub-folder holding NIfTI files (BraTS), and every NIfTI file in the folder itself (a 4D
-/// file per case, as in the Decathlon's `imagesTr`). A Decathlon dataset folder (one holding
-/// `imagesTr`) gives the files of `imagesTr`, the cases with labels.
+/// sub-folder holding NIfTI files (BraTS), every nnU-Net case among the folder's files (as
+/// its prefix, `imagesTr/X` for `X_0000.nii.gz` … `X_0003.nii.gz`), and every other NIfTI
+/// file in the folder itself (a 4D file per case, as in the Decathlon's `imagesTr`). A
+/// Decathlon or nnU-Net dataset folder (one holding `imagesTr`) gives the cases of
+/// `imagesTr`, the ones with labels.
 ///
 /// # Errors
 /// [`Error::Io`] when a folder cannot be read.
@@ -326,18 +338,19 @@ pub fn case_sources(dataset: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| Error::io(&dataset, e))?.path();
-        if path.is_dir() {
-            if !nifti_files(&path)?.is_empty() {
-                out.push(path);
-            }
-        } else if path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| !crate::decathlon::is_hidden(n) && nifti_stem(n).is_some())
-        {
+        if path.is_dir() && !nifti_files(&path)?.is_empty() {
             out.push(path);
         }
     }
+    let files = crate::decathlon::image_names(&dataset)?;
+    let split = crate::nnunet::cases_among(&files);
+    for name in files {
+        match crate::nnunet::channel_file(&name) {
+            Some((id, _)) if split.iter().any(|s| s == id) => {}
+            _ => out.push(dataset.join(name)),
+        }
+    }
+    out.extend(split.iter().map(|id| dataset.join(id)));
     out.sort();
     Ok(out)
 }
@@ -404,8 +417,9 @@ impl CasePaths {
     /// Any reading error, naming its file; [`Error::GridMismatch`] naming the two files and
     /// what differs.
     pub fn load(&self, reader: &NiftiReader) -> Result<Case> {
-        if let Some(spec) = &self.stacked {
-            return self.load_stacked(reader, spec);
+        if self.naming == Naming::Decathlon {
+            let default = crate::decathlon::DatasetJson::default();
+            return self.load_stacked(reader, self.dataset.as_ref().unwrap_or(&default));
         }
         let results: Vec<Result<Volume<f32>>> =
             self.images.par_iter().map(|p| reader.read_f32(p)).collect();
@@ -432,15 +446,18 @@ impl CasePaths {
         Ok(Case {
             id: self.id.clone(),
             images,
+            seg_scheme: seg
+                .as_ref()
+                .and(self.dataset.as_ref())
+                .map(|d| d.scheme.clone()),
             seg,
-            seg_scheme: None,
         })
     }
 
-    /// The labels of the case's segmentation: its `dataset.json`'s for a Decathlon case,
-    /// else its naming's ([`Naming::scheme`]).
+    /// The labels of the case's segmentation: its `dataset.json`'s for a Decathlon or
+    /// nnU-Net case, else its naming's ([`Naming::scheme`]).
     pub fn scheme(&self) -> crate::LabelScheme {
-        self.stacked
+        self.dataset
             .as_ref()
             .map_or_else(|| self.naming.scheme(), |s| s.scheme.clone())
     }
@@ -501,7 +518,7 @@ impl CasePaths {
     /// # Errors
     /// Header reading errors, naming the file.
     pub fn consistency_problems(&self, reader: &NiftiReader) -> Result<Vec<String>> {
-        if self.stacked.is_some() {
+        if self.naming == Naming::Decathlon {
             // One 4D file: its volumes share its grid; only the labels can differ.
             let image = reader.read_frames_info(&self.images[0])?;
             let mut problems = Vec::new();

@@ -41,18 +41,22 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::labels::{Compartment, LabelDef, LabelScheme};
+use crate::labels::{Compartment, LabelDef, LabelScheme, TumourRegion};
 
 /// What a Decathlon `dataset.json` says about a dataset's images and labels.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatasetJson {
-    /// For FLAIR, T1, T1ce and T2 (in that order), the volume of the 4D file that holds it.
+    /// For FLAIR, T1, T1ce and T2 (in that order), their channel: the volume of the 4D file
+    /// that holds it (Decathlon), or the `_000N` file (nnU-Net, [`crate::nnunet`]).
     pub frames: [usize; 4],
     /// The labels of the dataset's label maps.
     pub scheme: LabelScheme,
     /// The file it was read from; `None` when there was none and the Decathlon's order and
     /// labels are assumed.
     pub source: Option<PathBuf>,
+    /// The channel names as given (`modality`, or nnU-Net v2's `channel_names`); `None`
+    /// when the file gives none.
+    pub channels: Option<BTreeMap<usize, String>>,
 }
 
 impl Default for DatasetJson {
@@ -63,6 +67,7 @@ impl Default for DatasetJson {
             frames: [0, 1, 2, 3],
             scheme: LabelScheme::decathlon(),
             source: None,
+            channels: None,
         }
     }
 }
@@ -144,6 +149,182 @@ fn indexed_names(
     Ok(Some(out))
 }
 
+/// One entry of `labels`: its name and the values it covers.
+struct LabelEntry {
+    name: String,
+    values: Vec<u64>,
+    /// Given as a list (`"tumor core": [2, 3]`): an nnU-Net region.
+    listed: bool,
+}
+
+/// The `labels` object of `json` in either form: the Decathlon's and nnU-Net v1's
+/// `{"1": "edema", …}` (value → name), or nnU-Net v2's `{"edema": 1, …}` (name → value) and
+/// `{"whole tumor": [1, 2, 3], …}` (name → the values of a region).
+fn label_entries(json: &serde_json::Value, path: &Path) -> Result<Option<Vec<LabelEntry>>> {
+    let bad = |reason: String| Error::config(format!("{}: labels", path.display()), reason);
+    let Some(v) = json.get("labels") else {
+        return Ok(None);
+    };
+    let obj = v.as_object().ok_or_else(|| {
+        bad(format!(
+            "expected an object ({{\"1\": \"edema\", …}} or {{\"edema\": 1, …}}), got {v}"
+        ))
+    })?;
+    let value_to_name = obj
+        .iter()
+        .all(|(k, name)| k.trim().parse::<u64>().is_ok() && name.is_string());
+    if value_to_name {
+        return Ok(indexed_names(json, "labels", path)?.map(|names| {
+            names
+                .into_iter()
+                .map(|(value, name)| LabelEntry {
+                    name,
+                    values: vec![value as u64],
+                    listed: false,
+                })
+                .collect()
+        }));
+    }
+    let mut out = Vec::new();
+    for (name, value) in obj {
+        let expected = || {
+            bad(format!(
+                "{name:?}: {value} is not a label value (a whole number) nor a list of them; expected {{\"1\": \"edema\", …}} (Decathlon, nnU-Net v1) or {{\"edema\": 1, …}} / {{\"whole tumor\": [1, 2, 3], …}} (nnU-Net v2)"
+            ))
+        };
+        let (values, listed) = match value {
+            serde_json::Value::Array(items) => (
+                items
+                    .iter()
+                    .map(serde_json::Value::as_u64)
+                    .collect::<Option<Vec<u64>>>()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(expected)?,
+                true,
+            ),
+            other => (vec![other.as_u64().ok_or_else(expected)?], false),
+        };
+        out.push(LabelEntry {
+            name: name.clone(),
+            values,
+            listed,
+        });
+    }
+    Ok(Some(out))
+}
+
+/// An nnU-Net region's name (`"whole tumor"`, `"tumor core"`, `"enhancing tumor"`, or WT /
+/// TC / ET) → the region.
+fn region_of(name: &str) -> Option<TumourRegion> {
+    let n = name.to_ascii_lowercase();
+    let words: Vec<&str> = n
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |w: &str| words.contains(&w);
+    if n.contains("non-enhanc") || n.contains("nonenhanc") || n.contains("non enhanc") {
+        None
+    } else if has("whole") || has("wt") {
+        Some(TumourRegion::Wt)
+    } else if n.contains("enhanc") || has("et") {
+        Some(TumourRegion::Et)
+    } else if has("core") || has("tc") {
+        Some(TumourRegion::Tc)
+    } else {
+        None
+    }
+}
+
+/// The tumour labels of region-based `labels` (nnU-Net's `"whole tumor": [1, 2, 3]`,
+/// `"tumor core": [2, 3]`, `"enhancing tumor": [3]`): each value is the compartment whose
+/// regions are exactly the regions listing it (in WT only: edema; in WT and TC: core; in
+/// all three: enhancing).
+fn labels_of_regions(entries: &[LabelEntry], field: &str) -> Result<Vec<LabelDef>> {
+    let mut regions: Vec<(TumourRegion, &[u64])> = Vec::new();
+    for e in entries {
+        if compartment_of(&e.name) == Some(None) {
+            if e.values != [0] {
+                return Err(Error::config(
+                    field,
+                    format!("background must be 0, got {:?}", e.values),
+                ));
+            }
+            continue;
+        }
+        let region = region_of(&e.name).ok_or_else(|| {
+            Error::config(
+                field,
+                format!(
+                    "{:?} is not a region: with regions (a label given as a list of values), every label must be whole tumor, tumor core or enhancing tumor",
+                    e.name
+                ),
+            )
+        })?;
+        if regions.iter().any(|(r, _)| *r == region) {
+            return Err(Error::config(field, format!("two {region} regions")));
+        }
+        regions.push((region, &e.values));
+    }
+    let mut values: Vec<u64> = regions
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .collect();
+    values.sort_unstable();
+    values.dedup();
+    let mut defs = Vec::new();
+    for value in values {
+        let listed_in: Vec<TumourRegion> = regions
+            .iter()
+            .filter(|(_, v)| v.contains(&value))
+            .map(|(r, _)| *r)
+            .collect();
+        let fits: Vec<Compartment> = [
+            Compartment::Core,
+            Compartment::Edema,
+            Compartment::Enhancing,
+        ]
+        .into_iter()
+        .filter(|c| {
+            regions
+                .iter()
+                .all(|(r, _)| c.in_region(*r) == listed_in.contains(r))
+        })
+        .collect();
+        let compartment = match fits.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(Error::config(
+                    field,
+                    format!("value {value} is in {listed_in:?} only, which no tumour label is (the regions must nest: WT ⊇ TC ⊇ ET)"),
+                ))
+            }
+            _ => {
+                return Err(Error::config(
+                    field,
+                    format!("value {value}: the regions given ({:?}) do not tell whether it is core, edema or enhancing", regions.iter().map(|(r, _)| *r).collect::<Vec<_>>()),
+                ))
+            }
+        };
+        let value = u8::try_from(value).map_err(|_| {
+            Error::config(
+                field,
+                format!("label {value} does not fit a uint8 label map"),
+            )
+        })?;
+        let name = match compartment {
+            Compartment::Core => "NET",
+            Compartment::Edema => "ED",
+            Compartment::Enhancing => "ET",
+        };
+        defs.push(LabelDef {
+            value,
+            name: name.to_string(),
+            compartment,
+        });
+    }
+    Ok(defs)
+}
+
 impl DatasetJson {
     /// Reads a Decathlon `dataset.json`.
     ///
@@ -174,18 +355,32 @@ impl DatasetJson {
             ..DatasetJson::default()
         };
         let field = |f: &str| format!("{}: {f}", path.display());
-        if let Some(channels) = indexed_names(&json, "modality", path)? {
+        // nnU-Net v2 calls it channel_names; the Decathlon and nnU-Net v1, modality.
+        let channel_field = if json.get("channel_names").is_some() {
+            "channel_names"
+        } else {
+            "modality"
+        };
+        if let Some(ending) = json.get("file_ending") {
+            if !matches!(ending.as_str(), Some(".nii.gz" | ".nii")) {
+                return Err(Error::config(
+                    field("file_ending"),
+                    format!("{ending}: only NIfTI (\".nii.gz\" or \".nii\") is read"),
+                ));
+            }
+        }
+        if let Some(channels) = indexed_names(&json, channel_field, path)? {
             let mut frames: [Option<usize>; 4] = [None; 4];
             for (&i, name) in &channels {
                 let m = channel_of(name).ok_or_else(|| {
                     Error::config(
-                        field("modality"),
+                        field(channel_field),
                         format!("channel {i} is {name:?}: expected FLAIR, T1w, t1gd (T1ce) or T2w"),
                     )
                 })?;
                 if let Some(j) = frames[m] {
                     return Err(Error::config(
-                        field("modality"),
+                        field(channel_field),
                         format!("{} is both channel {j} and channel {i}", CHANNELS[m]),
                     ));
                 }
@@ -194,15 +389,23 @@ impl DatasetJson {
             for (m, name) in CHANNELS.iter().enumerate() {
                 spec.frames[m] = frames[m].ok_or_else(|| {
                     Error::config(
-                        field("modality"),
+                        field(channel_field),
                         format!("no {name} channel among {channels:?}"),
                     )
                 })?;
             }
+            spec.channels = Some(channels);
         }
-        if let Some(labels) = indexed_names(&json, "labels", path)? {
-            let mut defs = Vec::new();
-            for (&value, name) in &labels {
+        if let Some(entries) = label_entries(&json, path)? {
+            let region_based =
+                json.get("regions_class_order").is_some() || entries.iter().any(|e| e.listed);
+            let mut defs = if region_based {
+                labels_of_regions(&entries, &field("labels"))?
+            } else {
+                Vec::new()
+            };
+            for e in entries.iter().filter(|_| !region_based) {
+                let (name, value) = (&e.name, e.values[0]);
                 let compartment = compartment_of(name).ok_or_else(|| {
                     Error::config(
                         field("labels"),
@@ -238,12 +441,27 @@ impl DatasetJson {
                 Compartment::Edema => 1,
                 Compartment::Enhancing => 2,
             });
-            let scheme = LabelScheme::new("decathlon", defs)
-                .map_err(|e| Error::config(field("labels"), format!("{e} (labels {labels:?})")))?;
-            // The Task01 labels under their own names stay the preset (NET, ED, ET).
-            if scheme.meaning() != LabelScheme::decathlon().meaning() {
-                spec.scheme = scheme;
-            }
+            let given: Vec<String> = entries
+                .iter()
+                .map(|e| format!("{:?}: {:?}", e.name, e.values))
+                .collect();
+            let scheme = LabelScheme::new("decathlon", defs).map_err(|e| {
+                Error::config(
+                    field("labels"),
+                    format!("{e} (labels {})", given.join(", ")),
+                )
+            })?;
+            // Labels that mean what a preset's do are that preset (the Task01 labels under
+            // their own names stay NET, ED, ET; nnU-Net's BraTS 2023 conversions are BraTS
+            // 2023's).
+            spec.scheme = [
+                LabelScheme::decathlon(),
+                LabelScheme::brats2023(),
+                LabelScheme::brats2021(),
+            ]
+            .into_iter()
+            .find(|p| p.meaning() == scheme.meaning())
+            .unwrap_or(scheme);
         }
         Ok(spec)
     }
@@ -259,7 +477,7 @@ impl DatasetJson {
 }
 
 /// The `dataset.json` that describes `image`: in the folder above its own, else beside it.
-fn dataset_json_of(image: &Path) -> Option<PathBuf> {
+pub(crate) fn dataset_json_of(image: &Path) -> Option<PathBuf> {
     let dir = image.parent().unwrap_or(Path::new("."));
     [
         dir.parent().map(|p| p.join("dataset.json")),
@@ -322,29 +540,8 @@ pub fn write_case<T: Serialize>(
         dirs[1].join(&file),
         &crate::Volume::new(labels, seg.geometry().clone())?,
     )?;
-    let json_file = |path: PathBuf, value: &serde_json::Value| -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Json {
-            path: path.clone(),
-            source: e,
-        })?;
-        crate::atomic_write(&path, |w| std::io::Write::write_all(w, &bytes))
-    };
-    let truth = serde_json::to_value(truth).map_err(|e| Error::Json {
-        path: dirs[2].join(format!("{id}.json")),
-        source: e,
-    })?;
-    json_file(dirs[2].join(format!("{id}.json")), &truth)?;
-    let entries = std::fs::read_dir(&dirs[0]).map_err(|e| Error::io(&dirs[0], e))?;
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(&dirs[0], e))?;
-        if let Some(name) = entry.file_name().to_str() {
-            if !is_hidden(name) && (name.ends_with(".nii.gz") || name.ends_with(".nii")) {
-                names.push(name.to_string());
-            }
-        }
-    }
-    names.sort();
+    write_truth(root, id, truth)?;
+    let names = image_names(&dirs[0])?;
     let training: Vec<_> = names
         .iter()
         .map(|name| {
@@ -365,6 +562,41 @@ pub fn write_case<T: Serialize>(
         "training": training,
         "test": [],
     });
-    json_file(root.join("dataset.json"), &dataset)?;
+    write_json(&root.join("dataset.json"), &dataset)?;
     Ok(image)
+}
+
+/// Writes `value` as pretty JSON to `path` (a temporary file, then renamed).
+pub(crate) fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Json {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    crate::atomic_write(path, |w| std::io::Write::write_all(w, &bytes))
+}
+
+/// Writes a case's ground truth to `root/truth/<id>.json`.
+pub(crate) fn write_truth<T: Serialize>(root: &Path, id: &str, truth: &T) -> Result<()> {
+    let path = root.join("truth").join(format!("{id}.json"));
+    let value = serde_json::to_value(truth).map_err(|e| Error::Json {
+        path: path.clone(),
+        source: e,
+    })?;
+    write_json(&path, &value)
+}
+
+/// The NIfTI files of `dir` (hidden ones skipped), by name.
+pub(crate) fn image_names(dir: &Path) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        if let Some(name) = entry.file_name().to_str() {
+            if !is_hidden(name) && crate::case::nifti_stem(name).is_some() {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
 }

@@ -208,7 +208,7 @@ pub struct CaseSummary {
 /// [`crate::Error::CaseLayout`] when the folder is not a case; reading errors naming the file.
 pub fn summarize_case(dir: impl AsRef<Path>) -> Result<CaseSummary> {
     let case = find_case(dir)?;
-    let (summaries, images): (Vec<_>, Vec<_>) = if case.stacked.is_some() {
+    let (summaries, images): (Vec<_>, Vec<_>) = if case.naming == crate::Naming::Decathlon {
         // One 4D file: each modality is one of its volumes.
         let reader = NiftiReader::new();
         let info = reader.read_frames_info(&case.images[0])?;
@@ -242,7 +242,7 @@ pub fn summarize_case(dir: impl AsRef<Path>) -> Result<CaseSummary> {
         files.insert("seg".to_string(), summarize_file(seg)?);
         match reader.read_labels(seg) {
             Ok(labels) => {
-                if case.stacked.is_some() {
+                if case.dataset.is_some() {
                     // The labels' meaning is the dataset's: check against it alone.
                     if let Err(e) = case
                         .scheme()

@@ -74,6 +74,7 @@ pub mod error;
 pub mod inspect;
 pub mod labels;
 pub mod nifti;
+pub mod nnunet;
 pub mod phantom;
 pub mod preprocess;
 pub mod progress;

@@ -75,7 +75,7 @@ fn a_decathlon_case_is_the_same_case_as_in_brats_layout() {
     );
     assert_eq!(paths.scheme(), LabelScheme::decathlon());
     assert_eq!(
-        paths.stacked.as_ref().unwrap().source.as_deref(),
+        paths.dataset.as_ref().unwrap().source.as_deref(),
         Some(root.join("dataset.json").as_path())
     );
     assert!(paths
@@ -132,7 +132,7 @@ fn dataset_json_says_which_volume_is_which_modality() {
         TASK01_LABELS,
     );
     let paths = find_case(&file).unwrap();
-    assert_eq!(paths.stacked.as_ref().unwrap().frames, [3, 0, 1, 2]);
+    assert_eq!(paths.dataset.as_ref().unwrap().frames, [3, 0, 1, 2]);
     assert_eq!(paths.seg, None, "no labelsTs folder");
     let loaded = paths.load(&NiftiReader::new()).unwrap();
     for m in 0..4 {
@@ -145,7 +145,7 @@ fn dataset_json_says_which_volume_is_which_modality() {
     // Without the dataset.json, the file's order is taken as the Decathlon's.
     std::fs::remove_file(root.join("dataset.json")).unwrap();
     let paths = find_case(&file).unwrap();
-    assert_eq!(paths.stacked.as_ref().unwrap().source, None);
+    assert_eq!(paths.dataset.as_ref().unwrap().source, None);
     let loaded = paths.load(&NiftiReader::new()).unwrap();
     assert_eq!(loaded.images[0].data(), case.images[1].data());
 }

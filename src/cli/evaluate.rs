@@ -120,7 +120,7 @@ fn collect(path: &Path) -> Result<BTreeMap<String, PathBuf>> {
     Ok(out)
 }
 
-/// A Decathlon truth folder (`labelsTr`, with `dataset.json` above it) says what its labels
+/// A Decathlon or nnU-Net truth folder (`labelsTr`, with `dataset.json` above it) says what its labels
 /// are; scored under other labels, core and edema would swap without an error (its 1 is
 /// edema, BraTS 2023's is the core).
 fn check_dataset_labels(truth: &Path, labels: super::Labels) -> Result<()> {
@@ -139,8 +139,19 @@ fn check_dataset_labels(truth: &Path, labels: super::Labels) -> Result<()> {
     let spec = brats_io::decathlon::DatasetJson::read(&json)?;
     let (theirs, ours) = (spec.scheme.meaning(), labels.scheme().meaning());
     if theirs != ours {
+        let fits = [
+            super::Labels::Decathlon,
+            super::Labels::Brats2023,
+            super::Labels::Brats2021,
+        ]
+        .into_iter()
+        .find(|l| l.scheme().meaning() == theirs)
+        .map_or_else(
+            || "no --labels preset means that".to_string(),
+            |l| format!("give --labels {}", l.name()),
+        );
         bail!(
-            "{} says the labels are {theirs:?}, but --labels {} means {ours:?}: give --labels decathlon",
+            "{} says the labels are {theirs:?}, but --labels {} means {ours:?}: {fits}",
             json.display(),
             labels.name(),
         );

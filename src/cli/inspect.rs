@@ -4,9 +4,10 @@
 //! the keys `shape`, `datatype`, `spacing`, `affine`, `orientation`, `min`, `max`, `mean`,
 //! `std`, `nonzero_mean`, `nonzero_std` (and `labels` for integer volumes; also
 //! `affine_source`, `scl_slope`, `scl_inter`, `non_finite`, and `frames`, the number of 3D
-//! volumes of a 4D file such as `bts segment --probabilities` writes). For a case folder, or
-//! a Decathlon case file (a 4D file in `imagesTr`/`imagesTs` or described by a
-//! `dataset.json`): one such object per modality under its name (`flair`, `t1`, `t1ce`, `t2`,
+//! volumes of a 4D file such as `bts segment --probabilities` writes). For a case folder, a
+//! Decathlon case file (a 4D file in `imagesTr`/`imagesTs` or described by a
+//! `dataset.json`), or an nnU-Net case (`imagesTr/ID`, or one of its channel files): one
+//! such object per modality under its name (`flair`, `t1`, `t1ce`, `t2`,
 //! and `seg` when present), plus `id`, `naming`, `consistent`, `problems` and the input
 //! checks.
 
@@ -71,8 +72,12 @@ fn print_file(name: &str, s: &FileSummary) {
 
 pub fn run(a: &InspectArgs) -> Result<()> {
     let path = a.path.as_path();
-    // A case: a folder, or a Decathlon case file (one 4D file holding the four images).
-    if path.is_dir() || brats_io::decathlon::is_case_file(path) {
+    // A case: a folder, a Decathlon case file (one 4D file holding the four images), or an
+    // nnU-Net case (its prefix imagesTr/X, or one of its channel files).
+    if path.is_dir()
+        || brats_io::decathlon::is_case_file(path)
+        || brats_io::nnunet::case_prefix(path).is_some()
+    {
         let s = summarize_case(path)?;
         if a.json {
             println!("{}", serde_json::to_string_pretty(&s)?);

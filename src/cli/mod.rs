@@ -71,8 +71,9 @@ pub enum Command {
 /// `bts inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A .nii/.nii.gz file, a BraTS case folder, or a Decathlon case file (a 4D file in
-    /// imagesTr/imagesTs or beside a dataset.json: described as a case)
+    /// A .nii/.nii.gz file, a BraTS case folder, a Decathlon case file (a 4D file in
+    /// imagesTr/imagesTs or beside a dataset.json: described as a case), or an nnU-Net case
+    /// (imagesTr/ID for ID_0000.nii.gz … ID_0003.nii.gz, or one of those files)
     pub path: PathBuf,
     /// Print one JSON object instead of the table
     #[arg(long)]
@@ -137,15 +138,19 @@ pub enum Labels {
     /// The Medical Segmentation Decathlon's Task01: 0 background, 1 edema, 2 non-enhancing
     /// tumour, 3 enhancing tumour
     Decathlon,
+    /// nnU-Net's BraTS datasets (Dataset001_BrainTumour, Dataset137_BraTS2021): the
+    /// Decathlon's values (1 edema, 2 core, 3 enhancing); synth writes nnU-Net's raw layout
+    Nnunet,
 }
 
 impl Labels {
-    /// `brats2021`, `brats2023` or `decathlon`, as the libraries name the schemes.
+    /// `brats2021`, `brats2023` or `decathlon`, as the libraries name the schemes (nnU-Net's
+    /// BraTS labels are the Decathlon's).
     fn name(self) -> &'static str {
         match self {
             Labels::Brats2021 => "brats2021",
             Labels::Brats2023 => "brats2023",
-            Labels::Decathlon => "decathlon",
+            Labels::Decathlon | Labels::Nnunet => "decathlon",
         }
     }
 
@@ -153,7 +158,7 @@ impl Labels {
         match self {
             Labels::Brats2021 => brats_io::LabelScheme::brats2021(),
             Labels::Brats2023 => brats_io::LabelScheme::brats2023(),
-            Labels::Decathlon => brats_io::LabelScheme::decathlon(),
+            Labels::Decathlon | Labels::Nnunet => brats_io::LabelScheme::decathlon(),
         }
     }
 
@@ -163,6 +168,7 @@ impl Labels {
             Labels::Brats2021 => brats_io::Naming::Brats2021,
             Labels::Brats2023 => brats_io::Naming::Brats2023,
             Labels::Decathlon => brats_io::Naming::Decathlon,
+            Labels::Nnunet => brats_io::Naming::NnUnet,
         }
     }
 }
@@ -180,7 +186,8 @@ pub enum OrientationArg {
 #[derive(Debug, Args)]
 pub struct SynthArgs {
     /// Folder to write the cases into (one sub-folder per case, BraTS layout, with truth.json;
-    /// with --labels decathlon, the Decathlon's layout: imagesTr, labelsTr, dataset.json)
+    /// with --labels decathlon, the Decathlon's layout: imagesTr with one 4D file per case,
+    /// labelsTr, dataset.json; with --labels nnunet, nnU-Net's: imagesTr/ID_0000 … _0003)
     #[arg(long)]
     pub out: PathBuf,
     /// Number of cases
@@ -195,8 +202,8 @@ pub struct SynthArgs {
     /// Anatomy generator only: restrict to one subtype [default: all, at their stated frequencies]
     #[arg(long, value_enum)]
     pub subtype: Option<SubtypeArg>,
-    /// Label scheme of the written segmentations (and the file layout: BraTS 2021, 2023 or the
-    /// Decathlon's)
+    /// Label scheme of the written segmentations (and the file layout: BraTS 2021, 2023, the
+    /// Decathlon's or nnU-Net's)
     #[arg(long, value_enum, default_value_t = Labels::Brats2021)]
     pub labels: Labels,
     /// Geometric generator only: grid size I,J,K
@@ -423,7 +430,8 @@ impl TtaArgs {
 pub struct SegmentArgs {
     /// The case folder (four modalities in BraTS naming), or one 4D NIfTI file holding the four
     /// (the Medical Segmentation Decathlon's imagesTr/ID.nii.gz; channels from its
-    /// dataset.json) (required unless --data)
+    /// dataset.json), or an nnU-Net case (imagesTr/ID for its channel files ID_0000.nii.gz …
+    /// ID_0003.nii.gz, which is which from its dataset.json) (required unless --data)
     #[arg(
         long,
         value_name = "CASE_DIR",
@@ -431,10 +439,10 @@ pub struct SegmentArgs {
         conflicts_with = "data"
     )]
     pub case: Option<PathBuf>,
-    /// A dataset folder: every case folder (or 4D case file) in it is segmented, into --out as
-    /// a folder (ID.nii.gz per case, as BraTS submissions are named; a Decathlon dataset
-    /// folder: its imagesTr); a case that fails is reported and the others go on (required
-    /// unless --case)
+    /// A dataset folder: every case folder (or 4D case file, or nnU-Net case) in it is
+    /// segmented, into --out as a folder (ID.nii.gz per case, as BraTS submissions and nnU-Net
+    /// predictions are named; a Decathlon or nnU-Net dataset folder: its imagesTr); a case
+    /// that fails is reported and the others go on (required unless --case)
     #[arg(long, value_name = "DATASET_DIR")]
     pub data: Option<PathBuf>,
     /// Where to write the label map (uint8 NIfTI on the case's grid, the input's header); with
@@ -612,8 +620,8 @@ pub struct DiagnoseArgs {
     /// Report folder: report.json/md/html, overlays (and segmentation.nii.gz and the model's certainty picture when a model segments)
     #[arg(long, value_name = "REPORT_DIR")]
     pub out: PathBuf,
-    /// The case folder (or one 4D case file, as in the Decathlon's imagesTr); segmented by the
-    /// default model unless --model or --mask
+    /// The case folder (or one 4D case file, as in the Decathlon's imagesTr, or an nnU-Net
+    /// case, imagesTr/ID); segmented by the default model unless --model or --mask
     #[arg(long, value_name = "CASE_DIR")]
     pub case: Option<PathBuf>,
     /// No images: the tumour site as REGION@SIDE, e.g. frontal_lobe@left

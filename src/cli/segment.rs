@@ -82,7 +82,7 @@ pub fn run(a: &SegmentArgs, ui: &Ui) -> Result<()> {
     let dirs = brats_io::case_sources(data)?;
     anyhow::ensure!(
         !dirs.is_empty(),
-        "{}: no cases (one folder per case with four modalities in BraTS naming, or one 4D NIfTI file per case as in the Decathlon's imagesTr)",
+        "{}: no cases (one folder per case with four modalities in BraTS naming, one 4D NIfTI file per case as in the Decathlon's imagesTr, or nnU-Net's ID_0000 … ID_0003 files)",
         data.display()
     );
     for folder in std::iter::once(&a.out).chain(&a.probabilities) {
@@ -158,7 +158,7 @@ fn segment_one(
     let paths = find_case(dir)?;
     // The map is written in the scheme asked for, else the one of the case's naming.
     let scheme = a.labels.map_or_else(|| paths.scheme(), |l| l.scheme());
-    if paths.stacked.as_ref().is_some_and(|s| s.source.is_none()) {
+    if paths.dataset.as_ref().is_some_and(|s| s.source.is_none()) {
         ui.note(&format!(
             "note: no dataset.json beside {}: its volumes taken as FLAIR, T1, T1ce, T2 (the Decathlon's order) and labels written as the Decathlon's",
             paths.images[0].display()

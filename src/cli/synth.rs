@@ -1,6 +1,7 @@
 //! `bts synth`: synthetic cases (four modalities, seg, truth.json) in BraTS layout (with
-//! `--labels decathlon`, the Medical Segmentation Decathlon's), one line per case on stdout
-//! (folder or 4D image, site, subtype, hemisphere, WT volume).
+//! `--labels decathlon`, the Medical Segmentation Decathlon's; with `--labels nnunet`,
+//! nnU-Net's raw layout), one line per case on stdout (folder, 4D image or nnU-Net case
+//! prefix, site, subtype, hemisphere, WT volume).
 
 use anyhow::Result;
 use brats_io::phantom::{PhantomConfig, PhantomOrientation};

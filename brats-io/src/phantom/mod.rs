@@ -463,13 +463,27 @@ impl PhantomCase {
     /// Writes the case in BraTS layout: `dir/<id>/<id>_flair.nii.gz` … `<id>_seg.nii.gz`
     /// (or the 2023 suffixes) with images as int16, the seg as uint8, and `truth.json`.
     /// Returns the case folder. With [`Naming::Decathlon`], the Decathlon's layout instead
-    /// ([`crate::decathlon::write_case`]); returns the 4D image.
+    /// ([`crate::decathlon::write_case`]; returns the 4D image); with [`Naming::NnUnet`],
+    /// nnU-Net's ([`crate::nnunet::write_case`]; returns the case's prefix `imagesTr/<id>`).
     ///
     /// # Errors
     /// [`Error::Io`] / [`Error::Json`] naming the file that could not be written.
     pub fn write(&self, dir: impl AsRef<Path>, naming: Naming) -> Result<PathBuf> {
-        if naming == Naming::Decathlon {
-            return crate::decathlon::write_case(
+        type WriteTask = fn(
+            &Path,
+            &str,
+            &[Volume<f32>; 4],
+            &Volume<u8>,
+            &LabelScheme,
+            &GroundTruth,
+        ) -> Result<PathBuf>;
+        let write_task: Option<WriteTask> = match naming {
+            Naming::Decathlon => Some(crate::decathlon::write_case::<GroundTruth>),
+            Naming::NnUnet => Some(crate::nnunet::write_case::<GroundTruth>),
+            Naming::Brats2021 | Naming::Brats2023 => None,
+        };
+        if let Some(write_task) = write_task {
+            return write_task(
                 dir.as_ref(),
                 &self.truth.id,
                 &self.images,
