@@ -228,7 +228,8 @@ pub enum Preset {
 /// `bts prepare`.
 #[derive(Debug, Args)]
 pub struct PrepareArgs {
-    /// The BraTS folder (one sub-folder per case, with its segmentation)
+    /// The dataset folder (one sub-folder per case in BraTS naming, or a Decathlon or nnU-Net
+    /// dataset: its imagesTr and labelsTr), every case with its segmentation
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
     /// The cache folder to write (or to complete: valid cases are kept)
@@ -252,7 +253,8 @@ pub struct PrepareArgs {
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["data", "cache", "phantoms", "synthetic"]))]
 pub struct TrainArgs {
-    /// Train on a folder of BraTS cases (a share held out for validation, see --val-fraction)
+    /// Train on a dataset folder: BraTS case folders, or a Decathlon or nnU-Net dataset, labels
+    /// converted to the training scheme (a share held out for validation, see --val-fraction)
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Train on a cache folder made by `bts prepare` (same preset and labels)
