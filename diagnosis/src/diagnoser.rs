@@ -251,8 +251,8 @@ impl<'kb> Diagnoser<'kb> {
     /// As [`Diagnoser::diagnose`], with the model's region probabilities for a
     /// [`Site::Mask`] (whole tumour, tumour core, enhancing tumour on the case's grid, as
     /// [`unet3d::predict::Prediction::region_probabilities`] gives them): with pictures,
-    /// the model's certainty is pictured (`certainty_axial`,
-    /// [`render_certainty`](crate::overlay::render_certainty)) and the slice viewer can show
+    /// the model's certainty is pictured in the three planes (`certainty_axial`, `_coronal`,
+    /// `_sagittal`, [`render_certainty`](crate::overlay::render_certainty)) and the slice viewer can show
     /// each map. [`Diagnoser::segment_and_diagnose`] does this itself.
     ///
     /// # Errors
@@ -323,17 +323,14 @@ impl<'kb> Diagnoser<'kb> {
                 }
                 let mut maps = Vec::new();
                 if let Some([whole, core, enhancing]) = probabilities {
-                    let c = render_certainty(
-                        View::Axial,
-                        flair,
-                        t1ce,
-                        whole,
-                        enhancing,
-                        mask,
-                        scheme,
-                        centre,
-                    );
-                    pictures.push((format!("{CERTAINTY}_axial"), c.to_png()));
+                    // In the three planes, as the overlays: a hesitant front or pole shows
+                    // on a coronal or sagittal slice that an axial one can miss.
+                    for view in View::ALL {
+                        let c = render_certainty(
+                            view, flair, t1ce, whole, enhancing, mask, scheme, centre,
+                        );
+                        pictures.push((format!("{CERTAINTY}_{}", view.name()), c.to_png()));
+                    }
                     maps = vec![
                         ("P(whole tumour)", whole),
                         ("P(tumour core)", core),

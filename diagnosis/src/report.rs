@@ -38,8 +38,9 @@
 //!                        matched_capabilities, missing_capabilities, distance_km, sample}],
 //!                        note}
 //! images               {axial, coronal, sagittal: file names; lesion_N_axial through each
-//!                        of up to 4 lesions when there are several; certainty_axial when a
-//!                        model segmented the case} (absent without imaging)
+//!                        of up to 4 lesions when there are several; certainty_axial,
+//!                        certainty_coronal, certainty_sagittal when a model segmented the
+//!                        case} (absent without imaging)
 //! segmentation         {model, timings_s, mirror_tta, confidence {expected_dice [WT, TC, ET],
 //!                        uncertain_cm3, called_cm3, expected_cm3}, doubtful,
 //!                        input_check {brain_cm3, t1_flair, t1_t2, shift_mm}, input_warnings [string],
@@ -69,7 +70,8 @@ use crate::viewer::ViewerData;
 /// Report schema id.
 pub const SCHEMA: &str = "brain-tumour-seg/report/1";
 
-/// The prefix of the certainty pictures' names in [`Report::images`] (`certainty_axial`).
+/// The prefix of the certainty pictures' names in [`Report::images`] (`certainty_axial`,
+/// `certainty_coronal`, `certainty_sagittal`).
 pub const CERTAINTY: &str = "certainty";
 
 /// The prefix of the pictures through each lesion of a several-lesion tumour in
@@ -352,8 +354,10 @@ impl Report {
             for (view, file) in lesions {
                 m.push_str(&format!("![{view}]({file})\n\n"));
             }
-            for (view, file) in certainty {
+            if !certainty.is_empty() {
                 m.push_str("The model's certainty: its probability of whole tumour over FLAIR and of enhancing tumour over T1ce, dark violet (0.05) to yellow (1), with the map outlined in white. Colour past an outline, or green and blue inside one, is where it hesitated: check those parts of the map first.\n\n");
+            }
+            for (view, file) in certainty {
                 m.push_str(&format!("![{view}]({file})\n\n"));
             }
         }

@@ -829,15 +829,28 @@ fn segmentation_follows_the_diagnosers_predict_options() {
     let md = d.report.to_markdown();
     assert!(md.contains(&format!("**Check the input:** {why}")), "{md}");
 
-    // With pictures, the model's certainty is pictured after the three overlays.
+    // With pictures, the model's certainty is pictured after the three overlays, in the
+    // same three planes.
     let (mut d, mask) = Diagnoser::new(&kb)
         .predict_options(both[0])
         .segment_and_diagnose(&case, &predictor, &motor, &NoProgress)
         .unwrap();
     let names: Vec<&str> = d.pictures.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["axial", "coronal", "sagittal", "certainty_axial"]);
-    let png = &d.pictures[3].1;
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 1000);
+    assert_eq!(
+        names,
+        [
+            "axial",
+            "coronal",
+            "sagittal",
+            "certainty_axial",
+            "certainty_coronal",
+            "certainty_sagittal"
+        ]
+    );
+    for (name, png) in &d.pictures[3..] {
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 1000, "{name}");
+    }
+    assert_ne!(d.pictures[3].1, d.pictures[4].1, "two planes, two pictures");
     // The same map as without pictures: asking for the probabilities changes nothing.
     let direct = predictor
         .predict_case(&case, &both[0], &NoProgress)
@@ -856,4 +869,14 @@ fn segmentation_follows_the_diagnosers_predict_options() {
         md.contains("The model's certainty: its probability of whole tumour"),
         "{md}"
     );
+    assert_eq!(
+        md.matches("The model's certainty: its probability").count(),
+        1,
+        "said once, before the three pictures: {md}"
+    );
+    for view in ["coronal", "sagittal"] {
+        let file = format!("overlay_certainty_{view}.png");
+        assert!(tmp.path().join(&file).exists(), "{file}");
+        assert!(md.find(&format!("({file})")).unwrap() > certainty, "{view}");
+    }
 }

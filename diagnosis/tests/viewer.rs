@@ -210,7 +210,17 @@ fn probability_maps_are_embedded_at_their_world_positions() {
             .diagnose_with_probabilities(site, &intake, &maps)
             .unwrap();
         let names: Vec<&str> = d.pictures.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["axial", "coronal", "sagittal", "certainty_axial"]);
+        assert_eq!(
+            names,
+            [
+                "axial",
+                "coronal",
+                "sagittal",
+                "certainty_axial",
+                "certainty_coronal",
+                "certainty_sagittal"
+            ]
+        );
         let v = d.viewer.unwrap();
         let got: Vec<&str> = v.probabilities.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(got, ["P(whole tumour)", "P(tumour core)", "P(enhancing)"]);

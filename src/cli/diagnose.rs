@@ -2,7 +2,7 @@
 //! cross-check it with the patient's symptoms, recommend where to be treated, and write
 //! `report.json`, `report.md`, `report.html` and `overlay_{axial,coronal,sagittal}.png` into
 //! the report folder (with `segmentation.nii.gz` and the model's certainty,
-//! `overlay_certainty_axial.png`, when a model segments). Prints the verdict
+//! `overlay_certainty_{axial,coronal,sagittal}.png`, when a model segments). Prints the verdict
 //! (`--json`: the whole report). Decision support, not a diagnosis.
 
 use anyhow::{Context, Result};
