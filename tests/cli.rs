@@ -1254,6 +1254,47 @@ fn a_brats_2023_case_is_segmented_in_its_own_scheme() {
     let out = evaluate(&old);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("4 ("), "{}", text(&out.stderr));
+    // BraTS 2024's post-treatment labels add 4, the resection cavity: with --labels brats2024
+    // it is no tumour (WT, TC and ET score as if it were background) and is scored on its
+    // own as RC; BraTS 2023's labels refuse it.
+    let reader = brats_io::NiftiReader::new();
+    let seg = reader.read_labels(&truth).expect("truth");
+    let mut data = seg.data().clone();
+    for (i, v) in data.iter_mut().enumerate() {
+        if *v == 0 && i % 97 == 0 {
+            *v = 4;
+        }
+    }
+    let with_cavity = brats_io::Volume::new(data, seg.geometry().clone()).expect("volume");
+    let rc_truth = tmp.path().join("rc-seg.nii.gz");
+    brats_io::NiftiWriter::new()
+        .write(&rc_truth, &with_cavity)
+        .expect("write");
+    let score = |truth: &Path, labels: &str| {
+        bts(&[
+            "evaluate",
+            "--pred",
+            &own.display().to_string(),
+            "--truth",
+            &truth.display().to_string(),
+            "--labels",
+            labels,
+            "--json",
+        ])
+    };
+    let out = score(&rc_truth, "brats2024");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("evaluate --json");
+    for region in ["WT", "TC", "ET"] {
+        assert_eq!(
+            r["cases"][0]["regions"][region], e["cases"][0]["regions"][region],
+            "{region}"
+        );
+    }
+    assert_eq!(r["cases"][0]["regions"]["RC"]["dice"], 0.0, "{r}");
+    let out = score(&rc_truth, "brats2023");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("4 ("), "{}", text(&out.stderr));
     // bts diagnose writes its segmentation.nii.gz in the case's scheme too, and says so.
     let report = tmp.path().join("report");
     let intake = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/intake_ko.json");

@@ -373,10 +373,11 @@ pub struct Case {
     pub images: [Volume<f32>; 4],
     /// Ground-truth label values (not yet checked against a scheme).
     pub seg: Option<Volume<u8>>,
-    /// What `seg`'s values mean when the layout says so (a Decathlon case's labels, from
-    /// its `dataset.json`: 1 edema, 2 core, 3 enhancing, which would read as BraTS 2023's
-    /// with core and edema swapped); `None` for BraTS folders, whose values tell their
-    /// scheme (1/2/4 or 1/2/3).
+    /// What `seg`'s values mean when the layout says so (a Decathlon or nnU-Net case's
+    /// labels, from its `dataset.json`: 1 edema, 2 core, 3 enhancing, which would read as
+    /// BraTS 2023's with core and edema swapped; a BraTS 2023+ folder's, BraTS 2024's, whose
+    /// 4 is the resection cavity and not BraTS 2021's enhancing tumour); `None` for BraTS
+    /// 2021 folders, whose values tell their scheme (1/2/4 or 1/2/3).
     pub seg_scheme: Option<crate::LabelScheme>,
 }
 
@@ -446,12 +447,24 @@ impl CasePaths {
         Ok(Case {
             id: self.id.clone(),
             images,
-            seg_scheme: seg
-                .as_ref()
-                .and(self.dataset.as_ref())
-                .map(|d| d.scheme.clone()),
+            seg_scheme: seg.as_ref().and_then(|_| self.seg_scheme()),
             seg,
         })
+    }
+
+    /// What the values of the case's segmentation mean when its layout says so (the loaded
+    /// [`Case::seg_scheme`]): the
+    /// `dataset.json`'s labels (Decathlon, nnU-Net); for BraTS 2023+ naming, BraTS 2024's,
+    /// which read 2023's maps and the resection cavity (4) of 2024's post-treatment cases as
+    /// no tumour (guessed from the values, a 2024 case without enhancing tumour would read
+    /// as BraTS 2021's, its cavity as enhancing tumour); `None` for BraTS 2021 naming, whose
+    /// values tell their scheme.
+    pub fn seg_scheme(&self) -> Option<crate::LabelScheme> {
+        match (&self.dataset, self.naming) {
+            (Some(d), _) => Some(d.scheme.clone()),
+            (None, Naming::Brats2023) => Some(crate::LabelScheme::brats2024()),
+            (None, _) => None,
+        }
     }
 
     /// The labels of the case's segmentation: its `dataset.json`'s for a Decathlon or

@@ -93,29 +93,60 @@ fn channel_of(name: &str) -> Option<usize> {
     }
 }
 
-/// A label name of `dataset.json` → its compartment (`None` for the background).
-fn compartment_of(name: &str) -> Option<Option<Compartment>> {
-    let n = name.to_ascii_lowercase();
-    let words: Vec<&str> = n
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let has = |w: &str| words.contains(&w);
-    if has("background") {
-        Some(None)
-    } else if n.contains("edema") || n.contains("oedema") || has("ed") || has("snfh") {
-        Some(Some(Compartment::Edema))
-    } else if n.contains("non-enhanc")
-        || n.contains("nonenhanc")
-        || n.contains("non enhanc")
+/// A label or region name of `dataset.json`, lower-cased, to place by meaning.
+struct Name(String);
+
+impl Name {
+    fn new(name: &str) -> Name {
+        Name(name.to_ascii_lowercase())
+    }
+
+    /// Whether `word` is one of its words (split at anything not a letter or a digit).
+    fn has(&self, word: &str) -> bool {
+        self.0
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w == word)
+    }
+
+    fn contains(&self, part: &str) -> bool {
+        self.0.contains(part)
+    }
+
+    /// "non-enhancing", "nonenhancing", "non enhancing tumour".
+    fn non_enhancing(&self) -> bool {
+        ["non-enhanc", "nonenhanc", "non enhanc"]
+            .iter()
+            .any(|p| self.contains(p))
+    }
+}
+
+/// What a label of `dataset.json` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placed {
+    Background,
+    Tumour(Compartment),
+    /// Labelled but no tumour: BraTS 2024's resection cavity.
+    NonTumour,
+}
+
+/// A label name of `dataset.json` → what it is (`None`: a name it cannot place).
+fn label_of(name: &str) -> Option<Placed> {
+    let n = Name::new(name);
+    if n.has("background") {
+        Some(Placed::Background)
+    } else if n.contains("resection") || n.contains("cavity") || n.has("rc") {
+        Some(Placed::NonTumour)
+    } else if n.contains("edema") || n.contains("oedema") || n.has("ed") || n.has("snfh") {
+        Some(Placed::Tumour(Compartment::Edema))
+    } else if n.non_enhancing()
         || n.contains("necro")
-        || has("ncr")
-        || has("net")
-        || has("netc")
+        || n.has("ncr")
+        || n.has("net")
+        || n.has("netc")
     {
-        Some(Some(Compartment::Core))
-    } else if n.contains("enhanc") || has("et") {
-        Some(Some(Compartment::Enhancing))
+        Some(Placed::Tumour(Compartment::Core))
+    } else if n.contains("enhanc") || n.has("et") {
+        Some(Placed::Tumour(Compartment::Enhancing))
     } else {
         None
     }
@@ -216,19 +247,14 @@ fn label_entries(json: &serde_json::Value, path: &Path) -> Result<Option<Vec<Lab
 /// An nnU-Net region's name (`"whole tumor"`, `"tumor core"`, `"enhancing tumor"`, or WT /
 /// TC / ET) → the region.
 fn region_of(name: &str) -> Option<TumourRegion> {
-    let n = name.to_ascii_lowercase();
-    let words: Vec<&str> = n
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let has = |w: &str| words.contains(&w);
-    if n.contains("non-enhanc") || n.contains("nonenhanc") || n.contains("non enhanc") {
+    let n = Name::new(name);
+    if n.non_enhancing() {
         None
-    } else if has("whole") || has("wt") {
+    } else if n.has("whole") || n.has("wt") {
         Some(TumourRegion::Wt)
-    } else if n.contains("enhanc") || has("et") {
+    } else if n.contains("enhanc") || n.has("et") {
         Some(TumourRegion::Et)
-    } else if has("core") || has("tc") {
+    } else if n.has("core") || n.has("tc") {
         Some(TumourRegion::Tc)
     } else {
         None
@@ -238,11 +264,14 @@ fn region_of(name: &str) -> Option<TumourRegion> {
 /// The tumour labels of region-based `labels` (nnU-Net's `"whole tumor": [1, 2, 3]`,
 /// `"tumor core": [2, 3]`, `"enhancing tumor": [3]`): each value is the compartment whose
 /// regions are exactly the regions listing it (in WT only: edema; in WT and TC: core; in
-/// all three: enhancing).
+/// all three: enhancing). Non-tumour labels (a resection cavity) are left to the caller.
 fn labels_of_regions(entries: &[LabelEntry], field: &str) -> Result<Vec<LabelDef>> {
     let mut regions: Vec<(TumourRegion, &[u64])> = Vec::new();
     for e in entries {
-        if compartment_of(&e.name) == Some(None) {
+        if label_of(&e.name) == Some(Placed::NonTumour) && !e.listed {
+            continue;
+        }
+        if label_of(&e.name) == Some(Placed::Background) {
             if e.values != [0] {
                 return Err(Error::config(
                     field,
@@ -404,13 +433,20 @@ impl DatasetJson {
             } else {
                 Vec::new()
             };
-            for e in entries.iter().filter(|_| !region_based) {
+            let mut non_tumour = Vec::new();
+            for e in &entries {
+                let placed = label_of(&e.name);
+                // With regions, only a resection cavity given as one value is left here.
+                let cavity_alone = placed == Some(Placed::NonTumour) && !e.listed;
+                if region_based && !cavity_alone {
+                    continue;
+                }
                 let (name, value) = (&e.name, e.values[0]);
-                let compartment = compartment_of(name).ok_or_else(|| {
+                let placed = placed.ok_or_else(|| {
                     Error::config(
                         field("labels"),
                         format!(
-                            "label {value} is {name:?}: expected background, edema, non-enhancing tumour (or necrosis) or enhancing tumour"
+                            "label {value} is {name:?}: expected background, edema, non-enhancing tumour (or necrosis), enhancing tumour or resection cavity"
                         ),
                     )
                 })?;
@@ -420,15 +456,16 @@ impl DatasetJson {
                         format!("label {value} ({name:?}) does not fit a uint8 label map"),
                     )
                 })?;
-                match compartment {
-                    None if value == 0 => {}
-                    None => {
+                match placed {
+                    Placed::Background if value == 0 => {}
+                    Placed::Background => {
                         return Err(Error::config(
                             field("labels"),
                             format!("background must be 0, got {value}"),
                         ))
                     }
-                    Some(compartment) => defs.push(LabelDef {
+                    Placed::NonTumour => non_tumour.push((value, name.clone())),
+                    Placed::Tumour(compartment) => defs.push(LabelDef {
                         value,
                         name: name.clone(),
                         compartment,
@@ -445,18 +482,23 @@ impl DatasetJson {
                 .iter()
                 .map(|e| format!("{:?}: {:?}", e.name, e.values))
                 .collect();
-            let scheme = LabelScheme::new("decathlon", defs).map_err(|e| {
+            let bad = |e: Error| {
                 Error::config(
                     field("labels"),
                     format!("{e} (labels {})", given.join(", ")),
                 )
-            })?;
+            };
+            let mut scheme = LabelScheme::new("decathlon", defs).map_err(bad)?;
+            for (value, name) in non_tumour {
+                scheme = scheme.with_non_tumour(value, name).map_err(bad)?;
+            }
             // Labels that mean what a preset's do are that preset (the Task01 labels under
-            // their own names stay NET, ED, ET; nnU-Net's BraTS 2023 conversions are BraTS
-            // 2023's).
+            // their own names stay NET, ED, ET; nnU-Net's BraTS 2023 and 2024 conversions
+            // are BraTS 2023's and 2024's).
             spec.scheme = [
                 LabelScheme::decathlon(),
                 LabelScheme::brats2023(),
+                LabelScheme::brats2024(),
                 LabelScheme::brats2021(),
             ]
             .into_iter()
@@ -523,10 +565,7 @@ pub fn write_case<T: Serialize>(
     scheme: &LabelScheme,
     truth: &T,
 ) -> Result<PathBuf> {
-    let dirs = ["imagesTr", "labelsTr", "truth"].map(|d| root.join(d));
-    for d in &dirs {
-        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-    }
+    let dirs = create_dirs(root, ["imagesTr", "labelsTr", "truth"])?;
     let file = format!("{id}.nii.gz");
     let writer = crate::NiftiWriter::new();
     let as_i16: Vec<crate::Volume<i16>> = images
@@ -564,6 +603,15 @@ pub fn write_case<T: Serialize>(
     });
     write_json(&root.join("dataset.json"), &dataset)?;
     Ok(image)
+}
+
+/// Creates the folders `names` under `root`; returns their paths.
+pub(crate) fn create_dirs<const N: usize>(root: &Path, names: [&str; N]) -> Result<[PathBuf; N]> {
+    let dirs = names.map(|d| root.join(d));
+    for d in &dirs {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+    }
+    Ok(dirs)
 }
 
 /// Writes `value` as pretty JSON to `path` (a temporary file, then renamed).

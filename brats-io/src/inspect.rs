@@ -242,12 +242,11 @@ pub fn summarize_case(dir: impl AsRef<Path>) -> Result<CaseSummary> {
         files.insert("seg".to_string(), summarize_file(seg)?);
         match reader.read_labels(seg) {
             Ok(labels) => {
-                if case.dataset.is_some() {
-                    // The labels' meaning is the dataset's: check against it alone.
-                    if let Err(e) = case
-                        .scheme()
-                        .check(labels.data(), &seg.display().to_string())
-                    {
+                if let Some(own) = case.seg_scheme() {
+                    // The labels' meaning is the layout's (the dataset's, or BraTS 2023+
+                    // naming's: 2023's labels, or 2024's with the resection cavity): check
+                    // against it alone.
+                    if let Err(e) = own.check(labels.data(), &seg.display().to_string()) {
                         problems.push(e.to_string());
                     }
                 } else {

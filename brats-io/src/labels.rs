@@ -4,9 +4,12 @@
 //! |---|---|---|---|
 //! | BraTS 2017–2021 | NCR (necrotic / non-enhancing core) | ED (edema) | 4 = ET (enhancing) |
 //! | BraTS 2023+ | NETC (non-enhancing core) | SNFH (surrounding FLAIR hyperintensity) | 3 = ET |
+//! | BraTS 2024 post-treatment | NETC | SNFH | 3 = ET; 4 = RC (resection cavity, not tumour) |
 //! | Decathlon Task01 | **ED** (edema) | **NET** (non-enhancing tumour) | 3 = ET |
 //!
-//! Regions: whole tumour WT = all labels; tumour core TC = core + ET; enhancing tumour ET.
+//! Regions: whole tumour WT = all tumour labels; tumour core TC = core + ET; enhancing tumour
+//! ET. A label that is no tumour ([`LabelScheme::non_tumour`], BraTS 2024's resection cavity)
+//! is a valid value in a map but in no region, and background as a class.
 //!
 //! ```
 //! use brats_io::{LabelScheme, TumourRegion};
@@ -96,11 +99,23 @@ pub struct LabelDef {
     pub compartment: Compartment,
 }
 
+/// A labelled value that is no tumour (BraTS 2024's resection cavity, 4 = RC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NonTumourLabel {
+    /// The voxel value on disk.
+    pub value: u8,
+    /// Its short name (`"RC"`).
+    pub name: String,
+}
+
 /// A set of tumour labels (background is always 0) and their meaning.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabelScheme {
     name: String,
     labels: Vec<LabelDef>,
+    /// Values labelled but no tumour: valid in a map, in no region, background as a class.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    non_tumour: Vec<NonTumourLabel>,
 }
 
 impl LabelScheme {
@@ -128,6 +143,20 @@ impl LabelScheme {
         )
     }
 
+    /// BraTS 2024's post-treatment gliomas: BraTS 2023's 1 NETC, 2 SNFH, 3 ET, and 4 RC, the
+    /// resection cavity, which is no tumour ([`LabelScheme::non_tumour`]): in no region
+    /// (BraTS 2024 scores it on its own), background as a class. It reads every BraTS
+    /// 2023 map too.
+    pub fn brats2024() -> Self {
+        let mut s = Self::brats2023();
+        s.name = "brats2024".into();
+        s.non_tumour = vec![NonTumourLabel {
+            value: 4,
+            name: "RC".into(),
+        }];
+        s
+    }
+
     /// The Medical Segmentation Decathlon's Task01_BrainTumour: 1 ED (edema), 2 NET
     /// (non-enhancing tumour: the necrotic and non-enhancing core), 3 ET. Values 1–3 as
     /// BraTS 2023's, with the meanings of 1 and 2 swapped: [`crate::decathlon`].
@@ -153,11 +182,12 @@ impl LabelScheme {
                     compartment,
                 })
                 .collect(),
+            non_tumour: Vec::new(),
         }
     }
 
-    /// A preset by name: `"brats2021"` (also `"brats2017"`…`"brats2020"`), `"brats2023"`
-    /// (also `"brats2024"`) or `"decathlon"` (also `"msd"`).
+    /// A preset by name: `"brats2021"` (also `"brats2017"`…`"brats2020"`), `"brats2023"`,
+    /// `"brats2024"` (also `"brats2025"`) or `"decathlon"` (also `"msd"`).
     ///
     /// # Errors
     /// [`Error::Config`] for any other name.
@@ -166,11 +196,14 @@ impl LabelScheme {
             "brats2017" | "brats2018" | "brats2019" | "brats2020" | "brats2021" => {
                 Ok(Self::brats2021())
             }
-            "brats2023" | "brats2024" => Ok(Self::brats2023()),
+            "brats2023" => Ok(Self::brats2023()),
+            "brats2024" | "brats2025" => Ok(Self::brats2024()),
             "decathlon" | "msd" => Ok(Self::decathlon()),
             other => Err(Error::config(
                 "label scheme",
-                format!("unknown scheme {other:?} (expected brats2021, brats2023 or decathlon)"),
+                format!(
+                    "unknown scheme {other:?} (expected brats2021, brats2023, brats2024 or decathlon)"
+                ),
             )),
         }
     }
@@ -206,7 +239,32 @@ impl LabelScheme {
         Ok(LabelScheme {
             name: name.into(),
             labels,
+            non_tumour: Vec::new(),
         })
+    }
+
+    /// The scheme with `value` labelled as no tumour (`name`, e.g. a resection cavity).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `value` is 0 or already a label of the scheme.
+    pub fn with_non_tumour(mut self, value: u8, name: impl Into<String>) -> Result<Self> {
+        if value == 0 || self.lookup()[value as usize].is_some() {
+            return Err(Error::config(
+                "labels",
+                format!("value {value} is 0 or repeated"),
+            ));
+        }
+        self.non_tumour.push(NonTumourLabel {
+            value,
+            name: name.into(),
+        });
+        Ok(self)
+    }
+
+    /// The labelled values that are no tumour (BraTS 2024's resection cavity): valid in a
+    /// map, in no region, background as a class.
+    pub fn non_tumour(&self) -> &[NonTumourLabel] {
+        &self.non_tumour
     }
 
     /// The scheme's name.
@@ -232,9 +290,13 @@ impl LabelScheme {
             .map_or(0, |l| l.value)
     }
 
+    /// Value → class (non-tumour values: background), `None` outside the scheme.
     fn lookup(&self) -> [Option<u8>; 256] {
         let mut t = [None; 256];
         t[0] = Some(0);
+        for l in &self.non_tumour {
+            t[l.value as usize] = Some(0);
+        }
         for (c, l) in self.labels.iter().enumerate() {
             t[l.value as usize] = Some(c as u8 + 1);
         }
@@ -279,7 +341,7 @@ impl LabelScheme {
     }
 
     /// Label values → contiguous classes `0..n_classes()` (background 0, then the scheme's
-    /// labels in order).
+    /// labels in order; a non-tumour label is background).
     ///
     /// # Errors
     /// [`Error::UnexpectedLabels`] when a voxel holds a value outside the scheme.
@@ -374,7 +436,8 @@ impl LabelScheme {
 
     /// The same map in another scheme: every label becomes `to`'s label of the same
     /// compartment (BraTS 2021's 4, enhancing tumour, becomes BraTS 2023's 3), background
-    /// stays 0.
+    /// stays 0, and a non-tumour label becomes `to`'s of the same name, or background when
+    /// `to` has none (BraTS 2024's resection cavity in BraTS 2021's labels).
     ///
     /// # Errors
     /// [`Error::UnexpectedLabels`] (naming `context`) when a voxel holds a value outside this
@@ -390,16 +453,24 @@ impl LabelScheme {
         for l in &self.labels {
             table[l.value as usize] = to.value_of(l.compartment);
         }
+        for l in &self.non_tumour {
+            table[l.value as usize] = to
+                .non_tumour
+                .iter()
+                .find(|t| t.name.eq_ignore_ascii_case(&l.name))
+                .map_or(0, |t| t.value);
+        }
         Ok(labels.mapv(|v| table[v as usize]))
     }
 
-    /// What the scheme's values mean, `(value, compartment)` by value: two schemes with the
-    /// same meaning read a map alike, whatever their names.
-    pub fn meaning(&self) -> Vec<(u8, Compartment)> {
+    /// What the scheme's values mean, `(value, compartment)` by value (`None`: a non-tumour
+    /// label): two schemes with the same meaning read a map alike, whatever their names.
+    pub fn meaning(&self) -> Vec<(u8, Option<Compartment>)> {
         let mut v: Vec<_> = self
             .labels
             .iter()
-            .map(|l| (l.value, l.compartment))
+            .map(|l| (l.value, Some(l.compartment)))
+            .chain(self.non_tumour.iter().map(|l| (l.value, None)))
             .collect();
         v.sort_by_key(|x| x.0);
         v

@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::case::{nifti_stem, CasePaths, Naming};
-use crate::decathlon::{image_names, is_hidden, write_json, write_truth, DatasetJson};
+use crate::decathlon::{create_dirs, image_names, is_hidden, write_json, write_truth, DatasetJson};
 use crate::error::{Error, Result};
 use crate::labels::LabelScheme;
 
@@ -169,11 +169,7 @@ pub fn write_case<T: Serialize>(
     scheme: &LabelScheme,
     truth: &T,
 ) -> Result<PathBuf> {
-    let dirs = ["imagesTr", "labelsTr"].map(|d| root.join(d));
-    for d in &dirs {
-        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-    }
-    std::fs::create_dir_all(root.join("truth")).map_err(|e| Error::io(root.join("truth"), e))?;
+    let dirs = create_dirs(root, ["imagesTr", "labelsTr", "truth"])?;
     let writer = crate::NiftiWriter::new();
     // Dataset137's channel order: T1, T1ce, T2, FLAIR (this workspace's 1, 2, 3, 0).
     [1usize, 2, 3, 0]

@@ -144,6 +144,14 @@ fn nnunet_dataset_json_forms_are_read_by_meaning() {
     assert_eq!(spec.frames, [3, 0, 1, 2]);
     assert_eq!(spec.scheme, LabelScheme::brats2023());
     assert_eq!(spec.scheme.value_of(Compartment::Edema), 2);
+    // nnU-Net's BraTS 2024 conversion (Dataset226): the resection cavity is no tumour.
+    let spec = DatasetJson::parse(
+        r#"{"channel_names": {"0": "T1", "1": "T1C", "2": "T2W", "3": "T2F"},
+            "labels": {"background": 0, "NETC": 1, "SNFH": 2, "ET": 3, "RC": 4}}"#,
+        p,
+    )
+    .unwrap();
+    assert_eq!(spec.scheme, LabelScheme::brats2024());
     // Regions in another nesting of values.
     let spec = DatasetJson::parse(
         r#"{"labels": {"background": 0, "WT": [1, 2, 4], "TC": [1, 4], "ET": [4]}}"#,
@@ -184,7 +192,8 @@ fn bad_nnunet_inputs_are_errors_naming_the_file_and_field() {
         r#"{"labels": {"background": 0, "whole tumor": [1, 2, 300], "tumor core": [2, 300], "enhancing tumor": [300]}}"#,
         "uint8",
     );
-    // Values that are not label values; BraTS 2024's resection cavity, which is no tumour.
+    // Values that are not label values; a label it cannot place (BraTS-PED's cystic
+    // component); a resection cavity on a tumour label's value.
     expect(
         r#"{"labels": {"background": 0, "edema": "one"}}"#,
         "not a label value",
@@ -194,8 +203,12 @@ fn bad_nnunet_inputs_are_errors_naming_the_file_and_field() {
         "not a label value",
     );
     expect(
-        r#"{"labels": {"background": 0, "NETC": 1, "SNFH": 2, "ET": 3, "RC": 4}}"#,
-        "\"RC\"",
+        r#"{"labels": {"background": 0, "NETC": 1, "SNFH": 2, "ET": 3, "CC": 4}}"#,
+        "\"CC\"",
+    );
+    expect(
+        r#"{"labels": {"background": 0, "NETC": 1, "SNFH": 2, "ET": 3, "RC": 3}}"#,
+        "repeated",
     );
     // Only NIfTI is read; channel names are checked as in the Decathlon's modality.
     expect(r#"{"file_ending": ".mha"}"#, "file_ending");

@@ -47,7 +47,8 @@ impl RegionSpec {
         }
     }
 
-    /// WT, TC and ET of a label scheme, in that order.
+    /// WT, TC and ET of a label scheme, in that order, then each of its non-tumour labels
+    /// on its own (BraTS 2024's resection cavity, `"RC"` {4}, as BraTS 2024 scores it).
     pub fn from_scheme(scheme: &LabelScheme) -> Vec<RegionSpec> {
         TumourRegion::ALL
             .iter()
@@ -60,6 +61,12 @@ impl RegionSpec {
                     .map(|l| l.value)
                     .collect(),
             })
+            .chain(
+                scheme
+                    .non_tumour()
+                    .iter()
+                    .map(|l| RegionSpec::new(&l.name, &[l.value])),
+            )
             .collect()
     }
 
@@ -92,7 +99,7 @@ impl RegionSpec {
                 Error::config(
                     "labels",
                     format!(
-                        "unknown scheme {name:?} (expected brats2021, brats2023, decathlon or binary)"
+                        "unknown scheme {name:?} (expected brats2021, brats2023, brats2024, decathlon or binary)"
                     ),
                 )
             })

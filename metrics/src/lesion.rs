@@ -106,18 +106,19 @@ impl LesionGroup {
         ]
     }
 
-    /// The groups for a label scheme by name (`brats2021`, `brats2023`, `decathlon`).
+    /// The groups for a label scheme by name (`brats2021`, `brats2023` and `brats2024`,
+    /// `decathlon`).
     ///
     /// # Errors
     /// [`Error::Config`] naming the accepted schemes.
     pub fn glioma(scheme: &str) -> Result<Vec<LesionGroup>> {
         match scheme {
             "brats2021" => Ok(LesionGroup::glioma_brats2021()),
-            "brats2023" => Ok(LesionGroup::glioma_brats2023()),
+            "brats2023" | "brats2024" => Ok(LesionGroup::glioma_brats2023()),
             "decathlon" => Ok(LesionGroup::glioma_decathlon()),
             other => Err(Error::Config {
                 field: "lesion-wise label scheme".into(),
-                reason: format!("{other:?}; expected brats2021, brats2023 or decathlon"),
+                reason: format!("{other:?}; expected brats2021, brats2023, brats2024 or decathlon"),
             }),
         }
     }

@@ -142,6 +142,7 @@ fn check_dataset_labels(truth: &Path, labels: super::Labels) -> Result<()> {
         let fits = [
             super::Labels::Decathlon,
             super::Labels::Brats2023,
+            super::Labels::Brats2024,
             super::Labels::Brats2021,
         ]
         .into_iter()

@@ -135,6 +135,9 @@ pub enum Labels {
     Brats2021,
     /// 0 background, 1 necrotic core, 2 edema, 3 enhancing tumour
     Brats2023,
+    /// BraTS 2024's post-treatment gliomas: BraTS 2023's labels and 4 resection cavity (no
+    /// tumour: in no region); reads BraTS 2023 maps too
+    Brats2024,
     /// The Medical Segmentation Decathlon's Task01: 0 background, 1 edema, 2 non-enhancing
     /// tumour, 3 enhancing tumour
     Decathlon,
@@ -144,12 +147,13 @@ pub enum Labels {
 }
 
 impl Labels {
-    /// `brats2021`, `brats2023` or `decathlon`, as the libraries name the schemes (nnU-Net's
-    /// BraTS labels are the Decathlon's).
+    /// `brats2021`, `brats2023`, `brats2024` or `decathlon`, as the libraries name the
+    /// schemes (nnU-Net's BraTS labels are the Decathlon's).
     fn name(self) -> &'static str {
         match self {
             Labels::Brats2021 => "brats2021",
             Labels::Brats2023 => "brats2023",
+            Labels::Brats2024 => "brats2024",
             Labels::Decathlon | Labels::Nnunet => "decathlon",
         }
     }
@@ -158,6 +162,7 @@ impl Labels {
         match self {
             Labels::Brats2021 => brats_io::LabelScheme::brats2021(),
             Labels::Brats2023 => brats_io::LabelScheme::brats2023(),
+            Labels::Brats2024 => brats_io::LabelScheme::brats2024(),
             Labels::Decathlon | Labels::Nnunet => brats_io::LabelScheme::decathlon(),
         }
     }
@@ -166,7 +171,7 @@ impl Labels {
     pub(crate) fn naming(self) -> brats_io::Naming {
         match self {
             Labels::Brats2021 => brats_io::Naming::Brats2021,
-            Labels::Brats2023 => brats_io::Naming::Brats2023,
+            Labels::Brats2023 | Labels::Brats2024 => brats_io::Naming::Brats2023,
             Labels::Decathlon => brats_io::Naming::Decathlon,
             Labels::Nnunet => brats_io::Naming::NnUnet,
         }
