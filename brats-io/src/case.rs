@@ -29,6 +29,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::files::nifti_stem;
 use crate::nifti::NiftiReader;
 use crate::volume::{Geometry, Volume, AFFINE_TOLERANCE};
 
@@ -140,18 +141,6 @@ pub struct CasePaths {
     pub dataset: Option<crate::decathlon::DatasetJson>,
 }
 
-/// The stem of a NIfTI file name (`.nii` or `.nii.gz` removed), or `None` for other files.
-pub(crate) fn nifti_stem(name: &str) -> Option<&str> {
-    let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".nii.gz") {
-        Some(&name[..name.len() - 7])
-    } else if lower.ends_with(".nii") {
-        Some(&name[..name.len() - 4])
-    } else {
-        None
-    }
-}
-
 fn nifti_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut out = Vec::new();
@@ -164,7 +153,7 @@ fn nifti_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         if let Some(stem) = path
             .file_name()
             .and_then(|n| n.to_str())
-            .filter(|n| !crate::decathlon::is_hidden(n))
+            .filter(|n| !crate::files::is_hidden(n))
             .and_then(nifti_stem)
         {
             out.push((stem.to_string(), path));
@@ -188,7 +177,7 @@ fn nifti_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
     let dir = dir.as_ref();
     if let Some(prefix) = crate::nnunet::case_prefix(dir) {
-        return crate::nnunet::find(&prefix);
+        return find_split(&prefix);
     }
     if dir.is_file() {
         return find_stacked(dir);
@@ -293,7 +282,7 @@ fn find_stacked(file: &Path) -> Result<CasePaths> {
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| layout("not a file name".into()))?;
-    if crate::decathlon::is_hidden(name) {
+    if crate::files::is_hidden(name) {
         return Err(layout(
             "a hidden file (a name starting with '.', such as the ._ resource forks of a macOS archive), not a case".into(),
         ));
@@ -315,6 +304,72 @@ fn find_stacked(file: &Path) -> Result<CasePaths> {
         dir,
         naming: Naming::Decathlon,
         images: std::array::from_fn(|_| file.to_path_buf()),
+        seg,
+        dataset: Some(spec),
+    })
+}
+
+/// The case whose files start with `prefix` (`imagesTr/X` → `imagesTr/X_0000.nii.gz` …):
+/// which file is which modality from `dataset.json` (in the folder above `imagesTr`, or
+/// beside the files), the labels `labelsTr/X.nii.gz` when present.
+///
+/// # Errors
+/// [`Error::CaseLayout`] when there is no `dataset.json`, or it names no channels, or a
+/// channel's file is missing; as [`crate::decathlon::DatasetJson::read`].
+fn find_split(prefix: &Path) -> Result<CasePaths> {
+    let layout = |problem: String| Error::CaseLayout {
+        dir: prefix.to_path_buf(),
+        problem,
+    };
+    let id = prefix
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| layout("not a case name".into()))?
+        .to_string();
+    let first = crate::nnunet::channel_path(prefix, 0)
+        .ok_or_else(|| layout(format!("no channel file {id}_0000.nii.gz")))?;
+    let json = crate::decathlon::dataset_json_of(&first).ok_or_else(|| {
+        layout(
+            "nnU-Net channel files (_0000 … _0003) but no dataset.json above or beside them: its channel_names must say which is which".into(),
+        )
+    })?;
+    let spec = crate::decathlon::DatasetJson::read(&json)?;
+    if spec.channels.is_none() {
+        return Err(Error::config(
+            format!("{}: channel_names", json.display()),
+            "missing: an nnU-Net dataset.json must name its channels (channel_names, or modality in nnU-Net v1)",
+        ));
+    }
+    let mut images = Vec::with_capacity(4);
+    for (m, &channel) in spec.frames.iter().enumerate() {
+        images.push(crate::nnunet::channel_path(prefix, channel).ok_or_else(|| {
+            layout(format!(
+                "missing {id}_{channel:04}.nii.gz, the {} channel by {}",
+                crate::Modality::ALL[m].name(),
+                json.display()
+            ))
+        })?);
+    }
+    let dir = prefix.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let seg = dir
+        .file_name()
+        .and_then(|d| d.to_str())
+        .and_then(|d| d.strip_prefix("images"))
+        .and_then(|split| {
+            let labels = dir.with_file_name(format!("labels{split}"));
+            [".nii.gz", ".nii"]
+                .iter()
+                .map(|ext| labels.join(format!("{id}{ext}")))
+                .find(|p| p.is_file())
+        });
+    let images: [PathBuf; 4] = images
+        .try_into()
+        .map_err(|_| layout("internal: expected four channels".into()))?;
+    Ok(CasePaths {
+        id,
+        dir,
+        naming: Naming::NnUnet,
+        images,
         seg,
         dataset: Some(spec),
     })
@@ -342,7 +397,7 @@ pub fn case_sources(dataset: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
             out.push(path);
         }
     }
-    let files = crate::decathlon::image_names(&dataset)?;
+    let files = crate::files::image_names(&dataset)?;
     let split = crate::nnunet::cases_among(&files);
     for name in files {
         match crate::nnunet::channel_file(&name) {

@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::files::{create_dirs, image_names, write_json, write_truth};
 use crate::labels::{Compartment, LabelDef, LabelScheme, TumourRegion};
 
 /// What a Decathlon `dataset.json` says about a dataset's images and labels.
@@ -542,11 +543,6 @@ pub fn is_case_file(path: &Path) -> bool {
     path.is_file() && (in_images || dataset_json_of(path).is_some())
 }
 
-/// Whether `name` is a file name to skip: hidden, or a macOS resource fork (`._X.nii.gz`).
-pub(crate) fn is_hidden(name: &str) -> bool {
-    name.starts_with('.')
-}
-
 /// Writes one case in the Decathlon's layout under the dataset folder `root`:
 /// `imagesTr/<id>.nii.gz` (the four images as one int16 4D file, FLAIR, T1w, t1gd, T2w),
 /// `labelsTr/<id>.nii.gz` (`seg`, given in `scheme`, written in the Decathlon's labels),
@@ -603,48 +599,4 @@ pub fn write_case<T: Serialize>(
     });
     write_json(&root.join("dataset.json"), &dataset)?;
     Ok(image)
-}
-
-/// Creates the folders `names` under `root`; returns their paths.
-pub(crate) fn create_dirs<const N: usize>(root: &Path, names: [&str; N]) -> Result<[PathBuf; N]> {
-    let dirs = names.map(|d| root.join(d));
-    for d in &dirs {
-        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-    }
-    Ok(dirs)
-}
-
-/// Writes `value` as pretty JSON to `path` (a temporary file, then renamed).
-pub(crate) fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Json {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    crate::atomic_write(path, |w| std::io::Write::write_all(w, &bytes))
-}
-
-/// Writes a case's ground truth to `root/truth/<id>.json`.
-pub(crate) fn write_truth<T: Serialize>(root: &Path, id: &str, truth: &T) -> Result<()> {
-    let path = root.join("truth").join(format!("{id}.json"));
-    let value = serde_json::to_value(truth).map_err(|e| Error::Json {
-        path: path.clone(),
-        source: e,
-    })?;
-    write_json(&path, &value)
-}
-
-/// The NIfTI files of `dir` (hidden ones skipped), by name.
-pub(crate) fn image_names(dir: &Path) -> Result<Vec<String>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        if let Some(name) = entry.file_name().to_str() {
-            if !is_hidden(name) && crate::case::nifti_stem(name).is_some() {
-                names.push(name.to_string());
-            }
-        }
-    }
-    names.sort();
-    Ok(names)
 }

@@ -71,6 +71,7 @@ pub mod components;
 pub mod dataset;
 pub mod decathlon;
 pub mod error;
+mod files;
 pub mod inspect;
 pub mod labels;
 pub mod nifti;

@@ -22,16 +22,16 @@
 //! WT and TC the core, in all three enhancing.
 //!
 //! A case is named by its path without the channel suffix (`imagesTr/BraTS2021_00000`) or
-//! by any of its channel files; [`crate::find_case`] takes either.
+//! by any of its channel files; [`crate::find_case`] takes either and reads the
+//! `dataset.json`.
 
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::case::{nifti_stem, CasePaths, Naming};
-use crate::decathlon::{create_dirs, image_names, is_hidden, write_json, write_truth, DatasetJson};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::files::{create_dirs, image_names, is_hidden, nifti_stem, write_json, write_truth};
 use crate::labels::LabelScheme;
 
 /// `ID_0003.nii.gz` → `("ID", 3)`: the case and channel of a file named as nnU-Net's channel
@@ -45,7 +45,7 @@ pub fn channel_file(name: &str) -> Option<(&str, usize)> {
 }
 
 /// The channel file `<prefix>_<channel:04>.nii.gz` (or `.nii`) that exists.
-fn channel_path(prefix: &Path, channel: usize) -> Option<PathBuf> {
+pub(crate) fn channel_path(prefix: &Path, channel: usize) -> Option<PathBuf> {
     let name = prefix.file_name()?.to_str()?;
     [".nii.gz", ".nii"]
         .iter()
@@ -82,72 +82,6 @@ pub(crate) fn cases_among(names: &[String]) -> Vec<String> {
         })
         .map(|(id, _)| id.to_string())
         .collect()
-}
-
-/// The case whose files start with `prefix` (`imagesTr/X` → `imagesTr/X_0000.nii.gz` …):
-/// which file is which modality from `dataset.json` (in the folder above `imagesTr`, or
-/// beside the files), the labels `labelsTr/X.nii.gz` when present.
-///
-/// # Errors
-/// [`Error::CaseLayout`] when there is no `dataset.json`, or it names no channels, or a
-/// channel's file is missing; as [`DatasetJson::read`].
-pub(crate) fn find(prefix: &Path) -> Result<CasePaths> {
-    let layout = |problem: String| Error::CaseLayout {
-        dir: prefix.to_path_buf(),
-        problem,
-    };
-    let id = prefix
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| layout("not a case name".into()))?
-        .to_string();
-    let first = channel_path(prefix, 0)
-        .ok_or_else(|| layout(format!("no channel file {id}_0000.nii.gz")))?;
-    let json = crate::decathlon::dataset_json_of(&first).ok_or_else(|| {
-        layout(
-            "nnU-Net channel files (_0000 … _0003) but no dataset.json above or beside them: its channel_names must say which is which".into(),
-        )
-    })?;
-    let spec = DatasetJson::read(&json)?;
-    if spec.channels.is_none() {
-        return Err(Error::config(
-            format!("{}: channel_names", json.display()),
-            "missing: an nnU-Net dataset.json must name its channels (channel_names, or modality in nnU-Net v1)",
-        ));
-    }
-    let mut images = Vec::with_capacity(4);
-    for (m, &channel) in spec.frames.iter().enumerate() {
-        images.push(channel_path(prefix, channel).ok_or_else(|| {
-            layout(format!(
-                "missing {id}_{channel:04}.nii.gz, the {} channel by {}",
-                crate::Modality::ALL[m].name(),
-                json.display()
-            ))
-        })?);
-    }
-    let dir = prefix.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let seg = dir
-        .file_name()
-        .and_then(|d| d.to_str())
-        .and_then(|d| d.strip_prefix("images"))
-        .and_then(|split| {
-            let labels = dir.with_file_name(format!("labels{split}"));
-            [".nii.gz", ".nii"]
-                .iter()
-                .map(|ext| labels.join(format!("{id}{ext}")))
-                .find(|p| p.is_file())
-        });
-    let images: [PathBuf; 4] = images
-        .try_into()
-        .map_err(|_| layout("internal: expected four channels".into()))?;
-    Ok(CasePaths {
-        id,
-        dir,
-        naming: Naming::NnUnet,
-        images,
-        seg,
-        dataset: Some(spec),
-    })
 }
 
 /// Writes one case in nnU-Net's raw layout as nnU-Net's own BraTS 2021 conversion
