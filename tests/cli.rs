@@ -1292,6 +1292,24 @@ fn a_brats_2023_case_is_segmented_in_its_own_scheme() {
         );
     }
     assert_eq!(r["cases"][0]["regions"]["RC"]["dice"], 0.0, "{r}");
+    // Without --labels, a BraTS 2023+ name (-seg) is scored in BraTS 2024's labels, not in
+    // BraTS 2021's, where the cavity would be enhancing tumour.
+    let auto = bts(&[
+        "evaluate",
+        "--pred",
+        &own.display().to_string(),
+        "--truth",
+        &rc_truth.display().to_string(),
+        "--json",
+    ]);
+    assert!(auto.status.success(), "{}", text(&auto.stderr));
+    assert!(
+        text(&auto.stderr).contains("scoring in brats2024 labels"),
+        "{}",
+        text(&auto.stderr)
+    );
+    let u: serde_json::Value = serde_json::from_slice(&auto.stdout).expect("evaluate --json");
+    assert_eq!(u["cases"], r["cases"], "the same as --labels brats2024");
     let out = score(&rc_truth, "brats2023");
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("4 ("), "{}", text(&out.stderr));
@@ -1434,6 +1452,16 @@ fn decathlon_and_nnunet_datasets_are_segmented_and_scored_in_their_own_labels() 
     let n = scores(evaluate(&out_nnunet, &nnunet.join("labelsTr"), "nnunet"));
     assert_eq!(m, b, "the same scores in either layout");
     assert_eq!(n, b, "the same scores in nnU-Net's layout");
+    // Without --labels, the dataset.json says which: the same scores.
+    let auto = bts(&[
+        "evaluate",
+        "--pred",
+        &out_nnunet.display().to_string(),
+        "--truth",
+        &nnunet.join("labelsTr").display().to_string(),
+        "--json",
+    ]);
+    assert_eq!(scores(auto), b, "labels from nnU-Net's dataset.json");
     let wrong = evaluate(&out_msd, &msd.join("labelsTr"), "brats2023");
     assert_eq!(wrong.status.code(), Some(1));
     assert!(

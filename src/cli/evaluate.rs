@@ -120,44 +120,84 @@ fn collect(path: &Path) -> Result<BTreeMap<String, PathBuf>> {
     Ok(out)
 }
 
-/// A Decathlon or nnU-Net truth folder (`labelsTr`, with `dataset.json` above it) says what its labels
-/// are; scored under other labels, core and edema would swap without an error (its 1 is
-/// edema, BraTS 2023's is the core).
-fn check_dataset_labels(truth: &Path, labels: super::Labels) -> Result<()> {
+/// The `dataset.json` above a Decathlon or nnU-Net truth folder (`labelsTr`), if any.
+fn dataset_json_above(truth: &Path) -> Option<PathBuf> {
     let dir = if truth.is_file() {
         truth.parent()
     } else {
         Some(truth)
     };
-    let Some(json) = dir
-        .and_then(Path::parent)
+    dir.and_then(Path::parent)
         .map(|d| d.join("dataset.json"))
         .filter(|j| j.is_file())
-    else {
-        return Ok(());
-    };
-    let spec = brats_io::decathlon::DatasetJson::read(&json)?;
-    let (theirs, ours) = (spec.scheme.meaning(), labels.scheme().meaning());
-    if theirs != ours {
-        let fits = [
-            super::Labels::Decathlon,
-            super::Labels::Brats2023,
-            super::Labels::Brats2024,
-            super::Labels::Brats2021,
-        ]
-        .into_iter()
-        .find(|l| l.scheme().meaning() == theirs)
-        .map_or_else(
-            || "no --labels preset means that".to_string(),
-            |l| format!("give --labels {}", l.name()),
-        );
-        bail!(
-            "{} says the labels are {theirs:?}, but --labels {} means {ours:?}: {fits}",
-            json.display(),
-            labels.name(),
-        );
+}
+
+/// The `--labels` preset whose values mean what `scheme`'s do.
+fn preset_meaning(scheme: &brats_io::LabelScheme) -> Option<super::Labels> {
+    [
+        super::Labels::Decathlon,
+        super::Labels::Brats2023,
+        super::Labels::Brats2024,
+        super::Labels::Brats2021,
+    ]
+    .into_iter()
+    .find(|l| l.scheme().meaning() == scheme.meaning())
+}
+
+/// The labels to score in: `--labels`, else the truth's own. A Decathlon or nnU-Net truth
+/// folder's `dataset.json` says what its labels are, and a `--labels` that means otherwise is
+/// refused (core and edema would swap without an error: its 1 is edema, BraTS 2023's the
+/// core). Without `--labels`: that `dataset.json`'s; BraTS 2024's for BraTS 2023+ names
+/// (`-seg`: it reads 2023's labels, and 2024's resection cavity as no tumour, which BraTS
+/// 2021's would take for enhancing tumour); else BraTS 2021's.
+fn labels_to_score(
+    given: Option<super::Labels>,
+    truth: &Path,
+    truths: &BTreeMap<String, PathBuf>,
+) -> Result<super::Labels> {
+    if let Some(json) = dataset_json_above(truth) {
+        let spec = brats_io::decathlon::DatasetJson::read(&json)?;
+        let fits = preset_meaning(&spec.scheme);
+        return match (given, fits) {
+            (Some(l), _) if l.scheme().meaning() == spec.scheme.meaning() => Ok(l),
+            (Some(l), fits) => bail!(
+                "{} says the labels are {:?}, but --labels {} means {:?}: {}",
+                json.display(),
+                spec.scheme.meaning(),
+                l.name(),
+                l.scheme().meaning(),
+                fits.map_or_else(
+                    || "no --labels preset means that".to_string(),
+                    |f| format!("give --labels {}", f.name())
+                ),
+            ),
+            (None, Some(f)) => Ok(f),
+            (None, None) => bail!(
+                "{} says the labels are {:?}, which no --labels preset means",
+                json.display(),
+                spec.scheme.meaning()
+            ),
+        };
     }
-    Ok(())
+    if let Some(l) = given {
+        return Ok(l);
+    }
+    let named = |suffix: &str| {
+        truths.values().any(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(strip_nifti)
+                .is_some_and(|s| s.ends_with(suffix))
+        })
+    };
+    match (named("-seg"), named("_seg")) {
+        (true, true) => bail!(
+            "{}: BraTS 2021 (_seg) and 2023+ (-seg) file names mixed: give --labels",
+            truth.display()
+        ),
+        (true, false) => Ok(super::Labels::Brats2024),
+        _ => Ok(super::Labels::Brats2021),
+    }
 }
 
 pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
@@ -176,11 +216,6 @@ pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
             "--model, --seed, --subtype, --tta, --no-tta, --calibrate, --random-contrast-share, --decision, --min-component, --min-depth and --et-to-core apply to --synthetic N only",
         );
     }
-    let regions = if a.binary {
-        RegionSpec::binary()
-    } else {
-        RegionSpec::preset(a.labels.name())?
-    };
     let cfg = EvalConfig {
         empty: match a.empty {
             EmptyArg::Brats2023 => EmptyPolicy::Brats2023,
@@ -192,8 +227,16 @@ pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
         unreachable!("clap requires --pred and --truth without --synthetic")
     };
     let (pred, truth) = (pred.clone(), truth.clone());
-    check_dataset_labels(&truth, a.labels)?;
     let (preds, truths) = (collect(&pred)?, collect(&truth)?);
+    let labels = labels_to_score(a.labels, &truth, &truths)?;
+    if a.labels.is_none() && !a.binary {
+        ui.note(&format!("note: scoring in {} labels", labels.name()));
+    }
+    let regions = if a.binary {
+        RegionSpec::binary()
+    } else {
+        RegionSpec::preset(labels.name())?
+    };
     let single = preds.len() == 1 && truths.len() == 1 && pred.is_file() && truth.is_file();
     let pairs: Vec<(String, PathBuf, PathBuf)> = if single {
         let (id, t) = truths.into_iter().next().context("one truth file")?;
@@ -225,7 +268,7 @@ pub fn run(a: &EvaluateArgs, ui: &Ui) -> Result<()> {
     let bar = ui.bar();
     bar.start("evaluating", pairs.len() as u64);
     let mut cases = Vec::with_capacity(pairs.len());
-    let groups = LesionGroup::glioma(a.labels.name())?;
+    let groups = LesionGroup::glioma(labels.name())?;
     let mut lesions: Vec<BTreeMap<String, LesionSummary>> = Vec::new();
     for (id, p, t) in &pairs {
         bar.message(id);

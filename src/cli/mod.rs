@@ -516,9 +516,11 @@ pub struct EvaluateArgs {
         conflicts_with = "synthetic"
     )]
     pub truth: Option<PathBuf>,
-    /// Label scheme of both maps (the regions WT/TC/ET are defined from it)
-    #[arg(long, value_enum, default_value_t = Labels::Brats2021)]
-    pub labels: Labels,
+    /// Label scheme of both maps (the regions WT/TC/ET are defined from it) [default: the
+    /// truth's: a Decathlon or nnU-Net labelsTr's dataset.json's; brats2024 for BraTS 2023+
+    /// names (-seg), which reads 2023's labels too; else brats2021]
+    #[arg(long, value_enum)]
+    pub labels: Option<Labels>,
     /// Score one foreground region (any non-zero label) instead of WT/TC/ET
     #[arg(long, conflicts_with = "synthetic")]
     pub binary: bool,
