@@ -265,6 +265,14 @@ pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
     })
 }
 
+/// The first of the files `names` in the labels folder beside the images folder `dir`
+/// (`imagesTr` → `labelsTr`, `imagesTs` → `labelsTs`) that exists.
+fn sibling_labels(dir: &Path, names: &[String]) -> Option<PathBuf> {
+    let split = dir.file_name()?.to_str()?.strip_prefix("images")?;
+    let labels = dir.with_file_name(format!("labels{split}"));
+    names.iter().map(|n| labels.join(n)).find(|p| p.is_file())
+}
+
 /// The case of a 4D image file: its id is the file name without `.nii[.gz]`; its labels, if
 /// any, are the file of the same name in the sibling `labels*` folder (`imagesTr/X.nii.gz`
 /// → `labelsTr/X.nii.gz`).
@@ -292,12 +300,7 @@ fn find_stacked(file: &Path) -> Result<CasePaths> {
             layout("a case is a folder (BraTS) or a 4D .nii/.nii.gz file (Decathlon)".into())
         })?
         .to_string();
-    let seg = dir
-        .file_name()
-        .and_then(|d| d.to_str())
-        .and_then(|d| d.strip_prefix("images"))
-        .map(|split| dir.with_file_name(format!("labels{split}")).join(name))
-        .filter(|p| p.is_file());
+    let seg = sibling_labels(&dir, &[name.to_string()]);
     let spec = crate::decathlon::DatasetJson::for_image(file)?;
     Ok(CasePaths {
         id,
@@ -351,17 +354,7 @@ fn find_split(prefix: &Path) -> Result<CasePaths> {
         })?);
     }
     let dir = prefix.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let seg = dir
-        .file_name()
-        .and_then(|d| d.to_str())
-        .and_then(|d| d.strip_prefix("images"))
-        .and_then(|split| {
-            let labels = dir.with_file_name(format!("labels{split}"));
-            [".nii.gz", ".nii"]
-                .iter()
-                .map(|ext| labels.join(format!("{id}{ext}")))
-                .find(|p| p.is_file())
-        });
+    let seg = sibling_labels(&dir, &[format!("{id}.nii.gz"), format!("{id}.nii")]);
     let images: [PathBuf; 4] = images
         .try_into()
         .map_err(|_| layout("internal: expected four channels".into()))?;
@@ -401,7 +394,8 @@ pub fn case_sources(dataset: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
     let split = crate::nnunet::cases_among(&files);
     for name in files {
         match crate::nnunet::channel_file(&name) {
-            Some((id, _)) if split.iter().any(|s| s == id) => {}
+            // `split` is sorted (cases_among's ids come from a BTreeMap).
+            Some((id, _)) if split.binary_search_by(|s| s.as_str().cmp(id)).is_ok() => {}
             _ => out.push(dataset.join(name)),
         }
     }

@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::files::{create_dirs, image_names, write_json, write_truth};
+use crate::files::{create_dirs, image_names, to_i16, write_json, write_labels_in, write_truth};
 use crate::labels::{Compartment, LabelDef, LabelScheme, TumourRegion};
 
 /// What a Decathlon `dataset.json` says about a dataset's images and labels.
@@ -265,13 +265,10 @@ fn region_of(name: &str) -> Option<TumourRegion> {
 /// The tumour labels of region-based `labels` (nnU-Net's `"whole tumor": [1, 2, 3]`,
 /// `"tumor core": [2, 3]`, `"enhancing tumor": [3]`): each value is the compartment whose
 /// regions are exactly the regions listing it (in WT only: edema; in WT and TC: core; in
-/// all three: enhancing). Non-tumour labels (a resection cavity) are left to the caller.
-fn labels_of_regions(entries: &[LabelEntry], field: &str) -> Result<Vec<LabelDef>> {
+/// all three: enhancing).
+fn labels_of_regions(entries: &[&LabelEntry], field: &str) -> Result<Vec<LabelDef>> {
     let mut regions: Vec<(TumourRegion, &[u64])> = Vec::new();
     for e in entries {
-        if label_of(&e.name) == Some(Placed::NonTumour) && !e.listed {
-            continue;
-        }
         if label_of(&e.name) == Some(Placed::Background) {
             if e.values != [0] {
                 return Err(Error::config(
@@ -429,21 +426,20 @@ impl DatasetJson {
         if let Some(entries) = label_entries(&json, path)? {
             let region_based =
                 json.get("regions_class_order").is_some() || entries.iter().any(|e| e.listed);
+            // With regions, every label is a region but a resection cavity given as one value.
+            let (by_value, by_region): (Vec<&LabelEntry>, Vec<&LabelEntry>) =
+                entries.iter().partition(|e| {
+                    !region_based || (label_of(&e.name) == Some(Placed::NonTumour) && !e.listed)
+                });
             let mut defs = if region_based {
-                labels_of_regions(&entries, &field("labels"))?
+                labels_of_regions(&by_region, &field("labels"))?
             } else {
                 Vec::new()
             };
             let mut non_tumour = Vec::new();
-            for e in &entries {
-                let placed = label_of(&e.name);
-                // With regions, only a resection cavity given as one value is left here.
-                let cavity_alone = placed == Some(Placed::NonTumour) && !e.listed;
-                if region_based && !cavity_alone {
-                    continue;
-                }
+            for e in by_value {
                 let (name, value) = (&e.name, e.values[0]);
-                let placed = placed.ok_or_else(|| {
+                let placed = label_of(name).ok_or_else(|| {
                     Error::config(
                         field("labels"),
                         format!(
@@ -563,17 +559,15 @@ pub fn write_case<T: Serialize>(
 ) -> Result<PathBuf> {
     let dirs = create_dirs(root, ["imagesTr", "labelsTr", "truth"])?;
     let file = format!("{id}.nii.gz");
-    let writer = crate::NiftiWriter::new();
-    let as_i16: Vec<crate::Volume<i16>> = images
-        .iter()
-        .map(|v| v.map(|x| x.clamp(i16::MIN as f32, i16::MAX as f32) as i16))
-        .collect();
+    let as_i16: Vec<crate::Volume<i16>> = images.iter().map(to_i16).collect();
     let image = dirs[0].join(&file);
-    writer.write_frames(&image, &as_i16)?;
-    let labels = scheme.convert(seg.data(), &LabelScheme::decathlon(), id)?;
-    writer.write(
-        dirs[1].join(&file),
-        &crate::Volume::new(labels, seg.geometry().clone())?,
+    crate::NiftiWriter::new().write_frames(&image, &as_i16)?;
+    write_labels_in(
+        &dirs[1].join(&file),
+        seg,
+        scheme,
+        &LabelScheme::decathlon(),
+        id,
     )?;
     write_truth(root, id, truth)?;
     let names = image_names(&dirs[0])?;

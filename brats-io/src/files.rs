@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::labels::LabelScheme;
+use crate::volume::Volume;
 
 /// The stem of a NIfTI file name (`.nii` or `.nii.gz` removed), or `None` for other files.
 pub(crate) fn nifti_stem(name: &str) -> Option<&str> {
@@ -23,6 +25,27 @@ pub(crate) fn nifti_stem(name: &str) -> Option<&str> {
 /// Whether `name` is a file name to skip: hidden, or a macOS resource fork (`._X.nii.gz`).
 pub(crate) fn is_hidden(name: &str) -> bool {
     name.starts_with('.')
+}
+
+/// An image as the int16 a dataset stores it in (clamped to int16's range).
+pub(crate) fn to_i16(image: &Volume<f32>) -> Volume<i16> {
+    image.map(|x| x.clamp(i16::MIN as f32, i16::MAX as f32) as i16)
+}
+
+/// Writes the label map `seg`, given in `from`, to `path` in `to`'s labels.
+///
+/// # Errors
+/// [`Error::UnexpectedLabels`] (naming `id`) when `seg` holds a value outside `from`;
+/// writing errors naming `path`.
+pub(crate) fn write_labels_in(
+    path: &Path,
+    seg: &Volume<u8>,
+    from: &LabelScheme,
+    to: &LabelScheme,
+    id: &str,
+) -> Result<()> {
+    let labels = from.convert(seg.data(), to, id)?;
+    crate::NiftiWriter::new().write(path, &Volume::new(labels, seg.geometry().clone())?)
 }
 
 /// Creates the folders `names` under `root`; returns their paths.

@@ -31,7 +31,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::files::{create_dirs, image_names, is_hidden, nifti_stem, write_json, write_truth};
+use crate::files::{
+    create_dirs, image_names, is_hidden, nifti_stem, to_i16, write_json, write_labels_in,
+    write_truth,
+};
 use crate::labels::LabelScheme;
 
 /// `ID_0003.nii.gz` → `("ID", 3)`: the case and channel of a file named as nnU-Net's channel
@@ -110,14 +113,18 @@ pub fn write_case<T: Serialize>(
         .par_iter()
         .enumerate()
         .map(|(channel, &m)| {
-            let as_i16 = images[m].map(|x| x.clamp(i16::MIN as f32, i16::MAX as f32) as i16);
-            writer.write(dirs[0].join(format!("{id}_{channel:04}.nii.gz")), &as_i16)
+            writer.write(
+                dirs[0].join(format!("{id}_{channel:04}.nii.gz")),
+                &to_i16(&images[m]),
+            )
         })
         .collect::<Result<Vec<()>>>()?;
-    let labels = scheme.convert(seg.data(), &LabelScheme::decathlon(), id)?;
-    writer.write(
-        dirs[1].join(format!("{id}.nii.gz")),
-        &crate::Volume::new(labels, seg.geometry().clone())?,
+    write_labels_in(
+        &dirs[1].join(format!("{id}.nii.gz")),
+        seg,
+        scheme,
+        &LabelScheme::decathlon(),
+        id,
     )?;
     write_truth(root, id, truth)?;
     let cases = cases_among(&image_names(&dirs[0])?);

@@ -268,7 +268,7 @@ impl Predictor {
 
     /// The case's segmentation in the model's scheme, to compare a [`Prediction`] with:
     /// converted from [`Case::seg_scheme`] when the case says what its labels are (a
-    /// Decathlon case), else as it is when it fits the model's scheme, else converted by
+    /// Decathlon or nnU-Net case, a BraTS 2023+ folder), else as it is when it fits the model's scheme, else converted by
     /// compartment from the BraTS scheme it fits (2021: 1/2/4, 2023: 1/2/3). `None` without
     /// a segmentation.
     ///
@@ -290,7 +290,8 @@ impl Predictor {
             return Ok(None);
         };
         let context = format!("case {}", case.id);
-        // The layout says what the values mean (a Decathlon case): no guessing.
+        // The layout says what the values mean (a Decathlon or nnU-Net case, a BraTS 2023+
+        // folder): no guessing.
         if let Some(own) = &case.seg_scheme {
             own.check(seg.data(), &context)?;
             return Ok(Some(own.clone()));

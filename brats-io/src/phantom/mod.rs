@@ -507,10 +507,7 @@ impl PhantomCase {
             .collect();
         files
             .par_iter()
-            .map(|(path, img)| {
-                let as_i16 = img.map(|v| v.clamp(i16::MIN as f32, i16::MAX as f32) as i16);
-                writer.write(path, &as_i16)
-            })
+            .map(|(path, img)| writer.write(path, &crate::files::to_i16(img)))
             .collect::<Result<Vec<()>>>()?;
         let seg_path = case_dir.join(format!("{}{}.nii.gz", self.truth.id, naming.seg_suffix()));
         writer.write(&seg_path, &self.seg)?;

@@ -48,8 +48,9 @@ pub struct TrainData {
 }
 
 /// A case's segmentation in the training scheme: converted when the case says what its
-/// labels mean ([`brats_io::Case::seg_scheme`]: a Decathlon case, whose 1 edema / 2 core would
-/// read as BraTS 2023's with core and edema swapped); else as it is (and checked against
+/// labels mean ([`brats_io::Case::seg_scheme`]: a Decathlon or nnU-Net case, whose 1 edema /
+/// 2 core would read as BraTS 2023's with core and edema swapped; a BraTS 2023+ folder, whose
+/// resection cavity 4 becomes background); else as it is (and checked against
 /// `scheme` by [`prepare_case`]).
 ///
 /// # Errors
