@@ -1,8 +1,10 @@
 //! The real-anatomy generator: real BraTS grid and header, reproducible, labels only inside
 //! the stripped brain, and subtypes that look like their kind.
 
+use brats_io::quality::align::TURN_MM;
 use brats_io::synth::{Subtype, SynthConfig, MAX_WHOLE_TUMOUR_CM3};
 use brats_io::{Compartment, LabelScheme};
+use ndarray::Array3;
 
 #[test]
 fn cases_have_the_real_brats_grid_and_are_reproducible() {
@@ -268,5 +270,95 @@ fn input_checks_find_an_image_moved_against_the_others() {
                 "seed {seed}: {check:?}"
             );
         }
+        // A shift moves every part of the image alike: it is no turn.
+        let turns = check.turn_mm.unwrap();
+        assert!(turns.iter().all(|&t| t < TURN_MM), "seed {seed}: {check:?}");
+    }
+}
+
+/// `data` turned by `degrees` about the centre of `mask`, in the plane of array axes `plane`
+/// (trilinear), inside the same mask: a registration off by a turn before a common skull
+/// stripping.
+fn turned(
+    data: &Array3<f32>,
+    mask: &Array3<bool>,
+    plane: (usize, usize),
+    degrees: f64,
+) -> Array3<f32> {
+    let (mut sum, mut n) = ([0.0f64; 3], 0.0);
+    for (idx, _) in mask.indexed_iter().filter(|(_, &m)| m) {
+        for (a, c) in [idx.0, idx.1, idx.2].into_iter().enumerate() {
+            sum[a] += c as f64;
+        }
+        n += 1.0;
+    }
+    let centre = sum.map(|s| s / n);
+    let (sin, cos) = degrees.to_radians().sin_cos();
+    let dims = data.shape().to_vec();
+    let at = |p: [f64; 3]| -> f32 {
+        let f = p.map(f64::floor);
+        let mut v = 0.0f64;
+        for corner in 0..8 {
+            let mut w = 1.0;
+            let mut idx = [0usize; 3];
+            for a in 0..3 {
+                let up = (corner >> a) & 1 == 1;
+                let c = f[a] + f64::from(u8::from(up));
+                if c < 0.0 || c >= dims[a] as f64 {
+                    return 0.0;
+                }
+                idx[a] = c as usize;
+                w *= if up { p[a] - f[a] } else { 1.0 - (p[a] - f[a]) };
+            }
+            v += w * f64::from(data[idx]);
+        }
+        v as f32
+    };
+    Array3::from_shape_fn(data.raw_dim(), |(k, j, i)| {
+        if !mask[[k, j, i]] {
+            return 0.0;
+        }
+        // The source of this voxel: turned back by the angle.
+        let mut p = [k as f64, j as f64, i as f64];
+        let (u, v) = (p[plane.0] - centre[plane.0], p[plane.1] - centre[plane.1]);
+        p[plane.0] = centre[plane.0] + cos * u + sin * v;
+        p[plane.1] = centre[plane.1] - sin * u + cos * v;
+        at(p)
+    })
+}
+
+/// An image turned by 5° against the others (about the slice axis, or about the
+/// front-to-back axis) has no one shift; its parts move different ways, and it is named as
+/// turned. The untouched images, and every image of the untouched case, stay under the
+/// threshold.
+#[test]
+fn input_checks_find_an_image_turned_against_the_others() {
+    use brats_io::quality::InputCheck;
+    let gen = SynthConfig::default().check().unwrap();
+    for (seed, moved, plane) in [(46u64, 2usize, (1usize, 2usize)), (47, 3, (0, 2))] {
+        let case = gen.generate(seed).unwrap();
+        let check = InputCheck::of(&case.images).unwrap();
+        assert!(
+            check.turn_mm.unwrap().iter().all(|&t| t < TURN_MM),
+            "seed {seed}: {check:?}"
+        );
+        assert!(check.misregistered().is_none(), "seed {seed}: {check:?}");
+        let mut images = case.images.clone();
+        let mask = images[0].data().mapv(|v| v != 0.0);
+        let data = turned(images[moved].data(), &mask, plane, 5.0);
+        let g = images[moved].geometry().clone();
+        images[moved] = brats_io::Volume::new(data, g).unwrap();
+        let check = InputCheck::of(&images).unwrap();
+        let turns = check.turn_mm.unwrap();
+        assert!(turns[moved] >= TURN_MM, "seed {seed}: {check:?}");
+        for other in (0..4).filter(|&m| m != moved) {
+            assert!(turns[other] < TURN_MM, "seed {seed}: {check:?}");
+        }
+        let name = ["FLAIR", "T1", "T1ce", "T2"][moved];
+        let why = check.misregistered().unwrap_or_default();
+        assert!(
+            why.contains(&format!("{name} by up to")),
+            "seed {seed}: {why}"
+        );
     }
 }

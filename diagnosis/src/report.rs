@@ -43,7 +43,7 @@
 //!                        case} (absent without imaging)
 //! segmentation         {model, timings_s, mirror_tta, confidence {expected_dice [WT, TC, ET],
 //!                        uncertain_cm3, called_cm3, expected_cm3}, doubtful,
-//!                        input_check {brain_cm3, t1_flair, t1_t2, shift_mm}, input_warnings [string],
+//!                        input_check {brain_cm3, t1_flair, t1_t2, shift_mm, turn_mm}, input_warnings [string],
 //!                        file_scheme (bts diagnose: the written segmentation.nii.gz's)}
 //!                        (when a model segmented the case)
 //! evaluation           {WT, TC, ET Dice} (when a ground truth was given)

@@ -117,6 +117,17 @@ pub fn run(a: &InspectArgs) -> Result<()> {
                         "co-registration: not measurable (too little brain, or a flat image)"
                     ),
                 }
+                if let Some(t) = c.turn_mm {
+                    println!(
+                        "each image's farthest part from where the rest of it lies (a turn or a warp), mm: {}",
+                        ["FLAIR", "T1", "T1ce", "T2"]
+                            .iter()
+                            .zip(t)
+                            .map(|(n, v)| format!("{n} {v:.1}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
             }
             for w in &s.warnings {
                 println!("  warning: {w}");
