@@ -750,20 +750,14 @@ fn synth_inspect_evaluate_and_kb_work_end_to_end() {
         table.contains("each image against the others, mm along (i, j, k): FLAIR (+0, +0, +0), T1 (+0, +0, +0), T1ce (+0, +0, +0), T2 (+0, +0, +0)"),
         "{table}"
     );
-    // … and none is turned: each one's parts lie where the rest of it puts them.
-    let turns = table
-        .lines()
-        .find_map(|l| l.split_once("(a turn or a warp), mm: "))
-        .map(|(_, t)| t.to_string())
-        .unwrap_or_else(|| panic!("no turn line: {table}"));
-    for part in turns.split(", ") {
-        let mm: f64 = part
-            .rsplit(' ')
-            .next()
-            .and_then(|v| v.parse().ok())
-            .expect("a number");
-        assert!(mm < 1.0, "{turns}");
-    }
+    // A 27 cm³ brain is too small to match its octants one by one (its turn is measured on
+    // full-size cases in brats-io's tests), and inspect says so rather than print nothing.
+    assert!(
+        table.contains(
+            "turn or warp of each image: not measurable (too little brain to match its octants)"
+        ),
+        "{table}"
+    );
     // The same case with its FLAIR and T2 files swapped: consistent, but inspect warns.
     let swapped = tmp.path().join("Swapped_00005");
     std::fs::create_dir_all(&swapped).expect("mkdir");

@@ -117,8 +117,8 @@ pub fn run(a: &InspectArgs) -> Result<()> {
                         "co-registration: not measurable (too little brain, or a flat image)"
                     ),
                 }
-                if let Some(t) = c.turn_mm {
-                    println!(
+                match c.turn_mm {
+                    Some(t) => println!(
                         "each image's farthest part from where the rest of it lies (a turn or a warp), mm: {}",
                         ["FLAIR", "T1", "T1ce", "T2"]
                             .iter()
@@ -126,7 +126,10 @@ pub fn run(a: &InspectArgs) -> Result<()> {
                             .map(|(n, v)| format!("{n} {v:.1}"))
                             .collect::<Vec<_>>()
                             .join(", ")
-                    );
+                    ),
+                    None => println!(
+                        "turn or warp of each image: not measurable (too little brain to match its octants)"
+                    ),
                 }
             }
             for w in &s.warnings {
