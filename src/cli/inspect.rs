@@ -106,12 +106,7 @@ pub fn run(a: &InspectArgs) -> Result<()> {
                 match c.shift_mm {
                     Some(d) => println!(
                         "each image against the others, mm along (i, j, k): {}",
-                        ["FLAIR", "T1", "T1ce", "T2"]
-                            .iter()
-                            .zip(d)
-                            .map(|(n, v)| format!("{n} ({:+.0}, {:+.0}, {:+.0})", v[0], v[1], v[2]))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        per_image(d, |v| format!("({:+.0}, {:+.0}, {:+.0})", v[0], v[1], v[2]))
                     ),
                     None => println!(
                         "co-registration: not measurable (too little brain, or a flat image)"
@@ -120,12 +115,7 @@ pub fn run(a: &InspectArgs) -> Result<()> {
                 match c.turn_mm {
                     Some(t) => println!(
                         "each image's farthest part from where the rest of it lies (a turn or a warp), mm: {}",
-                        ["FLAIR", "T1", "T1ce", "T2"]
-                            .iter()
-                            .zip(t)
-                            .map(|(n, v)| format!("{n} {v:.1}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        per_image(t, |v| format!("{v:.1}"))
                     ),
                     None => println!(
                         "turn or warp of each image: not measurable (too little brain to match its octants)"
@@ -145,4 +135,14 @@ pub fn run(a: &InspectArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// "FLAIR x, T1 y, T1ce z, T2 w": one value per image, in the case's order.
+fn per_image<T>(values: [T; 4], show: impl Fn(T) -> String) -> String {
+    ["FLAIR", "T1", "T1ce", "T2"]
+        .iter()
+        .zip(values)
+        .map(|(n, v)| format!("{n} {}", show(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
