@@ -1477,4 +1477,64 @@ fn decathlon_and_nnunet_datasets_are_segmented_and_scored_in_their_own_labels() 
         "{}",
         text(&wrong.stderr)
     );
+    // The same cases as UCSF-PDGM names its folders and files (`_T1c`,
+    // `_tumor_segmentation`, with `_bias` copies beside them) are segmented alike and scored
+    // without --labels; the truth as a folder of UPenn-GBM's `ID_segm` files too.
+    let (ucsf, out_ucsf) = (tmp.path().join("UCSF-PDGM"), tmp.path().join("pred_ucsf"));
+    let upenn = tmp.path().join("images_segm");
+    let out_upenn = tmp.path().join("pred_upenn");
+    for dir in [&upenn, &out_upenn] {
+        std::fs::create_dir_all(dir).expect("mkdir");
+    }
+    for n in 0..2 {
+        let (from, id) = (format!("Phantom_0000{n}"), format!("UCSF-PDGM-000{n}"));
+        let case = ucsf.join(format!("{id}_nifti"));
+        std::fs::create_dir_all(&case).expect("mkdir");
+        for (old, new) in [
+            ("_flair", "_FLAIR"),
+            ("_t1", "_T1"),
+            ("_t1ce", "_T1c"),
+            ("_t1ce", "_T1c_bias"),
+            ("_t2", "_T2"),
+            ("_seg", "_tumor_segmentation"),
+        ] {
+            let src = brats.join(&from).join(format!("{from}{old}.nii.gz"));
+            std::fs::copy(&src, case.join(format!("{id}{new}.nii.gz"))).expect("copy");
+        }
+        let seg = brats.join(&from).join(format!("{from}_seg.nii.gz"));
+        let upenn_id = format!("UPENN-GBM-0000{n}_11");
+        std::fs::copy(&seg, upenn.join(format!("{upenn_id}_segm.nii.gz"))).expect("copy");
+        let map = out_brats.join(format!("{from}.nii.gz"));
+        std::fs::copy(&map, out_upenn.join(format!("{upenn_id}.nii.gz"))).expect("copy");
+    }
+    segment(&ucsf, &out_ucsf);
+    for n in 0..2 {
+        let a = reader
+            .read_labels(out_ucsf.join(format!("UCSF-PDGM-000{n}_nifti.nii.gz")))
+            .expect("UCSF-PDGM map");
+        let b = reader
+            .read_labels(out_brats.join(format!("Phantom_0000{n}.nii.gz")))
+            .expect("brats map");
+        assert_eq!(
+            a.data(),
+            b.data(),
+            "case {n}: the same map, BraTS 2021's labels"
+        );
+    }
+    let auto = |pred: &Path, truth: &Path| {
+        bts(&[
+            "evaluate",
+            "--pred",
+            &pred.display().to_string(),
+            "--truth",
+            &truth.display().to_string(),
+            "--json",
+        ])
+    };
+    assert_eq!(scores(auto(&out_ucsf, &ucsf)), b, "UCSF-PDGM's folders");
+    assert_eq!(
+        scores(auto(&out_upenn, &upenn)),
+        b,
+        "UPenn-GBM's segm files"
+    );
 }

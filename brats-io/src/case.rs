@@ -5,11 +5,17 @@
 //! |---|---|---|
 //! | FLAIR | `_flair` | `-t2f` |
 //! | T1 | `_t1` | `-t1n` |
-//! | T1ce | `_t1ce` | `-t1c` |
+//! | T1ce | `_t1ce` (also `_t1gd`, `_t1c`) | `-t1c` |
 //! | T2 | `_t2` | `-t2w` |
-//! | segmentation | `_seg` | `-seg` |
+//! | segmentation | `_seg` (also `_segm`, `_tumor_segmentation`) | `-seg` |
 //!
-//! Each suffix is followed by `.nii.gz` or `.nii`. Channel order everywhere in this
+//! Each suffix is followed by `.nii.gz` or `.nii`, and is matched whatever its case. The
+//! other spellings are those of two public collections of real gliomas distributed in BraTS
+//! 2021's form, with its labels (1/2/4): UPenn-GBM (`ID_FLAIR`, `ID_T1`, `ID_T1GD`,
+//! `ID_T2`, `ID_segm`) and UCSF-PDGM (`ID_FLAIR`, `ID_T1`, `ID_T1c`, `ID_T2`,
+//! `ID_tumor_segmentation`; its `_bias` copies and other series are left alone). Where
+//! several files look like a segmentation, the one named after the case's id is taken
+//! (UPenn-GBM's `ID_segm` over its `ID_automated_approx_segm`). Channel order everywhere in this
 //! workspace is FLAIR, T1, T1ce, T2. A case may also be one 4D file holding the four
 //! (the Medical Segmentation Decathlon's layout, [`crate::decathlon`]): give the file instead
 //! of a folder. Hidden files (`.x`, and the `._x.nii.gz` a macOS archive leaves) are skipped.
@@ -41,7 +47,7 @@ pub enum Modality {
     Flair,
     /// Native T1 (`_t1`, `-t1n`).
     T1,
-    /// Contrast-enhanced T1 (`_t1ce`, `-t1c`).
+    /// Contrast-enhanced T1 (`_t1ce`, `-t1c`; read also as `_t1gd`, `_t1c`).
     T1ce,
     /// T2 (`_t2`, `-t2w`).
     T2,
@@ -81,6 +87,43 @@ impl Modality {
             (Naming::Brats2023, Modality::T2) => "-t2w",
         }
     }
+
+    /// Every suffix a case folder's file of this modality may end in under `naming`
+    /// (compared whatever the case): [`Modality::suffix`] first, then the spellings of
+    /// collections that follow BraTS 2021's convention (UPenn-GBM's `_T1GD`, UCSF-PDGM's
+    /// `_T1c`). None for the Decathlon's and nnU-Net's layouts, whose `dataset.json` says.
+    pub fn spellings(self, naming: Naming) -> &'static [&'static str] {
+        match (naming, self) {
+            (Naming::Decathlon | Naming::NnUnet, _) => &[],
+            (Naming::Brats2021, Modality::Flair) => &["_flair"],
+            (Naming::Brats2021, Modality::T1) => &["_t1"],
+            (Naming::Brats2021, Modality::T1ce) => &["_t1ce", "_t1gd", "_t1c"],
+            (Naming::Brats2021, Modality::T2) => &["_t2"],
+            (Naming::Brats2023, Modality::Flair) => &["-t2f"],
+            (Naming::Brats2023, Modality::T1) => &["-t1n"],
+            (Naming::Brats2023, Modality::T1ce) => &["-t1c"],
+            (Naming::Brats2023, Modality::T2) => &["-t2w"],
+        }
+    }
+}
+
+/// The case id of a segmentation file's name without `.nii[.gz]`, when it ends in one of
+/// the segmentation suffixes of BraTS's namings ([`Naming::seg_spellings`], whatever the
+/// case): `"BraTS2021_00000_seg"` → `"BraTS2021_00000"`, `"BraTS-GLI-00001-000-seg"` →
+/// `"BraTS-GLI-00001-000"`, UPenn-GBM's `"UPENN-GBM-00001_11_segm"` → `"UPENN-GBM-00001_11"`.
+pub fn seg_case_id(stem: &str) -> Option<&str> {
+    [Naming::Brats2021, Naming::Brats2023]
+        .iter()
+        .find_map(|n| id_before(stem, n.seg_spellings()))
+}
+
+/// The case's id when `stem` ends in one of `spellings`, compared whatever the case
+/// (`"UPENN-GBM-00001_11_T1GD"` with `_t1gd` → `"UPENN-GBM-00001_11"`).
+fn id_before<'a>(stem: &'a str, spellings: &[&str]) -> Option<&'a str> {
+    spellings.iter().find_map(|s| {
+        let cut = stem.len().checked_sub(s.len())?;
+        (stem.is_char_boundary(cut) && stem[cut..].eq_ignore_ascii_case(s)).then(|| &stem[..cut])
+    })
 }
 
 /// A file-naming convention.
@@ -107,6 +150,17 @@ impl Naming {
             Naming::Brats2021 => "_seg",
             Naming::Brats2023 => "-seg",
             Naming::Decathlon | Naming::NnUnet => "",
+        }
+    }
+
+    /// Every suffix a case folder's segmentation may end in (compared whatever the case):
+    /// [`Naming::seg_suffix`] first, then UPenn-GBM's `_segm` and UCSF-PDGM's
+    /// `_tumor_segmentation` under BraTS 2021's naming.
+    pub fn seg_spellings(self) -> &'static [&'static str] {
+        match self {
+            Naming::Brats2021 => &["_seg", "_segm", "_tumor_segmentation"],
+            Naming::Brats2023 => &["-seg"],
+            Naming::Decathlon | Naming::NnUnet => &[],
         }
     }
 
@@ -191,7 +245,11 @@ pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
     for naming in [Naming::Brats2021, Naming::Brats2023] {
         let n = Modality::ALL
             .iter()
-            .filter(|m| files.iter().any(|(s, _)| s.ends_with(m.suffix(naming))))
+            .filter(|m| {
+                files
+                    .iter()
+                    .any(|(s, _)| id_before(s, m.spellings(naming)).is_some())
+            })
             .count();
         if n > 0 && best.is_none_or(|(_, b)| n > b) {
             best = Some((naming, n));
@@ -199,25 +257,27 @@ pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
     }
     let Some((naming, _)) = best else {
         return Err(layout(format!(
-            "no BraTS modality files (*_flair/_t1/_t1ce/_t2 or *-t2f/-t1n/-t1c/-t2w .nii[.gz]) among {} NIfTI file(s)",
+            "no BraTS modality files (*_flair/_t1/_t1ce/_t2, T1ce also _t1gd or _t1c, or *-t2f/-t1n/-t1c/-t2w .nii[.gz], any case) among {} NIfTI file(s)",
             files.len()
         )));
     };
     let mut images: Vec<PathBuf> = Vec::with_capacity(4);
     let mut id: Option<String> = None;
     for m in Modality::ALL {
-        let suffix = m.suffix(naming);
-        let hits: Vec<&(String, PathBuf)> =
-            files.iter().filter(|(s, _)| s.ends_with(suffix)).collect();
+        let spellings = m.spellings(naming);
+        let hits: Vec<(&str, &PathBuf)> = files
+            .iter()
+            .filter_map(|(s, p)| Some((id_before(s, spellings)?, p)))
+            .collect();
         match hits.as_slice() {
             [] => {
+                let suffix = spellings.join(" or ");
                 return Err(layout(format!(
-                    "missing modality {} (a file ending in {suffix}.nii.gz or {suffix}.nii)",
+                    "missing modality {} (a file ending in {suffix}, then .nii.gz or .nii)",
                     m.name()
-                )))
+                )));
             }
-            [(stem, path)] => {
-                let this_id = &stem[..stem.len() - suffix.len()];
+            [(this_id, path)] => {
                 match &id {
                     Some(prev) if prev != this_id => {
                         return Err(layout(format!(
@@ -226,7 +286,7 @@ pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
                     }
                     _ => id = Some(this_id.to_string()),
                 }
-                images.push(path.clone());
+                images.push((*path).clone());
             }
             many => {
                 return Err(layout(format!(
@@ -241,26 +301,39 @@ pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
             }
         }
     }
-    let seg_suffix = naming.seg_suffix();
-    let segs: Vec<&(String, PathBuf)> = files
+    let id = id.unwrap_or_default();
+    // Every file that looks like a segmentation; of several, the one named after the case.
+    let found: Vec<(&str, &PathBuf)> = files
         .iter()
-        .filter(|(s, _)| s.ends_with(seg_suffix))
+        .filter_map(|(s, p)| Some((id_before(s, naming.seg_spellings())?, p)))
         .collect();
-    if segs.len() > 1 {
-        return Err(layout(format!(
-            "{} segmentation files ({seg_suffix})",
-            segs.len()
-        )));
-    }
+    let seg = match found.as_slice() {
+        [] => None,
+        [(_, p)] => Some((*p).clone()),
+        many => match many.iter().filter(|(seg_id, _)| *seg_id == id).collect::<Vec<_>>()[..] {
+            [(_, p)] => Some((*p).clone()),
+            ref named => {
+                return Err(layout(format!(
+                    "{} segmentation files and {} of them named after the case {id:?} (one is needed): {}",
+                    many.len(),
+                    named.len(),
+                    many.iter()
+                        .map(|(_, p)| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+        },
+    };
     let images: [PathBuf; 4] = images
         .try_into()
         .map_err(|_| layout("internal: expected four modalities".into()))?;
     Ok(CasePaths {
-        id: id.unwrap_or_default(),
+        id,
         dir: dir.to_path_buf(),
         naming,
         images,
-        seg: segs.first().map(|(_, p)| p.clone()),
+        seg,
         dataset: None,
     })
 }

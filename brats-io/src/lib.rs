@@ -87,7 +87,8 @@ pub mod volume;
 
 pub use atomic::{atomic_write, atomic_write_bytes};
 pub use case::{
-    case_sources, check_same_grid, find_case, list_cases, Case, CasePaths, Modality, Naming,
+    case_sources, check_same_grid, find_case, list_cases, seg_case_id, Case, CasePaths, Modality,
+    Naming,
 };
 pub use dataset::{CheckedPatchConfig, Patch, PatchConfig, PatchSampler, PatchSource};
 pub use error::{Error, Result};

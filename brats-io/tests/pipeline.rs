@@ -210,6 +210,134 @@ fn cases_are_found_in_both_namings_and_listed() {
     assert_eq!(case.image(Modality::T2).geometry(), case.geometry());
 }
 
+/// Renames the phantom's files in `dir` (written with BraTS 2021's names for `id`) to
+/// `new_id` + each of `names` (FLAIR, T1, T1ce, T2, seg), and returns what they were.
+fn rename_case(dir: &std::path::Path, id: &str, new_id: &str, names: [&str; 5]) -> Vec<Vec<u8>> {
+    ["_flair", "_t1", "_t1ce", "_t2", "_seg"]
+        .iter()
+        .zip(names)
+        .map(|(old, new)| {
+            let from = dir.join(format!("{id}{old}.nii.gz"));
+            let bytes = std::fs::read(&from).unwrap();
+            std::fs::rename(&from, dir.join(format!("{new_id}{new}.nii.gz"))).unwrap();
+            bytes
+        })
+        .collect()
+}
+
+#[test]
+fn upenn_gbm_and_ucsf_pdgm_folders_are_read_as_brats_2021() {
+    // Two public glioma collections prepared as BraTS 2021 was, with its labels (1/2/4),
+    // spell the files their own way: UPenn-GBM `_FLAIR _T1 _T1GD _T2 _segm` (and an automated
+    // `_automated_approx_segm` beside the expert one), UCSF-PDGM `_FLAIR _T1 _T1c _T2
+    // _tumor_segmentation` beside `_bias` copies and other series.
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = PhantomConfig {
+        shape: [24, 24, 16],
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let root = tmp.path().join("collections");
+    let upenn = cfg
+        .generate(3)
+        .unwrap()
+        .write(&root, Naming::Brats2021)
+        .unwrap();
+    let ucsf = cfg
+        .generate(4)
+        .unwrap()
+        .write(&root, Naming::Brats2021)
+        .unwrap();
+    let id = "UPENN-GBM-00001_11";
+    let bytes = rename_case(
+        &upenn,
+        "Phantom_00003",
+        id,
+        ["_FLAIR", "_T1", "_T1GD", "_T2", "_segm"],
+    );
+    std::fs::write(
+        upenn.join(format!("{id}_automated_approx_segm.nii.gz")),
+        &bytes[0],
+    )
+    .unwrap();
+    let p = find_case(&upenn).unwrap();
+    assert_eq!((p.id.as_str(), p.naming), (id, Naming::Brats2021));
+    for (path, m) in p.images.iter().zip(["_FLAIR", "_T1", "_T1GD", "_T2"]) {
+        assert_eq!(path, &upenn.join(format!("{id}{m}.nii.gz")));
+    }
+    assert_eq!(
+        p.seg.as_ref().unwrap(),
+        &upenn.join(format!("{id}_segm.nii.gz"))
+    );
+    // The files are the phantom's, in FLAIR, T1, T1ce, T2 order, and the labels BraTS 2021's.
+    for (path, b) in p.images.iter().zip(&bytes) {
+        assert_eq!(&std::fs::read(path).unwrap(), b);
+    }
+    let case = p.load(&NiftiReader::new()).unwrap();
+    LabelScheme::brats2021()
+        .check(case.seg.as_ref().unwrap().data(), "seg")
+        .unwrap();
+
+    let id = "UCSF-PDGM-0004";
+    let bytes = rename_case(
+        &ucsf,
+        "Phantom_00004",
+        id,
+        ["_FLAIR", "_T1", "_T1c", "_T2", "_tumor_segmentation"],
+    );
+    for other in [
+        "_T1c_bias",
+        "_FLAIR_bias",
+        "_brain_segmentation",
+        "_DTI_eddy_FA",
+        "_SWI",
+    ] {
+        std::fs::write(ucsf.join(format!("{id}{other}.nii.gz")), &bytes[1]).unwrap();
+    }
+    let p = find_case(&ucsf).unwrap();
+    assert_eq!((p.id.as_str(), p.naming), (id, Naming::Brats2021));
+    assert_eq!(p.images[2], ucsf.join(format!("{id}_T1c.nii.gz")));
+    assert_eq!(
+        p.seg.as_ref().unwrap(),
+        &ucsf.join(format!("{id}_tumor_segmentation.nii.gz"))
+    );
+    let listed = list_cases(&root).unwrap();
+    assert_eq!(
+        listed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["UPENN-GBM-00001_11", "UCSF-PDGM-0004"]
+    );
+
+    // Two spellings of one modality, or two segmentations none of which is the case's, are
+    // named, not chosen between.
+    let t1ce = ucsf.join(format!("{id}_t1ce.nii.gz"));
+    std::fs::write(&t1ce, &bytes[2]).unwrap();
+    let e = find_case(&ucsf).unwrap_err().to_string();
+    assert!(
+        e.contains("modality t1ce found 2 times") && e.contains("_T1c.nii.gz"),
+        "{e}"
+    );
+    std::fs::remove_file(&t1ce).unwrap();
+    std::fs::rename(
+        ucsf.join(format!("{id}_tumor_segmentation.nii.gz")),
+        ucsf.join(format!("{id}_v2_tumor_segmentation.nii.gz")),
+    )
+    .unwrap();
+    std::fs::write(ucsf.join(format!("{id}_v1_seg.nii.gz")), &bytes[4]).unwrap();
+    let e = find_case(&ucsf).unwrap_err().to_string();
+    assert!(
+        e.contains("2 segmentation files and 0 of them named after the case \"UCSF-PDGM-0004\""),
+        "{e}"
+    );
+    // One segmentation under another name is still the case's (as before).
+    std::fs::remove_file(ucsf.join(format!("{id}_v1_seg.nii.gz"))).unwrap();
+    let p = find_case(&ucsf).unwrap();
+    assert!(p
+        .seg
+        .unwrap()
+        .ends_with(format!("{id}_v2_tumor_segmentation.nii.gz")));
+}
+
 #[test]
 fn label_classes_and_regions() {
     for scheme in [LabelScheme::brats2021(), LabelScheme::brats2023()] {

@@ -3,8 +3,11 @@
 //! case and aggregated; or, with `--synthetic N`, a model on new synthetic cases.
 //!
 //! P and T are label-map NIfTI files, or folders matched by case id: a file's id is its
-//! name without `.nii[.gz]` and without a trailing `_seg`/`-seg`; a sub-folder holding one
-//! segmentation (`*_seg`/`*-seg`, or a single NIfTI file) has the folder's name as id.
+//! name without `.nii[.gz]` and without a trailing segmentation suffix (`_seg`, `-seg`, and
+//! UPenn-GBM's `_segm`, UCSF-PDGM's `_tumor_segmentation`: [`brats_io::seg_case_id`]); a
+//! sub-folder holding one segmentation (a case folder's, as [`brats_io::find_case`] finds it;
+//! else one file with such a suffix, or a single NIfTI file) has the folder's name as id, as
+//! `bts segment --data` names its maps.
 //! Spacing comes from the truth file's header (the prediction's must agree within 1e-3 mm).
 //! Prints a table; `--json` prints `{"cases": [...], "summary": {...}}` instead (undefined
 //! values are `null`); `--csv FILE` also writes one row per case and region.
@@ -50,9 +53,7 @@ use super::segment::load_predictor;
 use super::{strip_nifti, EmptyArg, EvaluateArgs, Ui};
 
 fn case_id(stem: &str) -> &str {
-    stem.strip_suffix("_seg")
-        .or_else(|| stem.strip_suffix("-seg"))
-        .unwrap_or(stem)
+    brats_io::seg_case_id(stem).unwrap_or(stem)
 }
 
 /// Case id → label-map file, for a file or a folder.
@@ -82,6 +83,11 @@ fn collect(path: &Path) -> Result<BTreeMap<String, PathBuf>> {
                 out.insert(case_id(stem).to_string(), p);
             }
         } else if p.is_dir() {
+            // A case folder: its segmentation as `find_case` picks it.
+            if let Some(seg) = brats_io::find_case(&p).ok().and_then(|c| c.seg) {
+                out.insert(name, seg);
+                continue;
+            }
             let mut niftis: Vec<PathBuf> = std::fs::read_dir(&p)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| {
@@ -100,7 +106,7 @@ fn collect(path: &Path) -> Result<BTreeMap<String, PathBuf>> {
                         .and_then(|n| n.to_str())
                         .and_then(strip_nifti)
                         .unwrap_or_default();
-                    n.ends_with("_seg") || n.ends_with("-seg")
+                    brats_io::seg_case_id(n).is_some()
                 })
                 .collect();
             match (segs.as_slice(), niftis.as_slice()) {
