@@ -1460,16 +1460,19 @@ fn decathlon_and_nnunet_datasets_are_segmented_and_scored_in_their_own_labels() 
     let n = scores(evaluate(&out_nnunet, &nnunet.join("labelsTr"), "nnunet"));
     assert_eq!(m, b, "the same scores in either layout");
     assert_eq!(n, b, "the same scores in nnU-Net's layout");
-    // Without --labels, the dataset.json says which: the same scores.
-    let auto = bts(&[
-        "evaluate",
-        "--pred",
-        &out_nnunet.display().to_string(),
-        "--truth",
-        &nnunet.join("labelsTr").display().to_string(),
-        "--json",
-    ]);
-    assert_eq!(scores(auto), b, "labels from nnU-Net's dataset.json");
+    // Without --labels, the truth says which: the same scores.
+    let auto = |pred: &Path, truth: &Path| {
+        bts(&[
+            "evaluate",
+            "--pred",
+            &pred.display().to_string(),
+            "--truth",
+            &truth.display().to_string(),
+            "--json",
+        ])
+    };
+    let from_json = auto(&out_nnunet, &nnunet.join("labelsTr"));
+    assert_eq!(scores(from_json), b, "labels from nnU-Net's dataset.json");
     let wrong = evaluate(&out_msd, &msd.join("labelsTr"), "brats2023");
     assert_eq!(wrong.status.code(), Some(1));
     assert!(
@@ -1521,16 +1524,6 @@ fn decathlon_and_nnunet_datasets_are_segmented_and_scored_in_their_own_labels() 
             "case {n}: the same map, BraTS 2021's labels"
         );
     }
-    let auto = |pred: &Path, truth: &Path| {
-        bts(&[
-            "evaluate",
-            "--pred",
-            &pred.display().to_string(),
-            "--truth",
-            &truth.display().to_string(),
-            "--json",
-        ])
-    };
     assert_eq!(scores(auto(&out_ucsf, &ucsf)), b, "UCSF-PDGM's folders");
     assert_eq!(
         scores(auto(&out_upenn, &upenn)),

@@ -293,10 +293,7 @@ pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
                     "modality {} found {} times: {}",
                     m.name(),
                     many.len(),
-                    many.iter()
-                        .map(|(_, p)| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    listed(many)
                 )))
             }
         }
@@ -317,10 +314,7 @@ pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
                     "{} segmentation files and {} of them named after the case {id:?} (one is needed): {}",
                     many.len(),
                     named.len(),
-                    many.iter()
-                        .map(|(_, p)| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    listed(many)
                 )))
             }
         },
@@ -336,6 +330,15 @@ pub fn find_case(dir: impl AsRef<Path>) -> Result<CasePaths> {
         seg,
         dataset: None,
     })
+}
+
+/// The paths of `(id, path)` pairs, comma-separated, for an error.
+fn listed(files: &[(&str, &PathBuf)]) -> String {
+    files
+        .iter()
+        .map(|(_, p)| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The first of the files `names` in the labels folder beside the images folder `dir`
