@@ -72,24 +72,15 @@ impl Modality {
         }
     }
 
-    /// The file-name suffix (without extension) under a naming convention (none for the
-    /// Decathlon's one 4D file, nor for nnU-Net's, whose `_000N` is the dataset's choice).
+    /// The file-name suffix (without extension) under a naming convention, the one files
+    /// are written with: the first of [`Modality::spellings`] (none for the Decathlon's one
+    /// 4D file, nor for nnU-Net's, whose `_000N` is the dataset's choice).
     pub fn suffix(self, naming: Naming) -> &'static str {
-        match (naming, self) {
-            (Naming::Decathlon | Naming::NnUnet, _) => "",
-            (Naming::Brats2021, Modality::Flair) => "_flair",
-            (Naming::Brats2021, Modality::T1) => "_t1",
-            (Naming::Brats2021, Modality::T1ce) => "_t1ce",
-            (Naming::Brats2021, Modality::T2) => "_t2",
-            (Naming::Brats2023, Modality::Flair) => "-t2f",
-            (Naming::Brats2023, Modality::T1) => "-t1n",
-            (Naming::Brats2023, Modality::T1ce) => "-t1c",
-            (Naming::Brats2023, Modality::T2) => "-t2w",
-        }
+        self.spellings(naming).first().copied().unwrap_or_default()
     }
 
     /// Every suffix a case folder's file of this modality may end in under `naming`
-    /// (compared whatever the case): [`Modality::suffix`] first, then the spellings of
+    /// (compared whatever the case): BraTS's own first ([`Modality::suffix`]), then the spellings of
     /// collections that follow BraTS 2021's convention (UPenn-GBM's `_T1GD`, UCSF-PDGM's
     /// `_T1c`). None for the Decathlon's and nnU-Net's layouts, whose `dataset.json` says.
     pub fn spellings(self, naming: Naming) -> &'static [&'static str] {
@@ -144,17 +135,14 @@ pub enum Naming {
 }
 
 impl Naming {
-    /// The segmentation suffix.
+    /// The segmentation suffix files are written with: the first of
+    /// [`Naming::seg_spellings`] (none for the Decathlon's and nnU-Net's layouts).
     pub fn seg_suffix(self) -> &'static str {
-        match self {
-            Naming::Brats2021 => "_seg",
-            Naming::Brats2023 => "-seg",
-            Naming::Decathlon | Naming::NnUnet => "",
-        }
+        self.seg_spellings().first().copied().unwrap_or_default()
     }
 
     /// Every suffix a case folder's segmentation may end in (compared whatever the case):
-    /// [`Naming::seg_suffix`] first, then UPenn-GBM's `_segm` and UCSF-PDGM's
+    /// BraTS's own first ([`Naming::seg_suffix`]), then UPenn-GBM's `_segm` and UCSF-PDGM's
     /// `_tumor_segmentation` under BraTS 2021's naming.
     pub fn seg_spellings(self) -> &'static [&'static str] {
         match self {
